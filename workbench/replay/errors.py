@@ -1,0 +1,81 @@
+"""Typed replay errors. Each carries a short ``reason`` (what the ingest report and the
+manifest record) and a message that says what was wrong and what to do.
+
+``status`` tells the ingest report how to file a file that raised it:
+``"error"`` when the file cannot be read at all, ``"skipped"`` when it was read but is
+not what training wants by default.
+"""
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base of every error a user can cause; the CLI prints its message in one line."""
+
+
+class ReplayError(WorkbenchError):
+    reason = "unreadable replay"
+    status = "error"
+
+    def __init__(self, path: str, detail: str = ""):
+        self.path = str(path)
+        self.detail = detail
+        message = f"{self.path}: {self.reason}"
+        if detail:
+            message += f" ({detail})"
+        super().__init__(message)
+
+
+class EmptyReplayError(ReplayError):
+    reason = "empty file"
+
+
+class NotSlippiError(ReplayError):
+    reason = "not a Slippi replay"
+
+
+class CorruptReplayError(ReplayError):
+    reason = "truncated or corrupt"
+
+
+class OutOfRangeError(CorruptReplayError):
+    reason = "decoded values out of range"
+
+
+class UnsupportedModeError(ReplayError):
+    reason = "unsupported game mode"
+    status = "skipped"
+
+
+class TooShortError(ReplayError):
+    reason = "too short"
+    status = "skipped"
+
+
+class TooManyPlayersError(ReplayError):
+    reason = "more than two players"
+    status = "skipped"
+
+
+class CPUPlayerError(ReplayError):
+    reason = "CPU player"
+    status = "skipped"
+
+
+class FilteredOutError(ReplayError):
+    reason = "filtered out"
+    status = "skipped"
+
+
+class DuplicateGameError(ReplayError):
+    reason = "duplicate game"
+    status = "skipped"
+
+
+#: Every reason a replay can be skipped or rejected, for docs and the summary table.
+ALL_REASONS = tuple(
+    cls.reason for cls in (
+        EmptyReplayError, NotSlippiError, CorruptReplayError, OutOfRangeError,
+        UnsupportedModeError, TooShortError, TooManyPlayersError, CPUPlayerError,
+        FilteredOutError, DuplicateGameError,
+    )
+)

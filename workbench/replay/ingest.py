@@ -1,0 +1,257 @@
+"""``workbench ingest``: replay files and folders into a frame store, in worker processes,
+with a per-file report and a corpus summary. One bad file never stops the run."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from workbench.replay.errors import DuplicateGameError, ReplayError, WorkbenchError
+from workbench.replay.reader import read_replay
+from workbench.replay.store import FrameStore, file_md5, game_key
+from workbench.replay.table import META_KEY, GameTable
+from workbench.replay.validate import IngestPolicy, check_policy, quality_flags
+from workbench.types import GameMeta, stage_name
+
+REPORT_KEYS = ("path", "md5", "status", "reason", "frames", "characters", "stage",
+               "slippi_version", "parser")
+FLUSH_SECONDS = 20.0
+
+
+class MissingPathError(WorkbenchError):
+    pass
+
+
+def find_replays(paths: list[str | os.PathLike]) -> list[Path]:
+    """Every .slp file under the given files and folders, sorted, without repeats."""
+    found: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.update(p for p in path.rglob("*") if p.suffix.lower() == ".slp" and p.is_file())
+        elif path.is_file():
+            found.add(path)
+        else:
+            raise MissingPathError(f"no such file or folder: {raw} (give .slp files or folders)")
+    return sorted(found)
+
+
+@dataclass
+class IngestResult:
+    report: list[dict]
+    rows: list[dict]
+    seconds: float
+    store: FrameStore
+    cache_hits: int = 0
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> list[dict]:
+        return [r for r in self.report if r["status"] == "ok"]
+
+
+def _row(path: Path, md5: str, table: GameTable | None = None, err: ReplayError | None = None,
+         parser: str = "") -> dict:
+    """Manifest row for a file: game facts when it was read, the reason when not."""
+    row = {"md5": md5, "path": str(path), "status": "ok", "reason": "", "detail": "",
+           "parser": parser, "file": "", "has_cpu": False}
+    if err is not None:
+        row.update(status=err.status, reason=err.reason, detail=err.detail)
+    if table is not None:
+        meta = table.meta
+        row.update(
+            frames=len(table), playable_frames=int((table.frames >= 0).sum()),
+            num_players=len(meta.players), characters=[p.character_name for p in meta.players],
+            character_ids=[p.character for p in meta.players], stage=meta.stage,
+            stage_name=stage_name(meta.stage), slippi_version=meta.slippi_version,
+            names=[p.display_name for p in meta.players],
+            duration_s=round(max(0, meta.last_frame + 1) / 60.0, 2), mode=meta.mode,
+            end_method=meta.end_method, winner_port=meta.winner_port, game_key=game_key(table),
+            has_cpu=any(p.type == "cpu" for p in meta.players), start_at=meta.start_at,
+            **quality_flags(table))
+    return row
+
+
+def _policy_row(row: dict, meta: GameMeta, policy: IngestPolicy) -> dict:
+    """Re-judge a stored game against this run's policy (a cache hit needs no parse)."""
+    try:
+        check_policy(meta, row["playable_frames"], policy, row["path"])
+        row.update(status="ok", reason="", detail="")
+    except ReplayError as err:
+        row.update(status=err.status, reason=err.reason, detail=err.detail)
+    return row
+
+
+_CACHE: dict[str, dict] = {}
+
+
+def _init_worker(cache: dict[str, dict]) -> None:
+    global _CACHE
+    _CACHE = cache
+
+
+def ingest_file(path: Path, root: str, policy: IngestPolicy, parser: str = "auto") -> dict:
+    """Read one file into the store and return its manifest row (runs in a worker)."""
+    store = FrameStore(root)
+    md5 = file_md5(path)
+    cached = _CACHE.get(md5)
+    if cached is not None and cached.get("file") and store.has_game(md5):
+        info = pq.read_schema(store.game_path(md5)).metadata[META_KEY]
+        meta = GameMeta.from_dict(json.loads(info)["meta"])
+        row = _policy_row(dict(cached, path=str(path)), meta, policy)
+        row["cache_hit"] = True
+        return row
+    if cached is not None and cached["status"] == "error":
+        return dict(cached, path=str(path), cache_hit=True)
+    try:
+        table = read_replay(path, parser=parser)
+    except ReplayError as err:
+        return _row(path, md5, err=err)
+    row = _row(path, md5, table, parser=table.parser)
+    store.write_game(md5, table)
+    row["file"] = f"games/{md5}.parquet"
+    try:
+        check_policy(table.meta, row["playable_frames"], policy, str(path))
+    except ReplayError as err:
+        row.update(status=err.status, reason=err.reason, detail=err.detail)
+    return row
+
+
+def _dedup(existing: list[dict], new_rows: list[dict]) -> list[dict]:
+    """Mark later copies of a game already in the store (or earlier in this batch)."""
+    new_md5 = {r["md5"] for r in new_rows}
+    owner = {r["game_key"]: r["md5"] for r in existing
+             if r["status"] == "ok" and r.get("game_key") and r["md5"] not in new_md5}
+    for row in new_rows:
+        if row["status"] == "ok" or row["reason"] == DuplicateGameError.reason:
+            key = row.get("game_key")
+            if key in owner and owner[key] != row["md5"]:
+                row.update(status="skipped", reason=DuplicateGameError.reason,
+                           detail=f"same game as {owner[key]}", duplicate_of=owner[key])
+            elif row["status"] == "ok" or row["reason"] == DuplicateGameError.reason:
+                row.update(status="ok", reason="", detail="", duplicate_of="")
+                owner.setdefault(key, row["md5"])
+    return new_rows
+
+
+def ingest(paths: list[str | os.PathLike], out: str | os.PathLike, workers: int = 1,
+           policy: IngestPolicy | None = None, parser: str = "auto", progress: bool = True,
+           force: bool = False) -> IngestResult:
+    """Ingest replays into the store at ``out``; see the module docstring."""
+    policy = policy or IngestPolicy()
+    files = find_replays(paths)
+    store = FrameStore(out)
+    store.root.mkdir(parents=True, exist_ok=True)
+    cache = {} if force else {r["md5"]: r for r in store.manifest()}
+    start = time.perf_counter()
+    rows: list[dict] = []
+    pending: list[dict] = []
+    last_flush = time.perf_counter()
+
+    def flush() -> None:
+        nonlocal pending, last_flush
+        if pending:
+            pending.sort(key=lambda r: r["path"])
+            store.merge_manifest(pending, transform=_dedup)
+            pending = []
+        last_flush = time.perf_counter()
+
+    bar = tqdm(total=len(files), unit="file", desc="ingest", disable=not progress,
+               dynamic_ncols=True)
+    for row in _run(files, str(store.root), policy, parser, workers, cache):
+        rows.append(row)
+        pending.append(row)
+        bar.update(1)
+        bar.set_postfix_str(f"{row['status']} {Path(row['path']).name[:30]}")
+        if time.perf_counter() - last_flush > FLUSH_SECONDS:
+            flush()
+    bar.close()
+    flush()
+    # dedup may have re-labelled rows inside the lock: report what the manifest says
+    final = {r["md5"]: r for r in store.manifest()}
+    rows.sort(key=lambda r: r["path"])
+    report = [_report_entry(row, final.get(row["md5"], row)) for row in rows]
+    store.write_report(report)
+    result = IngestResult(report, rows, time.perf_counter() - start, store,
+                          cache_hits=sum(bool(r.get("cache_hit")) for r in rows))
+    result.summary = summarize(report, final)
+    return result
+
+
+def _run(files, root, policy, parser, workers, cache):
+    if workers <= 1:
+        _init_worker(cache)
+        for path in files:
+            yield ingest_file(path, root, policy, parser)
+        return
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(cache,)) as pool:
+        futures = {pool.submit(ingest_file, path, root, policy, parser): path for path in files}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as err:  # a worker crash must not stop the run
+                path = futures[future]
+                yield {"md5": _safe_md5(path), "path": str(path), "status": "error",
+                       "reason": "worker crashed", "detail": f"{type(err).__name__}: {err}",
+                       "parser": "", "file": "", "has_cpu": False}
+
+
+def _safe_md5(path: Path) -> str:
+    try:
+        return file_md5(path)
+    except OSError:
+        return f"unreadable:{path}"
+
+
+def _report_entry(row: dict, final: dict) -> dict:
+    entry = {key: final.get(key, row.get(key)) for key in REPORT_KEYS}
+    entry["path"] = row["path"]
+    entry["stage"] = final.get("stage_name") or None
+    entry["detail"] = final.get("detail") or ""
+    if final.get("duplicate_of"):
+        entry["duplicate_of"] = final["duplicate_of"]
+    return entry
+
+
+def summarize(report: list[dict], manifest: dict[str, dict]) -> dict:
+    """Counts by status and reason, frames, and character/stage/version distributions."""
+    by_status = Counter(e["status"] for e in report)
+    reasons = Counter(f"{e['status']}: {e['reason']}" for e in report if e["status"] != "ok")
+    ok = [manifest.get(e["md5"], e) for e in report if e["status"] == "ok"]
+    characters = Counter(c for r in ok for c in (r.get("characters") or []))
+    stages = Counter(r.get("stage_name") for r in ok)
+    versions = Counter(r.get("slippi_version") for r in ok)
+    flags = Counter(f for r in ok for f in (r.get("quality_flags") or []))
+    return {
+        "files": len(report), "ok": by_status["ok"], "skipped": by_status["skipped"],
+        "error": by_status["error"], "reasons": dict(reasons.most_common()),
+        "frames": int(sum(r.get("frames") or 0 for r in ok)),
+        "characters": dict(characters.most_common()), "stages": dict(stages.most_common()),
+        "versions": dict(versions.most_common()), "quality_flags": dict(flags.most_common()),
+        "parsers": dict(Counter(r.get("parser") for r in ok)),
+    }
+
+
+def format_summary(result: IngestResult) -> str:
+    s = result.summary
+    lines = [
+        f"{s['files']} files in {result.seconds:.1f}s ({result.cache_hits} cache hits): "
+        f"{s['ok']} ok, {s['skipped']} skipped, {s['error']} errors",
+        f"frames in ok games: {s['frames']:,} ({s['frames'] / 3600:.1f} min of play)",
+    ]
+    for title, key in (("skipped/errors", "reasons"), ("characters", "characters"),
+                       ("stages", "stages"), ("slippi versions", "versions"),
+                       ("quality flags", "quality_flags"), ("parsers", "parsers")):
+        if s[key]:
+            lines.append(f"{title}:")
+            lines += [f"  {count:5d}  {name}" for name, count in s[key].items()]
+    lines.append(f"store: {result.store.root}  (report: {result.store.root / 'ingest_report.json'})")
+    return "\n".join(lines)
+

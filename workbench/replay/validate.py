@@ -1,0 +1,149 @@
+"""Bounds checks on decoded values, the ingest policy (what training takes by default),
+and quality flags that research filters use."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from workbench.replay.errors import (
+    CPUPlayerError, FilteredOutError, OutOfRangeError, TooManyPlayersError, TooShortError,
+)
+from workbench.replay.table import GameTable
+from workbench.types import GameMeta, character_name, stage_name
+
+# field -> (low, high), inclusive; generous bounds that any real game stays within
+PLAYER_BOUNDS: dict[str, tuple[float, float]] = {
+    "x": (-1000.0, 1000.0), "y": (-1000.0, 1000.0), "percent": (0.0, 999.0),
+    "stocks": (0, 99), "action": (0, 0x1FF), "character": (0, 0x20),
+    "stick_x": (-1.0001, 1.0001), "stick_y": (-1.0001, 1.0001),
+    "cstick_x": (-1.0001, 1.0001), "cstick_y": (-1.0001, 1.0001),
+    "trigger": (0.0, 1.0001), "shield": (-1.0, 61.0), "hitlag": (-1.0, 1000.0),
+}
+ITEM_BOUNDS: dict[str, tuple[float, float]] = {
+    "x": (-10000.0, 10000.0), "y": (-10000.0, 10000.0), "type": (0, 1023),
+}
+IDLE_FRAMES = 600       # 10 s without any input change while the game runs
+SD_QUIET_FRAMES = 180   # no damage and no knockback in the 3 s before a stock loss: an SD
+
+
+def check_bounds(table: GameTable, path: str) -> None:
+    """Raise :class:`OutOfRangeError` naming the first field, player and frame out of range."""
+    for index in range(table.num_players):
+        present = table.columns[f"p{index}_present"]
+        for name, (low, high) in PLAYER_BOUNDS.items():
+            values = table.columns[f"p{index}_{name}"]
+            bad = present & ~((values >= low) & (values <= high))  # NaN fails both tests
+            if bad.any():
+                row = int(np.argmax(bad))
+                raise OutOfRangeError(path, f"p{index} {name} = {values[row]!r} at frame "
+                                            f"{int(table.frames[row])}, expected [{low}, {high}]")
+    present = table.columns["item_present"]
+    for name, (low, high) in ITEM_BOUNDS.items():
+        values = table.columns[f"item_{name}"]
+        bad = present & ~((values >= low) & (values <= high))
+        if bad.any():
+            row = int(np.argmax(bad.any(axis=1)))
+            raise OutOfRangeError(path, f"item {name} out of [{low}, {high}] at frame "
+                                        f"{int(table.frames[row])}")
+
+
+@dataclass
+class IngestPolicy:
+    """What ``workbench ingest`` keeps. Defaults suit 1v1 behavioural cloning."""
+
+    min_frames: int = 300                 # 5 s of play; shorter files are tests or misfires
+    max_players: int = 2
+    # "human": keep games with at least one human (the CPU's port is marked in the
+    # metadata and never used as a training perspective); "none": skip any CPU game;
+    # "any": keep CPU-only games too.
+    cpu: str = "human"
+    characters: list[int] = field(default_factory=list)  # external ids; empty = any
+    stages: list[int] = field(default_factory=list)      # external ids; empty = any
+
+
+def check_policy(meta: GameMeta, playable: int, policy: IngestPolicy, path: str) -> None:
+    """Raise the skip error for a game the policy does not keep (``playable``: frames >= 0).
+
+    Needs only the metadata, so a cached game is re-judged without loading its frames.
+    """
+    if playable < policy.min_frames:
+        raise TooShortError(path, f"{playable} playable frames < --min-frames {policy.min_frames}")
+    if len(meta.players) > policy.max_players:
+        kind = "doubles" if meta.is_teams else f"{len(meta.players)} players"
+        raise TooManyPlayersError(path, f"{kind}; 1v1 only by default, pass --allow-multiplayer")
+    cpus = sum(p.type == "cpu" for p in meta.players)
+    if cpus and (policy.cpu == "none" or (policy.cpu == "human" and cpus == len(meta.players))):
+        hint = "--cpu any keeps CPU-only games" if policy.cpu == "human" else "--cpu human keeps them"
+        raise CPUPlayerError(path, f"{cpus} of {len(meta.players)} players are CPUs; {hint}")
+    if policy.characters and not any(p.character in policy.characters for p in meta.players):
+        names = ", ".join(p.character_name for p in meta.players)
+        raise FilteredOutError(path, f"characters {names} not in --characters")
+    if policy.stages and meta.stage not in policy.stages:
+        raise FilteredOutError(path, f"stage {stage_name(meta.stage)} not in --stages")
+
+
+def quality_flags(table: GameTable) -> dict:
+    """Flags for research filters: SD chains, idle stretches, games quit early."""
+    meta = table.meta
+    live = table.frames >= 0
+    flags: list[str] = []
+    sd_counts, idle_seconds = [], []
+    for index in range(table.num_players):
+        player = table.player(index)
+        sd_counts.append(_self_destructs(player))
+        idle_seconds.append(_longest_idle(player, live) / 60.0)
+    if max(sd_counts, default=0) >= 2:
+        flags.append("sd_chain")
+    if max(idle_seconds, default=0.0) * 60 >= IDLE_FRAMES:
+        flags.append("idle")
+    final_stocks = [int(table.columns[f"p{i}_stocks"][-1]) for i in range(table.num_players)]
+    if meta.end_method in ("no_contest", "unresolved", "unknown") or (
+            meta.end_method != "time" and min(final_stocks, default=0) > 0
+            and len(final_stocks) == 2):
+        flags.append("quit_early")
+    if len(meta.players) > 2:
+        flags.append("multiplayer")
+    if any(p.type == "cpu" for p in meta.players):
+        flags.append("cpu")
+    return {"quality_flags": flags, "sd_count": sd_counts,
+            "idle_seconds": [round(s, 1) for s in idle_seconds]}
+
+
+def _self_destructs(player: dict[str, np.ndarray]) -> int:
+    """Stock losses with no damage taken and no knockback in the SD_QUIET_FRAMES before.
+
+    Replays before Slippi 3.5 record no knockback speed; there the damage test alone
+    decides, which can count a slow KO off a high-percent hit as an SD.
+    """
+    lost = np.nonzero(np.diff(player["stocks"].astype(np.int16)) < 0)[0]
+    knockback = (player["speed_x_attack"] != 0) | (player["speed_y_attack"] != 0)
+    count = 0
+    for row in lost:
+        start = max(0, row - SD_QUIET_FRAMES)
+        no_damage = np.all(np.diff(player["percent"][start:row + 1]) <= 0)
+        if no_damage and not knockback[start:row + 1].any():
+            count += 1
+    return count
+
+
+def _longest_idle(player: dict[str, np.ndarray], live: np.ndarray) -> int:
+    """Longest run of live frames in which no input changed."""
+    inputs = np.stack([player["stick_x"], player["stick_y"], player["cstick_x"],
+                       player["cstick_y"], player["trigger"],
+                       player["buttons"].astype(np.float32)], axis=1)
+    changed = np.ones(len(inputs), dtype=bool)
+    changed[1:] = np.any(inputs[1:] != inputs[:-1], axis=1)
+    changed |= ~live
+    boundaries = np.nonzero(changed)[0]
+    if len(boundaries) == 0:
+        return int(live.sum())
+    runs = np.diff(np.concatenate([boundaries, [len(inputs)]]))
+    return int(runs.max()) if len(runs) else 0
+
+
+def describe(table: GameTable) -> str:
+    """One line: 'Fox vs Marth on Battlefield, 8,123 frames (3.14.0)'."""
+    names = " vs ".join(character_name(p.character) for p in table.meta.players)
+    return (f"{names} on {stage_name(table.meta.stage)}, {len(table):,} frames "
+            f"({table.meta.slippi_version})")
