@@ -190,10 +190,7 @@ PLAYER_FIELDS: dict[str, tuple[str, float]] = {
     "cstick_x": ("float32", 0.0),         # processed c-stick, [-1, 1]
     "cstick_y": ("float32", 0.0),
     "trigger": ("float32", 0.0),          # processed analog trigger (max of L, R), [0, 1]
-    "trigger_l": ("float32", 0.0),        # physical L, [0, 1]
-    "trigger_r": ("float32", 0.0),        # physical R, [0, 1]
     "buttons": ("uint16", 0),             # physical buttons, bits of `Button`
-    "buttons_processed": ("uint32", 0),   # processed buttons (game's view)
     # post-frame (state after this frame's inputs are applied)
     "character": ("uint8", 0),            # internal id; changes on Sheik/Zelda transform
     "action": ("uint16", 0),              # action-state id
@@ -226,17 +223,15 @@ FIELD_ADDED_IN: dict[str, tuple[int, int, int]] = {
     "speed_y_attack": (3, 5, 0), "speed_ground_x_self": (3, 5, 0), "hitlag": (3, 8, 0),
 }
 
-#: Item columns are fixed-size lists of MAX_ITEMS slots: name -> (dtype, empty-slot value).
+#: Item columns hold MAX_ITEMS slots per frame: name -> (dtype, empty-slot value).
 ITEM_FIELDS: dict[str, tuple[str, float]] = {
     "present": ("bool", 0),
     "type": ("uint16", 0),
     "state": ("uint8", 0),
     "x": ("float32", 0.0),
     "y": ("float32", 0.0),
-    "speed_x": ("float32", 0.0),
-    "speed_y": ("float32", 0.0),
-    "owner": ("int8", -1),                # port index of the owner (3.6+), -1 none/unknown
-    "spawn_id": ("uint32", 0),
+    "owner": ("int8", -1),                # port of the owner (3.6+), -1 none/unknown
+    "spawn_id": ("uint32", 0),            # the same item keeps its id across frames
 }
 
 

@@ -2,11 +2,12 @@
 with a per-file report and a corpus summary. One bad file never stops the run."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,39 +90,71 @@ def _policy_row(row: dict, meta: GameMeta, policy: IngestPolicy) -> dict:
     return row
 
 
-_CACHE: dict[str, dict] = {}
+_CACHE: dict[str, dict] = {}        # md5 -> manifest row
+_BY_STAT: dict[tuple, str] = {}      # (path, size, mtime_ns) -> md5
+_HASHER: ThreadPoolExecutor | None = None
 
 
 def _init_worker(cache: dict[str, dict]) -> None:
-    global _CACHE
+    global _CACHE, _BY_STAT
     _CACHE = cache
+    _BY_STAT = {(r["path"], r.get("size"), r.get("mtime_ns")): md5 for md5, r in cache.items()}
 
 
-def ingest_file(path: Path, root: str, policy: IngestPolicy, parser: str = "auto") -> dict:
-    """Read one file into the store and return its manifest row (runs in a worker)."""
-    store = FrameStore(root)
-    md5 = file_md5(path)
+def _cached_row(md5: str, path: Path, store: FrameStore, policy: IngestPolicy) -> dict | None:
+    """The manifest row of an already-ingested file, re-judged by this run's policy."""
     cached = _CACHE.get(md5)
-    if cached is not None and cached.get("file") and store.has_game(md5):
+    if cached is None:
+        return None
+    if cached.get("file") and store.has_game(md5):
         info = pq.read_schema(store.game_path(md5)).metadata[META_KEY]
         meta = GameMeta.from_dict(json.loads(info)["meta"])
-        row = _policy_row(dict(cached, path=str(path)), meta, policy)
-        row["cache_hit"] = True
-        return row
-    if cached is not None and cached["status"] == "error":
+        return dict(_policy_row(dict(cached, path=str(path)), meta, policy), cache_hit=True)
+    if cached["status"] == "error":
         return dict(cached, path=str(path), cache_hit=True)
+    return None
+
+
+def ingest_file(path: Path, root: str, policy: IngestPolicy, parser: str = "auto",
+                write=None) -> dict:
+    """Read one file into the store and return its manifest row (runs in a worker).
+
+    A file whose path, size and modification time match a manifest row is a cache hit
+    without reading it. Otherwise its MD5 is computed in a thread while it is parsed
+    (hashlib releases the GIL). ``write(store, md5, table)`` stores the table; by default
+    synchronously, while the single-process ingest hands it to a writer thread.
+    """
+    global _HASHER
+    store = FrameStore(root)
+    stat = os.stat(path)
+    md5 = _BY_STAT.get((str(path), stat.st_size, stat.st_mtime_ns))
+    if md5 is not None and (row := _cached_row(md5, path, store, policy)) is not None:
+        return row
+    data = Path(path).read_bytes()
+    _HASHER = _HASHER or ThreadPoolExecutor(1)
+    md5_future = _HASHER.submit(lambda: hashlib.md5(data).hexdigest())
     try:
-        table = read_replay(path, parser=parser)
-    except ReplayError as err:
-        return _row(path, md5, err=err)
-    row = _row(path, md5, table, parser=table.parser)
-    store.write_game(md5, table)
+        table, err = read_replay(path, parser=parser, data=data), None
+    except ReplayError as error:
+        table, err = None, error
+    md5 = md5_future.result()
+    if (row := _cached_row(md5, path, store, policy)) is not None:  # a renamed copy
+        return row
+    row = _row(path, md5, table, err=err, parser=table.parser if table else "")
+    row.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+    if table is None:
+        return row
+    (write or _write_now)(store, md5, table)
     row["file"] = f"games/{md5}.parquet"
     try:
         check_policy(table.meta, row["playable_frames"], policy, str(path))
-    except ReplayError as err:
-        row.update(status=err.status, reason=err.reason, detail=err.detail)
+    except ReplayError as error:
+        row.update(status=error.status, reason=error.reason, detail=error.detail)
     return row
+
+
+def _write_now(store: FrameStore, md5: str, table: GameTable) -> None:
+    store.write_game(md5, table)
 
 
 def _dedup(existing: list[dict], new_rows: list[dict]) -> list[dict]:
@@ -188,8 +221,24 @@ def ingest(paths: list[str | os.PathLike], out: str | os.PathLike, workers: int 
 def _run(files, root, policy, parser, workers, cache):
     if workers <= 1:
         _init_worker(cache)
-        for path in files:
-            yield ingest_file(path, root, policy, parser)
+        # Parquet encoding releases the GIL: a writer thread overlaps it with parsing.
+        # A row is yielded (and can reach the manifest) only once its game is written.
+        with ThreadPoolExecutor(1) as writer:
+            in_flight: list[tuple[dict, object]] = []
+            for path in files:
+                futures = []
+                row = ingest_file(path, root, policy, parser, write=lambda store, md5, table:
+                                  futures.append(writer.submit(store.write_game, md5, table)))
+                in_flight.append((row, futures[0] if futures else None))
+                while len(in_flight) > 2 or (in_flight and in_flight[0][1] is None):
+                    done, future = in_flight.pop(0)
+                    if future is not None:
+                        future.result()
+                    yield done
+            for done, future in in_flight:
+                if future is not None:
+                    future.result()
+                yield done
         return
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(cache,)) as pool:
         futures = {pool.submit(ingest_file, path, root, policy, parser): path for path in files}

@@ -7,16 +7,14 @@ import pyarrow.compute as pc
 from peppi_py import _peppi
 
 from workbench.replay.header import game_mode
-from workbench.replay.table import GameTable, PlayerFrames, assemble, resolve_rollback, scatter_items
+from workbench.replay.table import GameTable, Items, PlayerFrames, assemble, resolve_rollback
 from workbench.types import GameMeta, PlayerInfo
 
 # frame-table field -> path in peppi's pre/post structs
 PRE_PATHS = {
     "stick_x": ("joystick", "x"), "stick_y": ("joystick", "y"),
     "cstick_x": ("cstick", "x"), "cstick_y": ("cstick", "y"),
-    "trigger": ("triggers",), "trigger_l": ("triggers_physical", "l"),
-    "trigger_r": ("triggers_physical", "r"),
-    "buttons": ("buttons_physical",), "buttons_processed": ("buttons",),
+    "trigger": ("triggers",), "buttons": ("buttons_physical",),
 }
 POST_PATHS = {
     "character": ("character",), "action": ("state",), "action_frame": ("state_age",),
@@ -32,8 +30,7 @@ POST_PATHS = {
 }
 ITEM_PATHS = {
     "type": ("type",), "state": ("state",), "x": ("position", "x"), "y": ("position", "y"),
-    "speed_x": ("velocity", "x"), "speed_y": ("velocity", "y"), "owner": ("owner",),
-    "spawn_id": ("id",),
+    "owner": ("owner",), "spawn_id": ("id",),
 }
 PLAYER_TYPES = {"Human": "human", "Cpu": "cpu", "Demo": "demo"}
 END_METHODS = {"Unresolved": "unresolved", "Time": "time", "Game": "game",
@@ -43,7 +40,7 @@ END_METHODS = {"Unresolved": "unresolved", "Time": "time", "Game": "game",
 def _child(struct: pa.StructArray, path: tuple[str, ...]) -> pa.Array | None:
     arr = struct
     for name in path:
-        if name not in {f.name for f in arr.type}:
+        if arr.type.get_field_index(name) < 0:
             return None  # field not recorded by this Slippi version
         arr = arr.field(name)
     return arr
@@ -99,18 +96,17 @@ def read_peppi(path: str) -> GameTable:
     return assemble(meta, frame_ids, players, items, parser="peppi")
 
 
-def _items(frames: pa.StructArray, rows: np.ndarray | None, n: int) -> dict[str, np.ndarray]:
-    names = {f.name for f in frames.type}
-    item_lists = frames.field("item") if "item" in names else None
-    all_rows = np.arange(len(frames)) if rows is None else rows
-    if item_lists is None:
-        offsets = np.zeros(len(frames) + 1, dtype=np.int64)
-        return scatter_items(all_rows, offsets, {}, n)
+def _items(frames: pa.StructArray, rows: np.ndarray | None, n: int) -> Items:
+    if "item" not in {f.name for f in frames.type}:
+        return Items.empty(n)  # before Slippi 3.0
+    item_lists = frames.field("item")
     offsets = item_lists.offsets.to_numpy().astype(np.int64)
-    offsets = offsets - offsets[0]
     values = item_lists.flatten()
-    flat = {name: _numpy(_child(values, path), None) for name, path in ITEM_PATHS.items()}
-    return scatter_items(all_rows, offsets, flat, n)
+    fields = {name: _numpy(_child(values, path), None) for name, path in ITEM_PATHS.items()}
+    if fields["owner"] is None:  # before 3.6
+        fields["owner"] = np.full(len(values), -1, dtype=np.int8)
+    items = Items(offsets - offsets[0], fields)
+    return items if rows is None else items.take(rows)
 
 
 def meta_from_peppi(start: dict, end: dict | None, metadata: dict) -> GameMeta:

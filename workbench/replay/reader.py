@@ -40,18 +40,21 @@ def _peppi_may_misalign(table: GameTable) -> bool:
     return has_nana or len(table.meta.players) > 2
 
 
-def read_replay(path: str | os.PathLike, parser: str = "auto", check: bool = True) -> GameTable:
+def read_replay(path: str | os.PathLike, parser: str = "auto", check: bool = True,
+                data: bytes | None = None) -> GameTable:
     """Read and validate one replay.
 
     ``parser``: "auto" (peppi-py, falling back to py-slippi), "peppi" or "py-slippi".
+    ``data``: the file's bytes when the caller has already read them.
     Raises a :class:`ReplayError` subclass for empty, non-Slippi, corrupt or truncated
     files, unsupported modes (Home-Run Contest, Break the Targets) and out-of-range values.
     """
     path = str(path)
     if parser not in PARSERS:
         raise ValueError(f"unknown parser {parser!r}: choose one of {', '.join(PARSERS)}")
-    with open(path, "rb") as handle:
-        data = handle.read()
+    if data is None:
+        with open(path, "rb") as handle:
+            data = handle.read()
     header = read_header_of(path, data)
     mode = game_mode(header.stage, header.scene_major)
     if mode in ("home_run", "target_test"):

@@ -17,15 +17,14 @@ import slippi
 from slippi.event import Frame
 
 from workbench.replay.header import RawHeader, game_mode
-from workbench.replay.table import GameTable, PlayerFrames, assemble, scatter_items
+from workbench.replay.table import GameTable, Items, PlayerFrames, assemble
 from workbench.types import FIRST_FRAME, GameMeta, PlayerInfo
 
 # (field, big-endian dtype, offset within the payload after the command byte)
 PRE_LAYOUT = [
     ("action_pre", ">u2", 0xA), ("stick_x", ">f4", 0x18), ("stick_y", ">f4", 0x1C),
     ("cstick_x", ">f4", 0x20), ("cstick_y", ">f4", 0x24), ("trigger", ">f4", 0x28),
-    ("buttons_processed", ">u4", 0x2C), ("buttons", ">u2", 0x30),
-    ("trigger_l", ">f4", 0x32), ("trigger_r", ">f4", 0x36),
+    ("buttons", ">u2", 0x30),
 ]
 POST_LAYOUT = [
     ("character", "u1", 0x6), ("action", ">u2", 0x7), ("x", ">f4", 0x9), ("y", ">f4", 0xD),
@@ -38,8 +37,7 @@ POST_LAYOUT = [
     ("hitlag", ">f4", 0x48),
 ]
 ITEM_LAYOUT = [
-    ("type", ">u2", 0x4), ("state", "u1", 0x6), ("speed_x", ">f4", 0xB),
-    ("speed_y", ">f4", 0xF), ("x", ">f4", 0x13), ("y", ">f4", 0x17),
+    ("type", ">u2", 0x4), ("state", "u1", 0x6), ("x", ">f4", 0x13), ("y", ">f4", 0x17),
     ("spawn_id", ">u4", 0x21), ("owner", "i1", 0x29),
 ]
 
@@ -134,17 +132,17 @@ def _last_copy(items: tuple[bytes, ...]) -> list[bytes]:
     return list(items[start:])
 
 
-def _items(frames: list, item_size: int, n: int) -> dict[str, np.ndarray]:
+def _items(frames: list, item_size: int, n: int) -> Items:
     per_frame = [_last_copy(f.items) if f.items else [] for f in frames]
-    counts = np.array([len(items) for items in per_frame], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(counts)])
     payloads = [raw for items in per_frame for raw in items]
     if not payloads or item_size <= 0:
-        return scatter_items(np.arange(n), offsets, {}, n)
-    flat = _decode([p[:item_size].ljust(item_size, b"\0") for p in payloads], item_size, ITEM_LAYOUT)
-    if flat["owner"] is None:
-        flat["owner"] = np.full(len(payloads), -1, dtype=np.int8)
-    return scatter_items(np.arange(n), offsets, flat, n)
+        return Items.empty(n)
+    counts = np.array([len(items) for items in per_frame], dtype=np.int64)
+    fields = _decode([p[:item_size].ljust(item_size, b"\0") for p in payloads], item_size,
+                     ITEM_LAYOUT)
+    if fields["owner"] is None:  # before 3.6
+        fields["owner"] = np.full(len(payloads), -1, dtype=np.int8)
+    return Items(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), fields)
 
 
 def meta_from_header(header: RawHeader, metadata: dict) -> GameMeta:

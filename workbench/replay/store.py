@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -41,6 +42,7 @@ MANIFEST_COLUMNS = {
     "duplicate_of": pa.string(), "quality_flags": pa.list_(pa.string()),
     "sd_count": pa.list_(pa.int64()), "idle_seconds": pa.list_(pa.float64()),
     "has_cpu": pa.bool_(), "start_at": pa.string(), "file": pa.string(),
+    "size": pa.int64(), "mtime_ns": pa.int64(),
 }
 MANIFEST_SCHEMA = pa.schema([pa.field(k, v) for k, v in MANIFEST_COLUMNS.items()])
 COMPRESSION = "zstd"
@@ -111,9 +113,17 @@ class FrameStore:
         """Read one game; ``columns`` restricts to some columns (``frame`` always comes)."""
         if columns is not None and "frame" not in columns:
             columns = ["frame", *columns]
-        arrow = pq.read_table(self.game_path(md5), columns=columns, memory_map=True,
-                              use_threads=False)
-        return from_arrow(arrow)
+        parquet = pq.ParquetFile(self.game_path(md5), memory_map=True)
+        return from_arrow(parquet.read(columns=columns, use_threads=False))
+
+    def load_many(self, md5s: list[str], columns: list[str] | None = None,
+                  threads: int | None = None) -> list[GameTable]:
+        """Load several games; Parquet decoding releases the GIL, so threads overlap it."""
+        threads = threads or min(8, os.cpu_count() or 1)
+        if threads <= 1 or len(md5s) <= 1:
+            return [self.load(md5, columns) for md5 in md5s]
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(lambda md5: self.load(md5, columns), md5s))
 
     @contextmanager
     def locked(self) -> Iterator[None]:

@@ -19,16 +19,61 @@ META_KEY = b"workbench.meta"
 
 
 @dataclass
+class Items:
+    """Items and projectiles as per-frame lists: frame ``r`` holds the entries
+    ``offsets[r]:offsets[r + 1]`` of every flat array in ``fields`` (in event order).
+
+    Kept ragged because most frames hold 0 to 2 items; :meth:`dense` gives the fixed
+    ``(frames, MAX_ITEMS)`` slots the embedder and libmelee use."""
+
+    offsets: np.ndarray                  # (N + 1,) int64
+    fields: dict[str, np.ndarray]        # name in ITEM_FIELDS (not "present") -> (total,)
+
+    @classmethod
+    def empty(cls, n: int) -> "Items":
+        return cls(np.zeros(n + 1, dtype=np.int64),
+                   {name: np.zeros(0, dtype=dtype) for name, (dtype, _) in ITEM_FIELDS.items()
+                    if name != "present"})
+
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def take(self, rows: np.ndarray) -> "Items":
+        """The lists of the frames ``rows``, in that order."""
+        starts, counts = self.offsets[rows], self.counts()[rows]
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        src = np.repeat(starts - offsets[:-1], counts) + np.arange(int(offsets[-1]))
+        return Items(offsets, {name: values[src] for name, values in self.fields.items()})
+
+    def dense(self, max_items: int = MAX_ITEMS) -> dict[str, np.ndarray]:
+        """``item_{field}`` arrays of shape (frames, max_items), packed from slot 0."""
+        n = len(self.offsets) - 1
+        out = {f"item_{name}": np.full((n, max_items), default, dtype=dtype)
+               for name, (dtype, default) in ITEM_FIELDS.items()}
+        counts = np.minimum(self.counts(), max_items)
+        total = int(counts.sum())
+        if total:
+            row_of = np.repeat(np.arange(n), counts)
+            slot = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+            src = np.repeat(self.offsets[:-1], counts) + slot
+            out["item_present"][row_of, slot] = True
+            for name, values in self.fields.items():
+                out[f"item_{name}"][row_of, slot] = values[src]
+        return out
+
+
+@dataclass
 class GameTable:
     """A parsed game. ``columns`` maps names to arrays of length ``len(frames)``:
     ``p{i}_{field}`` per player (i = 0 for the lowest occupied port) with ``p{i}_present``
-    (False once a player of a 3-4 player game is out), ``p{i}_nana_{field}`` and
-    ``p{i}_nana_present`` for Ice Climbers' follower, and ``item_{field}`` arrays of
-    shape (frames, MAX_ITEMS)."""
+    (False once a player of a 3-4 player game is out); ``p{i}_nana_{field}`` and
+    ``p{i}_nana_present`` for Ice Climbers' follower (only when the player has one).
+    ``items`` holds the items and projectiles of each frame."""
 
     meta: GameMeta
     frames: np.ndarray               # (N,) int32 frame index, from -123 up
     columns: dict[str, np.ndarray]
+    items: Items
     parser: str = "peppi"            # which parser produced it: "peppi" or "py-slippi"
 
     @property
@@ -38,9 +83,17 @@ class GameTable:
     def __len__(self) -> int:
         return len(self.frames)
 
+    def has_nana(self, index: int) -> bool:
+        return f"p{index}_nana_present" in self.columns
+
     def player(self, index: int, nana: bool = False) -> dict[str, np.ndarray]:
-        """One player's columns without the prefix: ``table.player(0)["x"]``."""
+        """One player's columns without the prefix: ``table.player(0)["x"]``.
+
+        For a player without a Nana, ``nana=True`` gives the schema defaults."""
         prefix = f"p{index}_nana_" if nana else f"p{index}_"
+        if nana and not self.has_nana(index):
+            return {name: np.full(len(self), default, dtype=dtype)
+                    for name, (dtype, default) in PLAYER_FIELDS.items()}
         return {name: self.columns[prefix + name] for name in PLAYER_FIELDS}
 
 
@@ -81,44 +134,23 @@ def player_block(fields: dict[str, np.ndarray | None], n: int, present: np.ndarr
     return out
 
 
-def empty_items(n: int) -> dict[str, np.ndarray]:
-    return {f"item_{name}": np.full((n, MAX_ITEMS), default, dtype=dtype)
-            for name, (dtype, default) in ITEM_FIELDS.items()}
-
-
-def scatter_items(rows: np.ndarray, offsets: np.ndarray, values: dict[str, np.ndarray],
-                  n: int) -> dict[str, np.ndarray]:
-    """Items stored as flat lists (``values`` with list ``offsets``) into 15 fixed slots.
-
-    ``rows`` picks which lists become table rows (after rollback resolution).
-    """
-    out = empty_items(n)
-    starts, ends = offsets[rows], offsets[rows + 1]
-    counts = np.minimum(ends - starts, MAX_ITEMS)
-    total = int(counts.sum())
-    if total == 0:
-        return out
-    row_of = np.repeat(np.arange(n), counts)
-    slot = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    src = np.repeat(starts, counts) + slot
-    out["item_present"][row_of, slot] = True
-    for name in ITEM_FIELDS:
-        if name == "present" or values.get(name) is None:
-            continue
-        out[f"item_{name}"][row_of, slot] = values[name][src]
-    return out
-
-
 def to_arrow(table: GameTable) -> pa.Table:
-    """Arrow table with metadata in the schema; item columns as fixed-size lists."""
+    """Arrow table with the metadata in the schema.
+
+    Items are list columns sharing the frame offsets, and an all-true ``p{i}_present``
+    is left out (:func:`from_arrow` restores it): fewer, smaller columns make Parquet
+    both smaller and faster to decode.
+    """
     arrays, names = [pa.array(table.frames, type=pa.int32())], ["frame"]
     for name, values in table.columns.items():
-        if values.ndim == 2:
-            flat = pa.array(values.reshape(-1))
-            arrays.append(pa.FixedSizeListArray.from_arrays(flat, values.shape[1]))
-        else:
-            arrays.append(pa.array(values))
+        if name.endswith("_present") and "_nana_" not in name and values.all():
+            continue
+        arrays.append(pa.array(values))
         names.append(name)
+    offsets = pa.array(table.items.offsets.astype(np.int32))
+    for name, values in table.items.fields.items():
+        arrays.append(pa.ListArray.from_arrays(offsets, pa.array(values)))
+        names.append(f"item_{name}")
     meta = {"schema_version": SCHEMA_VERSION, "parser": table.parser, "meta": table.meta.to_dict()}
     schema = pa.schema([pa.field(n, a.type) for n, a in zip(names, arrays)],
                        metadata={META_KEY: json.dumps(meta).encode()})
@@ -128,20 +160,23 @@ def to_arrow(table: GameTable) -> pa.Table:
 def from_arrow(arrow: pa.Table) -> GameTable:
     """Inverse of :func:`to_arrow`; arrays are zero-copy views where Arrow allows."""
     info = json.loads(arrow.schema.metadata[META_KEY])
+    meta = GameMeta.from_dict(info["meta"])
     columns: dict[str, np.ndarray] = {}
-    frames = None
+    items = None
     for name, column in zip(arrow.column_names, arrow.columns):
         chunk = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-        if pa.types.is_fixed_size_list(chunk.type):
-            width = chunk.type.list_size
-            values = chunk.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
+        if pa.types.is_list(chunk.type):
+            if items is None:
+                offsets = chunk.offsets.to_numpy().astype(np.int64)
+                items = Items(offsets - offsets[0], {})
+            items.fields[name[len("item_"):]] = chunk.values.to_numpy(zero_copy_only=False)
         else:
-            values = chunk.to_numpy(zero_copy_only=False)
-        if name == "frame":
-            frames = values
-        else:
-            columns[name] = values
-    return GameTable(GameMeta.from_dict(info["meta"]), frames, columns, info.get("parser", "?"))
+            columns[name] = chunk.to_numpy(zero_copy_only=False)
+    frames = columns.pop("frame")
+    for index in range(len(meta.players)):
+        if f"p{index}_present" not in columns and f"p{index}_x" in columns:
+            columns[f"p{index}_present"] = np.ones(len(frames), dtype=bool)
+    return GameTable(meta, frames, columns, items or Items.empty(len(frames)), info.get("parser", "?"))
 
 
 @dataclass
@@ -155,7 +190,7 @@ class PlayerFrames:
 
 
 def assemble(meta: GameMeta, frames: np.ndarray, players: list[PlayerFrames],
-             items: dict[str, np.ndarray], parser: str) -> GameTable:
+             items: Items, parser: str) -> GameTable:
     """Build the typed table from reader output, shared by both parsers."""
     n = len(frames)
     columns: dict[str, np.ndarray] = {}
@@ -165,18 +200,18 @@ def assemble(meta: GameMeta, frames: np.ndarray, players: list[PlayerFrames],
         for name, arr in player_block(pf.leader, n, present, missing).items():
             columns[f"p{index}_{name}"] = arr
         columns[f"p{index}_present"] = np.asarray(present, dtype=bool)
-        present = pf.follower_present if pf.follower is not None else np.zeros(n, bool)
-        nana = player_block(pf.follower or {}, n, present, set())
-        for name, arr in nana.items():
-            columns[f"p{index}_nana_{name}"] = arr
-        columns[f"p{index}_nana_present"] = np.asarray(present, dtype=bool)
-    columns.update(items)
+        if pf.follower is not None and pf.follower_present.any():
+            # Nana's columns exist only for Ice Climbers, so most games carry none
+            nana = player_block(pf.follower, n, pf.follower_present, set())
+            for name, arr in nana.items():
+                columns[f"p{index}_nana_{name}"] = arr
+            columns[f"p{index}_nana_present"] = np.asarray(pf.follower_present, dtype=bool)
     meta.missing_fields = sorted(missing)
     meta.first_frame = int(frames[0]) if n else meta.first_frame
     meta.last_frame = int(frames[-1]) if n else meta.first_frame - 1
     if meta.winner_port is None and n:
         meta.winner_port = _winner(meta, columns)
-    return GameTable(meta, frames.astype(np.int32), columns, parser)
+    return GameTable(meta, frames.astype(np.int32), columns, items, parser)
 
 
 def _winner(meta: GameMeta, columns: dict[str, np.ndarray]) -> int | None:

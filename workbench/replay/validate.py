@@ -38,14 +38,14 @@ def check_bounds(table: GameTable, path: str) -> None:
                 row = int(np.argmax(bad))
                 raise OutOfRangeError(path, f"p{index} {name} = {values[row]!r} at frame "
                                             f"{int(table.frames[row])}, expected [{low}, {high}]")
-    present = table.columns["item_present"]
+    items = table.items
     for name, (low, high) in ITEM_BOUNDS.items():
-        values = table.columns[f"item_{name}"]
-        bad = present & ~((values >= low) & (values <= high))
+        values = items.fields[name]
+        bad = ~((values >= low) & (values <= high))
         if bad.any():
-            row = int(np.argmax(bad.any(axis=1)))
-            raise OutOfRangeError(path, f"item {name} out of [{low}, {high}] at frame "
-                                        f"{int(table.frames[row])}")
+            row = int(np.searchsorted(items.offsets, int(np.argmax(bad)), side="right")) - 1
+            raise OutOfRangeError(path, f"item {name} = {values[np.argmax(bad)]!r} at frame "
+                                        f"{int(table.frames[row])}, expected [{low}, {high}]")
 
 
 @dataclass

@@ -1,0 +1,147 @@
+"""Ingest throughput on a replay corpus, all measured in one run, as ratios to peppi-py.
+
+    python benchmarks/ingest.py [--replays ../shared/replays/games] [--repeats 3]
+
+(a) peppi-py's parse (``peppi_py.read_slippi``), (b) py-slippi's parse with every frame's
+pre/post data decoded, (c) ``workbench ingest`` end to end into a fresh store in one
+process (hash, parse, validate, quality flags, Parquet write, manifest), (d) loading the
+whole store back into numpy arrays (one thread per core; ``d1``: one thread). Frames are the finalized frames of the files each
+step read. Each step is timed ``--repeats`` times and the fastest run is kept (the
+machine is shared; the minimum is the least disturbed measurement).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_REPLAYS = ROOT.parent / "shared" / "replays" / "games"
+
+
+def best_of(repeats: int, fn) -> tuple[float, object]:
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def bench_peppi(files: list[Path]) -> int:
+    import peppi_py
+
+    frames = 0
+    for path in files:
+        try:
+            game = peppi_py.read_slippi(str(path))
+        except Exception:  # the corpus has files only py-slippi reads
+            continue
+        frames += len(set(game.frames.id.to_numpy().tolist())) if game.frames else 0
+    return frames
+
+
+def bench_pyslippi(files: list[Path]) -> int:
+    import slippi
+
+    logging.disable(logging.WARNING)
+    frames = 0
+    for path in files:
+        try:
+            game = slippi.Game(str(path))
+        except Exception:
+            continue
+        for frame in game.frames:
+            for port in frame.ports:
+                if port is not None:
+                    port.leader.pre, port.leader.post  # noqa: B018 - forces the decode
+        frames += len(game.frames)
+    return frames
+
+
+def bench_ingest(files: list[Path], root: Path) -> tuple[int, object]:
+    from workbench.replay import IngestPolicy, ingest
+
+    shutil.rmtree(root, ignore_errors=True)
+    result = ingest(files, root, workers=1, progress=False, force=True,
+                    policy=IngestPolicy(min_frames=0, cpu="any", max_players=4))
+    frames = sum(r.get("frames") or 0 for r in result.rows if r.get("file"))
+    return frames, result
+
+
+def bench_load(root: Path, threads: int) -> int:
+    from workbench.replay import FrameStore
+
+    store = FrameStore(root)
+    md5s = [row["md5"] for row in store.games(status=None)]
+    tables = store.load_many(md5s, threads=threads)  # every column as numpy
+    return sum(len(table.frames) for table in tables)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--replays", default=str(DEFAULT_REPLAYS))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ingest.json"))
+    parser.add_argument("--skip-pyslippi", action="store_true", help="(b) takes ~30x longer")
+    args = parser.parse_args()
+
+    from workbench.replay import find_replays
+
+    files = find_replays([args.replays])
+    store_root = Path(tempfile.mkdtemp(prefix="bench-store-"))
+    rows = {}
+    t, frames = best_of(args.repeats, lambda: bench_peppi(files))
+    rows["a_peppi_parse"] = (t, frames)
+    if not args.skip_pyslippi:
+        t, frames = best_of(1, lambda: bench_pyslippi(files))
+        rows["b_pyslippi_parse"] = (t, frames)
+    t, (frames, result) = best_of(args.repeats, lambda: bench_ingest(files, store_root))
+    rows["c_workbench_ingest"] = (t, frames)
+    # Same measurement restricted to the files ingest reads with peppi-py (the rest go
+    # through py-slippi at ~1/80 of peppi's speed): the overhead of the workbench itself.
+    peppi_files = [Path(r["path"]) for r in result.rows if r.get("parser") == "peppi"]
+    t, frames = best_of(args.repeats, lambda: bench_peppi(peppi_files))
+    rows["a_peppi_parse_same_files"] = (t, frames)
+    t, (frames, _) = best_of(args.repeats, lambda: bench_ingest(peppi_files, store_root))
+    rows["c_ingest_peppi_files"] = (t, frames)
+    bench_ingest(files, store_root)  # (d) loads the whole corpus
+    threads = os.cpu_count() or 1
+    t, frames = best_of(args.repeats, lambda: bench_load(store_root, threads))
+    rows["d_store_load_numpy"] = (t, frames)
+    t, frames = best_of(args.repeats, lambda: bench_load(store_root, 1))
+    rows["d1_store_load_1thread"] = (t, frames)
+    shutil.rmtree(store_root, ignore_errors=True)
+
+    rate = {k: f / t for k, (t, f) in rows.items()}
+    base = rate["a_peppi_parse"]
+    print(f"{len(files)} files from {args.replays}  (best of {args.repeats})")
+    print(f"{'step':24s} {'seconds':>9s} {'frames':>9s} {'frames/s':>12s} {'vs (a)':>8s}")
+    for key, (t, frames) in rows.items():
+        print(f"{key:24s} {t:9.3f} {frames:9d} {rate[key]:12,.0f} {rate[key] / base:8.2f}")
+    ratios = {"c_over_a": rate["c_workbench_ingest"] / base,
+              "c_over_a_peppi_files": rate["c_ingest_peppi_files"] / rate["a_peppi_parse_same_files"],
+              "d_over_a": rate["d_store_load_numpy"] / base,
+              "d1_over_a": rate["d1_store_load_1thread"] / base}
+    print(f"(c)/(a) = {ratios['c_over_a']:.2f} all files, {ratios['c_over_a_peppi_files']:.2f} "
+          f"on the {len(peppi_files)} files read by peppi-py  (target >= 0.5)")
+    print(f"(d)/(a) = {ratios['d_over_a']:.2f}, one thread {ratios['d1_over_a']:.2f}  (target >= 2)")
+    out = {"files": len(files), "replays": args.replays, "repeats": args.repeats,
+           "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                       "python": platform.python_version()},
+           "steps": {k: {"seconds": t, "frames": f, "frames_per_s": rate[k]}
+                     for k, (t, f) in rows.items()},
+           "ratios": ratios, "ingest_summary": result.summary}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""libmelee ``GameState`` -> one frame-table row, in the store's columns and units.
+
+The bot sees the game through libmelee, training sees it through the frame store; this
+adapter is the one place the two meet, so the state a bot sees in play is the state it
+was trained on (``tests/test_replay_live.py`` checks it field by field on real replays
+played through libmelee's file console).
+
+libmelee differences undone here: sticks in [0, 1] (store: [-1, 1]); ``facing`` a bool;
+``invulnerable`` a bool (store: the hurtbox state); integer hitlag/hitstun (store: the
+recorded float; the embedder truncates both the same way); ``action_frame`` re-indexed
+to start at 1 for some actions (undone with libmelee's own table).
+"""
+from __future__ import annotations
+
+import csv
+import os
+from functools import lru_cache
+
+import numpy as np
+
+from workbench.types import ITEM_FIELDS, MAX_ITEMS, PLAYER_FIELDS, Button, stick_from_libmelee
+
+BUTTON_NAMES = {Button.A: "BUTTON_A", Button.B: "BUTTON_B", Button.X: "BUTTON_X",
+                Button.Y: "BUTTON_Y", Button.Z: "BUTTON_Z", Button.L: "BUTTON_L",
+                Button.R: "BUTTON_R", Button.START: "BUTTON_START",
+                Button.D_UP: "BUTTON_D_UP", Button.D_DOWN: "BUTTON_D_DOWN",
+                Button.D_LEFT: "BUTTON_D_LEFT", Button.D_RIGHT: "BUTTON_D_RIGHT"}
+# fields whose libmelee value is an int truncation of the recorded float
+TRUNCATED_FIELDS = ("action_frame", "hitlag", "hitstun")
+
+
+@lru_cache(maxsize=1)
+def zero_indexed_actions() -> dict[int, frozenset[int]]:
+    """(character -> actions) that libmelee shifts to start at frame 1 (its actiondata.csv)."""
+    import melee
+
+    path = os.path.join(os.path.dirname(melee.__file__), "actiondata.csv")
+    table: dict[int, set[int]] = {}
+    with open(path) as handle:
+        for line in csv.DictReader(handle):
+            if line["zeroindex"] == "True":
+                table.setdefault(int(line["character"]), set()).add(int(line["action"]))
+    return {k: frozenset(v) for k, v in table.items()}
+
+
+def _enum_value(value) -> int:
+    return int(getattr(value, "value", value))
+
+
+def _button_bits(button_dict: dict) -> int:
+    import melee
+
+    bits = 0
+    for bit, name in BUTTON_NAMES.items():
+        if button_dict.get(getattr(melee.enums.Button, name), False):
+            bits |= int(bit)
+    return bits
+
+
+def player_fields(state, leader: bool = True) -> dict[str, float]:
+    """A libmelee ``PlayerState`` as the store's per-player fields (store units)."""
+    ctrl = state.controller_state
+    character = _enum_value(state.character)
+    action = _enum_value(state.action)
+    action_frame = float(state.action_frame)
+    if leader and action in zero_indexed_actions().get(character, ()):
+        action_frame -= 1.0  # libmelee added 1 to these
+    return {
+        "stick_x": stick_from_libmelee(np.float32(ctrl.main_stick[0])),
+        "stick_y": stick_from_libmelee(np.float32(ctrl.main_stick[1])),
+        "cstick_x": stick_from_libmelee(np.float32(ctrl.c_stick[0])),
+        "cstick_y": stick_from_libmelee(np.float32(ctrl.c_stick[1])),
+        "trigger": float(ctrl.l_shoulder), "buttons": _button_bits(ctrl.button),
+        "character": character, "action": action, "action_frame": action_frame,
+        "x": float(state.position.x), "y": float(state.position.y),
+        "facing": 1 if state.facing else -1, "percent": float(state.percent),
+        "shield": float(state.shield_strength), "stocks": int(state.stock),
+        "hitlag": float(state.hitlag_left), "hitstun": float(state.hitstun_frames_left),
+        "jumps_left": int(state.jumps_left), "on_ground": bool(state.on_ground),
+        "hurtbox": 1 if state.invulnerable else 0,
+        "speed_air_x_self": float(state.speed_air_x_self),
+        "speed_y_self": float(state.speed_y_self),
+        "speed_x_attack": float(state.speed_x_attack),
+        "speed_y_attack": float(state.speed_y_attack),
+        "speed_ground_x_self": float(state.speed_ground_x_self),
+        "last_hit_by": 6, "l_cancel": 0,
+    }
+
+
+def gamestate_row(gamestate, ports: list[int]) -> dict[str, np.ndarray]:
+    """One ``GameState`` as a one-row frame table with the store's column names.
+
+    ``ports``: 0-based controller ports in player order (``meta.players``). A port with
+    no player this frame gets ``p{i}_present = False`` and the schema defaults.
+    """
+    row: dict[str, np.ndarray] = {"frame": np.array([gamestate.frame], dtype=np.int32)}
+    for index, port in enumerate(ports):
+        state = gamestate.players.get(port + 1)
+        for nana in (False, True):
+            prefix = f"p{index}_nana_" if nana else f"p{index}_"
+            source = None if state is None else (state.nana if nana else state)
+            values = player_fields(source, leader=not nana) if source is not None else {}
+            for name, (dtype, default) in PLAYER_FIELDS.items():
+                row[prefix + name] = np.array([values.get(name, default)], dtype=dtype)
+            row[prefix + "present"] = np.array([source is not None], dtype=bool)
+    row.update(_items(gamestate.projectiles))
+    return row
+
+
+def _items(projectiles: list) -> dict[str, np.ndarray]:
+    out = {f"item_{name}": np.full((1, MAX_ITEMS), default, dtype=dtype)
+           for name, (dtype, default) in ITEM_FIELDS.items()}
+    for slot, proj in enumerate(projectiles[:MAX_ITEMS]):
+        out["item_present"][0, slot] = True
+        out["item_type"][0, slot] = _enum_value(proj.type)
+        out["item_state"][0, slot] = int(proj.subtype)
+        out["item_x"][0, slot] = proj.position.x
+        out["item_y"][0, slot] = proj.position.y
+        out["item_owner"][0, slot] = int(proj.owner) - 1 if proj.owner is not None else -1
+        out["item_spawn_id"][0, slot] = int(proj.spawn_id)
+    return out
