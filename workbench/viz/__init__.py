@@ -1,0 +1,26 @@
+"""Altair chart builders over library data: corpus summaries from manifest rows, one
+game's timeline, stick-input heatmaps per character, and frames drawn on the stage.
+
+Every function takes library objects (manifest rows, :class:`GameTable`) and returns an
+altair chart (or a widget), so notebooks only call them.
+"""
+from workbench.viz.corpus import (
+    character_chart, corpus_stats, corpus_summary, duration_chart, quality_flag_chart,
+    stage_chart, status_chart, version_chart,
+)
+from workbench.viz.frame import (
+    frame_chart, frame_scrubber, items_frame, players_frame, scrubber_chart, stage_layers,
+)
+from workbench.viz.game import frame_window, game_timeline, player_labels, timeline_frame
+from workbench.viz.inputs import neutral_share, stick_heatmap, stick_histograms
+from workbench.viz.render import notebook_setup, report_renderer
+from workbench.viz.stages import STAGE_GEOMETRY, Platform, StageGeometry, stage_geometry
+
+__all__ = [
+    "character_chart", "corpus_stats", "corpus_summary", "duration_chart",
+    "quality_flag_chart", "stage_chart", "status_chart", "version_chart", "frame_chart",
+    "frame_scrubber", "items_frame", "players_frame", "scrubber_chart", "stage_layers",
+    "frame_window", "game_timeline", "player_labels", "timeline_frame", "neutral_share",
+    "stick_heatmap", "stick_histograms", "STAGE_GEOMETRY", "Platform", "StageGeometry",
+    "stage_geometry", "notebook_setup", "report_renderer",
+]
