@@ -41,6 +41,7 @@ table.results th, table.results td { border: 1px solid #ccc; padding: 3px 8px; t
 table.results th { background: #f3f3f3; } table.results td.text { text-align: left; }
 tr.failed td { background: #fde8e8; } .error { color: #a00; font-family: monospace; }
 .charts { display: flex; flex-wrap: wrap; gap: 1em; } .muted { color: #777; }
+.scroll { overflow-x: auto; }
 """
 
 
@@ -222,7 +223,7 @@ def _display_columns(results: Any) -> list[str]:
 
     ok = results[results["status"] == "ok"]
     return (["arm", "status", "attempts", "seconds"] + varying_parameters(results)
-            + metric_columns(ok if len(ok) else results) + ["error"])
+            + metric_columns(ok if len(ok) else results))
 
 
 def publish_sweep(run_dir: str | os.PathLike, report_dir: str | os.PathLike,
@@ -245,12 +246,16 @@ def publish_sweep(run_dir: str | os.PathLike, report_dir: str | os.PathLike,
             publish_notebook(run_dir / f"{arm}.ipynb", report_dir / "arms" / f"{arm}.html")
             links[arm] = "arms/" + quote(f"{arm}.html")
     records = results.astype(object).where(results.notna(), None).to_dict("records")
-    failed = int((results["status"] == "failed").sum())
+    failed = [r for r in records if r["status"] == "failed"]
     charts = comparison_charts(results, seed_parameter)
-    body = (f"<p>{len(results)} arms: {len(results) - failed} ok, {failed} failed. "
-            f"Source: <code>{escape(run_dir)}</code> "
-            f"(<code>{escape(run_dir / 'results.csv')}</code>, <code>.parquet</code>).</p>"
-            "<h2>Arms</h2>" + table_html(records, _display_columns(results), "status", links)
+    body = (f"<p>{len(results)} arms: {len(results) - len(failed)} ok, {len(failed)} failed. "
+            f"Table: <code>{escape(run_dir / 'results.csv')}</code> and <code>.parquet</code>.</p>"
+            + ("<h2>Failed arms</h2><ul>" + "".join(
+                f'<li>{escape(r["arm"])} after {escape(r["attempts"])} attempt(s): '
+                f'<span class="error">{escape(r["error"])}</span></li>' for r in failed)
+               + "</ul>" if failed else "")
+            + '<h2>Arms</h2><div class="scroll">'
+            + table_html(records, _display_columns(results), "status", links) + "</div>"
             + "<h2>Metrics by parameter</h2>"
             + ('<div class="charts">' + "".join(chart_div(c, f"metric-{i}") for i, c in enumerate(charts))
                + "</div>" if charts else '<p class="muted">No numeric metric varies with a '

@@ -36,7 +36,10 @@ def collect_results(run_dir: str | os.PathLike, arms: Iterable[str] | None = Non
         row.update({f"param/{k}": v for k, v in (status.get("parameters") or {}).items()})
         row.update(load_metrics(metrics_path_for(run_dir / f"{arm}.ipynb")))
         rows.append(row)
-    return pd.DataFrame(rows, columns=None if rows else META_COLUMNS)
+    table = pd.DataFrame(rows, columns=None if rows else META_COLUMNS)
+    params = [c for c in table.columns if c.startswith("param/")]
+    metrics = [c for c in table.columns if c not in META_COLUMNS and c not in params]
+    return table[META_COLUMNS + params + metrics]
 
 
 def metric_columns(results: pd.DataFrame) -> list[str]:
@@ -94,12 +97,13 @@ def metric_chart(results: pd.DataFrame, metric: str, parameter: str,
 def comparison_charts(results: pd.DataFrame, seed_parameter: str = "seed",
                       max_charts: int = 24) -> list[alt.LayerChart]:
     """:func:`metric_chart` for every numeric metric against every varying parameter
-    other than the seed (at most ``max_charts``)."""
+    other than the seed (at most ``max_charts``); metrics that differ between arms first."""
     if results.empty or not (results["status"] == "ok").any():
         return []
     ok = results[results["status"] == "ok"]
     seed = f"param/{seed_parameter}"
     parameters = [p for p in varying_parameters(ok) if p != seed]
+    metrics = sorted(metric_columns(ok), key=lambda m: ok[m].nunique() <= 1)  # stable
     charts = [metric_chart(results, metric, parameter, seed)
-              for metric in metric_columns(ok) for parameter in parameters]
+              for metric in metrics for parameter in parameters]
     return charts[:max_charts]

@@ -192,6 +192,14 @@ def one_line_error(err: BaseException) -> str:
     return text[:MAX_ERROR - 3] + "..." if len(text) > MAX_ERROR else text
 
 
+def kernel_environment(metrics_file: str) -> dict[str, str]:
+    """Variables for the arm's kernel: where to record metrics, and this ``workbench`` first
+    on the path, so the kernel runs the same code as the sweep (a checkout, a worktree)."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
+    return {METRICS_ENV: metrics_file, "PYTHONPATH": os.pathsep.join([root, *path])}
+
+
 def execute_arm(task: ArmTask) -> ArmResult:
     """Run one arm with papermill, up to ``retries + 1`` times, in a scratch folder; the
     executed notebook and metrics come back in the result (the caller writes them)."""
@@ -203,8 +211,8 @@ def execute_arm(task: ArmTask) -> ArmResult:
         source.write_text(task.notebook_text)
         output = Path(scratch) / f"{arm.name}.ipynb"
         metrics_file = metrics_path_for(output)
-        previous = os.environ.get(METRICS_ENV)
-        os.environ[METRICS_ENV] = str(metrics_file)  # the kernel inherits it
+        saved = {name: os.environ.get(name) for name in (METRICS_ENV, "PYTHONPATH")}
+        os.environ.update(kernel_environment(str(metrics_file)))  # the kernel inherits it
         try:
             for attempts in range(1, task.retries + 2):
                 metrics_file.unlink(missing_ok=True)
@@ -218,10 +226,11 @@ def execute_arm(task: ArmTask) -> ArmResult:
                 except Exception as err:  # any failure of the arm is recorded, not raised
                     error = one_line_error(err)
         finally:
-            if previous is None:
-                os.environ.pop(METRICS_ENV, None)
-            else:
-                os.environ[METRICS_ENV] = previous
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         return ArmResult(
             arm.name, "failed" if error else "ok", attempts, error,
             round(time.monotonic() - started, 2), arm.parameters, load_metrics(metrics_file),

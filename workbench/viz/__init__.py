@@ -5,7 +5,7 @@ Every function takes library objects (manifest rows, :class:`GameTable`) and ret
 altair chart (or a widget), so notebooks only call them.
 """
 from workbench.viz.corpus import (
-    character_chart, corpus_stats, corpus_summary, duration_chart, quality_flag_chart,
+    character_chart, corpus_stats, corpus_summary, duration_chart, game_label, quality_flag_chart,
     stage_chart, status_chart, version_chart,
 )
 from workbench.viz.frame import (
@@ -17,7 +17,7 @@ from workbench.viz.render import notebook_setup, report_renderer
 from workbench.viz.stages import STAGE_GEOMETRY, Platform, StageGeometry, stage_geometry
 
 __all__ = [
-    "character_chart", "corpus_stats", "corpus_summary", "duration_chart",
+    "character_chart", "corpus_stats", "corpus_summary", "duration_chart", "game_label",
     "quality_flag_chart", "stage_chart", "status_chart", "version_chart", "frame_chart",
     "frame_scrubber", "items_frame", "players_frame", "scrubber_chart", "stage_layers",
     "frame_window", "game_timeline", "player_labels", "timeline_frame", "neutral_share",

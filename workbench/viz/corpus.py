@@ -87,3 +87,13 @@ def corpus_stats(rows: Iterable[dict]) -> dict[str, float]:
         "characters": len({name for row in kept for name in row.get("characters") or []}),
         "stages": len({row.get("stage") for row in kept}),
     }
+
+
+def game_label(row: dict) -> str:
+    """A short human label of a manifest row: ``Fox vs Marth, Yoshi's Story, 1:27 (file)``.
+
+    Plain text (no markup): callers that put it in HTML escape it, as with any replay text."""
+    seconds = int(float(row.get("duration_s") or 0.0))
+    characters = " vs ".join(row.get("characters") or ["?"])
+    file = str(row.get("path") or row.get("md5") or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return f"{characters}, {row.get('stage_name') or '?'}, {seconds // 60}:{seconds % 60:02d} ({file})"
