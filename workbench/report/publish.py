@@ -55,9 +55,10 @@ def escape(value: Any) -> str:
 
 
 def script_json(value: Any) -> str:
-    """JSON safe to place inside ``<script>``: ``</script>`` in data cannot close it."""
-    return (json.dumps(value).replace("</", "<\\/").replace("<!--", "<\\!--")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    """JSON safe to place inside ``<script>``: ``<``, ``>`` and ``&`` become ``\\u`` escapes,
+    so no string in the data (``</script>``, ``<!--``) can end or bend the element."""
+    return (json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("&", "\\u0026").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
 @lru_cache(maxsize=1)
