@@ -67,7 +67,8 @@ def report(tmp_path_factory):
     run = subprocess.run([sys.executable, "-m", "workbench.cli", "sweep",
                           str(ROOT / "notebooks" / "explore_replays.ipynb"), "--grid", str(grid),
                           "--out", str(root / "runs"), "--report", str(root / "report"),
-                          "--workers", "2"], capture_output=True, text=True, timeout=600)
+                          "--workers", "2", "--timeout", "300"], capture_output=True, text=True,
+                         timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
     return root / "report"
 

@@ -16,7 +16,7 @@ from workbench.report import (
     ArmResult, ArmTask, SweepError, arm_name, expand_grid, parse_grid, ray_task_options,
     run_ray, run_sweep,
 )
-from workbench.report.sweep import execute_arm, one_line_error
+from workbench.report.sweep import execute_arm, one_line_error, ran_to_the_end
 from conftest import DATA, ROOT
 
 NOTEBOOK = ROOT / "notebooks" / "explore_replays.ipynb"
@@ -73,10 +73,11 @@ def test_one_line_error():
 def toy_notebook(path: Path) -> Path:
     cells = [
         nbformat.v4.new_code_cell('x = 1\nseed = 0\nfail = False\nattempts_file = ""\n'
-                                  'metrics_path = ""', metadata={"tags": ["parameters"]}),
+                                  'sleep_s = 0\nmetrics_path = ""', metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(
-            "from pathlib import Path\nfrom workbench.report import record_metrics\n"
+            "import time\nfrom pathlib import Path\nfrom workbench.report import record_metrics\n"
             "if attempts_file:\n    Path(attempts_file).open('a').write('.')\n"
+            "time.sleep(sleep_s)\n"
             "assert not fail, 'asked to fail'\n"
             "record_metrics({'y': 10 * x + seed}, metrics_path or None, prefix='toy')"),
     ]
@@ -114,6 +115,30 @@ def test_changed_parameters_rerun_an_arm(tmp_path):
     run_sweep(notebook, parse_grid({"grid": {"x": [1]}}), out)
     rerun = run_sweep(notebook, parse_grid({"parameters": {"seed": 5}, "grid": {"x": [1]}}), out)
     assert rerun[0].status == "ok" and rerun[0].metrics == {"toy/y": 15}
+
+
+def test_cell_timeout_fails_the_arm(tmp_path):
+    notebook = toy_notebook(tmp_path / "toy.ipynb")
+    (result,) = run_sweep(notebook, parse_grid({"arms": [{"sleep_s": 30}]}), tmp_path / "runs",
+                          timeout_s=2)
+    assert result.status == "failed" and "CellTimeoutError" in result.error
+    assert result.seconds < 25
+
+
+def test_ran_to_the_end(tmp_path):
+    cells = [nbformat.v4.new_code_cell("a = 1", execution_count=1),
+             nbformat.v4.new_code_cell("   "),  # empty cells are never run
+             nbformat.v4.new_code_cell("b = 2", execution_count=2)]
+    path = tmp_path / "done.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    assert ran_to_the_end(path)
+    cells[2].execution_count = None
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    assert not ran_to_the_end(path) and not ran_to_the_end(tmp_path / "missing.ipynb")
+    cells[2].execution_count = 2
+    cells[2].outputs = [nbformat.v4.new_output("error", ename="E", evalue="x", traceback=[])]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    assert not ran_to_the_end(path)
 
 
 def test_missing_notebook_is_a_sweep_error(tmp_path):
@@ -227,7 +252,7 @@ def test_sweep_cli_over_explore_notebook(tmp_path):
                  {"game_index": 1, "max_frames": 120, "replays": str(tmp_path / "missing")}]})
     out, report = tmp_path / "papermill_runs" / "explore", tmp_path / "reports" / "explore"
     args = ("sweep", str(NOTEBOOK), "--grid", str(grid), "--out", str(out), "--report",
-            str(report), "--workers", "2", "--retries", "1")
+            str(report), "--workers", "2", "--retries", "1", "--timeout", "300")
     run = workbench(*args)
     assert run.returncode == 1, run.stderr  # one arm failed
     assert "4 arms: 3 ok, 1 failed" in run.stdout

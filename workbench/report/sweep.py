@@ -46,6 +46,10 @@ from workbench.report.metrics import METRICS_ENV, load_metrics, metrics_path_for
 
 MAX_NAME = 120
 MAX_ERROR = 300
+# After the last cell papermill asks the kernel for its language info and, with no timeout,
+# can wait forever for a reply that went missing (nteract/papermill#711). The wait is
+# bounded by this; cells are bounded by ArmTask.timeout_s alone (None: no limit).
+REPLY_TIMEOUT_S = 120
 
 
 class SweepError(WorkbenchError):
@@ -200,6 +204,18 @@ def kernel_environment(metrics_file: str) -> dict[str, str]:
     return {METRICS_ENV: metrics_file, "PYTHONPATH": os.pathsep.join([root, *path])}
 
 
+def ran_to_the_end(path: Path) -> bool:
+    """Whether an executed notebook has every non-empty code cell run and no error."""
+    import nbformat
+
+    if not path.exists():
+        return False
+    cells = [c for c in nbformat.read(path, as_version=4).cells
+             if c.cell_type == "code" and c.source.strip()]
+    return all(c.execution_count is not None for c in cells) and not any(
+        o.get("output_type") == "error" for c in cells for o in c.get("outputs", []))
+
+
 def execute_arm(task: ArmTask) -> ArmResult:
     """Run one arm with papermill, up to ``retries + 1`` times, in a scratch folder; the
     executed notebook and metrics come back in the result (the caller writes them)."""
@@ -220,10 +236,14 @@ def execute_arm(task: ArmTask) -> ArmResult:
                     papermill.execute_notebook(
                         str(source), str(output), parameters=arm.parameters, cwd=task.cwd,
                         kernel_name=task.kernel_name, progress_bar=False, log_output=False,
-                        execution_timeout=task.timeout_s)
+                        execution_timeout=REPLY_TIMEOUT_S,
+                        timeout_func=lambda cell: task.timeout_s)
                     error = ""
                     break
                 except Exception as err:  # any failure of the arm is recorded, not raised
+                    if ran_to_the_end(output):  # only the final kernel_info reply was lost
+                        error = ""
+                        break
                     error = one_line_error(err)
         finally:
             for name, value in saved.items():
