@@ -26,7 +26,8 @@ def _():
 
 @app.cell
 def _(FrameStore, mo):
-    store_path = mo.cli_args().get("store") or str(mo.notebook_dir() / ".." / ".cache" / "explore_store")
+    default_store = mo.notebook_dir() / ".." / ".cache" / "explore_store"
+    store_path = mo.cli_args().get("store") or str(default_store)
     frame_store = FrameStore(store_path)
     games = frame_store.games()
     mo.stop(
@@ -44,7 +45,8 @@ def _(games, mo, viz):
         value=f"0: {viz.game_label(games[0])}",
         label="game",
     )
-    window_frames = mo.ui.slider(start=60, stop=3600, step=60, value=600, label="frames shown", show_value=True)
+    window_frames = mo.ui.slider(start=60, stop=3600, step=60, value=600, label="frames shown",
+                                 show_value=True)
     mo.hstack([game_picker, window_frames], justify="start")
     return game_picker, window_frames
 
@@ -58,7 +60,8 @@ def _(frame_store, game_picker, games, viz, window_frames):
 
 @app.cell
 def _(mo, window):
-    frame_slider = mo.ui.slider(start=0, stop=len(window) - 1, value=0, label="frame", show_value=True, full_width=True)
+    frame_slider = mo.ui.slider(start=0, stop=len(window) - 1, value=0, label="frame",
+                                show_value=True, full_width=True)
     frame_slider
     return (frame_slider,)
 

@@ -154,3 +154,24 @@ def test_publish_nothing_is_an_error(tmp_path):
     (tmp_path / "runs").mkdir()
     with pytest.raises(PublishError, match="no finished arms"):
         publish_sweep(tmp_path / "runs", tmp_path / "report")
+
+
+def test_publish_cli_links_notebooks(tmp_path, crazy_names):
+    import subprocess
+    import sys
+
+    first = executed_notebook(tmp_path / "ingest.ipynb", crazy_names)
+    second = executed_notebook(tmp_path / "train.ipynb", ["fox"])
+    run = subprocess.run([sys.executable, "-m", "workbench.cli", "publish", str(first),
+                          str(second), "--out", str(tmp_path / "report"), "--title", "Main job"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    index = (tmp_path / "report" / "index.html").read_text()
+    assert '<a href="ingest.html">ingest</a>' in index and '<a href="train.html">train</a>' in index
+    page = (tmp_path / "report" / "ingest.html").read_text()
+    assert "window.vegaEmbed" in page and "secret_code_line" not in page
+    missing = subprocess.run([sys.executable, "-m", "workbench.cli", "publish",
+                              str(tmp_path / "nope.ipynb"), "--out", str(tmp_path / "r2")],
+                             capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2 and "no such notebook" in missing.stderr
+    assert "Traceback" not in missing.stderr

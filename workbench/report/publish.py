@@ -258,8 +258,9 @@ def publish_sweep(run_dir: str | os.PathLike, report_dir: str | os.PathLike,
             + '<h2>Arms</h2><div class="scroll">'
             + table_html(records, _display_columns(results), "status", links) + "</div>"
             + "<h2>Metrics by parameter</h2>"
-            + ('<div class="charts">' + "".join(chart_div(c, f"metric-{i}") for i, c in enumerate(charts))
-               + "</div>" if charts else '<p class="muted">No numeric metric varies with a '
-               "parameter across finished arms.</p>"))
+            + ('<div class="charts">' + "".join(
+                chart_div(chart, f"metric-{i}") for i, chart in enumerate(charts)) + "</div>"
+               if charts else '<p class="muted">No numeric metric varies with a parameter '
+               "across finished arms.</p>"))
     return write_page(report_dir / "index.html",
                       page(title or f"Sweep {run_dir.name}", body, charts=bool(charts)))

@@ -62,9 +62,9 @@ def write_results(results: pd.DataFrame, run_dir: str | os.PathLike) -> tuple[Pa
     table = results.copy()
     for column in table.columns:  # Parquet needs one type per column: mixed ones as text
         values = table[column].dropna()
-        if table[column].dtype == object and values.map(type).nunique() > 1:
-            table[column] = table[column].map(lambda v: None if v is None else _text(v))
-        elif table[column].dtype == object and values.map(lambda v: isinstance(v, (list, dict))).any():
+        mixed = values.map(type).nunique() > 1
+        nested = values.map(lambda v: isinstance(v, (list, dict))).any()
+        if table[column].dtype == object and (mixed or nested):
             table[column] = table[column].map(lambda v: None if v is None else _text(v))
     table.to_parquet(parquet, index=False)
     return csv, parquet
@@ -89,8 +89,8 @@ def metric_chart(results: pd.DataFrame, metric: str, parameter: str,
         o.removeprefix("param/") for o in others) or None))
     return alt.layer(
         base.mark_errorbar(extent="stdev").encode(y=alt.Y(f"{metric}:Q", title=metric)),
-        base.mark_point(filled=True, size=70).encode(y=f"mean({metric}):Q",
-                                                     tooltip=["value:N", "group:N", f"mean({metric}):Q"]),
+        base.mark_point(filled=True, size=70).encode(
+            y=f"mean({metric}):Q", tooltip=["value:N", "group:N", f"mean({metric}):Q"]),
     ).properties(width=220, height=160, title=f"{metric} vs {parameter.removeprefix('param/')}")
 
 

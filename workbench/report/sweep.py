@@ -31,11 +31,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import os
 import re
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -43,6 +45,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 from workbench.replay.errors import WorkbenchError
 from workbench.report.metrics import METRICS_ENV, load_metrics, metrics_path_for
+
+log = logging.getLogger(__name__)
 
 MAX_NAME = 120
 MAX_ERROR = 300
@@ -153,7 +157,8 @@ def expand_grid(grid: Grid, num_cpus: float | None = None,
     cpus = float(num_cpus if num_cpus is not None else grid.resources.get("num_cpus", 1))
     gpus = float(num_gpus if num_gpus is not None else grid.resources.get("num_gpus", 0))
     keys = list(grid.grid)
-    varyings = [dict(zip(keys, values)) for values in itertools.product(*grid.grid.values())]
+    varyings = [dict(zip(keys, values, strict=True))
+                for values in itertools.product(*grid.grid.values())]
     if not keys:
         varyings = [] if grid.arms else [{}]
     varyings += [dict(arm) for arm in grid.arms]
@@ -216,45 +221,59 @@ def ran_to_the_end(path: Path) -> bool:
         o.get("output_type") == "error" for c in cells for o in c.get("outputs", []))
 
 
+@contextmanager
+def kernel_env(metrics_file: Path) -> Iterator[None]:
+    """Set :func:`kernel_environment` for the kernels started inside, then restore."""
+    saved = {name: os.environ.get(name) for name in (METRICS_ENV, "PYTHONPATH")}
+    os.environ.update(kernel_environment(str(metrics_file)))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_attempt(task: ArmTask, source: Path, output: Path) -> str:
+    """One papermill run of an arm: ``""`` when it ran through, else its one-line error."""
+    import papermill
+
+    output.unlink(missing_ok=True)
+    try:
+        papermill.execute_notebook(
+            str(source), str(output), parameters=task.arm.parameters, cwd=task.cwd,
+            kernel_name=task.kernel_name, progress_bar=False, log_output=False,
+            execution_timeout=REPLY_TIMEOUT_S, timeout_func=lambda cell: task.timeout_s)
+    except Exception as err:  # any failure of the arm is recorded, not raised
+        if ran_to_the_end(output):  # every cell ran: only the final kernel_info reply was lost
+            log.warning("arm %s: %s after its last cell; the run is complete",
+                        task.arm.name, one_line_error(err))
+            return ""
+        return one_line_error(err)
+    return ""
+
+
 def execute_arm(task: ArmTask) -> ArmResult:
     """Run one arm with papermill, up to ``retries + 1`` times, in a scratch folder; the
     executed notebook and metrics come back in the result (the caller writes them)."""
-    import papermill
-
-    arm, started, error, attempts = task.arm, time.monotonic(), "", 0
+    started, error, attempts = time.monotonic(), "", 0
     with tempfile.TemporaryDirectory(prefix="workbench-arm-") as scratch:
         source = Path(scratch) / "input.ipynb"
         source.write_text(task.notebook_text)
-        output = Path(scratch) / f"{arm.name}.ipynb"
+        output = Path(scratch) / f"{task.arm.name}.ipynb"
         metrics_file = metrics_path_for(output)
-        saved = {name: os.environ.get(name) for name in (METRICS_ENV, "PYTHONPATH")}
-        os.environ.update(kernel_environment(str(metrics_file)))  # the kernel inherits it
-        try:
-            for attempts in range(1, task.retries + 2):
+        with kernel_env(metrics_file):  # the kernel inherits it
+            for attempts in range(1, task.retries + 2):  # noqa: B007 (counted after the loop)
                 metrics_file.unlink(missing_ok=True)
-                try:
-                    papermill.execute_notebook(
-                        str(source), str(output), parameters=arm.parameters, cwd=task.cwd,
-                        kernel_name=task.kernel_name, progress_bar=False, log_output=False,
-                        execution_timeout=REPLY_TIMEOUT_S,
-                        timeout_func=lambda cell: task.timeout_s)
-                    error = ""
+                error = run_attempt(task, source, output)
+                if not error:
                     break
-                except Exception as err:  # any failure of the arm is recorded, not raised
-                    if ran_to_the_end(output):  # only the final kernel_info reply was lost
-                        error = ""
-                        break
-                    error = one_line_error(err)
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
         return ArmResult(
-            arm.name, "failed" if error else "ok", attempts, error,
-            round(time.monotonic() - started, 2), arm.parameters, load_metrics(metrics_file),
-            output.read_text() if output.exists() else None)
+            task.arm.name, "failed" if error else "ok", attempts, error,
+            round(time.monotonic() - started, 2), task.arm.parameters,
+            load_metrics(metrics_file), output.read_text() if output.exists() else None)
 
 
 def run_local(tasks: list[ArmTask], workers: int = 1) -> Iterator[ArmResult]:
@@ -343,7 +362,8 @@ def finished(out: Path, arm: Arm) -> ArmResult | None:
         data = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None
-    if data.get("status") != "ok" or data.get("parameters") != json.loads(json.dumps(arm.parameters)):
+    same_parameters = data.get("parameters") == json.loads(json.dumps(arm.parameters))
+    if data.get("status") != "ok" or not same_parameters:
         return None
     return ArmResult(**{**data, "status": "skipped"})
 
@@ -405,6 +425,7 @@ def format_results(results: Iterable[ArmResult]) -> str:
     """One line per arm: status, attempts, seconds, and the error of failed arms."""
     lines = []
     for result in results:
-        line = f"{result.status:<8} {result.arm}  ({result.attempts} attempt(s), {result.seconds:.1f} s)"
+        line = (f"{result.status:<8} {result.arm}  "
+                f"({result.attempts} attempt(s), {result.seconds:.1f} s)")
         lines.append(line + (f"\n         {result.error}" if result.error else ""))
     return "\n".join(lines)

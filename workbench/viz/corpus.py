@@ -96,4 +96,5 @@ def game_label(row: dict) -> str:
     seconds = int(float(row.get("duration_s") or 0.0))
     characters = " vs ".join(row.get("characters") or ["?"])
     file = str(row.get("path") or row.get("md5") or "").replace("\\", "/").rsplit("/", 1)[-1]
-    return f"{characters}, {row.get('stage_name') or '?'}, {seconds // 60}:{seconds % 60:02d} ({file})"
+    stage = row.get("stage_name") or "?"
+    return f"{characters}, {stage}, {seconds // 60}:{seconds % 60:02d} ({file})"

@@ -25,16 +25,17 @@ def players_frame(table: GameTable, rows: np.ndarray) -> pd.DataFrame:
     table rows ``rows``; absent players (out of a 3-4 player game) are left out."""
     parts = []
     for index, label in enumerate(player_labels(table)):
-        column = lambda name: table.columns[f"p{index}_{name}"][rows]  # noqa: E731
+        player = {name: table.columns[f"p{index}_{name}"][rows]
+                  for name in ("x", "y", "facing", "percent", "stocks", "action")}
         present = table.columns.get(f"p{index}_present")
-        x = column("x").astype(np.float64)
+        x = player["x"].astype(np.float64)
         part = pd.DataFrame({
             "row": rows, "frame": table.frames[rows], "player": label, "x": x,
-            "y": column("y").astype(np.float64),
-            "facing_x": x + FACING_LENGTH * column("facing").astype(np.float64),
-            "percent": np.round(column("percent").astype(np.float64), 1),
-            "stocks": column("stocks").astype(np.int64),
-            "action": column("action").astype(np.int64)})
+            "y": player["y"].astype(np.float64),
+            "facing_x": x + FACING_LENGTH * player["facing"].astype(np.float64),
+            "percent": np.round(player["percent"].astype(np.float64), 1),
+            "stocks": player["stocks"].astype(np.int64),
+            "action": player["action"].astype(np.int64)})
         parts.append(part if present is None else part[present[rows]])
     return pd.concat(parts, ignore_index=True)
 
@@ -98,7 +99,8 @@ def _actor_layers(players: pd.DataFrame, items: pd.DataFrame,
     ]
 
 
-def frame_chart(table: GameTable, row: int, geometry: StageGeometry | None = None) -> alt.LayerChart:
+def frame_chart(table: GameTable, row: int,
+                geometry: StageGeometry | None = None) -> alt.LayerChart:
     """Table row ``row`` drawn on its stage (stage geometry from the game's metadata)."""
     geometry = geometry or stage_geometry(table.meta.stage) or GENERIC_STAGE
     rows = np.array([row])
@@ -116,10 +118,11 @@ def scrubber_chart(table: GameTable, max_frames: int | None = 600, start: int = 
     shown: works in static HTML (the data of all frames is inlined: keep windows short)."""
     geometry = stage_geometry(table.meta.stage) or GENERIC_STAGE
     rows = frame_window(table, max_frames, start)[::stride]
-    frame_param = alt.param(name="frame", value=int(table.frames[rows[0]]), bind=alt.binding_range(
-        min=int(table.frames[rows[0]]), max=int(table.frames[rows[-1]]), step=stride, name="frame "))
-    actors = [layer.transform_filter(alt.datum.frame == frame_param)
-              for layer in _actor_layers(players_frame(table, rows), items_frame(table, rows), geometry)]
+    first, last = int(table.frames[rows[0]]), int(table.frames[rows[-1]])
+    frame_param = alt.param(name="frame", value=first, bind=alt.binding_range(
+        min=first, max=last, step=stride, name="frame "))
+    actors = _actor_layers(players_frame(table, rows), items_frame(table, rows), geometry)
+    actors = [layer.transform_filter(alt.datum.frame == frame_param) for layer in actors]
     _, _, height = _scales(geometry)
     return alt.layer(*stage_layers(geometry), *actors).add_params(frame_param).properties(
         width=VIEW_WIDTH, height=height, title=f"{geometry.name}: drag the slider to scrub frames")

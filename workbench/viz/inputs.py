@@ -15,7 +15,8 @@ from workbench.types import internal_character_name
 def stick_histograms(tables: Iterable[GameTable], bins: int = 21,
                      stick: str = "stick") -> pd.DataFrame:
     """2-D histograms of main-stick positions (``stick="cstick"`` for the C-stick), one per
-    character (per frame: Zelda and Sheik apart), over the playable frames of every player of every table.
+    character (per frame: Zelda and Sheik apart), over the playable frames of every player
+    of every table.
 
     Returns one row per (character, x bin, y bin) with a non-zero count: columns
     ``character, x, x2, y, y2, frames, share`` where ``share`` is the fraction of that
@@ -68,5 +69,6 @@ def neutral_share(histograms: pd.DataFrame) -> float:
     """Fraction of all frames whose stick sits in the centre cell (0 when empty)."""
     if histograms.empty:
         return 0.0
-    centre = (histograms["x"] < 0) & (histograms["x2"] > 0) & (histograms["y"] < 0) & (histograms["y2"] > 0)
+    centre = ((histograms["x"] < 0) & (histograms["x2"] > 0)
+              & (histograms["y"] < 0) & (histograms["y2"] > 0))
     return float(histograms.loc[centre, "frames"].sum() / histograms["frames"].sum())
