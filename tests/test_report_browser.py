@@ -78,6 +78,19 @@ def ink(page, png: bytes) -> float:
     return page.evaluate(INK, "data:image/png;base64," + base64.b64encode(png).decode())
 
 
+def scrub(page) -> bool | None:
+    """Drag the frame slider of a scrubber chart (if the page has one): do players move?"""
+    slider = page.locator(".chart input[type=range]")
+    if not slider.count():
+        return None
+    symbols = page.locator(".chart:has(input[type=range]) svg.marks g.mark-symbol path")
+    where = "els => els.map(e => e.getAttribute('transform'))"
+    before = symbols.evaluate_all(where)
+    slider.first.fill(str(int(slider.first.get_attribute("max")) // 2))
+    page.wait_for_timeout(300)
+    return symbols.evaluate_all(where) != before
+
+
 def open_offline(chromium: str, page_path, user_data_dir) -> dict:
     """Load a page from disk with the network off; what the browser saw."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -106,6 +119,7 @@ def open_offline(chromium: str, page_path, user_data_dir) -> dict:
             seen["ink"] = ink(page, page.screenshot())
             first_chart = page.locator(".chart svg.marks, .chart canvas").first
             seen["chart_ink"] = ink(page, first_chart.screenshot()) if seen["drawn"] else 0.0
+            seen["scrubbed"] = scrub(page)
         finally:
             context.close()
     return seen
@@ -123,4 +137,5 @@ def test_arm_notebook_page_renders_offline(chromium, report, tmp_path):
     seen = open_offline(chromium, page, tmp_path / "profile")
     assert seen["errors"] == [] and seen["requests"] == []
     assert seen["charts"] == 4 and seen["drawn"] == 4 and seen["marks"] > 100, seen
+    assert seen["scrubbed"] is True, "the frame slider of the static scrubber moves nothing"
     assert seen["ink"] > 0.02 and seen["chart_ink"] > 0.02, seen

@@ -135,8 +135,12 @@ def test_frame_scrubber_links_play_and_slider(tables):
     play, slider = box.children[0].children
     assert isinstance(play, widgets.Play) and isinstance(slider, widgets.IntSlider)
     assert play.max == slider.max == 49
-    slider.value = 10  # redraws without a kernel too
-    assert isinstance(box.children[1], widgets.Output)
+    output = box.children[1]
+    assert isinstance(output, widgets.Output) and len(output.outputs) == 1
+    assert "frame 0 " in output.outputs[0]["data"]["text/html"]
+    slider.value = 10  # redraws (without a kernel too): one chart, of the new frame
+    assert len(output.outputs) == 1 and output.outputs[0]["output_type"] == "display_data"
+    assert "frame 10 " in output.outputs[0]["data"]["text/html"]
 
 
 def test_renderer_keeps_the_spec():

@@ -7,7 +7,8 @@
   live kernel) are replaced by a note, and external scripts nbconvert's template would
   load (MathJax, require.js) are dropped.
 * Every string that can come from a replay or a parameter (netplay names, tags, arm
-  names, errors) goes through :func:`escape`; JSON inside ``<script>`` has ``</`` escaped.
+  names, errors) goes through :func:`escape`; JSON inside ``<script>`` has ``<``, ``>`` and
+  ``&`` escaped (:func:`script_json`).
 
 ``build_index`` makes a page linking sub-reports (ingest, train, eval, ... notebooks);
 ``publish_notebook`` renders one executed notebook; ``publish_sweep`` a whole sweep.
@@ -72,9 +73,10 @@ def vega_bundle() -> str:
                            "library: pip install vl-convert-python") from None
     version = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
     try:
-        return vl_convert.javascript_bundle(vl_version=version)
+        bundle = vl_convert.javascript_bundle(vl_version=version)
     except ValueError:  # this vl-convert does not know altair's minor version
-        return vl_convert.javascript_bundle()
+        bundle = vl_convert.javascript_bundle()
+    return bundle.replace("</script", "<\\/script")  # cannot end the inline element
 
 
 def chart_spec(chart: Any) -> dict:
@@ -227,6 +229,22 @@ def _display_columns(results: Any) -> list[str]:
             + metric_columns(ok if len(ok) else results))
 
 
+def _failed_section(failed: list[dict]) -> str:
+    if not failed:
+        return ""
+    items = "".join(f'<li>{escape(r["arm"])} after {escape(r["attempts"])} attempt(s): '
+                    f'<span class="error">{escape(r["error"])}</span></li>' for r in failed)
+    return f"<h2>Failed arms</h2><ul>{items}</ul>"
+
+
+def _charts_section(charts: list) -> str:
+    if not charts:
+        return ('<p class="muted">No numeric metric varies with a parameter across finished '
+                "arms.</p>")
+    divs = "".join(chart_div(chart, f"metric-{i}") for i, chart in enumerate(charts))
+    return f'<div class="charts">{divs}</div>'
+
+
 def publish_sweep(run_dir: str | os.PathLike, report_dir: str | os.PathLike,
                   title: str | None = None, seed_parameter: str = "seed") -> Path:
     """Aggregate a sweep folder (``results.csv``/``.parquet`` beside the arms) and publish
@@ -251,16 +269,8 @@ def publish_sweep(run_dir: str | os.PathLike, report_dir: str | os.PathLike,
     charts = comparison_charts(results, seed_parameter)
     body = (f"<p>{len(results)} arms: {len(results) - len(failed)} ok, {len(failed)} failed. "
             f"Table: <code>{escape(run_dir / 'results.csv')}</code> and <code>.parquet</code>.</p>"
-            + ("<h2>Failed arms</h2><ul>" + "".join(
-                f'<li>{escape(r["arm"])} after {escape(r["attempts"])} attempt(s): '
-                f'<span class="error">{escape(r["error"])}</span></li>' for r in failed)
-               + "</ul>" if failed else "")
-            + '<h2>Arms</h2><div class="scroll">'
+            + _failed_section(failed) + '<h2>Arms</h2><div class="scroll">'
             + table_html(records, _display_columns(results), "status", links) + "</div>"
-            + "<h2>Metrics by parameter</h2>"
-            + ('<div class="charts">' + "".join(
-                chart_div(chart, f"metric-{i}") for i, chart in enumerate(charts)) + "</div>"
-               if charts else '<p class="muted">No numeric metric varies with a parameter '
-               "across finished arms.</p>"))
+            + "<h2>Metrics by parameter</h2>" + _charts_section(charts))
     return write_page(report_dir / "index.html",
                       page(title or f"Sweep {run_dir.name}", body, charts=bool(charts)))

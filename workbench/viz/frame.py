@@ -133,7 +133,6 @@ def frame_scrubber(table: GameTable, max_frames: int | None = 600, start: int = 
     """ipywidgets ``Play`` + ``IntSlider`` (linked) over a window of frames; each change
     redraws :func:`frame_chart` in an ``Output``. Returns the ``VBox`` to display."""
     import ipywidgets as widgets
-    from IPython.display import display
 
     rows = frame_window(table, max_frames, start)
     play = widgets.Play(min=0, max=len(rows) - 1, step=1, interval=interval_ms)
@@ -142,9 +141,10 @@ def frame_scrubber(table: GameTable, max_frames: int | None = 600, start: int = 
     output = widgets.Output()
 
     def redraw(change: dict | None = None) -> None:
-        with output:
-            output.clear_output(wait=True)
-            display(frame_chart(table, int(rows[slider.value])))
+        # set the Output's content directly: capturing with `with output:` makes headless
+        # runners (nbclient) stall on the widget cell until the cell timeout now and then
+        output.outputs = ()
+        output.append_display_data(frame_chart(table, int(rows[slider.value])))
 
     slider.observe(redraw, names="value")
     redraw()
