@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-from workbench.replay.errors import WorkbenchError
+from workbench.errors import WorkbenchError
 
 
 def _csv_list(value: str) -> list[str]:
@@ -53,10 +54,70 @@ def run_ingest(args: argparse.Namespace) -> int:
     return 0 if readable or not result.report else 1
 
 
+def add_embed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("embed", help="embedding tools: fit k-means stick centres, show layouts")
+    tools = p.add_subparsers(dest="tool", required=True, metavar="TOOL")
+    fit = tools.add_parser("fit-sticks", help="fit k-means stick centres on replay data")
+    fit.add_argument("paths", nargs="+", metavar="REPLAYS", help=".slp files, folders or stores")
+    fit.add_argument("--k", type=int, default=21, help="centres per stick (default 21)")
+    fit.add_argument("--out", required=True, help="centres JSON to write")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--uniform-buckets", type=int, default=17,
+                     help="uniform grid to compare the quantisation error with")
+    fit.set_defaults(func=run_fit_sticks)
+    info = tools.add_parser("info", help="print the feature layout of an embedding config")
+    info.add_argument("--config", help="JSON/YAML file with an EmbedConfig (default: the default)")
+    info.set_defaults(func=run_embed_info)
+
+
+def run_fit_sticks(args: argparse.Namespace) -> int:
+    from workbench.embed.controller import save_centers
+    from workbench.embed.fit import fit_sticks
+
+    result = fit_sticks(args.paths, k=args.k, seed=args.seed, uniform_buckets=args.uniform_buckets)
+    save_centers(result, args.out)
+    for stick in ("main", "c"):
+        err = result["mean_error"][stick]
+        print(f"{stick:4s} stick: k-means ({args.k} classes) mean error {err['kmeans']:.4f}, "
+              f"uniform {err['uniform_buckets']}x{err['uniform_buckets']} "
+              f"({err['uniform_classes']} classes) {err['uniform']:.4f}  (libmelee units)")
+    print(f"fitted on {result['frames']:,} frames; wrote {args.out}")
+    return 0
+
+
+def run_embed_info(args: argparse.Namespace) -> int:
+    from workbench.embed import EmbedConfig, StateLayout
+
+    config = EmbedConfig()
+    if args.config:
+        config = EmbedConfig.from_dict(load_config_file(args.config))
+    print(StateLayout(config).describe())
+    return 0
+
+
+def load_config_file(path: str) -> dict:
+    """A JSON or YAML config file as a dict, with a one-line error when it is not."""
+    from pathlib import Path
+
+    import yaml
+
+    file = Path(path)
+    if not file.exists():
+        raise WorkbenchError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as err:
+        raise WorkbenchError(f"{path}: not valid YAML/JSON ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise WorkbenchError(f"{path}: expected a mapping of options, got {type(data).__name__}")
+    return data
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_ingest(sub)
+    add_embed(sub)
     return parser
 
 
@@ -66,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except WorkbenchError as err:
+        if os.environ.get("WORKBENCH_DEBUG"):
+            raise
         print(f"workbench {args.command}: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head`: not an error
