@@ -32,16 +32,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .layers import RMSNorm, causal_conv1d, causal_conv1d_step
-from .registry import Backbone, BackboneConfig, State, register
+from .registry import Backbone, BackboneConfig, BackboneConfigError, State, register
 from .ssm_ops import MAMBA_KERNELS, kernels_available, selective_scan_chunked, selective_scan_step
 
 
 @dataclass
-class MambaConfig(BackboneConfig):
-    """Mamba-1 stack. ``dt_rank=None`` means mamba-ssm's "auto" (ceil(H / 16));
-    ``scan_chunk=0`` picks about sqrt(T); ``use_kernels`` allows mamba-ssm's CUDA path."""
+class MambaOptions:
+    """Mamba-1 mixer options, shared by the mamba, jamba and zamba configs.
 
-    name = "mamba"
+    ``dt_rank=None`` means mamba-ssm's "auto" (ceil(H / 16)); ``scan_chunk=0`` picks about
+    sqrt(T); ``use_kernels`` allows mamba-ssm's CUDA kernels when they are importable.
+    """
+
     d_state: int = 16
     d_conv: int = 4
     expand: int = 2
@@ -51,9 +53,16 @@ class MambaConfig(BackboneConfig):
     use_kernels: bool = True
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        super().__post_init__()  # type: ignore[misc]  # the config base validates its fields
         if self.d_conv < 2:
-            raise ValueError(f"d_conv must be >= 2, got {self.d_conv}")
+            raise BackboneConfigError(f"d_conv must be >= 2, got {self.d_conv}")
+
+
+@dataclass
+class MambaConfig(MambaOptions, BackboneConfig):
+    """Mamba-1 stack: ``num_layers`` residual Mamba blocks of width ``hidden_size``."""
+
+    name = "mamba"
 
 
 class MambaMixer(nn.Module):
@@ -164,9 +173,10 @@ class MambaMixer(nn.Module):
 
 class MambaBlock(nn.Module):
     """Pre-norm residual block, h + dropout(mixer(RMSNorm(h))): mamba-ssm's ``Block``
-    with its fused residual add written out."""
+    with its fused residual add written out. ``mixer`` is a MambaMixer or Mamba2Mixer
+    (anything with ``forward(u, conv, ssm, fresh)``, ``step`` and ``zero_state``)."""
 
-    def __init__(self, dim: int, mixer: MambaMixer, eps: float = 1e-5, dropout: float = 0.0) -> None:
+    def __init__(self, dim: int, mixer: nn.Module, eps: float = 1e-5, dropout: float = 0.0) -> None:
         super().__init__()
         self.norm = RMSNorm(dim, eps=eps)
         self.mixer = mixer
@@ -183,7 +193,7 @@ class MambaBlock(nn.Module):
         return h + out, conv, ssm
 
 
-def build_mamba_block(config: MambaConfig) -> MambaBlock:
+def build_mamba_block(config: MambaOptions | MambaConfig) -> MambaBlock:
     """A residual Mamba block sized by ``config`` (also used by the hybrids)."""
     mixer = MambaMixer(
         config.hidden_size, config.d_state, config.d_conv, config.expand,
@@ -192,44 +202,54 @@ def build_mamba_block(config: MambaConfig) -> MambaBlock:
     return MambaBlock(config.hidden_size, mixer, config.norm_eps, config.dropout)
 
 
-@register("mamba")
-class MambaBackbone(Backbone):
-    """input_proj (D -> H), ``num_layers`` Mamba blocks, final RMSNorm ``norm_f``."""
+class SSMStack(Backbone):
+    """input_proj (D -> H), ``num_layers`` residual SSM blocks, final RMSNorm ``norm_f``.
 
-    config_class = MambaConfig
+    Subclasses choose the block with ``build_block``. State keys per layer i:
+    ``conv_{i}`` and ``ssm_{i}`` (shapes from the mixer's ``zero_state``).
+    """
 
-    def __init__(self, config: MambaConfig, input_dim: int) -> None:
+    def __init__(self, config: BackboneConfig, input_dim: int) -> None:
         super().__init__(config, input_dim)
         self.input_proj = nn.Linear(input_dim, config.hidden_size)
-        self.layers = nn.ModuleList(build_mamba_block(config) for _ in range(config.num_layers))
+        self.layers = nn.ModuleList(self.build_block(config) for _ in range(config.num_layers))
         self.norm_f = RMSNorm(config.hidden_size, eps=config.norm_eps)
+        self._keys = [(f"conv_{i}", f"ssm_{i}") for i in range(config.num_layers)]
+
+    @staticmethod
+    def build_block(config: BackboneConfig) -> MambaBlock:
+        raise NotImplementedError
 
     def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
         device, dtype = self._device_dtype(device, dtype)
         state = {}
-        for i, layer in enumerate(self.layers):
-            state[f"conv_{i}"], state[f"ssm_{i}"] = layer.mixer.zero_state(batch_size, device, dtype)
+        for (conv_key, ssm_key), layer in zip(self._keys, self.layers):
+            state[conv_key], state[ssm_key] = layer.mixer.zero_state(batch_size, device, dtype)
         return state
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """x (B, T, D) -> y (B, T, H), state after the last frame."""
-        fresh = state is None
+        fresh = state is None  # zero state: lets the CUDA kernels (no initial state) run
         if state is None:
             state = self.initial_state(x.shape[0], x.device, x.dtype)
         h = self.input_proj(x)  # (B, T, H)
         new_state = {}
-        for i, layer in enumerate(self.layers):
-            h, new_state[f"conv_{i}"], new_state[f"ssm_{i}"] = layer(
-                h, state[f"conv_{i}"], state[f"ssm_{i}"], fresh
-            )
+        for (conv_key, ssm_key), layer in zip(self._keys, self.layers):
+            h, new_state[conv_key], new_state[ssm_key] = layer(h, state[conv_key], state[ssm_key], fresh)
         return self.norm_f(h), new_state
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """x (B, D) -> y (B, H), new state."""
         h = self.input_proj(x)  # (B, H)
         new_state = {}
-        for i, layer in enumerate(self.layers):
-            h, new_state[f"conv_{i}"], new_state[f"ssm_{i}"] = layer.step(
-                h, state[f"conv_{i}"], state[f"ssm_{i}"]
-            )
+        for (conv_key, ssm_key), layer in zip(self._keys, self.layers):
+            h, new_state[conv_key], new_state[ssm_key] = layer.step(h, state[conv_key], state[ssm_key])
         return self.norm_f(h), new_state
+
+
+@register("mamba")
+class MambaBackbone(SSMStack):
+    """Mamba-1 stack, mamba-ssm ``MixerModel`` layout (module docstring)."""
+
+    config_class = MambaConfig
+    build_block = staticmethod(build_mamba_block)
