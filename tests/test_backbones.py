@@ -9,6 +9,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.export.graph_signature import InputKind
 
 from workbench.models.backbones import (
     BACKBONES,
@@ -118,6 +119,42 @@ def test_state_is_flat_fixed_shape_and_not_mutated(name):
             state = new_state
         _, forward_state = model(x)
     assert {k: (v.shape, v.dtype) for k, v in forward_state.items()} == shapes
+
+
+class _StepAsModule(torch.nn.Module):
+    """step with the state dict flattened to positional tensors, as ONNX export sees it."""
+
+    def __init__(self, backbone, keys):
+        super().__init__()
+        self.backbone, self.keys = backbone, keys
+
+    def forward(self, x, *states):
+        y, new_state = self.backbone.step(x, dict(zip(self.keys, states)))
+        return (y, *(new_state[key] for key in self.keys))
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_step_exports_as_a_static_graph(name):
+    """torch.export fails on data-dependent Python control flow; the exported graph must
+    read every parameter (not a frozen copy) and the state inputs (not the example)."""
+    model = make(name)
+    state = model.initial_state(BATCH)
+    keys = list(state)
+    wrapper = _StepAsModule(model, keys)
+    with torch.no_grad():
+        exported = torch.export.export(wrapper, (torch.randn(BATCH, INPUT_DIM), *state.values()))
+        used = {node.name for node in exported.graph.nodes if node.op == "placeholder" and node.users}
+        param_specs = [s for s in exported.graph_signature.input_specs if s.kind == InputKind.PARAMETER]
+        assert len(param_specs) == len(list(model.parameters()))
+        for spec in param_specs:
+            assert spec.arg.name in used, f"{spec.target} is not read by the exported step"
+        x = torch.randn(BATCH, INPUT_DIM)
+        _, state = model(torch.randn(BATCH, SEQ_LEN, INPUT_DIM))  # a non-trivial state
+        inputs = [state[key] for key in keys]
+        got = exported.module()(x, *inputs)
+        want = wrapper(x, *inputs)
+    for key, a, b in zip(["y", *keys], got, want):
+        torch.testing.assert_close(a, b, msg=key)
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))

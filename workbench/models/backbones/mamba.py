@@ -101,8 +101,9 @@ class MambaMixer(nn.Module):
     def negative_A(self) -> Tensor:
         """A = -exp(A_log), (Di, N). Cached between inference steps (keyed on the
         parameter's storage and version counter, so optimizer steps and
-        load_state_dict invalidate it); recomputed whenever autograd or tracing is on."""
-        if torch.is_grad_enabled() or torch.jit.is_tracing():
+        load_state_dict invalidate it); recomputed whenever autograd, tracing or
+        export is on, so exported graphs keep reading the parameter."""
+        if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling():
             return -torch.exp(self.A_log)
         key = (self.A_log.data_ptr(), self.A_log._version, self.A_log.dtype)
         if self._A_cache is None or self._A_cache[0] != key:

@@ -34,16 +34,20 @@ class RecurrentBackbone(Backbone):
         )
         # State keys per layer, built once: string formatting per frame is measurable.
         self._keys = [tuple(f"{n}_{i}" for n in self.state_names) for i in range(config.num_layers)]
+        self._weight_names = [
+            [f"{kind}_{part}_l{i}" for kind, part in (("weight", "ih"), ("weight", "hh"), ("bias", "ih"), ("bias", "hh"))]
+            for i in range(config.num_layers)
+        ]
 
     def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
         device, dtype = self._device_dtype(device, dtype)
-        zeros = torch.zeros(batch_size, self.config.hidden_size, device=device, dtype=dtype)
-        return {f"{n}_{i}": zeros for n in self.state_names for i in range(self.config.num_layers)}
+        shape = (batch_size, self.config.hidden_size)
+        return {key: torch.zeros(shape, device=device, dtype=dtype) for keys in self._keys for key in keys}
 
     def _layer_weights(self, layer: int) -> list[Tensor]:
-        """[weight_ih, weight_hh, bias_ih, bias_hh] of one layer. nn.RNNBase keeps them in
-        ``_flat_weights`` (refreshed on .to()/load), which is cheaper than four getattrs."""
-        return self.rnn._flat_weights[4 * layer : 4 * layer + 4]
+        """[weight_ih, weight_hh, bias_ih, bias_hh] of one layer, read as module
+        attributes so that tracing/export sees parameters, not constants."""
+        return [getattr(self.rnn, name) for name in self._weight_names[layer]]
 
     def _stacked(self, state: State, name: str) -> Tensor:
         """Per-layer (B, H) tensors -> (num_layers, B, H), the layout nn.LSTM wants."""
