@@ -54,10 +54,11 @@ class AutoregressiveHead(nn.Module):
         self.mlps = nn.ModuleList(
             ComponentMLP(hidden, head_hidden, len(c.heads) if c.binary else c.classes)
             for c in self.components)
-        # embeds the chosen class of a component back into the residual stream
+        # embeds the chosen class of a component back into the residual stream (the last
+        # component conditions nothing, so it has none)
         self.feedback = nn.ModuleList(
             nn.Linear(len(c.heads), hidden, bias=False) if c.binary else nn.Embedding(c.classes, hidden)
-            for c in self.components)
+            for c in self.components[:-1])
 
     def _feed(self, k: int, chosen: Tensor) -> Tensor:
         comp = self.components[k]
@@ -71,7 +72,8 @@ class AutoregressiveHead(nn.Module):
         r, logits = h, {}
         for k, comp in enumerate(self.components):
             logits[comp.name] = self.mlps[k](r)
-            r = r + self._feed(k, targets[..., list(comp.heads)])
+            if k < len(self.feedback):
+                r = r + self._feed(k, targets[..., list(comp.heads)])
         return logits
 
     @property
@@ -107,7 +109,8 @@ class AutoregressiveHead(nn.Module):
                     z = z - torch.log(-torch.log(u))                        # Gumbel-max
                 pick = z.argmax(-1, keepdim=True)                          # (B, 1)
             chosen.append((comp.heads, pick))
-            r = r + self._feed(k, pick)
+            if k < len(self.feedback):
+                r = r + self._feed(k, pick)
         out = torch.cat([pick for _, pick in chosen], dim=-1)              # (B, heads) in component order
         order = [col for heads, _ in chosen for col in heads]
         inverse = sorted(range(len(order)), key=order.__getitem__)
