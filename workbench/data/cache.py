@@ -24,6 +24,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -81,11 +82,11 @@ class EmbeddingCache:
     segments: list[Segment] = field(default_factory=list)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def layout(self) -> StateLayout:
         return StateLayout(self.config)
 
-    @property
+    @cached_property
     def spec(self) -> ControllerSpec:
         return ControllerSpec(self.config.controller)
 

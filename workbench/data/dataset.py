@@ -97,7 +97,11 @@ def gather(cache: EmbeddingCache, windows: np.ndarray, length: int) -> dict[str,
     input_rows = state_rows + windows[:, 2, None]                           # frame i + D
     target_rows = input_rows + 1                                            # frame i + D + 1
     arrays = cache.arrays
-    return {
+    names = cache.layout.id_names if cache.config is not None else []
+    extra = {}
+    if "self_action" in names:  # the agent's action state after its target input lands
+        extra["next_action"] = np.asarray(arrays["ids"][target_rows, names.index("self_action")])
+    return {**extra,
         "floats": np.asarray(arrays["floats"][state_rows]),       # (B, T, F)
         "ids": np.asarray(arrays["ids"][state_rows]),             # (B, T, K)
         "controller": np.asarray(arrays["controller"][input_rows]),  # (B, T, 13) own input
