@@ -22,7 +22,7 @@ def test_every_backbone_plays_and_trains(name):
     policy = Policy(EmbedConfig(), PolicyConfig(backbone={"name": name, "hidden_size": 32, "num_layers": 2},
                                                 aux_action_head=True))
     floats, ids, controller, targets = _batch(policy)
-    out = policy(floats, ids, controller, targets)
+    out = policy(floats, ids, controller, targets, with_value=True)
     assert out.logits["buttons"].shape == (2, 6, 8) and out.logits["main_x"].shape == (2, 6, 17)
     assert out.value.shape == (2, 6) and out.aux_action.shape[-1] == 400
     loss = sum(l.float().pow(2).mean() for l in out.logits.values()) + out.value.mean() + out.aux_action.mean()

@@ -171,7 +171,8 @@ def run_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(cfg)
     result = train(cfg, resume=args.resume, progress=sys.stderr.isatty())
-    print(_format_train_result(result))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
+        print(_format_train_result(result))
     return 0
 
 

@@ -79,13 +79,14 @@ class Policy(nn.Module):
 
     # -- training --------------------------------------------------------------------------
     def forward(self, floats: Tensor, ids: Tensor, controller: Tensor, targets: Tensor,
-                state: State | None = None) -> PolicyOutput:
-        """Teacher-forced sequences: inputs (B, T, .) and targets (B, T, heads)."""
+                state: State | None = None, with_value: bool = False) -> PolicyOutput:
+        """Teacher-forced sequences: inputs (B, T, .) and targets (B, T, heads). The value
+        head runs only when asked (RL), so behavioural cloning leaves no unused outputs."""
         x = self.inputs(floats, ids, controller)                             # (B, T, D)
         h, state = self.backbone(x, state)                                   # (B, T, H)
         return PolicyOutput(
             logits=self.head(h, targets), state=state,
-            value=self.value(h) if self.value is not None else None,
+            value=self.value(h) if with_value and self.value is not None else None,
             aux_action=self.aux_action(h) if self.aux_action is not None else None,
             features=h)
 

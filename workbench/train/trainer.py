@@ -84,8 +84,9 @@ class Trainer:
         self.policy = Policy(cfg.embed, cfg.policy).to(self.device)
         self.model = self.policy
         if self.world > 1:
-            # the value head is for RL: unused here, so DDP must not wait for its gradients
-            self.model = torch.nn.parallel.DistributedDataParallel(self.policy, find_unused_parameters=True)
+            # the value head is for RL and not run here: DDP must not wait for its gradients
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.policy, find_unused_parameters=self.policy.value is not None)
         self.batches = TrainBatches(self.data, cfg, self.rank, self.world)
         self.total_steps = self.t.max_steps or self.t.epochs * self.batches.batches_per_epoch // self.t.grad_accum
         self.optimizer = make_optimizer(self.policy, self.t)
