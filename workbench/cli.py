@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-from workbench.replay.errors import WorkbenchError
+from workbench.errors import WorkbenchError
+from workbench.io import load_config_file
 
 
 def _csv_list(value: str) -> list[str]:
@@ -130,10 +132,209 @@ def run_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_embed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("embed", help="embedding tools: fit k-means stick centres, show layouts")
+    tools = p.add_subparsers(dest="tool", required=True, metavar="TOOL")
+    fit = tools.add_parser("fit-sticks", help="fit k-means stick centres on replay data")
+    fit.add_argument("paths", nargs="+", metavar="REPLAYS", help=".slp files, folders or stores")
+    fit.add_argument("--k", type=int, default=21, help="centres per stick (default 21)")
+    fit.add_argument("--out", required=True, help="centres JSON to write")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--uniform-buckets", type=int, default=17,
+                     help="uniform grid to compare the quantisation error with")
+    fit.set_defaults(func=run_fit_sticks)
+    info = tools.add_parser("info", help="print the feature layout of an embedding config")
+    info.add_argument("--config", help="JSON/YAML file with an EmbedConfig (default: the default)")
+    info.set_defaults(func=run_embed_info)
+
+
+def run_fit_sticks(args: argparse.Namespace) -> int:
+    from workbench.embed.controller import save_centers
+    from workbench.embed.fit import fit_sticks
+
+    result = fit_sticks(args.paths, k=args.k, seed=args.seed, uniform_buckets=args.uniform_buckets)
+    save_centers(result, args.out)
+    for stick in ("main", "c"):
+        err = result["mean_error"][stick]
+        print(f"{stick:4s} stick: k-means ({args.k} classes) mean error {err['kmeans']:.4f}, "
+              f"uniform {err['uniform_buckets']}x{err['uniform_buckets']} "
+              f"({err['uniform_classes']} classes) {err['uniform']:.4f}  (libmelee units)")
+    print(f"fitted on {result['frames']:,} frames; wrote {args.out}")
+    return 0
+
+
+def run_embed_info(args: argparse.Namespace) -> int:
+    from workbench.embed import EmbedConfig, StateLayout
+
+    config = EmbedConfig()
+    if args.config:
+        config = EmbedConfig.from_dict(load_config_file(args.config))
+    print(StateLayout(config).describe())
+    return 0
+
+
+def parse_duration(text: str) -> float:
+    """'20m', '1h30m', '90s' or plain seconds -> seconds."""
+    import re
+
+    total, rest = 0.0, text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", rest):
+        return float(rest)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", rest)
+    if not parts or "".join(a + b for a, b in parts) != rest:
+        raise WorkbenchError(f"--time-budget {text!r}: write e.g. 20m, 1h30m, 90s or seconds")
+    for value, unit in parts:
+        total += float(value) * {"h": 3600, "m": 60, "s": 1}[unit]
+    return total
+
+
+def add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="behavioural cloning on replays",
+                       description="Train a policy. Options come from defaults, then --config, "
+                                   "then the flags below, then --set KEY=VALUE.")
+    p.add_argument("--config", help="YAML/JSON experiment config")
+    p.add_argument("--replays", nargs="+", help="replay files/folders (default: data/replays)")
+    p.add_argument("--backbone", help="mlp, lstm, gru, attention, mamba, mamba2, jamba, zamba")
+    p.add_argument("--hidden", type=int, help="backbone hidden size")
+    p.add_argument("--layers", type=int, help="backbone layers")
+    p.add_argument("--window", type=int, help="sequence length T (1 for MLPs)")
+    p.add_argument("--delay", help="frame delay D, or a range A-B sampled per sequence")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=int)
+    budget.add_argument("--max-steps", type=int)
+    budget.add_argument("--time-budget", type=parse_duration, help="e.g. 20m")
+    p.add_argument("--truncate-bptt", type=int, help="stream games in chunks of K frames, carrying state")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument("--workers", type=int, help="data-loader worker processes")
+    p.add_argument("--out", help="run folder (checkpoints, config, metrics)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config field, e.g. --set loss.focal_gamma=2 (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    p.add_argument("--dry-run", action="store_true", help="print config, data and parameters, then exit")
+    p.set_defaults(func=run_train)
+
+
+def train_overrides(args: argparse.Namespace) -> list[str]:
+    """The flag values as config overrides (flags beat --config, --set beats flags)."""
+    out = []
+    flat = {"replays": args.replays, "out": args.out,
+            "policy.backbone.name": args.backbone, "policy.backbone.hidden_size": args.hidden,
+            "policy.backbone.num_layers": args.layers, "train.window": args.window,
+            "train.epochs": args.epochs, "train.max_steps": args.max_steps,
+            "train.time_budget": args.time_budget, "train.truncate_bptt": args.truncate_bptt,
+            "train.batch_size": args.batch_size, "train.lr": args.lr, "train.seed": args.seed,
+            "train.device": args.device, "train.workers": args.workers}
+    if args.delay is not None:
+        low, _, high = str(args.delay).partition("-")
+        flat["train.delay_min"], flat["train.delay_max"] = int(low), int(high or low)
+    if args.time_budget is not None and args.max_steps is None:
+        flat["train.max_steps"] = 10**9  # the budget decides when to stop
+    for key, value in flat.items():
+        if value is not None:
+            out.append(f"{key}={json.dumps(value)}")
+    return out + list(args.overrides)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from workbench.train import load_experiment, train
+
+    overrides = train_overrides(args)
+    cfg = load_experiment(args.config, overrides)
+    if args.backbone and not any(o.startswith("policy.backbone=") for o in args.overrides):
+        cfg = _only_backbone_fields(cfg)
+    if args.dry_run:
+        return _dry_run(cfg)
+    result = train(cfg, resume=args.resume, progress=sys.stderr.isatty())
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
+        print(_format_train_result(result))
+    return 0
+
+
+def _only_backbone_fields(cfg):
+    """A --backbone switch keeps only the options the new backbone has."""
+    import dataclasses
+
+    from workbench.models.backbones import backbone_config_class
+    known = {f.name for f in dataclasses.fields(backbone_config_class(cfg.policy.backbone["name"]))}
+    cfg.policy.backbone = {k: v for k, v in cfg.policy.backbone.items() if k == "name" or k in known}
+    return cfg
+
+
+def _dry_run(cfg) -> int:
+    from workbench.models import Policy
+    from workbench.train.data import prepare_data
+
+    data = prepare_data(cfg)
+    policy = Policy(cfg.embed, cfg.policy)
+    print(json.dumps({"config": cfg.to_dict(), "data": data.summary(),
+                      "parameters": {"total": policy.num_parameters(),
+                                     **{name: sum(p.numel() for p in module.parameters())
+                                        for name, module in policy.named_children()}},
+                      "input_dim": policy.input_dim}, indent=1))
+    return 0
+
+
+def _format_train_result(result) -> str:
+    final = result.final
+    lines = [f"trained {result.steps} steps in {result.seconds / 60:.1f} min; best val loss "
+             f"{result.best_val_loss:.4f}; checkpoint {result.checkpoint}"]
+    for head in ("main_x", "main_y", "c_x", "A", "B", "trigger"):
+        if f"val/{head}_acc" in final:
+            lines.append(f"  val {head:7s} acc {final[f'val/{head}_acc']:.4f}   repeat-last "
+                         f"{final[f'val/repeat_baseline/{head}_acc']:.4f}")
+    return "\n".join(lines)
+
+
+def add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="score a checkpoint on held-out games beside repeat-last")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder")
+    p.add_argument("--replays", nargs="+", help="replay files/folders (default: the run's)")
+    p.add_argument("--delays", default="0", help="comma-separated frame delays, e.g. 0,6,18")
+    p.add_argument("--out", help="eval.json to write")
+    p.add_argument("--export-predictions", metavar="FILE.parquet",
+                   help="per-frame predicted distributions and truths")
+    p.add_argument("--average-last", type=int, default=0, metavar="N",
+                   help="average the weights of the run's last N checkpoints")
+    p.add_argument("--split", choices=("auto", "val", "all"), default="auto",
+                   help="auto: every game but the run's training games; val: its held-out "
+                        "games; all: every game given")
+    p.set_defaults(func=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from workbench.eval import evaluate
+
+    try:
+        delays = tuple(int(d) for d in str(args.delays).split(",") if d.strip())
+    except ValueError:
+        raise WorkbenchError(f"--delays {args.delays!r}: write comma-separated integers, e.g. 0,6,18") from None
+    report = evaluate(args.checkpoint, args.replays, delays, args.out, args.export_predictions,
+                      args.average_last, args.split)
+    print(format_eval(report))
+    return 0
+
+
+def format_eval(report: dict) -> str:
+    lines = [f"{report['checkpoint']}: {len(report['games'])} games ({report['split']}), "
+             f"{report['frames']:,} frames; step latency {report['ms_per_frame']:.3f} ms/frame"]
+    lines.append(f"{'delay':>5s} {'head':8s} {'acc':>7s} {'repeat':>7s} {'nll':>7s} {'repeat':>7s} {'acc@change':>10s}")
+    for delay, block in report["delays"].items():
+        for name, m in block["heads"].items():
+            lines.append(f"{delay:>5s} {name:8s} {m['acc']:7.4f} {m['baseline_acc']:7.4f} "
+                         f"{m['nll']:7.4f} {m['baseline_nll']:7.4f} {m['acc_change']:10.4f}")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_ingest(sub)
+    add_embed(sub)
+    add_train(sub)
+    add_eval(sub)
     add_sweep(sub)
     add_publish(sub)
     return parser
@@ -145,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except WorkbenchError as err:
+        if os.environ.get("WORKBENCH_DEBUG"):
+            raise
         print(f"workbench {args.command}: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head`: not an error

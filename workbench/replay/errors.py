@@ -7,9 +7,7 @@ not what training wants by default.
 """
 from __future__ import annotations
 
-
-class WorkbenchError(Exception):
-    """Base of every error a user can cause; the CLI prints its message in one line."""
+from workbench.errors import WorkbenchError
 
 
 class ReplayError(WorkbenchError):

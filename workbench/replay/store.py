@@ -165,6 +165,16 @@ class FrameStore:
         return [r for r in self.manifest() if (status is None or r["status"] == status)
                 and r["file"] and (self.root / r["file"]).exists()]
 
+    def games_under(self, roots: list[str | os.PathLike]) -> set[str]:
+        """md5s of ok games whose replay file lies under (or is) one of ``roots``."""
+        resolved = [Path(r).resolve() for r in roots]
+        out = set()
+        for row in self.games():
+            path = Path(row["path"]).resolve()
+            if any(path == r or r in path.parents for r in resolved):
+                out.add(row["md5"])
+        return out
+
     def write_report(self, report: list[dict]) -> Path:
         target = self.root / "ingest_report.json"
         _atomic_write(target, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1)))

@@ -1,0 +1,472 @@
+"""Tests for workbench.models.backbones: one contract over the whole registry
+(step == forward, chunked state, gradients, causality), the scans against their
+sequential references, mamba-ssm checkpoint compatibility, the attention window, the
+registry and configs, and (on GPU) mamba-ssm's kernels against the pure path."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.export.graph_signature import InputKind
+
+from workbench.models.backbones import (
+    BACKBONES,
+    BackboneConfigError,
+    UnknownBackboneError,
+    backbone_config_class,
+    build_backbone,
+    config_from_dict,
+)
+from workbench.models.backbones.mamba import MambaBackbone, MambaMixer
+from workbench.models.backbones.mamba2 import Mamba2Mixer
+from workbench.models.backbones.ssm_ops import (
+    kernels_available,
+    selective_scan_chunked,
+    selective_scan_sequential,
+    ssd_chunked,
+    ssd_sequential,
+)
+
+INPUT_DIM, BATCH, SEQ_LEN, SPLIT = 6, 2, 9, 4
+WINDOW = 3  # smaller than SEQ_LEN so the key/value caches wrap around
+# Tiny configs: every option that changes the state layout is exercised.
+SMALL = {
+    "mlp": dict(hidden_size=16, num_layers=2),
+    "lstm": dict(hidden_size=16, num_layers=2),
+    "gru": dict(hidden_size=16, num_layers=2),
+    "attention": dict(hidden_size=16, num_layers=2, num_heads=2, window=WINDOW),
+    "mamba": dict(hidden_size=16, num_layers=2, d_state=4, scan_chunk=3),
+    "mamba2": dict(hidden_size=16, num_layers=2, d_state=8, headdim=8, chunk_size=4),
+    "jamba": dict(hidden_size=16, num_layers=3, num_heads=2, window=WINDOW, d_state=4, attention_every=2),
+    "zamba": dict(hidden_size=16, num_layers=3, num_heads=2, window=WINDOW, d_state=4, shared_attention_every=1),
+}
+TOLERANCE = {torch.float32: dict(atol=2e-5, rtol=1e-4), torch.float64: dict(atol=1e-10, rtol=1e-9)}
+
+
+def test_small_configs_cover_the_registry():
+    assert set(SMALL) == set(BACKBONES) == {
+        "mlp", "lstm", "gru", "attention", "mamba", "mamba2", "jamba", "zamba"
+    }
+
+
+def make(name: str, dtype: torch.dtype = torch.float32, seed: int = 0, **overrides):
+    torch.manual_seed(seed)
+    return build_backbone(name, INPUT_DIM, **{**SMALL[name], **overrides}).to(dtype).eval()
+
+
+def unroll(model, x: torch.Tensor, state):
+    """T calls of step: x (B, T, D) -> y (B, T, H), final state."""
+    ys = []
+    for t in range(x.shape[1]):
+        y, state = model.step(x[:, t], state)
+        ys.append(y)
+    return torch.stack(ys, dim=1), state
+
+
+def assert_states_close(a, b, **tol):
+    assert a.keys() == b.keys()
+    for key in a:
+        if a[key].dtype == torch.bool:
+            assert torch.equal(a[key], b[key]), key
+        else:
+            torch.testing.assert_close(a[key], b[key], **tol, msg=key)
+
+
+# ---------------------------------------------------------------- the registry contract
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_step_equals_forward(name, dtype):
+    model = make(name, dtype)
+    x = torch.randn(BATCH, SEQ_LEN, INPUT_DIM, dtype=dtype)
+    tol = TOLERANCE[dtype]
+    with torch.no_grad():
+        y, state = model(x)
+        assert y.shape == (BATCH, SEQ_LEN, model.output_dim) and y.dtype == dtype
+        y_steps, state_steps = unroll(model, x, model.initial_state(BATCH))
+        torch.testing.assert_close(y_steps, y, **tol)
+        assert_states_close(state_steps, state, **tol)
+        # The state carries across chunks: forward(x[:, :4]) then forward(x[:, 4:], state).
+        y_first, mid = model(x[:, :SPLIT])
+        y_second, state_chunks = model(x[:, SPLIT:], mid)
+        torch.testing.assert_close(torch.cat([y_first, y_second], dim=1), y, **tol)
+        assert_states_close(state_chunks, state, **tol)
+        # ... and steps can pick up from a forward's state.
+        y_mixed, _ = unroll(model, x[:, SPLIT:], mid)
+        torch.testing.assert_close(y_mixed, y[:, SPLIT:], **tol)
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_state_is_flat_fixed_shape_and_not_mutated(name):
+    """Deployment exports step to ONNX: named, batch-first, fixed-shape state tensors."""
+    model = make(name)
+    state = model.initial_state(BATCH)
+    shapes = {key: (value.shape, value.dtype) for key, value in state.items()}
+    for key, value in state.items():
+        assert key.isidentifier(), key
+        assert value.shape[0] == BATCH, key
+    x = torch.randn(BATCH, SEQ_LEN, INPUT_DIM)
+    with torch.no_grad():
+        for t in range(SEQ_LEN):
+            before = {key: (value.clone(), value._version) for key, value in state.items()}
+            _, new_state = model.step(x[:, t], state)
+            for key, (value, version) in before.items():  # step is functional
+                assert torch.equal(state[key], value) and state[key]._version == version, key
+            assert {k: (v.shape, v.dtype) for k, v in new_state.items()} == shapes
+            state = new_state
+        _, forward_state = model(x)
+    assert {k: (v.shape, v.dtype) for k, v in forward_state.items()} == shapes
+
+
+class _StepAsModule(torch.nn.Module):
+    """step with the state dict flattened to positional tensors, as ONNX export sees it."""
+
+    def __init__(self, backbone, keys):
+        super().__init__()
+        self.backbone, self.keys = backbone, keys
+
+    def forward(self, x, *states):
+        y, new_state = self.backbone.step(x, dict(zip(self.keys, states)))
+        return (y, *(new_state[key] for key in self.keys))
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_step_exports_as_a_static_graph(name):
+    """torch.export fails on data-dependent Python control flow; the exported graph must
+    read every parameter (not a frozen copy) and the state inputs (not the example)."""
+    model = make(name)
+    state = model.initial_state(BATCH)
+    keys = list(state)
+    wrapper = _StepAsModule(model, keys)
+    with torch.no_grad():
+        exported = torch.export.export(wrapper, (torch.randn(BATCH, INPUT_DIM), *state.values()))
+        used = {node.name for node in exported.graph.nodes if node.op == "placeholder" and node.users}
+        param_specs = [s for s in exported.graph_signature.input_specs if s.kind == InputKind.PARAMETER]
+        assert len(param_specs) == len(list(model.parameters()))
+        for spec in param_specs:
+            assert spec.arg.name in used, f"{spec.target} is not read by the exported step"
+        x = torch.randn(BATCH, INPUT_DIM)
+        _, state = model(torch.randn(BATCH, SEQ_LEN, INPUT_DIM))  # a non-trivial state
+        inputs = [state[key] for key in keys]
+        got = exported.module()(x, *inputs)
+        want = wrapper(x, *inputs)
+    for key, a, b in zip(["y", *keys], got, want):
+        torch.testing.assert_close(a, b, msg=key)
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_every_parameter_gets_a_gradient(name):
+    model = make(name).train()
+    x1 = torch.randn(BATCH, SPLIT, INPUT_DIM, requires_grad=True)
+    x2 = torch.randn(BATCH, SEQ_LEN - SPLIT, INPUT_DIM)
+    _, state = model(x1)
+    y, _ = model(x2, state)  # gradients also flow back through the carried state
+    # A random readout: sum(y) alone is blind to LayerNorm/RMSNorm outputs' directions.
+    (y * torch.randn_like(y)).sum().backward()
+    for param_name, param in model.named_parameters():
+        assert param.grad is not None, param_name
+        assert torch.isfinite(param.grad).all(), param_name
+        assert param.grad.abs().sum() > 0, param_name
+    if name != "mlp":  # the MLP carries nothing between chunks
+        assert x1.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_no_backbone_sees_the_future(name):
+    model = make(name)
+    x = torch.randn(BATCH, SEQ_LEN, INPUT_DIM)
+    t0 = 5
+    x_perturbed = x.clone()
+    x_perturbed[:, t0] += 1.0
+    with torch.no_grad():
+        y, _ = model(x)
+        y_perturbed, _ = model(x_perturbed)
+    torch.testing.assert_close(y_perturbed[:, :t0], y[:, :t0], atol=0, rtol=0)
+    assert (y_perturbed[:, t0] - y[:, t0]).abs().max() > 1e-4
+
+
+# ---------------------------------------------------------------- scans vs references
+
+
+def selective_scan_inputs(dtype=torch.float64, seq_len=23, d_inner=6, d_state=4):
+    torch.manual_seed(1)
+    return dict(
+        u=torch.randn(BATCH, seq_len, d_inner, dtype=dtype),
+        delta=F.softplus(torch.randn(BATCH, seq_len, d_inner, dtype=dtype)),
+        A=-torch.rand(d_inner, d_state, dtype=dtype) * 4,
+        B=torch.randn(BATCH, seq_len, d_state, dtype=dtype),
+        C=torch.randn(BATCH, seq_len, d_state, dtype=dtype),
+        D=torch.randn(d_inner, dtype=dtype),
+        h0=torch.randn(BATCH, d_inner, d_state, dtype=dtype),
+    )
+
+
+@pytest.mark.parametrize("chunk", [0, 1, 4, 5, 23, 40])
+def test_selective_scan_chunked_matches_sequential(chunk):
+    inputs = selective_scan_inputs()
+    for tensor in inputs.values():
+        tensor.requires_grad_(True)
+    y_ref, h_ref = selective_scan_sequential(**inputs)
+    y, h = selective_scan_chunked(**inputs, chunk=chunk)
+    torch.testing.assert_close(y, y_ref, atol=1e-12, rtol=1e-10)
+    torch.testing.assert_close(h, h_ref, atol=1e-12, rtol=1e-10)
+    readout = torch.randn_like(y)
+    grads_ref = torch.autograd.grad((y_ref * readout).sum() + h_ref.sum(), list(inputs.values()))
+    grads = torch.autograd.grad((y * readout).sum() + h.sum(), list(inputs.values()))
+    for name, g, g_ref in zip(inputs, grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, atol=1e-10, rtol=1e-8, msg=name)
+
+
+def ssd_inputs(dtype=torch.float64, seq_len=23, heads=3, head_dim=4, d_state=5):
+    torch.manual_seed(2)
+    return dict(
+        x=torch.randn(BATCH, seq_len, heads, head_dim, dtype=dtype),
+        dt=F.softplus(torch.randn(BATCH, seq_len, heads, dtype=dtype)),
+        A=-torch.rand(heads, dtype=dtype) * 4,
+        B=torch.randn(BATCH, seq_len, heads, d_state, dtype=dtype),
+        C=torch.randn(BATCH, seq_len, heads, d_state, dtype=dtype),
+        D=torch.randn(heads, dtype=dtype),
+        h0=torch.randn(BATCH, heads, head_dim, d_state, dtype=dtype),
+    )
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 5, 16, 23, 64])
+def test_ssd_chunked_matches_sequential(chunk):
+    inputs = ssd_inputs()
+    for tensor in inputs.values():
+        tensor.requires_grad_(True)
+    y_ref, h_ref = ssd_sequential(**inputs)
+    y, h = ssd_chunked(**inputs, chunk=chunk)
+    torch.testing.assert_close(y, y_ref, atol=1e-12, rtol=1e-10)
+    torch.testing.assert_close(h, h_ref, atol=1e-12, rtol=1e-10)
+    readout = torch.randn_like(y)
+    grads_ref = torch.autograd.grad((y_ref * readout).sum() + h_ref.sum(), list(inputs.values()))
+    grads = torch.autograd.grad((y * readout).sum() + h.sum(), list(inputs.values()))
+    for name, g, g_ref in zip(inputs, grads, grads_ref):
+        assert torch.isfinite(g).all(), name
+        torch.testing.assert_close(g, g_ref, atol=1e-10, rtol=1e-8, msg=name)
+
+
+def test_scans_in_float32_stay_close_to_float64():
+    inputs = selective_scan_inputs(seq_len=64)
+    y64, _ = selective_scan_sequential(**inputs)
+    y32, _ = selective_scan_chunked(**{k: v.float() for k, v in inputs.items()})
+    torch.testing.assert_close(y32.double(), y64, atol=1e-4, rtol=1e-4)
+    inputs = ssd_inputs(seq_len=64)
+    y64, _ = ssd_sequential(**inputs)
+    y32, _ = ssd_chunked(**{k: v.float() for k, v in inputs.items()}, chunk=16)
+    torch.testing.assert_close(y32.double(), y64, atol=1e-4, rtol=1e-4)
+
+
+# ---------------------------------------------------------------- mamba-ssm compatibility
+
+# mamba_ssm.modules.mamba_simple.Mamba(d_model=16, d_state=8, d_conv=4, expand=2):
+# d_inner = 32, dt_rank = ceil(16 / 16) = 1.
+MAMBA_SSM_MIXER_SHAPES = {
+    "in_proj.weight": (64, 16),
+    "conv1d.weight": (32, 1, 4),
+    "conv1d.bias": (32,),
+    "x_proj.weight": (17, 32),  # dt_rank + 2 * d_state
+    "dt_proj.weight": (32, 1),
+    "dt_proj.bias": (32,),
+    "A_log": (32, 8),
+    "D": (32,),
+    "out_proj.weight": (16, 32),
+}
+# mamba_ssm.modules.mamba2.Mamba2(d_model=16, d_state=8, d_conv=4, expand=2, headdim=8):
+# d_inner = 32, nheads = 4, in_proj = 2*32 + 2*8 + 4 = 84, conv_dim = 32 + 2*8 = 48.
+MAMBA2_SSM_MIXER_SHAPES = {
+    "in_proj.weight": (84, 16),
+    "conv1d.weight": (48, 1, 4),
+    "conv1d.bias": (48,),
+    "dt_bias": (4,),
+    "A_log": (4,),
+    "D": (4,),
+    "norm.weight": (32,),
+    "out_proj.weight": (16, 32),
+}
+
+
+def random_state_dict(shapes: dict[str, tuple[int, ...]], prefix: str = "") -> dict[str, torch.Tensor]:
+    torch.manual_seed(3)
+    return {prefix + key: torch.randn(shape) * 0.3 for key, shape in shapes.items()}
+
+
+def mamba_simple_reference(sd: dict[str, torch.Tensor], u: torch.Tensor) -> torch.Tensor:
+    """mamba-ssm's Mamba.forward slow path (no causal_conv1d, selective_scan_ref), in its
+    (B, D, L) layout, written out independently of our module. u (B, L, H) -> (B, L, H)."""
+    d_state, seq_len = sd["A_log"].shape[1], u.shape[1]
+    dt_rank = sd["dt_proj.weight"].shape[1]
+    xz = sd["in_proj.weight"] @ u.transpose(1, 2)  # (B, 2D, L)
+    x, z = xz.chunk(2, dim=1)
+    x = F.silu(F.conv1d(x, sd["conv1d.weight"], sd["conv1d.bias"], padding=3, groups=x.shape[1])[..., :seq_len])
+    x_dbl = x.transpose(1, 2) @ sd["x_proj.weight"].T  # (B, L, R + 2N)
+    dt, B, C = x_dbl.split([dt_rank, d_state, d_state], dim=-1)
+    delta = F.softplus((dt @ sd["dt_proj.weight"].T) + sd["dt_proj.bias"]).transpose(1, 2)  # (B, D, L)
+    A = -torch.exp(sd["A_log"])
+    h, ys = torch.zeros(u.shape[0], x.shape[1], d_state), []
+    for t in range(seq_len):  # selective_scan_ref
+        h = torch.exp(delta[:, :, t, None] * A) * h + (delta[:, :, t] * x[:, :, t])[..., None] * B[:, t, None, :]
+        ys.append((h * C[:, t, None, :]).sum(-1))
+    y = (torch.stack(ys, dim=2) + sd["D"][:, None] * x) * F.silu(z)  # (B, D, L)
+    return y.transpose(1, 2) @ sd["out_proj.weight"].T
+
+
+def mamba2_reference(sd: dict[str, torch.Tensor], u: torch.Tensor, headdim: int) -> torch.Tensor:
+    """mamba-ssm's Mamba2 (ngroups=1, rmsnorm, norm_before_gate=False) as a plain
+    recurrence, independent of our module. u (B, L, H) -> (B, L, H)."""
+    d_inner, nheads = sd["norm.weight"].shape[0], sd["A_log"].shape[0]
+    d_state, seq_len = (sd["conv1d.weight"].shape[0] - d_inner) // 2, u.shape[1]
+    z, xBC, dt = (u @ sd["in_proj.weight"].T).split([d_inner, d_inner + 2 * d_state, nheads], dim=-1)
+    xBC = F.conv1d(xBC.transpose(1, 2), sd["conv1d.weight"], sd["conv1d.bias"], padding=3, groups=xBC.shape[-1])
+    x, B, C = F.silu(xBC[..., :seq_len]).transpose(1, 2).split([d_inner, d_state, d_state], dim=-1)
+    dt = F.softplus(dt + sd["dt_bias"])  # (B, L, nheads)
+    A = -torch.exp(sd["A_log"])
+    x = x.reshape(u.shape[0], seq_len, nheads, headdim)
+    h, ys = torch.zeros(u.shape[0], nheads, headdim, d_state), []
+    for t in range(seq_len):
+        h = torch.exp(dt[:, t] * A)[..., None, None] * h + (dt[:, t, :, None] * x[:, t])[..., None] * B[:, t, None, None, :]
+        ys.append((h * C[:, t, None, None, :]).sum(-1) + sd["D"][:, None] * x[:, t])
+    y = torch.stack(ys, dim=1).reshape(u.shape[0], seq_len, d_inner) * F.silu(z)
+    y = y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + 1e-5) * sd["norm.weight"]
+    return y @ sd["out_proj.weight"].T
+
+
+def test_mamba_mixer_loads_mamba_ssm_weights_and_matches_its_math():
+    mixer = MambaMixer(16, d_state=8, d_conv=4, expand=2)
+    assert {k: tuple(v.shape) for k, v in mixer.state_dict().items()} == MAMBA_SSM_MIXER_SHAPES
+    sd = random_state_dict(MAMBA_SSM_MIXER_SHAPES)
+    sd["A_log"] = torch.log(torch.rand(32, 8) * 3 + 0.5)
+    mixer.load_state_dict(sd, strict=True)
+    u = torch.randn(BATCH, 11, 16)
+    state = mixer.zero_state(BATCH, u.device, u.dtype)
+    with torch.no_grad():
+        out, _, _ = mixer(u, *state)
+    torch.testing.assert_close(out, mamba_simple_reference(sd, u), atol=1e-5, rtol=1e-4)
+
+
+def test_mamba_backbone_loads_a_mixer_model_checkpoint():
+    """mamba-ssm MixerModel keys (layers.{i}.mixer.*, layers.{i}.norm.weight, norm_f.weight)
+    plus our input_proj load strictly."""
+    model = build_backbone("mamba", INPUT_DIM, hidden_size=16, num_layers=2, d_state=8)
+    assert isinstance(model, MambaBackbone)
+    checkpoint = {"input_proj.weight": torch.randn(16, INPUT_DIM), "input_proj.bias": torch.randn(16),
+                  "norm_f.weight": torch.randn(16)}
+    for i in range(2):
+        checkpoint.update(random_state_dict(MAMBA_SSM_MIXER_SHAPES, f"layers.{i}.mixer."))
+        checkpoint[f"layers.{i}.norm.weight"] = torch.randn(16)
+    model.load_state_dict(checkpoint, strict=True)
+
+
+def test_mamba2_mixer_loads_mamba_ssm_weights_and_matches_its_math():
+    mixer = Mamba2Mixer(16, d_state=8, d_conv=4, expand=2, headdim=8, chunk_size=4)
+    assert {k: tuple(v.shape) for k, v in mixer.state_dict().items()} == MAMBA2_SSM_MIXER_SHAPES
+    sd = random_state_dict(MAMBA2_SSM_MIXER_SHAPES)
+    mixer.load_state_dict(sd, strict=True)
+    u = torch.randn(BATCH, 11, 16)
+    with torch.no_grad():
+        out, _, _ = mixer(u, *mixer.zero_state(BATCH, u.device, u.dtype))
+    torch.testing.assert_close(out, mamba2_reference(sd, u, headdim=8), atol=1e-5, rtol=1e-4)
+
+
+# ---------------------------------------------------------------- attention window
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_attention_window_bounds_what_a_frame_sees(num_layers):
+    """Layer by layer a frame sees W frames (itself and W-1 back), so a stack of L layers
+    sees L*(W-1) frames back and nothing before; never the future."""
+    window, seq_len, t0 = 3, 12, 4
+    model = make("attention", num_layers=num_layers, window=window)
+    reach = num_layers * (window - 1)
+    x = torch.randn(BATCH, seq_len, INPUT_DIM)
+    x_perturbed = x.clone()
+    x_perturbed[:, t0] += 1.0
+    with torch.no_grad():
+        change = (model(x_perturbed)[0] - model(x)[0]).abs().amax(dim=(0, 2))  # (T,)
+    assert torch.all(change[:t0] == 0)  # the past does not see the future
+    assert torch.all(change[t0 : t0 + reach + 1] > 1e-5)  # inside the receptive field
+    assert torch.all(change[t0 + reach + 1 :] == 0)  # beyond it: no effect at all
+
+
+@pytest.mark.parametrize("name", ["attention", "jamba", "zamba"])
+def test_attention_weights_are_exposed_over_window_offsets(name):
+    model = make(name)
+    x = torch.randn(BATCH, SEQ_LEN, INPUT_DIM)
+    with torch.no_grad():
+        y, state, weights = model(x, return_attention=True)
+        y_plain, _ = model(x)
+    torch.testing.assert_close(y, y_plain)
+    assert weights and all(w.shape == (BATCH, 2, SEQ_LEN, WINDOW) for w in weights)
+    for w in weights:
+        torch.testing.assert_close(w.sum(-1), torch.ones(BATCH, 2, SEQ_LEN))
+        # Offset index w = W-1 is the frame itself; frame t has only t frames before it.
+        for t in range(WINDOW - 1):
+            assert torch.all(w[:, :, t, : WINDOW - 1 - t] == 0)
+
+
+# ---------------------------------------------------------------- registry and configs
+
+
+def test_unknown_backbone_lists_the_registered_names():
+    with pytest.raises(UnknownBackboneError) as info:
+        build_backbone("transformer-xl", INPUT_DIM)
+    assert isinstance(info.value, ValueError)
+    for name in BACKBONES:
+        assert name in str(info.value)
+    with pytest.raises(UnknownBackboneError):
+        backbone_config_class("nope")
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_config_round_trips_through_json(name):
+    config = backbone_config_class(name)(**SMALL[name], dropout=0.1)
+    data = json.loads(json.dumps(config.to_dict()))
+    assert data["name"] == name
+    assert type(config).from_dict(data) == config
+    assert config_from_dict(data) == config
+    model = build_backbone(data, INPUT_DIM)
+    assert model.config == config and model.output_dim == config.hidden_size
+
+
+def test_build_backbone_accepts_name_config_or_dict_with_overrides():
+    by_name = build_backbone("gru", INPUT_DIM, hidden_size=8)
+    by_config = build_backbone(by_name.config, INPUT_DIM, num_layers=3)
+    assert by_name.config.hidden_size == 8 and by_config.config.num_layers == 3
+    assert by_config.config.hidden_size == 8
+
+
+def test_bad_config_fields_raise_typed_errors():
+    with pytest.raises(BackboneConfigError, match="valid fields"):
+        build_backbone("lstm", INPUT_DIM, window=4)
+    with pytest.raises(BackboneConfigError, match="not 'gru'"):
+        backbone_config_class("gru").from_dict({"name": "lstm"})
+    with pytest.raises(BackboneConfigError):
+        build_backbone("attention", INPUT_DIM, hidden_size=18, num_heads=4)
+    with pytest.raises(BackboneConfigError):
+        build_backbone("jamba", INPUT_DIM, num_layers=2, attention_every=3)
+
+
+# ---------------------------------------------------------------- GPU: mamba-ssm kernels
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not kernels_available(), reason="needs CUDA and mamba-ssm + causal-conv1d")
+def test_mamba_ssm_kernels_match_the_pure_path():
+    torch.manual_seed(0)
+    fused = build_backbone("mamba", 32, hidden_size=64, num_layers=2, use_kernels=True).cuda()
+    pure = build_backbone("mamba", 32, hidden_size=64, num_layers=2, use_kernels=False).cuda()
+    pure.load_state_dict(fused.state_dict())
+    x = torch.randn(4, 128, 32, device="cuda", requires_grad=True)
+    y_fused, state_fused = fused(x)
+    y_pure, state_pure = pure(x)
+    torch.testing.assert_close(y_fused, y_pure, atol=1e-4, rtol=1e-3)
+    assert_states_close(state_fused, state_pure, atol=1e-4, rtol=1e-3)
+    readout = torch.randn_like(y_pure)
+    (y_fused * readout).sum().backward()
+    (y_pure * readout).sum().backward()
+    for (name, p_fused), p_pure in zip(fused.named_parameters(), pure.parameters()):
+        torch.testing.assert_close(p_fused.grad, p_pure.grad, atol=1e-3, rtol=1e-2, msg=name)

@@ -1,0 +1,56 @@
+"""workbench eval: schema, baseline beside every number, exports, averaging."""
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import DATA
+from workbench.eval import evaluate
+from workbench.train import load_experiment, train
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("evalrun")
+    cfg = load_experiment(None, [
+        f"replays={[str(DATA / 'games')]}", f"store={tmp / 'store'}", f"cache={tmp / 'cache'}",
+        f"out={tmp / 'run'}", 'policy.backbone={"name": "gru", "hidden_size": 16, "num_layers": 1}',
+        "train.window=16", "train.batch_size=16", "train.max_steps=20", "train.eval_every=10",
+        "train.checkpoint_every=5", "train.eval_batches=2", "train.delay_max=6"])
+    return train(cfg, progress=False).run_dir
+
+
+def test_eval_schema_and_baselines(run, tmp_path):
+    out = tmp_path / "eval.json"
+    report = evaluate(run, delays=(0, 6), out=out, export_predictions=tmp_path / "pred.parquet")
+    saved = json.loads(out.read_text())
+    assert set(saved) >= {"checkpoint", "replays", "delays", "ms_per_frame", "delay_curve", "games"}
+    assert saved["split"] == "held-out" and len(saved["games"]) >= 1
+    block = saved["delays"]["0"]
+    for name in ("main_x", "main_y", "c_x", "c_y", "trigger", "A", "B", "X", "Y", "Z", "L", "R", "D_UP"):
+        head = block["heads"][name]
+        assert {"acc", "nll", "acc_change", "baseline_acc", "baseline_nll"} <= head.keys()
+        assert 0.5 < head["baseline_acc"] <= 1.0
+    assert {"true_rate", "pred_rate"} <= block["buttons"]["A"].keys()
+    conf = block["sticks"]["main_x"]["confusion"]
+    assert len(conf) == 17 and sum(map(sum, conf)) == block["frames"]
+    assert block["per_character"] and block["per_stage"]
+    assert [p["delay"] for p in saved["delay_curve"]] == [0, 6]
+    assert saved["ms_per_frame"] > 0
+    table = pq.read_table(tmp_path / "pred.parquet")
+    assert table.num_rows == report["frames"] and "prob_main_x" in table.column_names
+
+
+def test_average_last_and_training_games_refused(run):
+    averaged = evaluate(run, delays=(0,), average_last=3)
+    assert averaged["average_last"] == 3
+    from workbench.data import Split
+    split = Split.load(run / "split.json")
+    from workbench.errors import WorkbenchError
+    with pytest.raises(WorkbenchError, match="training games"):
+        # only training games given: nothing held out to score
+        from workbench.replay import FrameStore
+        cfg = json.loads((run / "config.json").read_text())
+        store = FrameStore(cfg["store"])
+        paths = [r["path"] for r in store.games() if r["md5"] in set(split.train)]
+        evaluate(run, replays=paths[:1], delays=(0,))

@@ -1,0 +1,42 @@
+"""Schedules, EMA, checkpoint averaging."""
+import torch
+
+from workbench.train.checkpoint import CheckpointWriter, average_weights, list_checkpoints
+from workbench.train.config import TrainConfig
+from workbench.train.optim import EMA, lr_factor
+
+
+def test_schedules():
+    total = 100
+    const = TrainConfig(schedule="constant")
+    assert lr_factor(0, total, const) == lr_factor(99, total, const) == 1.0
+    lin = TrainConfig(schedule="linear", min_lr_ratio=0.1)
+    assert lr_factor(0, total, lin) == 1.0 and abs(lr_factor(100, total, lin) - 0.1) < 1e-9
+    cos = TrainConfig(schedule="cosine", min_lr_ratio=0.0)
+    assert lr_factor(0, total, cos) == 1.0 and abs(lr_factor(50, total, cos) - 0.5) < 1e-9
+    assert abs(lr_factor(100, total, cos)) < 1e-9
+    warm = TrainConfig(schedule="warmup_cosine", warmup_steps=10, min_lr_ratio=0.0)
+    assert lr_factor(0, total, warm) == 0.1 and lr_factor(9, total, warm) == 1.0
+    assert lr_factor(10, total, warm) == 1.0 and lr_factor(100, total, warm) < 1e-9
+
+
+def test_ema_follows_the_formula():
+    model = torch.nn.Linear(3, 2)
+    ema = EMA(model, 0.9)
+    start = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    ema.update(model)
+    torch.testing.assert_close(ema.state_dict()["weight"], 0.9 * start + 0.1 * (start + 1.0))
+
+
+def test_averaging_and_keeping_the_last_n_plus_best(tmp_path):
+    writer = CheckpointWriter(tmp_path, keep_last=2)
+    for step, value in ((1, 1.0), (2, 2.0), (3, 6.0), (4, 7.0)):
+        writer.save(step, {"w": torch.full((2,), value)}, {}, {"step": step}, best=(step == 1))
+    writer.wait()
+    kept = [p.name for p in list_checkpoints(tmp_path)]
+    assert kept == ["step-00000001", "step-00000003", "step-00000004"]  # last two plus the best
+    avg = average_weights(list_checkpoints(tmp_path)[-2:])
+    torch.testing.assert_close(avg["w"], torch.full((2,), 6.5))
+    assert not list(tmp_path.glob(".tmp-*"))

@@ -1,0 +1,152 @@
+"""The trainer end to end on real replays: exact resume after SIGKILL, seeds, TBPTT,
+EMA, early stopping, distillation, architecture mismatch, DDP on gloo."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import DATA
+from workbench.train import CheckpointError, ExperimentConfig, load_experiment, load_policy, train
+
+
+def tiny(tmp: Path, name: str, *extra: str, shared: Path | None = None) -> ExperimentConfig:
+    """A few-second GRU run on the bundled games."""
+    shared = shared or tmp
+    return load_experiment(None, [
+        f"replays={[str(DATA / 'games')]}", f"store={shared / 'store'}", f"cache={shared / 'cache'}",
+        f"out={tmp / name}", 'policy.backbone={"name": "gru", "hidden_size": 16, "num_layers": 2, "dropout": 0.2}',
+        "train.window=8", "train.batch_size=8", "train.max_steps=12", "train.eval_every=6",
+        "train.eval_batches=2", "train.checkpoint_every=4", "train.log_every=2", *extra])
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("shared")
+
+
+def weights(run: Path, step: int, name: str = "model") -> dict:
+    return load_file(str(run / "checkpoints" / f"step-{step:08d}" / f"{name}.safetensors"))
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_same_seed_same_weights(tmp_path, shared):
+    a = train(tiny(tmp_path, "a", shared=shared), progress=False)
+    b = train(tiny(tmp_path, "b", shared=shared), progress=False)
+    c = train(tiny(tmp_path, "c", "train.seed=1", shared=shared), progress=False)
+    assert same(weights(a.run_dir, 12), weights(b.run_dir, 12))
+    assert not same(weights(a.run_dir, 12), weights(c.run_dir, 12))
+    assert (a.run_dir / "metrics.jsonl").read_text().count("val/loss") >= 2
+    assert (a.run_dir / "summary.json").exists() and (a.run_dir / "split.json").exists()
+
+
+def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, shared):
+    args = ["--replays", str(DATA / "games"), "--backbone", "gru", "--hidden", "16", "--layers", "2",
+            "--window", "16", "--batch-size", "16", "--max-steps", "120", "--set", "train.log_every=1",
+            "--set", "policy.backbone.dropout=0.2", "--set", "train.checkpoint_every=30",
+            "--set", "train.eval_every=60", "--set", "train.eval_batches=2", "--set", "train.ema_decay=0.9",
+            "--set", f"store={shared / 'store'}", "--set", f"cache={shared / 'cache'}"]
+    cli = [sys.executable, "-m", "workbench.cli", "train"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run(cli + args + ["--out", str(tmp_path / "whole")], check=True, env=env,
+                   capture_output=True, timeout=600)
+    proc = subprocess.Popen(cli + args + ["--out", str(tmp_path / "killed")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # kill it between checkpoints (after step 40, checkpoint at 30): the resume must
+    # replay steps 31-40 exactly
+    metrics = tmp_path / "killed" / "metrics.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and '"step": 40,' in metrics.read_text():
+            break
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed" / "checkpoints" / "step-00000120").exists(), "killed too late"
+    subprocess.run(cli + args + ["--out", str(tmp_path / "killed"), "--resume"], check=True, env=env,
+                   capture_output=True, timeout=600)
+    for name in ("model", "ema"):
+        assert same(weights(tmp_path / "whole", 120, name), weights(tmp_path / "killed", 120, name)), name
+
+
+def test_truncated_bptt_carries_state_and_ema(tmp_path, shared):
+    cfg = tiny(tmp_path, "tbptt", "train.truncate_bptt=8", "train.ema_decay=0.5", shared=shared)
+    result = train(cfg, progress=False)
+    assert result.steps == 12
+    raw, ema = weights(result.run_dir, 12, "model"), weights(result.run_dir, 12, "ema")
+    assert not same(raw, ema)
+    policy, _, _ = load_policy(result.run_dir)          # loads the EMA weights by default
+    assert torch.equal(policy.state_dict()["head.mlps.0.net.1.weight"], ema["head.mlps.0.net.1.weight"])
+
+
+def test_early_stopping(tmp_path, shared):
+    cfg = tiny(tmp_path, "early", "train.lr=0.0", "train.max_steps=60", "train.eval_every=2",
+               "train.early_stopping=2", shared=shared)
+    result = train(cfg, progress=False)
+    assert result.steps < 60
+    import json
+    assert json.loads((result.run_dir / "summary.json").read_text())["stop"] == "early stopping"
+
+
+def test_existing_run_needs_resume_and_matching_architecture(tmp_path, shared):
+    train(tiny(tmp_path, "arch", shared=shared), progress=False)
+    with pytest.raises(Exception, match="--resume"):
+        train(tiny(tmp_path, "arch", shared=shared), progress=False)
+    other = tiny(tmp_path, "arch", 'policy.backbone={"name": "lstm", "hidden_size": 16, "num_layers": 2}',
+                 shared=shared)
+    with pytest.raises(CheckpointError, match="policy.backbone"):
+        train(other, resume=True, progress=False)
+
+
+def test_loading_weights_into_another_architecture_names_the_mismatch(tmp_path, shared):
+    from workbench.models import Policy, PolicyConfig
+    from workbench.train.checkpoint import load_state_strict, read_weights, resolve_checkpoint
+
+    result = train(tiny(tmp_path, "gru", shared=shared), progress=False)
+    policy, cfg, _ = load_policy(result.run_dir)
+    bigger = Policy(cfg.embed, PolicyConfig(backbone={"name": "gru", "hidden_size": 32, "num_layers": 2}))
+    with pytest.raises(CheckpointError, match=r"backbone\.rnn\.weight_ih_l0 is \(48, \d+\) in the checkpoint but \(96"):
+        load_state_strict(bigger, read_weights(resolve_checkpoint(result.run_dir)), "x")
+    mamba = Policy(cfg.embed, PolicyConfig(backbone={"name": "mamba", "hidden_size": 16, "num_layers": 2}))
+    with pytest.raises(CheckpointError) as info:
+        load_state_strict(mamba, read_weights(resolve_checkpoint(result.run_dir)), "x")
+    assert "\n" not in str(info.value) and "missing" in str(info.value)
+
+
+def test_distillation_trains_a_student(tmp_path, shared):
+    teacher = train(tiny(tmp_path, "teacher", shared=shared), progress=False)
+    cfg = tiny(tmp_path, "student", f"distill.teacher={teacher.run_dir}", "distill.alpha=0.7",
+               'policy.backbone={"name": "mlp", "hidden_size": 16, "num_layers": 1}', "train.window=4",
+               shared=shared)
+    result = train(cfg, progress=False)
+    rows = (result.run_dir / "metrics.jsonl").read_text()
+    assert "train/loss_distill" in rows and "train/loss_labels" in rows
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="gloo test uses torchrun on linux")
+def test_ddp_two_processes_on_gloo(tmp_path, shared):
+    # prepare the store and cache once so both ranks only read them
+    train(tiny(tmp_path, "warm", shared=shared), progress=False)
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+           "-m", "workbench.cli", "train", "--replays", str(DATA / "games"), "--backbone", "gru",
+           "--hidden", "16", "--layers", "1", "--window", "8", "--batch-size", "4", "--max-steps", "6",
+           "--set", "train.eval_every=3", "--set", "train.eval_batches=1", "--set", "train.device=cpu",
+           "--set", f"store={shared / 'store'}", "--set", f"cache={shared / 'cache'}", "--out", str(run)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    import json
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 6
+    assert (run / "checkpoints" / "step-00000006" / "model.safetensors").exists()

@@ -1,0 +1,52 @@
+"""The repeat-last-action baseline: predict that the controller at frame i + D + 1 is
+the one at frame i + D. Every accuracy and NLL the workbench reports stands beside it."""
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.data.cache import EmbeddingCache, Segment
+from workbench.embed.controller import ControllerSpec
+
+DEFAULT_EPS = 0.01
+
+
+def baseline_scores(targets: np.ndarray, previous: np.ndarray, spec: ControllerSpec,
+                    eps: float = DEFAULT_EPS) -> dict[str, dict[str, float]]:
+    """Per head: accuracy and NLL of predicting ``previous`` for ``targets``, both
+    ``(N, heads)``. The prediction puts ``1 - eps`` on the repeated class and spreads
+    ``eps`` over the others, so a changed input costs ``-log(eps / (K - 1))`` nats."""
+    same = targets == previous
+    out = {}
+    for col, head in enumerate(spec.heads):
+        hit = same[:, col]
+        nll_hit, nll_miss = -np.log1p(-eps), -np.log(eps / (head.classes - 1))
+        out[head.name] = {"acc": float(hit.mean()) if len(hit) else float("nan"),
+                          "nll": float(np.where(hit, nll_hit, nll_miss).mean()) if len(hit) else float("nan"),
+                          "frames": int(len(hit))}
+    return out
+
+
+def aligned_targets(cache: EmbeddingCache, segments: list[Segment], delay: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Targets (frame i + D + 1) and the controller before them (frame i + D) for every
+    valid step of every segment, concatenated."""
+    targets, previous = [], []
+    data = cache.arrays["targets"]
+    for s in segments:
+        if s.length < delay + 2:
+            continue
+        rows = np.arange(s.start + delay + 1, s.start + s.length)
+        targets.append(np.asarray(data[rows]))
+        previous.append(np.asarray(data[rows - 1]))
+    if not targets:
+        width = cache.spec.num_heads
+        return np.zeros((0, width), np.int16), np.zeros((0, width), np.int16)
+    return np.concatenate(targets), np.concatenate(previous)
+
+
+def repeat_last_baseline(cache: EmbeddingCache, segments: list[Segment], delay: int = 0,
+                         eps: float = DEFAULT_EPS) -> dict[str, dict[str, float]]:
+    """The baseline over the original (un-augmented) variant of ``segments``."""
+    originals = [s for s in segments if s.variant == 0]
+    targets, previous = aligned_targets(cache, originals, delay)
+    return baseline_scores(targets, previous, cache.spec, eps)

@@ -1,0 +1,118 @@
+"""Typed embedding and controller configs, saved with every checkpoint.
+
+Every choice is a named option; the defaults are small enough to train on a CPU
+(learned ids instead of 399-wide one-hots, 5 item slots, compact stage and Nana).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+
+from workbench.errors import WorkbenchError
+
+CATEGORICAL = ("onehot", "learned")
+NANA_MODES = ("off", "compact", "enhanced")
+STAGE_MODES = ("onehot", "compact", "learned")
+STICK_MODES = ("uniform", "kmeans")
+
+
+class ConfigError(WorkbenchError, ValueError):
+    """A config value a user set is not one of the allowed options."""
+
+
+def _check(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r}: choose one of {', '.join(allowed)}")
+
+
+class DictMixin:
+    """``to_dict``/``from_dict`` for (nested) dataclasses; unknown keys are an error."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(data) - set(known)
+        if unknown:
+            raise ConfigError(f"unknown {cls.__name__} option(s): {', '.join(sorted(unknown))}; "
+                              f"known: {', '.join(known)}")
+        kwargs = {}
+        for name, value in data.items():
+            default = known[name].default_factory() if callable(known[name].default_factory) else None
+            if is_dataclass(default) and isinstance(value, dict):
+                value = type(default).from_dict(value)
+            kwargs[name] = value
+        return cls(**kwargs)
+
+
+@dataclass
+class PlayerEmbedConfig(DictMixin):
+    """Per-player state features (the agent's own player and the opponent alike)."""
+
+    action: str = "learned"        # "onehot" over 399 action states, or a learned-embedding id
+    character: str = "learned"     # "onehot" over 33 internal ids, or a learned id
+    action_frame: bool = True      # frames spent in the current action
+    hitstun: bool = True           # hitstun and hitlag frames left
+    shield: bool = True
+    jumps: bool = True
+    invulnerable: bool = True
+    speeds: bool = True            # self and knockback speeds (Slippi 3.5+; zero before)
+
+    def __post_init__(self) -> None:
+        _check("player.action", self.action, CATEGORICAL)
+        _check("player.character", self.character, CATEGORICAL)
+
+
+@dataclass
+class ControllerConfig(DictMixin):
+    """How controller targets are discretised and decoded."""
+
+    stick_mode: str = "uniform"    # "uniform": per-axis buckets; "kmeans": joint 2-D classes
+    stick_buckets: int = 17        # per axis, uniform mode (odd, so 0.5 is a bucket centre)
+    main_centers: list[list[float]] = field(default_factory=list)  # kmeans, libmelee units
+    c_centers: list[list[float]] = field(default_factory=list)
+    trigger_buckets: int = 5
+
+    def __post_init__(self) -> None:
+        _check("controller.stick_mode", self.stick_mode, STICK_MODES)
+        if self.stick_buckets < 3 or self.stick_buckets % 2 == 0:
+            raise ConfigError(f"stick_buckets={self.stick_buckets}: use an odd number >= 3 "
+                              "so neutral (0.5) is a bucket centre")
+        if self.stick_mode == "kmeans" and not (self.main_centers and self.c_centers):
+            raise ConfigError("stick_mode='kmeans' needs centres: run `workbench embed "
+                              "fit-sticks REPLAYS --out centers.json` and pass them")
+
+    @classmethod
+    def from_centers_file(cls, path: str, **overrides) -> "ControllerConfig":
+        data = json.loads(open(path).read())
+        return cls(stick_mode="kmeans", main_centers=data["main"], c_centers=data["c"], **overrides)
+
+
+@dataclass
+class EmbedConfig(DictMixin):
+    """Everything that decides what the policy sees. Saved with every checkpoint and
+    hashed into the embedding cache key."""
+
+    player: PlayerEmbedConfig = field(default_factory=PlayerEmbedConfig)
+    nana: str = "compact"          # "off", "compact" (position, state), "enhanced" (+ action id)
+    stage: str = "compact"         # "onehot" over 64 ids, "compact" (6 tournament stages + other), "learned"
+    item_slots: int = 5            # projectiles/items embedded, nearest first; 0 turns items off
+    spatial: bool = True           # distance and relative position to the opponent, game timer
+    names: bool = False            # player-name ids from a NameRegistry (learned embedding)
+    name_vocab: int = 256          # rows of the name embedding (id 0 = unknown player)
+    prev_controller: bool = True   # the agent's own controller at frame i + delay
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    skip_countdown: bool = True    # train from frame 0, not the 123 countdown frames
+
+    def __post_init__(self) -> None:
+        _check("nana", self.nana, NANA_MODES)
+        _check("stage", self.stage, STAGE_MODES)
+        if not 0 <= self.item_slots <= 15:
+            raise ConfigError(f"item_slots={self.item_slots}: choose 0 to 15")
+
+    def cache_key(self) -> str:
+        """Stable hash of everything that changes the embedded arrays."""
+        return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,221 @@
+"""``workbench eval``: a checkpoint on held-out games, per delay and per head, every
+number beside the repeat-last-action baseline.
+
+Each game is run start to end in chunks with the backbone state carried, so every
+frame has its full history. Heads are teacher-forced on the true earlier components
+(the autoregressive factorisation): the per-head NLLs sum to the joint NLL.
+
+``eval.json`` schema (stable; documented in the README)::
+
+    {"checkpoint", "replays": [...], "games": [...], "split", "frames",
+     "delays": {"0": {"heads": {"main_x": {"acc", "nll", "acc_change", "baseline_acc",
+                                           "baseline_nll", ...}, ...},
+                      "buttons": {"A": {"acc", "true_rate", "pred_rate", ...}, ...},
+                      "sticks": {"main_x": {"confusion", "top_confusions", ...}, ...},
+                      "per_character": {...}, "per_stage": {...}}, ...},
+     "delay_curve": [{"delay", "main_x_acc", "main_x_baseline_acc", ...}],
+     "ms_per_frame", "eval_frames_per_s"}
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from workbench.data import EmbeddingCache, Segment, Split, build_cache
+from workbench.errors import WorkbenchError
+from workbench.eval.metrics import Predictions, breakdown, button_metrics, head_metrics, stick_metrics
+from workbench.models.policy import Policy
+from workbench.replay import FrameStore, ingest
+from workbench.train.checkpoint import load_policy
+
+CHUNK = 512
+
+
+@torch.no_grad()
+def predict_segment(policy: Policy, cache: EmbeddingCache, seg: Segment, delay: int,
+                    chunk: int = CHUNK) -> dict[str, np.ndarray] | None:
+    """Teacher-forced predictions for every step of one game: i = 0 .. L - D - 2."""
+    steps = seg.length - delay - 1
+    if steps <= 0:
+        return None
+    arrays = cache.arrays
+    state = policy.initial_state(1)
+    parts: dict[str, list] = {"targets": [], "previous": [], "predicted": [], "nll": []}
+    probs: dict[str, list] = {c.name: [] for c in policy.head.components}
+    for start in range(0, steps, chunk):
+        i = np.arange(start, min(start + chunk, steps)) + seg.start
+        t = lambda a, rows: torch.from_numpy(np.asarray(arrays[a][rows]))[None]  # noqa: E731 (1, C, .)
+        targets = t("targets", i + delay + 1).long()
+        out = policy(t("floats", i), t("ids", i), t("controller", i + delay), targets, state)
+        state = out.state
+        predicted, nll = _score(policy, out.logits, targets[0], probs)
+        parts["targets"].append(targets[0].numpy())
+        parts["previous"].append(np.asarray(arrays["targets"][i + delay]))
+        parts["predicted"].append(predicted)
+        parts["nll"].append(nll)
+    result = {k: np.concatenate(v) for k, v in parts.items()}
+    result.update({f"prob_{k}": np.concatenate(v) for k, v in probs.items()})
+    return result
+
+
+def _score(policy: Policy, logits: dict[str, torch.Tensor], targets: torch.Tensor,
+           probs: dict[str, list]) -> tuple[np.ndarray, np.ndarray]:
+    """(C, heads) argmax classes and per-head NLL from one chunk's logits."""
+    n, heads = targets.shape
+    predicted = np.zeros((n, heads), dtype=np.int16)
+    nll = np.zeros((n, heads), dtype=np.float32)
+    for comp in policy.head.components:
+        z = logits[comp.name][0].float()                                      # (C, classes)
+        cols = list(comp.heads)
+        if comp.binary:
+            y = targets[:, cols].float()
+            nll[:, cols] = F.binary_cross_entropy_with_logits(z, y, reduction="none").numpy()
+            predicted[:, cols] = (z > 0).numpy()
+            probs[comp.name].append(torch.sigmoid(z).numpy())
+        else:
+            log_p = F.log_softmax(z, -1)
+            nll[:, cols[0]] = -log_p.gather(-1, targets[:, cols[0]:cols[0] + 1].long())[:, 0].numpy()
+            predicted[:, cols[0]] = z.argmax(-1).numpy()
+            probs[comp.name].append(log_p.exp().numpy())
+    return predicted, nll
+
+
+def step_latency_ms(policy: Policy, cache: EmbeddingCache, frames: int = 300) -> float:
+    """Mean streaming ``policy.step`` time per frame, batch 1 (no embedding/decoding)."""
+    rows = np.arange(min(frames, len(cache.arrays["floats"])))
+    floats = torch.from_numpy(np.asarray(cache.arrays["floats"][rows]))
+    ids = torch.from_numpy(np.asarray(cache.arrays["ids"][rows]))
+    ctrl = torch.from_numpy(np.asarray(cache.arrays["controller"][rows]))
+    state = policy.initial_state(1)
+    with torch.no_grad():
+        for k in range(min(20, len(rows))):  # warm-up
+            _, _, state = policy.step(floats[k:k + 1], ids[k:k + 1], ctrl[k:k + 1], state)
+        start = time.perf_counter()
+        for k in range(len(rows)):
+            _, _, state = policy.step(floats[k:k + 1], ids[k:k + 1], ctrl[k:k + 1], state)
+    return (time.perf_counter() - start) * 1000 / max(len(rows), 1)
+
+
+def eval_games(cache_games: set[str], run_dir: Path | None, split: str) -> tuple[set[str], str]:
+    """Which games to score: "val" (the run's held-out games), "auto" (everything except
+    the run's training games), or "all"."""
+    split_file = run_dir / "split.json" if run_dir else None
+    if split == "all" or split_file is None or not split_file.exists():
+        return cache_games, "all"
+    saved = Split.load(split_file)
+    if split == "val":
+        return cache_games & set(saved.val), "val"
+    return cache_games - set(saved.train), "held-out"
+
+
+def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: tuple[int, ...] = (0,),
+             out: str | Path | None = None, export_predictions: str | Path | None = None,
+             average_last: int = 0, split: str = "auto", store: str | None = None,
+             cache: str | None = None) -> dict:
+    policy, cfg, folder = load_policy(checkpoint, average_last=average_last)
+    replays = replays or cfg.replays
+    missing = [r for r in replays if not Path(r).exists()]
+    if missing:
+        raise WorkbenchError(f"replays not found: {', '.join(missing)}")
+    ingest(replays, store or cfg.store, workers=1, progress=False)
+    frame_store = FrameStore(store or cfg.store)
+    wanted = frame_store.games_under(replays)
+    emb = build_cache(frame_store, cache or cfg.cache, cfg.embed, perspectives=cfg.train.perspectives)
+    games, split_used = eval_games(wanted, folder.parent.parent, split)
+    segments = emb.select(md5s=games, variants={0})
+    if not segments:
+        raise WorkbenchError("no held-out game to evaluate: the replays given are all training "
+                             "games of this run (pass --split all to score them anyway)")
+    report = {"checkpoint": str(folder), "replays": [str(r) for r in replays],
+              "games": sorted({s.md5 for s in segments}), "split": split_used,
+              "average_last": average_last, "delays": {}, "delay_curve": []}
+    started, frames = time.perf_counter(), 0
+    exports = []
+    for delay in delays:
+        preds = _collect(policy, emb, segments, delay)
+        frames += len(preds.targets)
+        report["delays"][str(delay)] = _delay_report(preds, emb)
+        report["delay_curve"].append(_curve_point(delay, report["delays"][str(delay)]["heads"]))
+        if export_predictions:
+            exports.append((delay, preds))
+    report["frames"] = frames
+    report["eval_frames_per_s"] = frames / max(time.perf_counter() - started, 1e-9)
+    report["ms_per_frame"] = step_latency_ms(policy, emb)
+    if export_predictions:
+        write_predictions(exports, policy, export_predictions)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(_clean(report), indent=1))
+    return report
+
+
+def _collect(policy: Policy, cache: EmbeddingCache, segments: list[Segment], delay: int) -> Predictions:
+    pieces, meta = [], []
+    for seg in segments:
+        result = predict_segment(policy, cache, seg, delay)
+        if result is None:
+            continue
+        n = len(result["targets"])
+        pieces.append(result)
+        first = delay + 1  # target rows start at segment row D + 1
+        meta.append((np.full(n, seg.character), np.full(n, seg.stage), np.full(n, seg.md5),
+                     np.arange(first, first + n)))
+    cat = lambda key: np.concatenate([p[key] for p in pieces])  # noqa: E731
+    probs = {c.name: cat(f"prob_{c.name}") for c in policy.head.components}
+    return Predictions(cat("targets"), cat("previous"), cat("predicted"), cat("nll"), probs,
+                       *[np.concatenate([m[k] for m in meta]) for k in range(4)])
+
+
+def _delay_report(preds: Predictions, cache: EmbeddingCache) -> dict:
+    spec = cache.spec
+    return {"frames": int(len(preds.targets)), "heads": head_metrics(preds, spec),
+            "buttons": button_metrics(preds, spec), "sticks": stick_metrics(preds, spec),
+            "per_character": breakdown(preds, spec, "character"),
+            "per_stage": breakdown(preds, spec, "stage")}
+
+
+def _curve_point(delay: int, heads: dict) -> dict:
+    point = {"delay": delay}
+    for name, m in heads.items():
+        point[f"{name}_acc"], point[f"{name}_baseline_acc"] = m["acc"], m["baseline_acc"]
+        point[f"{name}_nll"] = m["nll"]
+    return point
+
+
+def write_predictions(exports: list[tuple[int, Predictions]], policy: Policy, path: str | Path) -> None:
+    """Per-frame predicted distributions and truths, one row per (delay, frame)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = []
+    for delay, p in exports:
+        columns = {"delay": np.full(len(p.targets), delay), "game": p.game, "frame": p.frame,
+                   "character": p.character, "stage": p.stage}
+        for col, head in enumerate(policy.spec.heads):
+            columns[f"true_{head.name}"] = p.targets[:, col]
+            columns[f"pred_{head.name}"] = p.predicted[:, col]
+            columns[f"prev_{head.name}"] = p.previous[:, col]
+            columns[f"nll_{head.name}"] = p.nll[:, col]
+        arrays = {k: pa.array(v) for k, v in columns.items()}
+        for name, probs in p.probs.items():
+            arrays[f"prob_{name}"] = pa.FixedSizeListArray.from_arrays(pa.array(probs.reshape(-1)), probs.shape[1])
+        tables.append(pa.table(arrays))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.concat_tables(tables), path, compression="zstd")
+
+
+def _clean(obj):
+    """NaN -> None so eval.json is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj

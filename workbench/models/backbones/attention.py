@@ -1,0 +1,283 @@
+"""Causal sliding-window transformer backbone (pre-norm blocks: attention + MLP).
+
+Each frame attends to itself and the ``window - 1`` frames before it (per layer; the
+stack's receptive field is ``num_layers * (window - 1) + 1`` frames).
+
+Positions: rotary embeddings (RoPE) on *relative* positions. Only offsets matter to
+RoPE, so the streaming cache holds un-rotated keys and ``step`` rotates slot j by its
+fixed age (W-1-j) with a precomputed table: no absolute position counter, no precision
+loss after hours of frames, and the state shapes never change.
+
+State keys: ``k_cache_{i}``, ``v_cache_{i}`` (B, heads, W, head_dim) per layer, the
+keys/values of the last W frames (oldest first), and ``valid`` (B, W) bool, which of
+those slots hold a real frame (False until W frames have been seen).
+
+``forward(x, state, return_attention=True)`` also returns per-layer attention weights,
+each (B, heads, T, W) with index w = W-1 the frame itself and w = W-1-k the frame k back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .layers import FeedForward
+from .registry import Backbone, BackboneConfig, BackboneConfigError, State, register
+
+
+@dataclass
+class AttentionOptions:
+    """Sliding-window attention options, shared by the attention, jamba and zamba configs.
+
+    ``window``: frames each query sees, itself included.
+    """
+
+    num_heads: int = 4
+    window: int = 60
+    mlp_ratio: float = 4.0
+    rope_base: float = 10000.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()  # type: ignore[misc]  # the config base validates its fields
+        if self.window < 1:
+            raise BackboneConfigError(f"window must be >= 1, got {self.window}")
+
+
+def check_heads(dim: int, num_heads: int) -> None:
+    """Raise unless ``dim`` splits into ``num_heads`` heads of even size (RoPE pairs)."""
+    if dim % num_heads or (dim // num_heads) % 2:
+        raise BackboneConfigError(f"width {dim} must split into {num_heads} heads of even size")
+
+
+@dataclass
+class AttentionConfig(AttentionOptions, BackboneConfig):
+    """Sliding-window transformer stack of ``num_layers`` pre-norm blocks."""
+
+    name = "attention"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_heads(self.hidden_size, self.num_heads)
+
+
+def rotate_half(x: Tensor) -> Tensor:
+    """(..., 2k) -> (..., 2k): (x1, x2) -> (-x2, x1), the 90-degree turn used by RoPE."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat([-x2, x1], dim=-1)
+
+
+def rope_cos_sin(positions: Tensor, head_dim: int, base: float, dtype: torch.dtype):
+    """positions (S,) -> cos, sin each (S, head_dim), computed in float64 then cast."""
+    inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64, device=positions.device) / head_dim)
+    angles = positions.to(torch.float64)[:, None] * inv_freq  # (S, head_dim/2)
+    angles = torch.cat([angles, angles], dim=-1)  # (S, head_dim)
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def window_mask(num_queries: int, num_prefix: int, window: int, device) -> Tensor:
+    """(T, P+T) bool: query t (at key index P+t) sees keys j with P+t-W < j <= P+t."""
+    query_index = torch.arange(num_queries, device=device)[:, None] + num_prefix
+    key_index = torch.arange(num_prefix + num_queries, device=device)[None, :]
+    return (key_index <= query_index) & (key_index > query_index - window)
+
+
+def last_slots(x: Tensor, window: int, dim: int) -> Tensor:
+    """The last ``window`` entries along ``dim``, zero-padded at the front if shorter."""
+    length = x.shape[dim]
+    if length >= window:
+        return x.narrow(dim, length - window, window)
+    pad_shape = list(x.shape)
+    pad_shape[dim] = window - length
+    return torch.cat([x.new_zeros(pad_shape), x], dim=dim)
+
+
+class SlidingWindowAttention(nn.Module):
+    """Multi-head causal attention over the last ``window`` frames with relative RoPE."""
+
+    def __init__(self, dim: int, num_heads: int, window: int, dropout: float = 0.0,
+                 rope_base: float = 10000.0) -> None:
+        super().__init__()
+        self.num_heads, self.head_dim, self.window = num_heads, dim // num_heads, window
+        self.rope_base, self.dropout = rope_base, dropout
+        self.qkv_proj = nn.Linear(dim, 3 * dim)
+        self.out_proj = nn.Linear(dim, dim)
+        # step(): cache slot j holds the frame W-1-j back, at relative position j-(W-1).
+        # Tables per (device, dtype), computed in float64 like forward's so both agree.
+        self._slot_tables: dict[tuple, tuple[Tensor, Tensor]] = {}
+
+    def slot_cos_sin(self, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """RoPE cos, sin for the W cache slots, each (W, head_dim), pre-multiplied by the
+        1/sqrt(head_dim) score scale so that step saves an op."""
+        key = (device, dtype)
+        if key not in self._slot_tables:
+            positions = torch.arange(self.window, device=device) - (self.window - 1)
+            cos, sin = rope_cos_sin(positions, self.head_dim, self.rope_base, torch.float64)
+            scale = self.head_dim**-0.5
+            self._slot_tables[key] = ((cos * scale).to(dtype), (sin * scale).to(dtype))
+        return self._slot_tables[key]
+
+    def _rope(self, x: Tensor, start: int) -> Tensor:
+        """x (B, heads, S, hd) at positions start..start+S-1 -> rotated x."""
+        positions = torch.arange(start, start + x.shape[2], device=x.device)
+        cos, sin = rope_cos_sin(positions, self.head_dim, self.rope_base, x.dtype)
+        return x * cos + rotate_half(x) * sin
+
+    def forward(
+        self, x: Tensor, cache: tuple[Tensor, Tensor] | None, valid: Tensor | None,
+        return_weights: bool = False,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor | None]:
+        """x (B, T, H); cache (k, v) each (B, heads, W, hd) or None; valid (B, W) or None.
+
+        Returns out (B, T, H), the new cache, and weights (B, heads, T, W) if asked.
+        """
+        batch, seq_len, dim = x.shape
+        q, k, v = self.qkv_proj(x).view(batch, seq_len, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        num_prefix = 0 if cache is None else cache[0].shape[2]
+        mask = window_mask(seq_len, num_prefix, self.window, x.device)  # (T, P+T)
+        if cache is not None:  # keys/values of the previous W frames come first
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)  # (B, h, P+T, hd)
+            key_valid = torch.cat([valid, valid.new_ones(batch, seq_len)], dim=1)  # (B, P+T)
+            mask = mask & key_valid[:, None, None, :]  # (B, 1, T, P+T)
+        q_rot, k_rot = self._rope(q, num_prefix), self._rope(k, 0)
+        dropout = self.dropout if self.training else 0.0
+        weights = None
+        if return_weights:
+            scores = (q_rot @ k_rot.transpose(-1, -2)) * self.head_dim**-0.5  # (B, h, T, P+T)
+            probs = torch.softmax(scores.masked_fill(~mask, -torch.inf), dim=-1)
+            out = F.dropout(probs, dropout, self.training) @ v  # (B, h, T, hd)
+            weights = self._to_window(probs, num_prefix)
+        else:
+            out = F.scaled_dot_product_attention(q_rot, k_rot, v, attn_mask=mask, dropout_p=dropout)
+        out = self.out_proj(out.transpose(1, 2).reshape(batch, seq_len, dim))  # (B, T, H)
+        new_cache = (last_slots(k, self.window, 2), last_slots(v, self.window, 2))
+        return out, new_cache, weights
+
+    def _to_window(self, probs: Tensor, num_prefix: int) -> Tensor:
+        """(B, h, T, P+T) over key index -> (B, h, T, W) over window offset."""
+        seq_len, window = probs.shape[2], self.window
+        padded = F.pad(probs, (window - 1, 0))  # key j now at j + W - 1
+        index = num_prefix + torch.arange(seq_len, device=probs.device)[:, None] + torch.arange(window, device=probs.device)
+        return padded.gather(-1, index.expand(*probs.shape[:2], seq_len, window))
+
+    def step(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, mask_bias: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, H); caches (B, heads, W, hd); mask_bias (B, 1, 1, W), 0 for valid slots
+        and -inf for empty ones, *after* adding this frame (see ``step_mask_bias``).
+
+        Returns out (B, H) and the shifted caches (oldest slot dropped, this frame last).
+        """
+        batch, dim = x.shape
+        q, k, v = F.linear(x, self.qkv_proj.weight, self.qkv_proj.bias).view(
+            batch, 3, self.num_heads, 1, self.head_dim
+        ).unbind(1)  # each (B, h, 1, hd)
+        k_cache = torch.cat([k_cache[:, :, 1:], k], dim=2)  # (B, h, W, hd)
+        v_cache = torch.cat([v_cache[:, :, 1:], v], dim=2)
+        cos, sin = self.slot_cos_sin(x.device, x.dtype)  # scaled by 1/sqrt(hd)
+        k_rot = k_cache * cos + rotate_half(k_cache) * sin  # the query sits at position 0
+        probs = torch.softmax(q @ k_rot.transpose(-1, -2) + mask_bias, dim=-1)  # (B, h, 1, W)
+        out = (probs @ v_cache).reshape(batch, dim)  # (B, H)
+        return F.linear(out, self.out_proj.weight, self.out_proj.bias), k_cache, v_cache
+
+
+def step_mask_bias(valid: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """Shift ``valid`` (B, W) by one new frame; return it and the additive attention
+    bias (B, 1, 1, W) shared by every attention layer of a step."""
+    valid = torch.cat([valid[:, 1:], torch.ones_like(valid[:, :1])], dim=1)
+    bias = torch.zeros(valid.shape, dtype=dtype, device=valid.device).masked_fill(~valid, -torch.inf)
+    return valid, bias[:, None, None, :]
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm block: h + attn(LN(h)), then h + MLP(LN(h)). (B, T, H) -> (B, T, H)."""
+
+    def __init__(self, dim: int, num_heads: int, window: int, mlp_ratio: float = 4.0,
+                 dropout: float = 0.0, rope_base: float = 10000.0) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = SlidingWindowAttention(dim, num_heads, window, dropout, rope_base)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = FeedForward(dim, mlp_ratio, dropout)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, h: Tensor, cache, valid, return_weights: bool = False):
+        """h (B, T, H) -> h, new cache (k, v), weights or None (see the attention)."""
+        out, cache, weights = self.attn(self.norm1(h), cache, valid, return_weights)
+        h = h + self.dropout(out)
+        return h + self.mlp(self.norm2(h)), cache, weights
+
+    def step(self, h: Tensor, k_cache: Tensor, v_cache: Tensor, mask_bias: Tensor):
+        """h (B, H) -> h, k_cache, v_cache. Inference: no dropout; functional calls
+        (no submodule __call__) because batch-1 cost is per-op overhead."""
+        norm1, norm2, mlp = self.norm1, self.norm2, self.mlp
+        normed = F.layer_norm(h, norm1.normalized_shape, norm1.weight, norm1.bias, norm1.eps)
+        out, k_cache, v_cache = self.attn.step(normed, k_cache, v_cache, mask_bias)
+        h = h + out
+        normed = F.layer_norm(h, norm2.normalized_shape, norm2.weight, norm2.bias, norm2.eps)
+        hidden = F.gelu(F.linear(normed, mlp.fc_in.weight, mlp.fc_in.bias))
+        return h + F.linear(hidden, mlp.fc_out.weight, mlp.fc_out.bias), k_cache, v_cache
+
+    def zero_cache(self, batch_size: int, device, dtype) -> tuple[Tensor, Tensor]:
+        """(k, v) caches of zeros, each (B, heads, W, hd)."""
+        attn = self.attn
+        shape = (batch_size, attn.num_heads, attn.window, attn.head_dim)
+        return torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype)
+
+
+def next_valid(valid: Tensor | None, batch_size: int, num_frames: int, window: int, device) -> Tensor:
+    """Validity of the W cache slots after ``num_frames`` more frames. (B, W) bool."""
+    if valid is None:
+        valid = torch.zeros(batch_size, window, dtype=torch.bool, device=device)
+    added = torch.ones(batch_size, num_frames, dtype=torch.bool, device=device)
+    return last_slots(torch.cat([valid, added], dim=1), window, 1)
+
+
+@register("attention")
+class AttentionBackbone(Backbone):
+    """input_proj (D -> H), ``num_layers`` transformer blocks, final LayerNorm."""
+
+    config_class = AttentionConfig
+
+    def __init__(self, config: AttentionConfig, input_dim: int) -> None:
+        super().__init__(config, input_dim)
+        self.input_proj = nn.Linear(input_dim, config.hidden_size)
+        self.layers = nn.ModuleList(
+            TransformerBlock(config.hidden_size, config.num_heads, config.window,
+                             config.mlp_ratio, config.dropout, config.rope_base)
+            for _ in range(config.num_layers)
+        )
+        self.norm_f = nn.LayerNorm(config.hidden_size)
+
+    def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
+        device, dtype = self._device_dtype(device, dtype)
+        state = {"valid": torch.zeros(batch_size, self.config.window, dtype=torch.bool, device=device)}
+        for i, layer in enumerate(self.layers):
+            state[f"k_cache_{i}"], state[f"v_cache_{i}"] = layer.zero_cache(batch_size, device, dtype)
+        return state
+
+    def forward(self, x: Tensor, state: State | None = None, *, return_attention: bool = False):
+        """x (B, T, D) -> (y (B, T, H), state) or, with ``return_attention``,
+        (y, state, [per-layer weights (B, heads, T, W)])."""
+        valid = None if state is None else state["valid"]
+        h = self.input_proj(x)  # (B, T, H)
+        new_state, all_weights = {}, []
+        for i, layer in enumerate(self.layers):
+            cache = None if state is None else (state[f"k_cache_{i}"], state[f"v_cache_{i}"])
+            h, (new_state[f"k_cache_{i}"], new_state[f"v_cache_{i}"]), weights = layer(
+                h, cache, valid, return_attention
+            )
+            all_weights.append(weights)
+        new_state["valid"] = next_valid(valid, x.shape[0], x.shape[1], self.config.window, x.device)
+        y = self.norm_f(h)
+        return (y, new_state, all_weights) if return_attention else (y, new_state)
+
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """x (B, D) -> y (B, H), new state."""
+        valid, mask_bias = step_mask_bias(state["valid"], x.dtype)
+        h = self.input_proj(x)  # (B, H)
+        new_state = {"valid": valid}
+        for i, layer in enumerate(self.layers):
+            h, new_state[f"k_cache_{i}"], new_state[f"v_cache_{i}"] = layer.step(
+                h, state[f"k_cache_{i}"], state[f"v_cache_{i}"], mask_bias
+            )
+        return self.norm_f(h), new_state

@@ -1,0 +1,76 @@
+"""Small building blocks shared by several backbones: norms, the feed-forward block and
+the causal depthwise convolution (with its streaming state) used by the Mamba mixers."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# nn.RMSNorm has a single parameter named `weight`, like mamba-ssm's RMSNorm, so
+# checkpoints with `layers.{i}.norm.weight` / `norm_f.weight` load directly.
+RMSNorm = nn.RMSNorm
+
+
+class GatedRMSNorm(nn.Module):
+    """mamba-ssm's ``RMSNormGated`` with ``norm_before_gate=False``:
+    ``rmsnorm(y * silu(z))`` per group of ``group_size`` channels, times ``weight``.
+
+    y, z: (..., D) -> (..., D). ``group_size == D`` means one group (ngroups=1).
+    """
+
+    def __init__(self, dim: int, group_size: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        if dim % group_size:
+            raise ValueError(f"dim {dim} is not a multiple of group_size {group_size}")
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.group_size = group_size
+        self.eps = eps
+
+    def forward(self, y: Tensor, z: Tensor) -> Tensor:
+        gated = y * F.silu(z)  # (..., D)
+        if self.group_size == gated.shape[-1]:
+            return F.rms_norm(gated, (gated.shape[-1],), self.weight, self.eps)
+        grouped = gated.unflatten(-1, (-1, self.group_size))  # (..., G, D/G)
+        normed = F.rms_norm(grouped, (self.group_size,), None, self.eps)
+        return normed.flatten(-2) * self.weight  # (..., D)
+
+
+class FeedForward(nn.Module):
+    """Transformer MLP: Linear(H, ratio*H) -> GELU -> Linear(ratio*H, H) -> dropout."""
+
+    def __init__(self, dim: int, ratio: float = 4.0, dropout: float = 0.0) -> None:
+        super().__init__()
+        inner = int(dim * ratio)
+        self.fc_in = nn.Linear(dim, inner)
+        self.fc_out = nn.Linear(inner, dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x (..., H) -> (..., H)."""
+        return self.dropout(self.fc_out(F.gelu(self.fc_in(x))))
+
+
+def causal_conv1d(
+    x: Tensor, conv_state: Tensor, weight: Tensor, bias: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """Depthwise causal convolution over time, continuing from ``conv_state``.
+
+    x: (B, T, C) frames; conv_state: (B, C, K-1) the previous K-1 input frames (zeros at
+    the start of an episode); weight: (C, 1, K) as in ``nn.Conv1d(groups=C)``.
+    Returns y: (B, T, C) (before activation) and the new conv_state (B, C, K-1).
+    """
+    kernel = weight.shape[-1]
+    padded = torch.cat([conv_state, x.transpose(1, 2)], dim=-1)  # (B, C, K-1+T)
+    y = F.conv1d(padded, weight, bias, groups=weight.shape[0])  # (B, C, T)
+    return y.transpose(1, 2).contiguous(), padded[:, :, padded.shape[-1] - (kernel - 1) :]
+
+
+def causal_conv1d_step(
+    x: Tensor, conv_state: Tensor, weight: Tensor, bias: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """One frame of :func:`causal_conv1d`: x (B, C) -> y (B, C), conv_state (B, C, K-1)."""
+    window = torch.cat([conv_state, x.unsqueeze(-1)], dim=-1)  # (B, C, K)
+    y = (window * weight.squeeze(1)).sum(-1)  # (B, C)
+    if bias is not None:
+        y = y + bias
+    return y, window[:, :, 1:]

@@ -1,0 +1,184 @@
+"""The backbone interface, its config base class and the name -> class registry.
+
+Every backbone maps a sequence of frame embeddings to a sequence of features and can
+also run one frame at a time with an explicit state:
+
+    forward(x: (B, T, D), state=None) -> (y: (B, T, H), state)
+    step(x: (B, D), state)            -> (y: (B, H), state)
+    initial_state(batch_size)         -> state
+
+State is a flat ``dict[str, Tensor]`` whose keys are Python identifiers (``h_0``,
+``conv_1``, ``k_cache_2``, ``valid``) and whose tensors are batch-first with shapes that
+never depend on how many frames were seen. Deployment exports ``step`` to ONNX with one
+named input and output per key, so ``step`` is written functionally: new tensors instead
+of in-place writes, no data-dependent Python branches, no ``.item()``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import torch
+from torch import Tensor, nn
+
+State = dict[str, Tensor]
+
+C = TypeVar("C", bound="BackboneConfig")
+
+
+class UnknownBackboneError(ValueError):
+    """A backbone name that is not in the registry."""
+
+
+class BackboneConfigError(ValueError):
+    """A backbone config dict or override with fields the config does not have."""
+
+
+@dataclass
+class BackboneConfig:
+    """Fields every backbone has; each backbone subclasses this with its own options.
+
+    ``name`` is a class-level constant (the registry key) so that a saved config dict
+    says which backbone it belongs to.
+    """
+
+    name: ClassVar[str] = ""
+    hidden_size: int = 256
+    num_layers: int = 2
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.hidden_size <= 0 or self.num_layers <= 0:
+            raise BackboneConfigError(
+                f"{type(self).__name__}: hidden_size and num_layers must be positive, "
+                f"got hidden_size={self.hidden_size}, num_layers={self.num_layers}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise BackboneConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of the init fields, plus the backbone ``name``."""
+        fields = [f.name for f in dataclasses.fields(self) if f.init]
+        return {"name": self.name, **{key: getattr(self, key) for key in fields}}
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+        """Inverse of :meth:`to_dict`; rejects unknown fields and a mismatched name."""
+        data = dict(data)
+        name = data.pop("name", cls.name)
+        if name != cls.name:
+            raise BackboneConfigError(
+                f"config is for backbone {name!r}, not {cls.name!r}; "
+                f"use backbone_config_class({name!r}).from_dict(...) or config_from_dict(...)"
+            )
+        fields = {f.name for f in dataclasses.fields(cls) if f.init}
+        unknown = sorted(set(data) - fields)
+        if unknown:
+            raise BackboneConfigError(
+                f"unknown field(s) {unknown} for backbone {cls.name!r}; "
+                f"valid fields: {sorted(fields)}"
+            )
+        return cls(**data)
+
+
+class Backbone(nn.Module):
+    """Base class: stores ``config``, ``input_dim`` and ``output_dim`` (H).
+
+    Subclasses implement ``forward``, ``step`` and ``initial_state`` with the contracts
+    in the module docstring.
+    """
+
+    config_class: ClassVar[type[BackboneConfig]] = BackboneConfig
+
+    def __init__(self, config: BackboneConfig, input_dim: int) -> None:
+        super().__init__()
+        if not isinstance(config, self.config_class):
+            raise BackboneConfigError(
+                f"{type(self).__name__} needs a {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        self.config = config
+        self.input_dim = input_dim
+        self.output_dim = config.hidden_size
+
+    def initial_state(
+        self, batch_size: int, device: torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> State:
+        """Zero state for ``batch_size`` sequences; defaults to the parameters' device/dtype."""
+        raise NotImplementedError
+
+    def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """One frame: x (B, D) -> y (B, H), new state (same keys and shapes)."""
+        raise NotImplementedError
+
+    def _device_dtype(
+        self, device: torch.device | None, dtype: torch.dtype | None
+    ) -> tuple[torch.device, torch.dtype]:
+        param = next(self.parameters())
+        return (device or param.device), (dtype or param.dtype)
+
+
+BACKBONES: dict[str, type[Backbone]] = {}
+
+B = TypeVar("B", bound=type[Backbone])
+
+
+def register(name: str):
+    """Class decorator: ``@register("lstm")`` adds a Backbone subclass under ``name``.
+
+    The class's ``config_class.name`` must equal ``name`` so saved configs round-trip.
+    """
+
+    def decorator(cls: B) -> B:
+        if name in BACKBONES and BACKBONES[name] is not cls:
+            raise ValueError(f"backbone {name!r} is already registered to {BACKBONES[name]}")
+        if cls.config_class.name != name:
+            raise ValueError(
+                f"{cls.__name__}.config_class.name is {cls.config_class.name!r}, expected {name!r}"
+            )
+        BACKBONES[name] = cls
+        return cls
+
+    return decorator
+
+
+def _lookup(name: str) -> type[Backbone]:
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise UnknownBackboneError(
+            f"unknown backbone {name!r}; registered backbones: {', '.join(sorted(BACKBONES))}. "
+            "Pick one of these or register a new one with @register(name)."
+        ) from None
+
+
+def backbone_config_class(name: str) -> type[BackboneConfig]:
+    """The config dataclass of backbone ``name``; raises UnknownBackboneError."""
+    return _lookup(name).config_class
+
+
+def config_from_dict(data: dict[str, Any]) -> BackboneConfig:
+    """Rebuild any backbone config from its ``to_dict()`` (dispatches on ``name``)."""
+    if "name" not in data:
+        raise BackboneConfigError("backbone config dict has no 'name' field")
+    return backbone_config_class(data["name"]).from_dict(data)
+
+
+def build_backbone(
+    name_or_config: str | BackboneConfig | dict[str, Any], input_dim: int, **overrides: Any
+) -> Backbone:
+    """Build a backbone from a registry name, a config, or a config dict.
+
+    ``overrides`` replace config fields, e.g. ``build_backbone("lstm", 64, hidden_size=128)``.
+    """
+    if isinstance(name_or_config, str):
+        config_cls = backbone_config_class(name_or_config)
+        config = config_cls.from_dict({"name": name_or_config, **overrides})
+    else:
+        if isinstance(name_or_config, dict):
+            name_or_config = config_from_dict(name_or_config)
+        config = name_or_config
+        if overrides:
+            config = type(config).from_dict({**config.to_dict(), **overrides})
+    return _lookup(config.name)(config, input_dim)

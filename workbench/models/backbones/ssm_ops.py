@@ -1,0 +1,202 @@
+"""State-space scans in plain PyTorch, each fast path beside its sequential reference.
+
+Mamba-1 (selective scan, diagonal A per channel and state):
+    h_t = exp(delta_t * A) * h_{t-1} + delta_t * u_t * B_t        h: (B, Di, N)
+    y_t = h_t . C_t + D * u_t
+``selective_scan_sequential`` is the reference (one ``selective_scan_step`` per frame);
+``selective_scan_chunked`` runs the same recurrence inside chunks of L frames for all
+chunks at once and carries the state across chunks: 2L + T/L Python iterations instead
+of T, and only products of decays <= 1, so it is as stable as the reference.
+
+Mamba-2 (SSD, scalar A per head):
+    h_t = exp(dt_t * A) * h_{t-1} + dt_t * x_t (outer) B_t        h: (B, H, P, N)
+    y_t = h_t . C_t + D * x_t
+``ssd_sequential`` is the reference; ``ssd_chunked`` is the chunked SSD algorithm of the
+Mamba-2 paper (quadratic attention-like form inside chunks, recurrence across chunks).
+
+When CUDA and mamba-ssm are importable, ``MAMBA_KERNELS`` holds its fused kernels
+(``selective_scan_fn``, ``causal_conv1d_fn``); otherwise it is None and the pure
+PyTorch paths here are used.
+"""
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+try:  # optional, GPU only: pip install mamba-ssm causal-conv1d (the `mamba` extra)
+    from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+    from causal_conv1d import causal_conv1d_fn
+
+    MAMBA_KERNELS: SimpleNamespace | None = SimpleNamespace(
+        selective_scan_fn=selective_scan_fn, causal_conv1d_fn=causal_conv1d_fn
+    )
+except ImportError:  # fallback: the pure PyTorch scans below
+    MAMBA_KERNELS = None
+
+
+def kernels_available() -> bool:
+    """True when mamba-ssm's CUDA kernels can be used (package importable and a GPU)."""
+    return MAMBA_KERNELS is not None and torch.cuda.is_available()
+
+
+def auto_chunk(seq_len: int, chunk: int) -> int:
+    """``chunk`` if positive, else about sqrt(T) (minimises L + T/L loop iterations)."""
+    return chunk if chunk > 0 else max(1, round(math.sqrt(seq_len)))
+
+
+# ---------------------------------------------------------------- Mamba-1 selective scan
+
+
+def selective_scan_step(
+    u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor, h: Tensor
+) -> tuple[Tensor, Tensor]:
+    """One frame. u, delta: (B, Di); A: (Di, N); B, C: (B, N); D: (Di); h: (B, Di, N).
+
+    ``delta`` is already positive (softplus applied). Returns y (B, Di) and h (B, Di, N).
+    """
+    decay = torch.exp(delta.unsqueeze(-1) * A)  # (B, Di, N)
+    h = torch.addcmul((delta * u).unsqueeze(-1) * B.unsqueeze(1), decay, h)  # (B, Di, N)
+    y = torch.matmul(h, C.unsqueeze(-1)).squeeze(-1)  # (B, Di)
+    return torch.addcmul(y, D, u), h
+
+
+def selective_scan_sequential(
+    u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor, h0: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Reference scan, one frame at a time.
+
+    u, delta: (B, T, Di); A: (Di, N); B, C: (B, T, N); D: (Di); h0: (B, Di, N).
+    Returns y (B, T, Di) and the last state (B, Di, N).
+    """
+    h, ys = h0, []
+    for t in range(u.shape[1]):
+        y, h = selective_scan_step(u[:, t], delta[:, t], A, B[:, t], C[:, t], D, h)
+        ys.append(y)
+    return torch.stack(ys, dim=1), h
+
+
+def _to_chunks(x: Tensor, chunk: int) -> Tensor:
+    """(B, T, ...) zero-padded to (L, B, n_chunks, ...) with frames of a chunk leading."""
+    pad = (-x.shape[1]) % chunk
+    if pad:
+        x = F.pad(x, (0, 0) * (x.dim() - 2) + (0, pad))
+    x = x.unflatten(1, (-1, chunk))  # (B, n_chunks, L, ...)
+    return x.movedim(2, 0).contiguous()  # (L, B, n_chunks, ...)
+
+
+def selective_scan_chunked(
+    u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor, h0: Tensor,
+    chunk: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """Chunked scan, same arguments and results as :func:`selective_scan_sequential`.
+
+    Three passes, each vectorised over all n_chunks = T/L chunks:
+    1. run the recurrence inside every chunk from a zero state to get its end state;
+    2. carry the state across chunks (T/L small steps) with each chunk's total decay
+       exp(A * sum(delta)), giving the state entering every chunk;
+    3. run the recurrence inside every chunk again from its entering state, reading y out.
+    Padded frames have delta = 0 (decay 1, no input), so the final state is unaffected.
+    """
+    batch, seq_len, d_inner = u.shape
+    chunk = auto_chunk(seq_len, chunk)
+    delta_chunks = _to_chunks(delta, chunk)  # (L, B, nc, Di)
+    decay = torch.exp(delta_chunks.unsqueeze(-1) * A)  # (L, B, nc, Di, N)
+    drive = _to_chunks(delta * u, chunk).unsqueeze(-1) * _to_chunks(B, chunk).unsqueeze(-2)
+    C_chunks = _to_chunks(C, chunk).unsqueeze(-1)  # (L, B, nc, N, 1)
+
+    h_end = torch.zeros_like(drive[0])  # (B, nc, Di, N)
+    for step in range(chunk):  # 1. end state of every chunk, from zero
+        h_end = torch.addcmul(drive[step], decay[step], h_end)
+    chunk_decay = torch.exp(delta_chunks.sum(0).unsqueeze(-1) * A)  # (B, nc, Di, N)
+    h, entering = h0, []
+    for c in range(h_end.shape[1]):  # 2. carry across chunks
+        entering.append(h)
+        h = torch.addcmul(h_end[:, c], chunk_decay[:, c], h)
+    h_chunk, ys = torch.stack(entering, dim=1), []  # (B, nc, Di, N)
+    for step in range(chunk):  # 3. recurrence from the true entering states, with output
+        h_chunk = torch.addcmul(drive[step], decay[step], h_chunk)
+        ys.append(torch.matmul(h_chunk, C_chunks[step]).squeeze(-1))  # (B, nc, Di)
+    y = torch.stack(ys, dim=2).reshape(batch, -1, d_inner)[:, :seq_len]  # (B, T, Di)
+    return torch.addcmul(y, D, u), h
+
+
+# ---------------------------------------------------------------- Mamba-2 SSD
+
+
+def ssd_step(
+    x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor, h: Tensor
+) -> tuple[Tensor, Tensor]:
+    """One frame. x: (B, H, P); dt: (B, H) (softplus applied); A, D: (H);
+    B, C: (B, H, N) (groups already broadcast to heads); h: (B, H, P, N)."""
+    decay = torch.exp(dt * A)  # (B, H)
+    drive = (dt.unsqueeze(-1) * x).unsqueeze(-1) * B.unsqueeze(-2)  # (B, H, P, N)
+    h = torch.addcmul(drive, decay[..., None, None], h)  # (B, H, P, N)
+    y = torch.matmul(h, C.unsqueeze(-1)).squeeze(-1)  # (B, H, P)
+    return torch.addcmul(y, D.unsqueeze(-1), x), h
+
+
+def ssd_sequential(
+    x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor, h0: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Reference SSD recurrence. x: (B, T, H, P); dt: (B, T, H); A, D: (H);
+    B, C: (B, T, H, N); h0: (B, H, P, N). Returns y (B, T, H, P), last state."""
+    h, ys = h0, []
+    for t in range(x.shape[1]):
+        y, h = ssd_step(x[:, t], dt[:, t], A, B[:, t], C[:, t], D, h)
+        ys.append(y)
+    return torch.stack(ys, dim=1), h
+
+
+def segment_sum(a: Tensor) -> Tensor:
+    """a: (..., L) -> (..., L, L) with out[i, j] = a[j+1] + ... + a[i] for j <= i, -inf above.
+
+    Built as a masked cumulative sum (not a difference of cumsums) to avoid cancellation.
+    """
+    length = a.shape[-1]
+    strictly_lower = torch.ones(length, length, dtype=torch.bool, device=a.device).tril(-1)
+    sums = torch.cumsum(a.unsqueeze(-1).expand(*a.shape, length).masked_fill(~strictly_lower, 0), -2)
+    lower = torch.ones(length, length, dtype=torch.bool, device=a.device).tril()
+    return sums.masked_fill(~lower, -torch.inf)
+
+
+def ssd_chunked(
+    x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor, h0: Tensor,
+    chunk: int = 16,
+) -> tuple[Tensor, Tensor]:
+    """Chunked SSD, same arguments and results as :func:`ssd_sequential`.
+
+    Per chunk of L frames: an L x L decay-masked "attention" C_l.B_s inside the chunk,
+    chunk-end states, a (nc+1) x (nc+1) decay matrix that passes states between chunks,
+    and the entering state read out through C. Padded frames have dt = 0.
+    """
+    batch, seq_len, heads, head_dim = x.shape
+    pad = (-seq_len) % chunk
+
+    def chunks(t: Tensor) -> Tensor:  # (B, T, ...) -> (B, nc, L, ...)
+        return F.pad(t, (0, 0) * (t.dim() - 2) + (0, pad)).unflatten(1, (-1, chunk))
+
+    xdt = chunks(x * dt.unsqueeze(-1))  # (B, nc, L, H, P)
+    B_c, C_c = chunks(B), chunks(C)  # (B, nc, L, H, N)
+    a = chunks(dt * A).permute(0, 3, 1, 2)  # (B, H, nc, L) log-decay per frame
+    a_cum = torch.cumsum(a, dim=-1)  # (B, H, nc, L)
+
+    # 1. Inside each chunk: y_l += sum_{s<=l} (C_l . B_s) exp(a_{s+1}+..+a_l) xdt_s
+    decay_in = torch.exp(segment_sum(a))  # (B, H, nc, L, L)
+    scores = torch.einsum("bclhn,bcshn->bhcls", C_c, B_c) * decay_in
+    y_diag = torch.einsum("bhcls,bcshp->bclhp", scores, xdt)
+    # 2. State at the end of each chunk from its own frames only.
+    decay_to_end = torch.exp(a_cum[..., -1:] - a_cum)  # (B, H, nc, L)
+    states = torch.einsum("bclhn,bhcl,bclhp->bchpn", B_c, decay_to_end, xdt)
+    # 3. Pass states across chunks (with the entering state h0 as chunk "-1").
+    states = torch.cat([h0.unsqueeze(1), states], dim=1)  # (B, nc+1, H, P, N)
+    decay_chunks = torch.exp(segment_sum(F.pad(a_cum[..., -1], (1, 0))))  # (B, H, nc+1, nc+1)
+    states = torch.einsum("bhzc,bchpn->bzhpn", decay_chunks, states)
+    entering, final = states[:, :-1], states[:, -1]  # (B, nc, H, P, N), (B, H, P, N)
+    # 4. Read the entering state out through C, decayed to each frame.
+    y_off = torch.einsum("bclhn,bchpn,bhcl->bclhp", C_c, entering, torch.exp(a_cum))
+    y = (y_diag + y_off).flatten(1, 2)[:, :seq_len]  # (B, T, H, P)
+    return y + x * D.unsqueeze(-1), final

@@ -1,0 +1,157 @@
+"""The autoregressive controller head and the value head.
+
+Components are predicted in a fixed order: the 8 buttons (independent Bernoulli, as one
+component), the main stick (x then y, or one joint k-means class), the c-stick, the
+trigger. Each component's logits come from the residual stream; the chosen class (the
+target under teacher forcing, a sample or the argmax at play time) is then embedded and
+added to the residual, so later components are conditioned on earlier ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from workbench.embed.controller import ControllerSpec
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    heads: tuple[int, ...]    # columns of the target array this component predicts
+    classes: int              # per head; buttons: 8 heads of 2 classes as 8 logits
+    binary: bool              # True for the button block (one logit per head)
+
+
+def components_of(spec: ControllerSpec) -> list[Component]:
+    buttons = tuple(i for i, h in enumerate(spec.heads) if h.kind == "button")
+    out = [Component("buttons", buttons, 2, True)]
+    out += [Component(h.name, (i,), h.classes, False)
+            for i, h in enumerate(spec.heads) if h.kind != "button"]
+    return out
+
+
+class ComponentMLP(nn.Module):
+    """Residual (…, H) -> logits (…, out)."""
+
+    def __init__(self, hidden: int, head_hidden: int, out: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, head_hidden), nn.GELU(),
+                                 nn.Linear(head_hidden, out))
+
+    def forward(self, r: Tensor) -> Tensor:
+        return self.net(r)
+
+
+class AutoregressiveHead(nn.Module):
+    """Predicts every controller component from the backbone's features."""
+
+    def __init__(self, hidden: int, spec: ControllerSpec, head_hidden: int = 128):
+        super().__init__()
+        self.components = components_of(spec)
+        self.num_heads = spec.num_heads
+        self.mlps = nn.ModuleList(
+            ComponentMLP(hidden, head_hidden, len(c.heads) if c.binary else c.classes)
+            for c in self.components)
+        # embeds the chosen class of a component back into the residual stream (the last
+        # component conditions nothing, so it has none)
+        self.feedback = nn.ModuleList(
+            nn.Linear(len(c.heads), hidden, bias=False) if c.binary else nn.Embedding(c.classes, hidden)
+            for c in self.components[:-1])
+
+    def _feed(self, k: int, chosen: Tensor) -> Tensor:
+        comp = self.components[k]
+        if comp.binary:
+            return self.feedback[k](chosen.to(self.feedback[k].weight.dtype))   # (…, H)
+        return self.feedback[k](chosen[..., 0].long())                         # (…, H)
+
+    def forward(self, h: Tensor, targets: Tensor) -> dict[str, Tensor]:
+        """Teacher forcing: h (…, H), targets (…, heads) -> logits per component
+        (``buttons``: (…, 8) Bernoulli logits; others (…, classes))."""
+        r, logits = h, {}
+        for k, comp in enumerate(self.components):
+            logits[comp.name] = self.mlps[k](r)
+            if k < len(self.feedback):
+                r = r + self._feed(k, targets[..., list(comp.heads)])
+        return logits
+
+    @property
+    def noise_size(self) -> int:
+        """Uniform numbers one sampling step consumes: one per button, one per class."""
+        return sum(len(c.heads) if c.binary else c.classes for c in self.components)
+
+    def sample(self, h: Tensor, temperature: float = 1.0, uniform: Tensor | None = None
+               ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Choose every component in order: h (B, H) -> targets (B, heads) int64, logits.
+
+        ``uniform`` (B, noise_size) in (0, 1) makes sampling explicit, so an exported
+        graph samples from noise its caller feeds in: a threshold for each button and
+        Gumbel-max over each component's classes. Without it the argmax is taken
+        (deterministic play). No data-dependent branches, so it exports to ONNX.
+        """
+        r = h
+        chosen = []
+        logits = {}
+        offset = 0
+        for k, comp in enumerate(self.components):
+            z = self.mlps[k](r) / temperature
+            logits[comp.name] = z
+            width = z.shape[-1]
+            if uniform is not None:
+                u = uniform[..., offset:offset + width].clamp(1e-6, 1.0 - 1e-6)
+            offset += width
+            if comp.binary:
+                pick = (z > 0) if uniform is None else (u < torch.sigmoid(z))
+                pick = pick.long()                                          # (B, 8)
+            else:
+                if uniform is not None:
+                    z = z - torch.log(-torch.log(u))                        # Gumbel-max
+                pick = z.argmax(-1, keepdim=True)                          # (B, 1)
+            chosen.append((comp.heads, pick))
+            if k < len(self.feedback):
+                r = r + self._feed(k, pick)
+        out = torch.cat([pick for _, pick in chosen], dim=-1)              # (B, heads) in component order
+        order = [col for heads, _ in chosen for col in heads]
+        inverse = sorted(range(len(order)), key=order.__getitem__)
+        return out[..., inverse], logits
+
+
+class ValueHead(nn.Module):
+    """State value for the RL stage: (…, H) -> (…,)."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, hidden), nn.GELU(),
+                                 nn.Linear(hidden, 1))
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.net(h).squeeze(-1)
+
+
+class ControllerDecoder(nn.Module):
+    """Targets (…, heads) -> controller values (…, 13) at bucket centres, in torch, so the
+    exported step returns what the bot presses and feeds back as its own input. Same
+    numbers as :meth:`ControllerSpec.decode`."""
+
+    def __init__(self, spec: ControllerSpec):
+        super().__init__()
+        self.kmeans = spec.kmeans
+        self.index = dict(spec.index)
+        self.register_buffer("axis", torch.from_numpy(spec.axis_values), persistent=False)
+        self.register_buffer("trigger", torch.from_numpy(spec.trigger_values), persistent=False)
+        if spec.kmeans:
+            self.register_buffer("main", torch.from_numpy(spec.main_centers), persistent=False)
+            self.register_buffer("c", torch.from_numpy(spec.c_centers), persistent=False)
+        self.buttons = [spec.index[name] for name in ("A", "B", "X", "Y", "Z", "L", "R", "D_UP")]
+
+    def forward(self, targets: Tensor) -> Tensor:
+        t = targets.long()
+        if self.kmeans:
+            sticks = [self.main[t[..., self.index["main"]]], self.c[t[..., self.index["c"]]]]  # 2 x (…, 2)
+        else:
+            sticks = [self.axis[t[..., self.index[name]]].unsqueeze(-1)
+                      for name in ("main_x", "main_y", "c_x", "c_y")]
+        trigger = self.trigger[t[..., self.index["trigger"]]].unsqueeze(-1)
+        buttons = t[..., self.buttons].to(trigger.dtype)
+        return torch.cat([*sticks, trigger, buttons], dim=-1)               # (…, 13)

@@ -1,0 +1,211 @@
+"""Checkpoints: one folder each, written atomically in a background thread.
+
+``<run>/checkpoints/step-00001200/``::
+
+    model.safetensors   policy weights
+    ema.safetensors     EMA weights (when the run keeps an EMA)
+    config.json         the full experiment config, its version, the step
+    trainer.pt          optimizer, scheduler, RNG and data position; read with
+                        ``torch.load(weights_only=True)``, so nothing is unpickled
+
+``load_policy(folder)`` rebuilds the model from the folder alone.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from workbench.errors import WorkbenchError
+
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(WorkbenchError):
+    """A checkpoint that is missing, unreadable or for another architecture."""
+
+
+def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
+
+
+class CheckpointWriter:
+    """Saves checkpoints without stalling training: the state is copied to CPU memory at
+    the call, then a background thread writes it to a temporary folder and renames it."""
+
+    def __init__(self, root: str | Path, keep_last: int = 3):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.keep_last = keep_last
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def save(self, step: int, model: dict, config: dict, trainer: dict, ema: dict | None = None,
+             best: bool = False, blocking: bool = False) -> Path:
+        self.wait()
+        model, ema = _cpu_copy(model), (_cpu_copy(ema) if ema is not None else None)
+        trainer = _detach_tree(trainer)
+        target = self.root / f"step-{step:08d}"
+
+        def write() -> None:
+            try:
+                tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-"))
+                save_file(model, str(tmp / "model.safetensors"))
+                if ema is not None:
+                    save_file(ema, str(tmp / "ema.safetensors"))
+                meta = {"version": CHECKPOINT_VERSION, "step": step, "config": config}
+                (tmp / "config.json").write_text(json.dumps(meta, indent=1))
+                torch.save(trainer, tmp / "trainer.pt")
+                if target.exists():
+                    shutil.rmtree(target)
+                os.replace(tmp, target)
+                if best:
+                    (self.root / "best.json").write_text(json.dumps({"checkpoint": target.name, "step": step}))
+                self._prune()
+            except BaseException as err:  # surfaced by the next save or wait
+                self._error = err
+
+        self._thread = threading.Thread(target=write, name="checkpoint-writer", daemon=False)
+        self._thread.start()
+        if blocking:
+            self.wait()
+        return target
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise CheckpointError(f"writing a checkpoint failed: {err}")
+
+    def _prune(self) -> None:
+        best = best_checkpoint(self.root)
+        steps = list_checkpoints(self.root)
+        for old in steps[:-self.keep_last] if self.keep_last > 0 else []:
+            if best is None or old != best:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def _detach_tree(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _detach_tree(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_detach_tree(v) for v in obj)
+    return obj
+
+
+def list_checkpoints(root: str | Path) -> list[Path]:
+    """Complete checkpoint folders under ``root``, oldest first."""
+    root = Path(root)
+    if not root.exists():
+        return []
+    return sorted(p for p in root.glob("step-*") if (p / "config.json").exists())
+
+
+def best_checkpoint(root: str | Path) -> Path | None:
+    marker = Path(root) / "best.json"
+    if not marker.exists():
+        return None
+    path = Path(root) / json.loads(marker.read_text())["checkpoint"]
+    return path if path.exists() else None
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder, or a run folder (its best, else its latest checkpoint)."""
+    path = Path(path)
+    if (path / "config.json").exists() and (path / "model.safetensors").exists():
+        return path
+    for root in (path / "checkpoints", path):
+        found = best_checkpoint(root) or (list_checkpoints(root) or [None])[-1]
+        if found is not None:
+            return found
+    raise CheckpointError(f"no checkpoint at {path}: give a checkpoint folder or a run folder "
+                          "that has checkpoints/step-*")
+
+
+def read_meta(folder: str | Path) -> dict:
+    try:
+        meta = json.loads((Path(folder) / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{folder}: unreadable checkpoint config ({err})") from None
+    if meta.get("version", 0) > CHECKPOINT_VERSION:
+        raise CheckpointError(f"{folder}: checkpoint version {meta['version']} is newer than this "
+                              f"workbench reads ({CHECKPOINT_VERSION}); upgrade the workbench")
+    return meta
+
+
+def read_weights(folder: str | Path, which: str = "auto") -> dict[str, torch.Tensor]:
+    """``which``: "model", "ema", or "auto" (EMA when the run kept one)."""
+    folder = Path(folder)
+    name = "ema.safetensors" if which == "ema" or (which == "auto" and (folder / "ema.safetensors").exists()) \
+        else "model.safetensors"
+    if not (folder / name).exists():
+        raise CheckpointError(f"{folder}: no {name}")
+    return load_file(str(folder / name))
+
+
+def load_state_strict(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
+    """Load weights; any missing, unexpected or reshaped tensor is one clear error."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in weights]
+    unexpected = [k for k in weights if k not in own]
+    reshaped = [(k, tuple(weights[k].shape), tuple(v.shape)) for k, v in own.items()
+                if k in weights and weights[k].shape != v.shape]
+    if missing or unexpected or reshaped:
+        detail = []
+        if reshaped:
+            k, a, b = reshaped[0]
+            detail.append(f"{k} is {a} in the checkpoint but {b} in the model")
+        if missing:
+            detail.append(f"{len(missing)} tensors missing (e.g. {missing[0]})")
+        if unexpected:
+            detail.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        raise CheckpointError(f"checkpoint {source} does not fit this architecture: "
+                              + "; ".join(detail))
+    model.load_state_dict(weights)
+
+
+def weights_hash(folder: str | Path) -> str:
+    digest = hashlib.sha256((Path(folder) / "model.safetensors").read_bytes())
+    return digest.hexdigest()
+
+
+def average_weights(folders: list[Path], which: str = "auto") -> dict[str, torch.Tensor]:
+    """Element-wise mean of several checkpoints' weights (same architecture)."""
+    total: dict[str, torch.Tensor] = {}
+    for folder in folders:
+        for key, value in read_weights(folder, which).items():
+            if value.dtype.is_floating_point:
+                total[key] = total.get(key, 0) + value.double()
+            else:
+                total[key] = value
+    return {k: (v / len(folders)).float() if v.dtype == torch.float64 else v for k, v in total.items()}
+
+
+def load_policy(path: str | Path, which: str = "auto", average_last: int = 0):
+    """Rebuild the policy a checkpoint (or run folder) holds, from its folder alone."""
+    from workbench.models.policy import Policy
+    from workbench.train.config import ExperimentConfig
+
+    folder = resolve_checkpoint(path)
+    meta = read_meta(folder)
+    config = ExperimentConfig.from_dict(meta["config"])
+    policy = Policy(config.embed, config.policy)
+    if average_last > 1:
+        folders = list_checkpoints(folder.parent)[-average_last:]
+        weights, source = average_weights(folders, which), f"average of {len(folders)} in {folder.parent}"
+    else:
+        weights, source = read_weights(folder, which), str(folder)
+    load_state_strict(policy, weights, source)
+    policy.eval()
+    return policy, config, folder

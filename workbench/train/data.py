@@ -1,0 +1,129 @@
+"""The data side of a run: replays -> store -> embedding cache -> split -> batches."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from workbench.data import (
+    EmbeddingCache, Segment, Split, WindowBatches, WindowSpec, build_cache, split_games,
+)
+from workbench.data.streams import GameStreams
+from workbench.errors import WorkbenchError
+from workbench.replay import FrameStore, ingest
+from workbench.train.config import ExperimentConfig
+
+
+@dataclass
+class RunData:
+    store: FrameStore
+    cache: EmbeddingCache
+    split: Split
+    train_segments: list[Segment]
+    val_segments: list[Segment]
+
+    def summary(self) -> dict:
+        frames = lambda segs: sum(s.length for s in segs if s.variant == 0)  # noqa: E731
+        chars = sorted({s.character for s in self.train_segments})
+        return {"store": str(self.store.root), "cache": str(self.cache.root),
+                "train_games": len(self.split.train), "val_games": len(self.split.val),
+                "train_frames": frames(self.train_segments), "val_frames": frames(self.val_segments),
+                "train_characters": chars, "variants": self.cache.augment.variants}
+
+
+def prepare_data(cfg: ExperimentConfig, progress: bool = False, split: Split | None = None) -> RunData:
+    """Ingest the replays (a cache hit when already stored), embed, split by game."""
+    missing = [p for p in cfg.replays if not Path(p).exists()]
+    if missing:
+        raise WorkbenchError(f"replays not found: {', '.join(missing)}")
+    ingest(cfg.replays, cfg.store, workers=min(4, os.cpu_count() or 1), progress=progress)
+    store = FrameStore(cfg.store)
+    wanted = store.games_under(cfg.replays)
+    if not wanted:
+        raise WorkbenchError(f"no usable 1v1 game among {', '.join(cfg.replays)} (see "
+                             f"{store.root / 'ingest_report.json'})")
+    cache = build_cache(store, cfg.cache, cfg.embed, cfg.augment, cfg.train.perspectives,
+                        progress=progress)
+    if split is None:
+        split = split_games(sorted(wanted), cfg.train.val_fraction, cfg.train.seed)
+    t = cfg.train
+    filters = dict(characters={c.lower() for c in t.characters} or None,
+                   stages={s.lower() for s in t.stages} or None, names={n.lower() for n in t.names} or None)
+    train = cache.select(md5s=set(split.train), **filters)
+    val = cache.select(md5s=set(split.val), variants={0}, **filters)
+    if not train:
+        raise WorkbenchError("no training games left after the split and filters "
+                             f"(characters={t.characters}, stages={t.stages}, names={t.names})")
+    return RunData(store, cache, split, train, val)
+
+
+class TrainBatches:
+    """Yields training batches with an exact, checkpointable position: (epoch, batch)
+    for random or strided windows, or the lanes of :class:`GameStreams` under TBPTT."""
+
+    def __init__(self, data: RunData, cfg: ExperimentConfig, rank: int = 0, world: int = 1):
+        t = cfg.train
+        self.rank, self.world = rank, world
+        variants = tuple(range(len(data.cache.augment.variants)))
+        self.streams = None
+        if t.truncate_bptt > 0:
+            self.streams = GameStreams(data.cache, data.train_segments, t.batch_size, t.truncate_bptt,
+                                       t.delay_min, t.delay_max, seed=t.seed + 1000 * rank, variants=variants)
+            self.batches_per_epoch = max(1, sum(s.length for s in self.streams.segments)
+                                         // (t.batch_size * t.truncate_bptt))
+        else:
+            spec = WindowSpec(t.window, t.stride, t.delay_min, t.delay_max, t.balance_characters, variants)
+            self.dataset = WindowBatches(data.cache, data.train_segments, spec, t.batch_size, seed=t.seed)
+            self.batches_per_epoch = max(1, len(self.dataset) // world)
+        self.epoch, self.index = 0, 0
+        self.workers = t.workers
+
+    def state_dict(self) -> dict:
+        out = {"epoch": self.epoch, "index": self.index}
+        if self.streams is not None:
+            out["streams"] = self.streams.state_dict()
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.index = state["epoch"], state["index"]
+        if self.streams is not None:
+            self.streams.load_state_dict(state["streams"])
+
+    def __iter__(self):
+        """Endless: yields (batch tensors, reset mask or None)."""
+        while True:
+            if self.streams is not None:
+                batch, reset = self.streams.next_batch()
+                self.index += 1
+                yield _tensors(batch), torch.from_numpy(reset)
+                continue
+            self.dataset.set_epoch(self.epoch)
+            mine = list(range(self.rank, len(self.dataset), self.world))
+            loader = torch.utils.data.DataLoader(
+                self.dataset, batch_size=None, sampler=mine[self.index:], num_workers=self.workers,
+                pin_memory=torch.cuda.is_available(),
+                generator=torch.Generator().manual_seed(self.epoch))  # keeps the global RNG untouched
+            for batch in loader:
+                self.index += 1
+                yield batch, None
+            self.epoch, self.index = self.epoch + 1, 0
+
+
+def _tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}
+
+
+def val_batches(data: RunData, cfg: ExperimentConfig, limit: int, delay: int | None = None
+                ) -> list[dict[str, torch.Tensor]]:
+    """Fixed validation batches (same every eval): strided windows over held-out games."""
+    t = cfg.train
+    d = t.delay_max if delay is None else delay
+    spec = WindowSpec(t.window, t.window, d, d)
+    ds = WindowBatches(data.cache, data.val_segments, spec, t.batch_size, seed=12345, drop_last=False)
+    return [ds[k] for k in range(min(limit, len(ds)))]
+
+
+__all__ = ["RunData", "prepare_data", "TrainBatches", "val_batches"]
