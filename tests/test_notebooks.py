@@ -86,10 +86,28 @@ def test_marimo_app_runs_on_a_store(bundled_store):
     assert {"LayerChart", "FacetChart"} <= set(result["outputs"])  # frame on stage, timeline
 
 
-def test_explore_replays_under_nbval():
-    """`pytest --nbval-lax` as a person would run it (writes ../.cache/explore_store)."""
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_under_nbval(path):
+    """`pytest --nbval-lax` with the default parameters, as a person would run it
+    (writes under ../.cache)."""
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "--nbval-lax", str(EXPLORE)], capture_output=True, text=True,
-                         cwd=ROOT, timeout=600)
+                          "--nbval-lax", str(path)], capture_output=True, text=True,
+                         cwd=ROOT, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:]
     assert " passed" in run.stdout and "failed" not in run.stdout
+
+
+def test_ablation_arm_records_metrics_beside_the_baseline(tmp_path):
+    import papermill
+
+    notebook = ROOT / "notebooks" / "ablation.ipynb"
+    metrics_path = tmp_path / "arm.metrics.json"
+    papermill.execute_notebook(str(notebook), str(tmp_path / "arm.ipynb"), cwd=str(notebook.parent),
+                               progress_bar=False, parameters={
+                                   "metrics_path": str(metrics_path), "backbone": "mlp", "window": 1,
+                                   "max_steps": 10, "out_root": str(tmp_path / "runs")})
+    metrics = json.loads(metrics_path.read_text())["metrics"]
+    for head in ("main_x", "main_y"):
+        assert 0.5 < metrics[f"eval/repeat_baseline/{head}_acc"] < 1.0
+        assert 0.0 <= metrics[f"eval/{head}_acc"] <= 1.0
+    assert metrics["eval/mean_nll"] > 0 and metrics["eval/ms_per_frame"] > 0

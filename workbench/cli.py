@@ -217,50 +217,21 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_train)
 
 
-def train_overrides(args: argparse.Namespace) -> list[str]:
-    """The flag values as config overrides (flags beat --config, --set beats flags)."""
-    out = []
-    flat = {"replays": args.replays, "out": args.out,
-            "policy.backbone.name": args.backbone, "policy.backbone.hidden_size": args.hidden,
-            "policy.backbone.num_layers": args.layers, "train.window": args.window,
-            "train.epochs": args.epochs, "train.max_steps": args.max_steps,
-            "train.time_budget": args.time_budget, "train.truncate_bptt": args.truncate_bptt,
-            "train.batch_size": args.batch_size, "train.lr": args.lr, "train.seed": args.seed,
-            "train.device": args.device, "train.workers": args.workers}
-    if args.delay is not None:
-        low, _, high = str(args.delay).partition("-")
-        flat["train.delay_min"], flat["train.delay_max"] = int(low), int(high or low)
-    if args.time_budget is not None and args.max_steps is None:
-        flat["train.max_steps"] = 10**9  # the budget decides when to stop
-    for key, value in flat.items():
-        if value is not None:
-            out.append(f"{key}={json.dumps(value)}")
-    return out + list(args.overrides)
-
-
 def run_train(args: argparse.Namespace) -> int:
-    from workbench.train import load_experiment, train
+    from workbench.train import train
+    from workbench.train.config import experiment
 
-    overrides = train_overrides(args)
-    cfg = load_experiment(args.config, overrides)
-    if args.backbone and not any(o.startswith("policy.backbone=") for o in args.overrides):
-        cfg = _only_backbone_fields(cfg)
+    cfg = experiment(args.config, args.overrides, replays=args.replays, backbone=args.backbone,
+                     hidden=args.hidden, layers=args.layers, window=args.window, delay=args.delay,
+                     epochs=args.epochs, max_steps=args.max_steps, time_budget=args.time_budget,
+                     truncate_bptt=args.truncate_bptt, batch_size=args.batch_size, lr=args.lr,
+                     seed=args.seed, device=args.device, workers=args.workers, out=args.out)
     if args.dry_run:
         return _dry_run(cfg)
     result = train(cfg, resume=args.resume, progress=sys.stderr.isatty())
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
         print(_format_train_result(result))
     return 0
-
-
-def _only_backbone_fields(cfg):
-    """A --backbone switch keeps only the options the new backbone has."""
-    import dataclasses
-
-    from workbench.models.backbones import backbone_config_class
-    known = {f.name for f in dataclasses.fields(backbone_config_class(cfg.policy.backbone["name"]))}
-    cfg.policy.backbone = {k: v for k, v in cfg.policy.backbone.items() if k == "name" or k in known}
-    return cfg
 
 
 def _dry_run(cfg) -> int:
