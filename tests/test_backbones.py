@@ -99,6 +99,21 @@ def test_step_equals_forward(name, dtype):
         torch.testing.assert_close(y_mixed, y[:, SPLIT:], **tol)
 
 
+@pytest.mark.parametrize(
+    "name, overrides",
+    [("mamba2", dict(ngroups=2, d_state=4)), ("mamba", dict(dt_rank=3, d_conv=2)),
+     ("mlp", dict(residual=False, layer_norm=False)), ("zamba", dict(shared_attention_every=2))],
+)
+def test_step_equals_forward_for_config_variants(name, overrides):
+    model = make(name, torch.float64, **overrides)
+    x = torch.randn(BATCH, SEQ_LEN, INPUT_DIM, dtype=torch.float64)
+    with torch.no_grad():
+        y, state = model(x)
+        y_steps, state_steps = unroll(model, x, model.initial_state(BATCH))
+    torch.testing.assert_close(y_steps, y, **TOLERANCE[torch.float64])
+    assert_states_close(state_steps, state, **TOLERANCE[torch.float64])
+
+
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_state_is_flat_fixed_shape_and_not_mutated(name):
     """Deployment exports step to ONNX: named, batch-first, fixed-shape state tensors."""

@@ -96,19 +96,6 @@ class MambaMixer(nn.Module):
         A = torch.arange(1, d_state + 1, dtype=torch.float32).repeat(self.d_inner, 1)
         self.A_log = nn.Parameter(torch.log(A))  # (Di, N)
         self.D = nn.Parameter(torch.ones(self.d_inner))  # (Di,)
-        self._A_cache: tuple[tuple, Tensor] | None = None
-
-    def negative_A(self) -> Tensor:
-        """A = -exp(A_log), (Di, N). Cached between inference steps (keyed on the
-        parameter's storage and version counter, so optimizer steps and
-        load_state_dict invalidate it); recomputed whenever autograd, tracing or
-        export is on, so exported graphs keep reading the parameter."""
-        if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling():
-            return -torch.exp(self.A_log)
-        key = (self.A_log.data_ptr(), self.A_log._version, self.A_log.dtype)
-        if self._A_cache is None or self._A_cache[0] != key:
-            self._A_cache = (key, -torch.exp(self.A_log))
-        return self._A_cache[1]
 
     def forward(
         self, u: Tensor, conv_state: Tensor, ssm_state: Tensor, fresh: bool = False
@@ -158,7 +145,7 @@ class MambaMixer(nn.Module):
         x = F.silu(torch.sum(window * self.conv1d.weight.squeeze(1), dim=-1) + self.conv1d.bias)
         dt, B, C = F.linear(x, self.x_proj.weight).split([self.dt_rank, self.d_state, self.d_state], -1)
         delta = F.softplus(F.linear(dt, self.dt_proj.weight, self.dt_proj.bias))  # (B, Di)
-        decay = torch.exp(delta.unsqueeze(-1) * self.negative_A())  # (B, Di, N)
+        decay = torch.exp(delta.unsqueeze(-1) * -torch.exp(self.A_log))  # (B, Di, N)
         drive = torch.bmm((delta * x).unsqueeze(-1), B.unsqueeze(1))  # (B, Di, N) outer product
         ssm_state = torch.addcmul(drive, decay, ssm_state)
         y = torch.bmm(ssm_state, C.unsqueeze(-1)).squeeze(-1)  # (B, Di)
