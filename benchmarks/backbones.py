@@ -20,6 +20,7 @@ PyTorch scan at T=256. Prints a table and writes JSON.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -62,7 +63,7 @@ class BenchSettings:
     @property
     def train_iters(self) -> tuple[int, int]:
         """(warmup, timed) optimizer steps."""
-        return (1, 2) if self.quick else (2, 5)
+        return (1, 3) if self.quick else (2, 5)
 
     @property
     def latency_reps(self) -> int:
@@ -91,8 +92,9 @@ def best_time(fn: Callable[[], object], iters: int, reps: int, device: torch.dev
     return min(times)
 
 
-def training_throughput(model: Backbone, settings: BenchSettings, device: torch.device) -> float:
-    """Frames per second of forward + backward + AdamW on (B, T) batches."""
+def training_throughput(model: Backbone, settings: BenchSettings, device: torch.device) -> dict[str, float]:
+    """Frames per second of forward + backward + AdamW on (B, T) batches: the best and
+    the median over individually timed optimizer steps."""
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = torch.randn(settings.train_batch, settings.train_seq_len, settings.input_dim, device=device)
@@ -107,8 +109,18 @@ def training_throughput(model: Backbone, settings: BenchSettings, device: torch.
     warmup, timed = settings.train_iters
     for _ in range(warmup):
         train_step()
-    seconds = best_time(train_step, timed, 1, device)
-    return settings.train_batch * settings.train_seq_len / seconds
+    seconds = []
+    for _ in range(timed):
+        sync(device)
+        start = time.perf_counter()
+        train_step()
+        sync(device)
+        seconds.append(time.perf_counter() - start)
+    frames = settings.train_batch * settings.train_seq_len
+    return {
+        "train_frames_per_s": frames / min(seconds),
+        "train_frames_per_s_median": frames / statistics.median(seconds),
+    }
 
 
 def latencies(model: Backbone, settings: BenchSettings, device: torch.device) -> dict[str, float]:
@@ -134,6 +146,7 @@ def latencies(model: Backbone, settings: BenchSettings, device: torch.device) ->
 
 
 def bench_one(name: str, size: str, settings: BenchSettings, device: torch.device) -> dict:
+    gc.collect()  # drop the previous model's buffers before timing the next one
     torch.manual_seed(0)
     model = build_backbone(name, settings.input_dim, **SIZES[size]).to(device)
     result = {
@@ -141,7 +154,7 @@ def bench_one(name: str, size: str, settings: BenchSettings, device: torch.devic
         "size": size,
         **SIZES[size],
         "params": sum(p.numel() for p in model.parameters()),
-        "train_frames_per_s": training_throughput(model, settings, device),
+        **training_throughput(model, settings, device),
     }
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.latency_threads)
@@ -191,13 +204,14 @@ def environment(settings: BenchSettings, device: torch.device) -> dict:
 
 
 def print_table(rows: list[dict]) -> None:
-    header = f"{'backbone':<10} {'size':<10} {'params':>9} {'train fr/s':>11} {'window ms':>10} {'step ms':>8} {'win/step':>9}"
+    header = (f"{'backbone':<10} {'size':<10} {'params':>10} {'train fr/s':>11} "
+              f"{'window ms':>10} {'step ms':>8} {'win/step':>9}")
     print(header)
     print("-" * len(header))
     for r in rows:
         flag = "" if r["backbone"] == "mlp" or r["window_over_step"] >= TARGET_RATIO else "  <20x"
         print(
-            f"{r['backbone']:<10} {r['size']:<10} {r['params']:>9,} {r['train_frames_per_s']:>11,.0f} "
+            f"{r['backbone']:<10} {r['size']:<10} {r['params']:>10,} {r['train_frames_per_s']:>11,.0f} "
             f"{r['window_ms']:>10.2f} {r['step_ms']:>8.3f} {r['window_over_step']:>8.1f}x{flag}"
         )
 

@@ -343,7 +343,8 @@ def mamba2_reference(sd: dict[str, torch.Tensor], u: torch.Tensor, headdim: int)
     x = x.reshape(u.shape[0], seq_len, nheads, headdim)
     h, ys = torch.zeros(u.shape[0], nheads, headdim, d_state), []
     for t in range(seq_len):
-        h = torch.exp(dt[:, t] * A)[..., None, None] * h + (dt[:, t, :, None] * x[:, t])[..., None] * B[:, t, None, None, :]
+        drive = (dt[:, t, :, None] * x[:, t])[..., None] * B[:, t, None, None, :]  # (B, nheads, P, N)
+        h = torch.exp(dt[:, t] * A)[..., None, None] * h + drive
         ys.append((h * C[:, t, None, None, :]).sum(-1) + sd["D"][:, None] * x[:, t])
     y = torch.stack(ys, dim=1).reshape(u.shape[0], seq_len, d_inner) * F.silu(z)
     y = y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + 1e-5) * sd["norm.weight"]

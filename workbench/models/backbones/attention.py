@@ -162,7 +162,8 @@ class SlidingWindowAttention(nn.Module):
         """(B, h, T, P+T) over key index -> (B, h, T, W) over window offset."""
         seq_len, window = probs.shape[2], self.window
         padded = F.pad(probs, (window - 1, 0))  # key j now at j + W - 1
-        index = num_prefix + torch.arange(seq_len, device=probs.device)[:, None] + torch.arange(window, device=probs.device)
+        offsets = torch.arange(window, device=probs.device)
+        index = num_prefix + torch.arange(seq_len, device=probs.device)[:, None] + offsets  # (T, W)
         return padded.gather(-1, index.expand(*probs.shape[:2], seq_len, window))
 
     def step(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, mask_bias: Tensor) -> tuple[Tensor, Tensor, Tensor]:

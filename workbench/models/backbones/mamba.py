@@ -141,16 +141,12 @@ class MambaMixer(nn.Module):
         the cost is per-op overhead, not arithmetic.
         """
         x, z = F.linear(u, self.in_proj.weight).chunk(2, dim=-1)  # (B, Di) each
-        window = torch.cat([conv_state, x.unsqueeze(-1)], dim=-1)  # (B, Di, K)
-        x = F.silu(torch.sum(window * self.conv1d.weight.squeeze(1), dim=-1) + self.conv1d.bias)
+        x, conv_state = causal_conv1d_step(x, conv_state, self.conv1d.weight, self.conv1d.bias)
+        x = F.silu(x)
         dt, B, C = F.linear(x, self.x_proj.weight).split([self.dt_rank, self.d_state, self.d_state], -1)
         delta = F.softplus(F.linear(dt, self.dt_proj.weight, self.dt_proj.bias))  # (B, Di)
-        decay = torch.exp(delta.unsqueeze(-1) * -torch.exp(self.A_log))  # (B, Di, N)
-        drive = torch.bmm((delta * x).unsqueeze(-1), B.unsqueeze(1))  # (B, Di, N) outer product
-        ssm_state = torch.addcmul(drive, decay, ssm_state)
-        y = torch.bmm(ssm_state, C.unsqueeze(-1)).squeeze(-1)  # (B, Di)
-        y = torch.addcmul(y, self.D, x) * F.silu(z)
-        return F.linear(y, self.out_proj.weight), window[:, :, 1:], ssm_state
+        y, ssm_state = selective_scan_step(x, delta, -torch.exp(self.A_log), B, C, self.D, ssm_state)
+        return F.linear(y * F.silu(z), self.out_proj.weight), conv_state, ssm_state
 
     def zero_state(self, batch_size: int, device, dtype) -> tuple[Tensor, Tensor]:
         """(conv_state (B, Di, K-1), ssm_state (B, Di, N)) of zeros."""
