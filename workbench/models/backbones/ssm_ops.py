@@ -135,6 +135,22 @@ def selective_scan_chunked(
     return torch.addcmul(y, D, u), h
 
 
+def entering_state_contribution(
+    delta: Tensor, A: Tensor, C: Tensor, h0: Tensor
+) -> tuple[Tensor, Tensor]:
+    """What a non-zero entering state h0 adds to a scan that started from zero.
+
+    The recurrence is linear in h0: y_t gains C_t . (exp(A * sum_{s<=t} delta_s) * h0)
+    and the last state gains exp(A * sum(delta)) * h0. mamba-ssm's ``selective_scan_fn``
+    takes no initial state, so this lets its kernel continue a carried state.
+    delta: (B, T, Di) (softplus applied); A: (Di, N); C: (B, T, N); h0: (B, Di, N).
+    Returns y_extra (B, T, Di) and h_extra (B, Di, N).
+    """
+    decay = torch.exp(torch.cumsum(delta, dim=1).unsqueeze(-1) * A)  # (B, T, Di, N)
+    y_extra = torch.matmul(decay * h0.unsqueeze(1), C.unsqueeze(-1)).squeeze(-1)  # (B, T, Di)
+    return y_extra, decay[:, -1] * h0
+
+
 # ---------------------------------------------------------------- Mamba-2 SSD
 
 
