@@ -5,6 +5,7 @@ curves, eval tables beside the repeat-last baseline, and stick confusions.
 Every function takes library objects (manifest rows, :class:`GameTable`) and returns an
 altair chart (or a widget), so notebooks only call them.
 """
+from workbench.viz import attention
 from workbench.viz.confusion import (
     compare_reports, confusion_frame, confusion_heatmaps, neutral_edge_table, per_character_chart,
     top_confusions,
@@ -33,5 +34,5 @@ __all__ = [
     "stage_geometry", "notebook_setup", "report_renderer", "compare_reports", "confusion_frame",
     "confusion_heatmaps", "neutral_edge_table", "per_character_chart", "top_confusions",
     "LiveLoss", "delay_curve_chart", "eval_chart", "eval_table", "loss_chart", "loss_curves",
-    "run_metrics",
+    "run_metrics", "attention",
 ]
