@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/workbench ingest $(REPLAYS) --out .cache/store
+	$(BIN)/workbench report --replays $(REPLAYS) --out reports
 
 # The report browser test drives Debian's Chromium; install it when missing and possible.
 browser:

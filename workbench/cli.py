@@ -299,6 +299,32 @@ def format_eval(report: dict) -> str:
     return "\n".join(lines)
 
 
+def add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="the main job: every notebook on a replay folder, one HTML report",
+                       description="Run the notebooks headless (explore, train and eval, stick "
+                                   "confusions, attention, deployment) and publish reports/index.html.")
+    p.add_argument("--replays", nargs="+", help="replay files/folders (default: data/replays)")
+    p.add_argument("--out", default="reports", help="report folder (default reports/)")
+    p.add_argument("--runs", default="papermill_runs/main", help="executed notebooks")
+    p.add_argument("--work", default=".cache/main_job", help="stores, caches and training runs")
+    p.add_argument("--train-steps", type=int, default=400, help="training steps of the small model")
+    p.set_defaults(func=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from workbench.report.main_job import run_main_job
+
+    missing = [r for r in args.replays or [] if not os.path.exists(r)]
+    if missing:
+        raise WorkbenchError(f"replays not found: {', '.join(missing)}")
+    result = run_main_job(args.replays, args.out, args.runs, args.work, args.train_steps)
+    for step in result.steps:
+        line = f"  {step['status']:6s} {step['step']:16s} {step['seconds']:6.0f}s"
+        print(line + (f"  {step['error']}" if step["error"] else ""))
+    print(f"report: {result.index}  ({result.seconds / 60:.1f} min)")
+    return 1 if result.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -306,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_embed(sub)
     add_train(sub)
     add_eval(sub)
+    add_report(sub)
     add_sweep(sub)
     add_publish(sub)
     return parser

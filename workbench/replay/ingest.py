@@ -30,8 +30,10 @@ class MissingPathError(WorkbenchError):
     pass
 
 
-def find_replays(paths: list[str | os.PathLike]) -> list[Path]:
+def find_replays(paths: list[str | os.PathLike] | str | os.PathLike) -> list[Path]:
     """Every .slp file under the given files and folders, sorted, without repeats."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
     found: set[Path] = set()
     for raw in paths:
         path = Path(raw)

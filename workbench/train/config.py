@@ -3,6 +3,7 @@ saved (resolved) in the run folder and with every checkpoint."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,7 +167,10 @@ def flag_overrides(replays: list[str] | None = None, backbone: str | None = None
                    lr: float | None = None, seed: int | None = None, device: str | None = None,
                    workers: int | None = None, out: str | None = None) -> list[str]:
     """The common options (the ``workbench train`` flags) as ``KEY=VALUE`` overrides;
-    None leaves an option at its configured value. ``delay`` is D or "A-B"."""
+    None leaves an option at its configured value. ``delay`` is D or "A-B"; ``replays``
+    one path or several."""
+    if isinstance(replays, (str, os.PathLike)):
+        replays = [str(replays)]
     flat = {"replays": replays, "out": out, "policy.backbone.name": backbone,
             "policy.backbone.hidden_size": hidden, "policy.backbone.num_layers": layers,
             "train.window": window, "train.epochs": epochs, "train.max_steps": max_steps,
