@@ -138,4 +138,5 @@ def quantize_model(fp32_path: str | Path, out: str | Path, mode: str, games: lis
     finally:
         prepared.unlink(missing_ok=True)
         root.setLevel(level)
+    info["nodes"] = len(onnx.load(str(out)).graph.node)
     return info

@@ -8,6 +8,7 @@ PyTorch, static-quantization calibration, warm-start states and quantization acc
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +90,18 @@ def rollout_onnx(model: OnnxPolicy | str | Path, game: EmbeddedGame, frames: int
     return result
 
 
+@contextmanager
+def torch_threads(count: int = 1):
+    """Run PyTorch with ``count`` intra-op threads, then restore. Batch-1 steps are op
+    overhead, and a thread pool on a busy machine makes them many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @torch.no_grad()
 def rollout_torch(policy: Policy, game: EmbeddedGame, frames: int, start: int = 0,
                   temperature: float = 1.0) -> Rollout:
@@ -98,12 +111,13 @@ def rollout_torch(policy: Policy, game: EmbeddedGame, frames: int, start: int = 
     state = list(policy.initial_state(1).values())
     uniform = torch.full((1, policy.noise_size), 0.5)
     names, rows = graph.output_names, []
-    for i in _steps(game, frames, start):
-        t = lambda a: torch.from_numpy(np.asarray(a[i:i + 1]))  # noqa: E731  (1, .)
-        values = graph(t(game.floats), t(game.ids), t(game.controller), uniform, *state)
-        out = {n: v.numpy() for n, v in zip(names, values)}
-        state = list(values[len(names) - len(state):]) if state else []
-        rows.append(out)
+    with torch_threads(1):
+        for i in _steps(game, frames, start):
+            t = lambda a: torch.from_numpy(np.asarray(a[i:i + 1]))  # noqa: E731  (1, .)
+            values = graph(t(game.floats), t(game.ids), t(game.controller), uniform, *state)
+            out = {n: v.numpy() for n, v in zip(names, values)}
+            state = list(values[len(names) - len(state):]) if state else []
+            rows.append(out)
     return _collect(rows, start)
 
 
