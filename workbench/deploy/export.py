@@ -162,7 +162,9 @@ def export_policy(policy: Policy, out: str | Path, quantize: str = "none",
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, **options) -> Sidecar:
     """``workbench export``: load a checkpoint (or a run's best) and export it."""
+    from workbench.deploy.quantize import normalise_mode
     from workbench.train.checkpoint import load_policy, weights_hash
 
+    normalise_mode(options.get("quantize", "none"), options.get("calibration"))  # fail before loading
     policy, _, folder = load_policy(checkpoint)
     return export_policy(policy, out, checkpoint=folder, checkpoint_hash=weights_hash(folder), **options)
