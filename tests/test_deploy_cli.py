@@ -71,7 +71,7 @@ def test_bench_latency_reports_percentiles_and_breakdown(exported, tmp_path):
     report = json.loads(out.read_text())
     assert report["frames"] == 500 and report["threads"] == 1
     assert 0 < report["p50_ms"] <= report["p99_ms"]
-    assert set(report["breakdown"]) == {"embed", "model", "decode"}
+    assert set(report["breakdown"]) == {"embed", "model", "decode", "embed_row"}
     assert all(0 < part["p50_ms"] <= part["p99_ms"] for part in report["breakdown"].values())
     assert report["warnings"] == {} and "p99" in result.stdout
 

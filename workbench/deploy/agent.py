@@ -59,7 +59,9 @@ class Agent:
         spec = self.model.sidecar.spec()
         self.neutral_input = spec.decode(spec.encode(np.zeros((1, 13), np.float32)))  # (1, 13)
         self.warnings: Counter[str] = Counter()
-        self.timing = {"embed": 0, "model": 0, "decode": 0}   # ns of the last frame
+        # ns of the last frame; embed_row (libmelee -> frame row) is part of embed
+        self.timing = {"embed": 0, "model": 0, "decode": 0, "embed_row": 0}
+        self._row_ns = 0
         self.last_floats = self.last_ids = None
         self.reset()
 
@@ -99,7 +101,7 @@ class Agent:
         np.copyto(self.step_fn.controller, chosen)  # the agent's own input next frame
         pressed = self._through_delay(controller_state(chosen[0]))
         self.timing = {"embed": embedded - start, "model": stepped - embedded,
-                       "decode": time.perf_counter_ns() - stepped}
+                       "decode": time.perf_counter_ns() - stepped, "embed_row": self._row_ns - start}
         self.frames_played += 1
         return pressed
 
@@ -111,6 +113,7 @@ class Agent:
             return "missing_player"
         ports = (self.port - 1, opponent - 1)
         row = gamestate_row(gamestate, list(ports))
+        self._row_ns = time.perf_counter_ns()
         for who in (0, 1):
             if not 0 <= int(row[f"p{who}_action"][0]) < NUM_ACTIONS:
                 return "unknown_action"

@@ -4,7 +4,8 @@ A replay is played through libmelee's file console once; its in-game frames are 
 fed to an :class:`~workbench.deploy.agent.Agent` in a loop (the game restarts, and the
 agent resets, when the replay runs out) for ``frames`` timed frames. Each frame's time
 covers embedding the ``GameState``, the onnxruntime step (one intra-op and one inter-op
-thread, sequential) and decoding to a ``ControllerState``; the breakdown gives each part.
+thread, sequential) and decoding to a ``ControllerState``; the breakdown gives each part
+(``embed_row``, libmelee to a frame-table row, is the first part of ``embed``).
 """
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def bench_latency(model: str | Path, replay: str | Path | None = None, frames: i
         raise DeployError("the replay has no in-game frames with two players")
     policy = OnnxPolicy(model)
     agent = Agent(policy, port=sorted(in_game[0].players)[0])
-    parts = {k: np.zeros(frames, np.int64) for k in ("total", "embed", "model", "decode")}
+    parts = {k: np.zeros(frames, np.int64) for k in ("total", "embed", "model", "decode", "embed_row")}
     for k in range(warmup + frames):
         state = in_game[k % len(in_game)]
         start = time.perf_counter_ns()
@@ -111,7 +112,7 @@ def format_latency(result: dict) -> str:
              f"p50 {result['p50_ms']:.3f} ms, p99 {result['p99_ms']:.3f} ms per frame "
              f"(one thread; load average {result['loadavg'][0]:.2f})"]
     for part, stats in result["breakdown"].items():
-        lines.append(f"  {part:7s} p50 {stats['p50_ms']:.3f} ms  p99 {stats['p99_ms']:.3f} ms  "
+        lines.append(f"  {part:9s} p50 {stats['p50_ms']:.3f} ms  p99 {stats['p99_ms']:.3f} ms  "
                      f"mean {stats['mean_ms']:.3f} ms")
     if result.get("warnings"):
         lines.append(f"  warnings: {result['warnings']}")

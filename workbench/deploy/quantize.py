@@ -9,7 +9,9 @@ constant weight are quantized (not the attention's query-key products, not embed
 * ``int8-dynamic``: ``quantize_dynamic``, int8 weights, activations quantized per run;
 * ``int8-static``: ``quantize_static`` (QDQ, uint8 activations, int8 weights, MinMax)
   calibrated on replay rollouts, states included;
-* ``int4``: weight-only ``MatMulNBitsQuantizer`` (blocks of 32, symmetric).
+* ``int4``: weight-only ``MatMulNBitsQuantizer`` (blocks of 32, symmetric), with
+  ``accuracy_level=4`` (int8 activations inside the kernel: on x86 about 1.3-1.6x faster
+  than fp32 compute at batch 1).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from workbench.deploy.errors import DeployError, MissingDependencyError
 
 MODES = ("none", "int8-dynamic", "int8-static", "int4")
 INT4_BLOCK = 32
+INT4_ACCURACY_LEVEL = 4
 
 
 def normalise_mode(mode: str, calibration: list | None) -> str:
@@ -129,10 +132,10 @@ def quantize_model(fp32_path: str | Path, out: str | Path, mode: str, games: lis
             from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
             quantizer = MatMulNBitsQuantizer(model, bits=4, block_size=INT4_BLOCK, is_symmetric=True,
-                                             nodes_to_include=weights)
+                                             accuracy_level=INT4_ACCURACY_LEVEL, nodes_to_include=weights)
             quantizer.process()
             quantizer.model.save_model_to_file(str(out), use_external_data_format=False)
-            info["block_size"] = INT4_BLOCK
+            info.update(block_size=INT4_BLOCK, accuracy_level=INT4_ACCURACY_LEVEL)
         else:
             raise DeployError(f"unknown quantization mode {mode!r}")
     finally:

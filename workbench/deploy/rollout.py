@@ -149,10 +149,12 @@ def _kl(ref: np.ndarray, got: np.ndarray, binary: bool) -> float:
     return float((ref * (np.log(ref + eps) - np.log(got + eps))).sum(-1).mean())
 
 
-def accuracy(rollout: Rollout, game: EmbeddedGame) -> float:
-    """Fraction of frames x heads where the chosen class is the recorded next input."""
+def accuracy(rollout: Rollout, game: EmbeddedGame, heads: list[int] | None = None) -> float:
+    """Fraction of frames x heads (all, or the given target columns) where the chosen
+    class is the recorded next input."""
     rows = np.arange(rollout.start, rollout.start + len(rollout)) + 1
-    return float((rollout.targets == game.targets[rows]).mean())
+    cols = slice(None) if heads is None else list(heads)
+    return float((rollout.targets[:, cols] == game.targets[rows][:, cols]).mean())
 
 
 def warm_start_state(model: OnnxPolicy | str | Path, games: list[EmbeddedGame], frames: int
