@@ -190,6 +190,46 @@ def print_accuracy(accuracy: dict) -> None:
         print(f"{name:10s} " + " | ".join(cells))
 
 
+def summarise(result: dict, target_ms: float = 0.2) -> list[dict]:
+    """Per backbone at production size: the fastest variant, its latency, whether it
+    meets the p99 target, and its accuracy cost on held-out frames."""
+    rows = []
+    for b in result["latency"]:
+        if (b["hidden"], b["layers"]) != PRODUCTION:
+            continue
+        best = b["onnx"][b["fastest"]]
+        cost = result["accuracy"].get(b["backbone"], {}).get(b["fastest"], {})
+        rows.append({"backbone": b["backbone"], "fastest": b["fastest"], "p50_ms": best["p50_ms"],
+                     "p99_ms": best["p99_ms"], "model_p50_ms": best["breakdown"]["model"]["p50_ms"],
+                     "embed_p50_ms": best["breakdown"]["embed"]["p50_ms"],
+                     "meets_p99_target": best["p99_ms"] <= target_ms,
+                     "meets_p99_target_without_embedding":
+                         best["p99_ms"] - best["breakdown"]["embed"]["p50_ms"] <= target_ms,
+                     "accuracy_change": cost.get("accuracy_change"),
+                     "stick_trigger_accuracy_change": cost.get("stick_trigger_accuracy_change"),
+                     "agreement_with_fp32": cost.get("agreement_with_fp32")})
+    return rows
+
+
+def print_summary(rows: list[dict]) -> None:
+    print("\nproduction size (256x2): fastest variant per backbone and its accuracy cost")
+    for r in rows:
+        change = "n/a" if r["accuracy_change"] is None else (
+            f"{r['accuracy_change']:+.4f} all heads, {r['stick_trigger_accuracy_change']:+.4f} sticks/trigger, "
+            f"{r['agreement_with_fp32']:.3f} agreement")
+        print(f"{r['backbone']:10s} {r['fastest']:13s} p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms "
+              f"(model p50 {r['model_p50_ms']:.3f}, embed p50 {r['embed_p50_ms']:.3f}); "
+              f"p99 <= 0.2 ms: {'yes' if r['meets_p99_target'] else 'no'}; accuracy {change}")
+
+
+def report(result: dict) -> None:
+    print_latency(result["latency"])
+    if result["accuracy"]:
+        print_accuracy(result["accuracy"])
+    result["summary"] = summarise(result)
+    print_summary(result["summary"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backbones", default=",".join(BACKBONES))
@@ -201,7 +241,13 @@ def main() -> None:
     parser.add_argument("--accuracy-steps", type=int, default=60, help="training steps (0: skip accuracy)")
     parser.add_argument("--accuracy-frames", type=int, default=600, help="held-out frames per game")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "deploy.json"))
+    parser.add_argument("--report", metavar="JSON", help="print the tables of a saved result and exit")
     args = parser.parse_args()
+    if args.report:
+        saved = json.loads(Path(args.report).read_text())
+        report(saved)
+        Path(args.report).write_text(json.dumps(saved, indent=1))
+        return
 
     from workbench.deploy.latency import replay_states
     from workbench.deploy.rollout import load_games
@@ -227,9 +273,7 @@ def main() -> None:
             result["accuracy"][name] = accuracy_block(name, args, work)
     result["machine"]["loadavg_end"] = list(os.getloadavg())
     result["seconds"] = time.time() - started
-    print_latency(result["latency"])
-    if result["accuracy"]:
-        print_accuracy(result["accuracy"])
+    report(result)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
     print(f"\nwrote {args.out} ({result['seconds'] / 60:.1f} min; load average "

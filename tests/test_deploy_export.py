@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import bundled
-from workbench.deploy import ExportError, OnnxPolicy, Sidecar, check_graph, export_policy, sidecar_path
+from workbench.deploy import BoundStep, ExportError, OnnxPolicy, Sidecar, check_graph, export_policy, sidecar_path
 from workbench.deploy.rollout import compare, load_games, rollout_onnx, rollout_torch
 from workbench.embed import EmbedConfig
 from workbench.models import Policy
@@ -97,6 +97,15 @@ def test_every_backbone_exports_and_matches_pytorch(name, game, exported):
     assert drift["max_rel_error"] <= 1e-4, drift
     assert drift["target_agreement"] == 1.0
     np.testing.assert_allclose(exported.controller, reference.controller, atol=1e-6)
+    # the bot's bound fast path (ping-pong state buffers) gives the same numbers
+    bound = BoundStep(model)
+    for i in range(60):
+        for name_in, array in (("floats", game.floats), ("ids", game.ids), ("controller", game.controller)):
+            np.copyto(getattr(bound, name_in), array[i:i + 1])
+        bound.run()
+        np.testing.assert_array_equal(bound.outputs["targets"], exported.targets[i:i + 1])
+        for component, probs in exported.probs.items():
+            np.testing.assert_allclose(bound.outputs[f"probs_{component}"], probs[i:i + 1], rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("name", ["gru", "attention"])
