@@ -107,3 +107,18 @@ def test_calibration_reads_real_states(fp32):
     states = np.stack([f["state_in_h_0"] for f in feeds])
     assert np.abs(states[10:]).max() > 0.01  # carried states, not zeros after the first frame
     assert {"floats", "ids", "controller", "uniform"} <= set(feeds[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mlp", "lstm", "gru", "attention", "mamba", "mamba2", "jamba", "zamba"])
+def test_every_backbone_quantizes(name, held_out, tmp_path):
+    """Each backbone's INT8/INT4 variants load, keep the interface and stay close to fp32."""
+    policy = policy_for(name)
+    fp32_path = tmp_path / "fp32.onnx"
+    export_policy(policy, fp32_path)
+    reference = rollout_onnx(fp32_path, held_out, 300)
+    for mode in ("int8-dynamic", "int8-static", "int4"):
+        path = tmp_path / f"{mode}.onnx"
+        export_policy(policy, path, quantize=mode, calibration=[REPLAY], calibration_frames=200)
+        drift = compare(reference, rollout_onnx(path, held_out, 300))
+        assert np.isfinite(drift["mean_kl"]) and drift["target_agreement"] > 0.5, (mode, drift)
