@@ -3,9 +3,10 @@
     python benchmarks/deploy.py [--frames 10000] [--backbones gru,mamba] [--sizes 256x2]
 
 Latency (random weights; latency does not depend on them): each backbone at each size
-is exported as fp32, INT8 dynamic, INT8 static and INT4, and ``bench_latency`` loops a
-replay's frames through the bot (embedding + onnxruntime step + decoding, one thread)
-for p50/p99 per frame. Beside them, on the same embedded frames and one thread: PyTorch
+is exported as fp32, INT8 dynamic, INT8 static and INT4, and the four loop a replay's
+frames through the bot (embedding + onnxruntime step + decoding, one thread) taking
+turns every 500 frames, so a shared machine's busy spells fall on all of them alike;
+p50/p99 per frame over 10,000 frames each. Beside them, on the same embedded frames and one thread: PyTorch
 eager ``policy.step`` and a full-window recompute (``forward`` over the last T=60 frames
 each frame), the baselines every ONNX number is a ratio against.
 
@@ -95,7 +96,7 @@ def export_variants(policy, folder: Path, calibration: list[Path], modes=MODES) 
 
 
 def latency_block(name: str, hidden: int, layers: int, args, states, game, work: Path) -> dict:
-    from workbench.deploy.latency import bench_latency
+    from workbench.deploy.latency import bench_interleaved
     from workbench.deploy.rollout import torch_threads
 
     policy = build_policy(name, hidden, layers)
@@ -104,9 +105,9 @@ def latency_block(name: str, hidden: int, layers: int, args, states, game, work:
     variants = export_variants(policy, folder, [REPLAY])
     block = {"backbone": name, "hidden": hidden, "layers": layers,
              "parameters": policy.num_parameters(), "onnx": {}}
-    for mode, path in variants.items():
-        result = bench_latency(path, frames=args.frames, states=states)
-        block["onnx"][mode] = {k: result[k] for k in ("p50_ms", "p99_ms", "mean_ms", "breakdown", "loadavg")}
+    for mode, result in bench_interleaved(variants, states, args.frames).items():
+        block["onnx"][mode] = {k: result[k] for k in ("p50_ms", "p99_ms", "mean_ms", "min_ms",
+                                                      "breakdown", "loadavg")}
     with torch_threads(1):
         block["torch_step"] = torch_step_latency(policy, game, args.torch_frames)
         block["torch_window"] = torch_window_latency(policy, game, args.window_frames, args.window)

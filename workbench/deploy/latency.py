@@ -62,40 +62,58 @@ def bench_latency(model: str | Path, replay: str | Path | None = None, frames: i
                   warmup: int = 300, states: list | None = None) -> dict:
     """p50/p99 per-frame latency of the agent loop, with an embed/model/decode breakdown."""
     states = states if states is not None else replay_states(replay or DEFAULT_REPLAY)
+    return bench_interleaved({"model": model}, states, frames, warmup)["model"]
+
+
+def bench_interleaved(models: dict[str, str | Path], states: list, frames: int = 10_000,
+                      warmup: int = 300, block: int = 500) -> dict[str, dict]:
+    """:func:`bench_latency` for several models at once, taking turns every ``block``
+    frames, so that a busy machine's slow spells fall on every model alike."""
     in_game = [s for s in states if s.frame >= 0 and len(s.players) >= 2]
     if not in_game:
         raise DeployError("the replay has no in-game frames with two players")
-    policy = OnnxPolicy(model)
-    agent = Agent(policy, port=sorted(in_game[0].players)[0])
-    parts = {k: np.zeros(frames, np.int64) for k in ("total", "embed", "model", "decode", "embed_row")}
+    agents = {}
+    for name, path in models.items():
+        policy = OnnxPolicy(path)
+        agents[name] = (policy, Agent(policy, port=sorted(in_game[0].players)[0]))
+    names = ("total", "embed", "model", "decode", "embed_row")
+    parts = {name: {k: np.zeros(frames, np.int64) for k in names} for name in models}
     # the replay's thousands of GameStates are not what a live bot holds: keep the garbage
     # collector from rescanning them during the timed loop
     gc.collect()
     gc.freeze()
     try:
-        _timed_loop(agent, in_game, warmup, parts)
+        for _, agent in agents.values():
+            _timed_loop(agent, in_game, 0, warmup, None)
+        for start in range(0, frames, block):
+            for name, (_, agent) in agents.items():
+                _timed_loop(agent, in_game, start, min(block, frames - start), parts[name])
     finally:
         gc.unfreeze()
-    result = {"model": str(model), "quantization": policy.sidecar.quantization.get("mode", "none"),
-              "backbone": policy.sidecar.policy_config.get("backbone", {}),
-              "frames": frames, "threads": 1, "loadavg": list(os.getloadavg()),
-              "warnings": dict(agent.warnings), **_stats(parts["total"]),
-              "breakdown": {k: _stats(v) for k, v in parts.items() if k != "total"}}
-    return result
+    return {name: _result(models[name], policy, agent, parts[name], frames)
+            for name, (policy, agent) in agents.items()}
 
 
-def _timed_loop(agent: Agent, states: list, warmup: int, parts: dict[str, np.ndarray]) -> None:
-    """Step ``agent`` over ``states`` (looped) and record each frame's times in ``parts``."""
-    frames = len(parts["total"])
-    for k in range(warmup + frames):
+def _result(model, policy: OnnxPolicy, agent: Agent, parts: dict, frames: int) -> dict:
+    return {"model": str(model), "quantization": policy.sidecar.quantization.get("mode", "none"),
+            "backbone": policy.sidecar.policy_config.get("backbone", {}),
+            "frames": frames, "threads": 1, "loadavg": list(os.getloadavg()),
+            "warnings": dict(agent.warnings), **_stats(parts["total"]),
+            "breakdown": {k: _stats(v) for k, v in parts.items() if k != "total"}}
+
+
+def _timed_loop(agent: Agent, states: list, first: int, count: int, parts: dict | None) -> None:
+    """Step ``agent`` over frames ``first .. first + count`` of ``states`` (looped) and
+    record each frame's times in ``parts`` (None: warm-up, not recorded)."""
+    for k in range(first, first + count):
         state = states[k % len(states)]
         start = time.perf_counter_ns()
         agent.step(state)
         took = time.perf_counter_ns() - start
-        if k >= warmup:
-            parts["total"][k - warmup] = took
+        if parts is not None:
+            parts["total"][k] = took
             for name, value in agent.timing.items():
-                parts[name][k - warmup] = value
+                parts[name][k] = value
 
 
 def profile_ops(model: str | Path, states: list, frames: int = 500) -> list[dict]:
