@@ -197,3 +197,14 @@ def test_graph_checks_refuse_symbolic_shapes_and_loops():
         check_graph(_tiny_graph(4, "Loop"), ["floats"], ["targets"])
     with pytest.raises(ExportError, match="expected"):
         check_graph(_tiny_graph(4), ["floats", "ids"], ["targets"])
+
+
+def test_importing_deploy_pulls_in_no_runtime():
+    """onnx, onnxruntime and libmelee load only when a function needs them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, workbench.embed, workbench.deploy; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('onnx', 'onnxruntime', 'onnxscript', 'melee')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
