@@ -33,8 +33,9 @@ class RecordingController:
 
 class LibmeleeController:
     """A ``melee.Controller`` fed with :class:`ControllerState` (sticks, the analog L
-    trigger and the 8 trained buttons). ``console.step()`` flushes it; buttons are
-    written only when they change."""
+    trigger and the 8 trained buttons). ``console.step()`` flushes it. Every button is
+    written every frame: the menu helper presses buttons on the same controller between
+    games, so a cache of what is held would go stale."""
 
     def __init__(self, controller):
         import melee
@@ -44,7 +45,6 @@ class LibmeleeController:
         self.controller = controller
         self.enums = melee.enums.Button
         self.buttons = {b: getattr(melee.enums.Button, name) for b, name in BUTTON_NAMES.items()}
-        self.down: dict = {}
 
     def press(self, state: ControllerState) -> None:
         c, buttons = self.controller, self.enums
@@ -52,12 +52,4 @@ class LibmeleeController:
         c.tilt_analog(buttons.BUTTON_C, state.c_x, state.c_y)
         c.press_shoulder(buttons.BUTTON_L, state.trigger)
         for button, down in state.buttons.items():
-            if self.down.get(button) == down:
-                continue
             (c.press_button if down else c.release_button)(self.buttons[button])
-            self.down[button] = down
-
-    def release_all(self) -> None:
-        """Neutral sticks, no buttons (between games)."""
-        self.controller.release_all()
-        self.down = {}

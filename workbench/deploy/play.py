@@ -64,14 +64,21 @@ def check_options(options: PlayOptions):
 
 def play_loop(console, agent: Agent, adapter: ControllerAdapter,
               on_menu: Callable[[object], None] | None = None, max_games: int = 0,
-              max_frames: int = 0) -> dict:
+              max_frames: int = 0, live: bool = False) -> dict:
     """Step ``console`` until it ends (or ``max_games``/``max_frames``): the agent plays
-    in-game frames, ``on_menu`` handles the rest. Returns counts and agent warnings."""
+    in-game frames, ``on_menu`` handles the rest. A file console ends at its first
+    ``None``; a ``live`` one (Dolphin) skips a ``None`` (no frame yet) while it stays
+    connected. Returns counts and agent warnings."""
     melee = _melee()
     playing = (melee.enums.Menu.IN_GAME, melee.enums.Menu.SUDDEN_DEATH)
     frames = games = 0
     in_game = False
-    while (gamestate := console.step()) is not None:
+    while True:
+        gamestate = console.step()
+        if gamestate is None:
+            if live and getattr(console, "connected", False):
+                continue
+            break
         if gamestate.menu_state in playing:
             in_game = True
             adapter.press(agent.step(gamestate))
@@ -113,6 +120,6 @@ def play(options: PlayOptions) -> dict:
                                 autostart=options.autostart)
 
     try:
-        return play_loop(console, agent, adapter, navigate, max_games=options.games)
+        return play_loop(console, agent, adapter, navigate, max_games=options.games, live=True)
     finally:
         console.stop()
