@@ -19,9 +19,11 @@ from workbench.models.backbones import (
     build_backbone,
     config_from_dict,
 )
+from workbench.models.backbones import mamba as mamba_module
 from workbench.models.backbones.mamba import MambaBackbone, MambaMixer
 from workbench.models.backbones.mamba2 import Mamba2Mixer
 from workbench.models.backbones.ssm_ops import (
+    entering_state_contribution,
     kernels_available,
     selective_scan_chunked,
     selective_scan_sequential,
@@ -97,6 +99,21 @@ def test_step_equals_forward(name, dtype):
         # ... and steps can pick up from a forward's state.
         y_mixed, _ = unroll(model, x[:, SPLIT:], mid)
         torch.testing.assert_close(y_mixed, y[:, SPLIT:], **tol)
+
+
+@pytest.mark.parametrize(
+    "name, overrides",
+    [("mamba2", dict(ngroups=2, d_state=4)), ("mamba", dict(dt_rank=3, d_conv=2)),
+     ("mlp", dict(residual=False, layer_norm=False)), ("zamba", dict(shared_attention_every=2))],
+)
+def test_step_equals_forward_for_config_variants(name, overrides):
+    model = make(name, torch.float64, **overrides)
+    x = torch.randn(BATCH, SEQ_LEN, INPUT_DIM, dtype=torch.float64)
+    with torch.no_grad():
+        y, state = model(x)
+        y_steps, state_steps = unroll(model, x, model.initial_state(BATCH))
+    torch.testing.assert_close(y_steps, y, **TOLERANCE[torch.float64])
+    assert_states_close(state_steps, state, **TOLERANCE[torch.float64])
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))
@@ -220,6 +237,16 @@ def test_selective_scan_chunked_matches_sequential(chunk):
         torch.testing.assert_close(g, g_ref, atol=1e-10, rtol=1e-8, msg=name)
 
 
+def test_entering_state_contribution_continues_a_scan_from_zero():
+    """The kernel path adds a carried state after a zero-start scan; check the algebra."""
+    inputs = selective_scan_inputs()
+    y_ref, h_ref = selective_scan_sequential(**inputs)
+    y_zero, h_zero = selective_scan_sequential(**{**inputs, "h0": torch.zeros_like(inputs["h0"])})
+    y_extra, h_extra = entering_state_contribution(inputs["delta"], inputs["A"], inputs["C"], inputs["h0"])
+    torch.testing.assert_close(y_zero + y_extra, y_ref, atol=1e-12, rtol=1e-10)
+    torch.testing.assert_close(h_zero + h_extra, h_ref, atol=1e-12, rtol=1e-10)
+
+
 def ssd_inputs(dtype=torch.float64, seq_len=23, heads=3, head_dim=4, d_state=5):
     torch.manual_seed(2)
     return dict(
@@ -328,7 +355,8 @@ def mamba2_reference(sd: dict[str, torch.Tensor], u: torch.Tensor, headdim: int)
     x = x.reshape(u.shape[0], seq_len, nheads, headdim)
     h, ys = torch.zeros(u.shape[0], nheads, headdim, d_state), []
     for t in range(seq_len):
-        h = torch.exp(dt[:, t] * A)[..., None, None] * h + (dt[:, t, :, None] * x[:, t])[..., None] * B[:, t, None, None, :]
+        drive = (dt[:, t, :, None] * x[:, t])[..., None] * B[:, t, None, None, :]  # (B, nheads, P, N)
+        h = torch.exp(dt[:, t] * A)[..., None, None] * h + drive
         ys.append((h * C[:, t, None, None, :]).sum(-1) + sd["D"][:, None] * x[:, t])
     y = torch.stack(ys, dim=1).reshape(u.shape[0], seq_len, d_inner) * F.silu(z)
     y = y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + 1e-5) * sd["norm.weight"]
@@ -450,6 +478,44 @@ def test_bad_config_fields_raise_typed_errors():
         build_backbone("jamba", INPUT_DIM, num_layers=2, attention_every=3)
 
 
+def fake_causal_conv1d_fn(x, weight, bias=None, activation=None):
+    """causal_conv1d's reference semantics: x (B, D, L), weight (D, K) -> silu(conv)."""
+    out = F.conv1d(x, weight.unsqueeze(1), bias, padding=weight.shape[1] - 1, groups=x.shape[1])
+    return F.silu(out[..., : x.shape[-1]])
+
+
+def fake_selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None,
+                           delta_softplus=False, return_last_state=False):
+    """mamba-ssm's selective_scan_ref semantics in its (B, D, L) layout."""
+    delta = F.softplus(delta + delta_bias[:, None]) if delta_softplus else delta + delta_bias[:, None]
+    h, ys = u.new_zeros(u.shape[0], u.shape[1], A.shape[1]), []
+    for t in range(u.shape[-1]):
+        drive = (delta[:, :, t] * u[:, :, t])[..., None] * B[:, None, :, t]  # (B, D, N)
+        h = torch.exp(delta[:, :, t, None] * A) * h + drive
+        ys.append((h * C[:, None, :, t]).sum(-1))
+    out = (torch.stack(ys, dim=-1) + D[:, None] * u) * F.silu(z)
+    return (out, h) if return_last_state else out
+
+
+def test_kernel_path_layout_and_carried_state_on_cpu(monkeypatch):
+    """The mamba-ssm code path (transposes, conv prefix, bias, gating, carried state) run
+    on CPU with reference implementations of the two kernels in their place."""
+    fakes = type("Kernels", (), {"causal_conv1d_fn": staticmethod(fake_causal_conv1d_fn),
+                                 "selective_scan_fn": staticmethod(fake_selective_scan_fn)})
+    pure = make("mamba", torch.float64, use_kernels=False)
+    fused = make("mamba", torch.float64, use_kernels=True)
+    fused.load_state_dict(pure.state_dict())
+    monkeypatch.setattr(mamba_module, "MAMBA_KERNELS", fakes)
+    monkeypatch.setattr(MambaMixer, "_kernels_usable", lambda self, u: self.use_kernels)
+    x = torch.randn(BATCH, SEQ_LEN, INPUT_DIM, dtype=torch.float64)
+    with torch.no_grad():
+        y_pure, state_pure = pure(x)
+        y_first, mid = fused(x[:, :2])  # shorter than d_conv - 1 + 1 frames
+        y_second, state_fused = fused(x[:, 2:], mid)
+    torch.testing.assert_close(torch.cat([y_first, y_second], dim=1), y_pure, **TOLERANCE[torch.float64])
+    assert_states_close(state_fused, state_pure, **TOLERANCE[torch.float64])
+
+
 # ---------------------------------------------------------------- GPU: mamba-ssm kernels
 
 
@@ -465,6 +531,10 @@ def test_mamba_ssm_kernels_match_the_pure_path():
     y_pure, state_pure = pure(x)
     torch.testing.assert_close(y_fused, y_pure, atol=1e-4, rtol=1e-3)
     assert_states_close(state_fused, state_pure, atol=1e-4, rtol=1e-3)
+    with torch.no_grad():  # a carried state (truncated BPTT) also runs on the kernels
+        y_next_fused, _ = fused(x[:, :40], state_fused)
+        y_next_pure, _ = pure(x[:, :40], state_pure)
+    torch.testing.assert_close(y_next_fused, y_next_pure, atol=1e-4, rtol=1e-3)
     readout = torch.randn_like(y_pure)
     (y_fused * readout).sum().backward()
     (y_pure * readout).sum().backward()

@@ -10,7 +10,8 @@ from workbench.embed import (
     embed_state, mirror_columns, mirror_floats, table_context,
 )
 from workbench.replay import read_replay
-from workbench.replay.live import gamestate_row
+from workbench.embed.game import live_context
+from workbench.replay.live import gamestate_blocks, gamestate_row
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +76,16 @@ def test_live_frames_embed_like_stored_frames(items_game):
     ports = [p.port for p in items_game.meta.players]
     row = 0
     while (state := console.step()) is not None:
+        # the bot's route: player blocks straight from the GameState
+        fast = embed_state(live_context(gamestate_blocks(state, ports), 0, items_game.meta.stage,
+                                        tuple(ports)), layout)
+        # the row route: the same frame as frame-table columns
         live = gamestate_row(state, ports)
         items = {k: v for k, v in live.items() if k.startswith("item_")}
         ctx = StateContext(live, items, live["frame"], items_game.meta.stage, 0, 1, tuple(ports))
-        floats, ids = embed_state(ctx, layout)
-        np.testing.assert_allclose(floats[0], stored_floats[row], atol=1e-6, err_msg=f"row {row}")
-        np.testing.assert_array_equal(ids[0], stored_ids[row])
+        for floats, ids in (fast, embed_state(ctx, layout)):
+            np.testing.assert_allclose(floats[0], stored_floats[row], atol=1e-6, err_msg=f"row {row}")
+            np.testing.assert_array_equal(ids[0], stored_ids[row])
         row += 1
     assert row == len(items_game)
 

@@ -104,3 +104,12 @@ def test_store_copy_is_self_contained(bundled_store, tmp_path):
     shutil.copytree(bundled_store, moved)
     store = FrameStore(moved)
     assert len(store.games()) == len(FrameStore(bundled_store).games()) > 5
+
+
+def test_worker_processes_after_an_in_process_ingest(tmp_path):
+    """Regression: a forked worker once inherited the parent's hashing executor without
+    its thread and waited forever."""
+    files = sorted((DATA / "clips").glob("*.slp"))[:4]
+    ingest(files[:1], tmp_path / "a", progress=False)            # starts the hashing thread
+    result = ingest(files, tmp_path / "b", workers=2, progress=False)
+    assert len(result.report) == len(files)

@@ -55,6 +55,83 @@ def run_ingest(args: argparse.Namespace) -> int:
     return 0 if readable or not result.report else 1
 
 
+def add_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="run a notebook over a parameter grid and publish a report",
+                       description="Run NOTEBOOK once per arm of a grid file with papermill "
+                                   "(local process pool or a Ray cluster), skip arms finished "
+                                   "before, aggregate their metrics and publish an HTML report. "
+                                   "Grid format: see workbench.report.sweep.")
+    p.add_argument("notebook", metavar="NOTEBOOK", help="the .ipynb to run")
+    p.add_argument("--grid", required=True, help="grid YAML: parameters, grid, arms, resources")
+    p.add_argument("--out", required=True, help="run folder, e.g. papermill_runs/NAME")
+    p.add_argument("--workers", type=int, default=1, help="arms run at once locally (default 1)")
+    p.add_argument("--retries", type=int, default=0, help="extra attempts of a failing arm")
+    p.add_argument("--ray", metavar="ADDRESS", help="submit arms to this Ray cluster ('auto' for "
+                                                    "the local one) instead of a process pool")
+    p.add_argument("--cpus", type=float, help="CPUs one arm asks of Ray (overrides the grid)")
+    p.add_argument("--gpus", type=float, help="GPUs one arm asks of Ray (overrides the grid)")
+    p.add_argument("--cwd", help="working directory of the notebooks (default: their folder)")
+    p.add_argument("--timeout", type=float, help="seconds one cell may run (default: no limit)")
+    p.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's)")
+    p.add_argument("--report", help="report folder (default: reports/<name of --out>)")
+    p.add_argument("--no-report", action="store_true", help="run and aggregate, publish nothing")
+    p.add_argument("--seed-param", default="seed", help="parameter whose arms form error bars")
+    p.set_defaults(func=run_sweep)
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workbench.report import format_results, load_grid, publish_sweep, run_sweep as sweep
+    from workbench.report.results import collect_results, write_results
+
+    grid = load_grid(args.grid)
+    done = []
+
+    def report(result) -> None:
+        done.append(result)
+        print(format_results([result]), flush=True)
+
+    results = sweep(args.notebook, grid, args.out, workers=args.workers, retries=args.retries,
+                    ray_address=args.ray, cwd=args.cwd, timeout_s=args.timeout,
+                    kernel_name=args.kernel, num_cpus=args.cpus, num_gpus=args.gpus,
+                    on_result=report)
+    failed = sum(r.status == "failed" for r in results)
+    print(f"{len(results)} arms: {len(results) - failed} ok, {failed} failed "
+          f"({sum(r.status == 'skipped' for r in results)} finished before)")
+    if args.no_report:
+        csv, _ = write_results(collect_results(args.out, [r.arm for r in results]), args.out)
+        print(f"results: {csv}")
+    else:
+        index = publish_sweep(args.out, args.report or Path("reports") / Path(args.out).name,
+                              seed_parameter=args.seed_param)
+        print(f"results: {Path(args.out) / 'results.csv'}\nreport: {index}")
+    return 1 if failed else 0
+
+
+def add_publish(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("publish", help="render executed notebooks to a standalone HTML report",
+                       description="Render executed notebooks without their code (charts "
+                                   "inlined, no network needed) and an index page linking them.")
+    p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="executed .ipynb files")
+    p.add_argument("--out", required=True, help="report folder, e.g. reports/NAME")
+    p.add_argument("--title", default="Reports", help="title of the index page")
+    p.set_defaults(func=run_publish)
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workbench.report import ReportEntry, build_index, publish_notebook
+
+    entries = []
+    for notebook in map(Path, args.notebooks):
+        publish_notebook(notebook, Path(args.out) / f"{notebook.stem}.html")
+        entries.append(ReportEntry(notebook.stem, f"{notebook.stem}.html", str(notebook)))
+    print(f"report: {build_index(args.title, entries, Path(args.out) / 'index.html')}")
+    return 0
+
+
 def add_embed(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("embed", help="embedding tools: fit k-means stick centres, show layouts")
     tools = p.add_subparsers(dest="tool", required=True, metavar="TOOL")
@@ -140,50 +217,21 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_train)
 
 
-def train_overrides(args: argparse.Namespace) -> list[str]:
-    """The flag values as config overrides (flags beat --config, --set beats flags)."""
-    out = []
-    flat = {"replays": args.replays, "out": args.out,
-            "policy.backbone.name": args.backbone, "policy.backbone.hidden_size": args.hidden,
-            "policy.backbone.num_layers": args.layers, "train.window": args.window,
-            "train.epochs": args.epochs, "train.max_steps": args.max_steps,
-            "train.time_budget": args.time_budget, "train.truncate_bptt": args.truncate_bptt,
-            "train.batch_size": args.batch_size, "train.lr": args.lr, "train.seed": args.seed,
-            "train.device": args.device, "train.workers": args.workers}
-    if args.delay is not None:
-        low, _, high = str(args.delay).partition("-")
-        flat["train.delay_min"], flat["train.delay_max"] = int(low), int(high or low)
-    if args.time_budget is not None and args.max_steps is None:
-        flat["train.max_steps"] = 10**9  # the budget decides when to stop
-    for key, value in flat.items():
-        if value is not None:
-            out.append(f"{key}={json.dumps(value)}")
-    return out + list(args.overrides)
-
-
 def run_train(args: argparse.Namespace) -> int:
-    from workbench.train import load_experiment, train
+    from workbench.train import train
+    from workbench.train.config import experiment
 
-    overrides = train_overrides(args)
-    cfg = load_experiment(args.config, overrides)
-    if args.backbone and not any(o.startswith("policy.backbone=") for o in args.overrides):
-        cfg = _only_backbone_fields(cfg)
+    cfg = experiment(args.config, args.overrides, replays=args.replays, backbone=args.backbone,
+                     hidden=args.hidden, layers=args.layers, window=args.window, delay=args.delay,
+                     epochs=args.epochs, max_steps=args.max_steps, time_budget=args.time_budget,
+                     truncate_bptt=args.truncate_bptt, batch_size=args.batch_size, lr=args.lr,
+                     seed=args.seed, device=args.device, workers=args.workers, out=args.out)
     if args.dry_run:
         return _dry_run(cfg)
     result = train(cfg, resume=args.resume, progress=sys.stderr.isatty())
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
         print(_format_train_result(result))
     return 0
-
-
-def _only_backbone_fields(cfg):
-    """A --backbone switch keeps only the options the new backbone has."""
-    import dataclasses
-
-    from workbench.models.backbones import backbone_config_class
-    known = {f.name for f in dataclasses.fields(backbone_config_class(cfg.policy.backbone["name"]))}
-    cfg.policy.backbone = {k: v for k, v in cfg.policy.backbone.items() if k == "name" or k in known}
-    return cfg
 
 
 def _dry_run(cfg) -> int:
@@ -351,6 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_embed(sub)
     add_train(sub)
     add_eval(sub)
+    add_sweep(sub)
+    add_publish(sub)
     add_export(sub)
     add_play(sub)
     add_bench_latency(sub)

@@ -1,7 +1,8 @@
 """The runtime agent: a libmelee ``GameState`` in, a ``ControllerState`` out, every frame.
 
-Per frame: the game state is embedded with the training code path
-(``gamestate_row`` -> ``StateContext`` -> ``embed_state``), the exported step runs with
+Per frame: the game state is embedded with the training code path (the bot route of
+``workbench.embed``: ``gamestate_blocks`` -> ``live_context`` -> ``embed_state``, which
+``tests/test_embed_state.py`` checks against stored frames), the exported step runs with
 the agent's own most recent output as its controller input (the training alignment of
 :mod:`workbench.data.dataset`), and the chosen controller goes through a delay queue:
 with ``delay=D`` an output reaches the controller D frames later, as Slippi's online
@@ -21,11 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from workbench.deploy.runtime import BoundStep, OnnxPolicy
-from workbench.embed import StateContext, StateLayout, embed_state
-from workbench.replay.live import gamestate_row
+from workbench.embed import StateLayout, embed_state
+from workbench.embed.game import live_context
+from workbench.replay.live import PLAYER_COLUMNS, gamestate_blocks
 from workbench.types import LIBMELEE_TO_STAGE, NUM_ACTIONS, TRAINED_BUTTONS, ControllerState
 
 NEUTRAL = ControllerState.neutral()
+ACTION = PLAYER_COLUMNS.index("action")
 
 
 def controller_state(values: np.ndarray) -> ControllerState:
@@ -59,7 +62,7 @@ class Agent:
         spec = self.model.sidecar.spec()
         self.neutral_input = spec.decode(spec.encode(np.zeros((1, 13), np.float32)))  # (1, 13)
         self.warnings: Counter[str] = Counter()
-        # ns of the last frame; embed_row (libmelee -> frame row) is part of embed
+        # ns of the last frame; embed_row (libmelee -> player blocks) is part of embed
         self.timing = {"embed": 0, "model": 0, "decode": 0, "embed_row": 0}
         self._row_ns = 0
         self.last_floats = self.last_ids = None
@@ -112,15 +115,13 @@ class Agent:
         if self.port not in players or opponent not in players:
             return "missing_player"
         ports = (self.port - 1, opponent - 1)
-        row = gamestate_row(gamestate, list(ports))
+        live = gamestate_blocks(gamestate, list(ports))
         self._row_ns = time.perf_counter_ns()
-        for who in (0, 1):
-            if not 0 <= int(row[f"p{who}_action"][0]) < NUM_ACTIONS:
+        for block in live.players:
+            if not 0 <= block[0, ACTION] < NUM_ACTIONS:
                 return "unknown_action"
-        items = {k: v for k, v in row.items() if k.startswith("item_")}
         stage = LIBMELEE_TO_STAGE.get(int(getattr(gamestate.stage, "value", gamestate.stage)), 0)
-        ctx = StateContext(row, items, row["frame"], stage, 0, 1, ports, self.name_ids)
-        floats, ids = embed_state(ctx, self.layout)
+        floats, ids = embed_state(live_context(live, 0, stage, ports, self.name_ids), self.layout)
         if not np.isfinite(floats).all():
             return "nan_state"
         np.copyto(self.step_fn.floats, floats)

@@ -5,7 +5,7 @@ fed to an :class:`~workbench.deploy.agent.Agent` in a loop (the game restarts, a
 agent resets, when the replay runs out) for ``frames`` timed frames. Each frame's time
 covers embedding the ``GameState``, the onnxruntime step (one intra-op and one inter-op
 thread, sequential) and decoding to a ``ControllerState``; the breakdown gives each part
-(``embed_row``, libmelee to a frame-table row, is the first part of ``embed``).
+(``embed_row``, libmelee to player blocks, is the first part of ``embed``).
 """
 from __future__ import annotations
 

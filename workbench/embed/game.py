@@ -41,6 +41,18 @@ def table_context(table: GameTable, perspective: int, item_slots: int,
                         ports, name_ids)
 
 
+def live_context(live, perspective: int, stage: int, ports: tuple[int, int],
+                 name_ids: tuple[int, int] = (0, 0)) -> StateContext:
+    """The state context of one live frame (:func:`workbench.replay.live.gamestate_blocks`)
+    seen by player ``perspective``: the blocks go in as they are, nothing is re-stacked."""
+    opp = opponent_of(len(live.players), perspective)
+    blocks = {"self": live.players[perspective], "opp": live.players[opp],
+              "self_nana": live.nanas[perspective] * live.nanas[perspective][:, -1:],
+              "opp_nana": live.nanas[opp] * live.nanas[opp][:, -1:]}
+    return StateContext({}, live.items, np.array([live.frame]), stage, perspective, opp,
+                        ports, name_ids, blocks=blocks)
+
+
 def embed_game(table: GameTable, config: EmbedConfig, perspective: int,
                layout: StateLayout | None = None, spec: ControllerSpec | None = None,
                name_ids: tuple[int, int] = (0, 0)) -> EmbeddedGame:

@@ -114,6 +114,18 @@ def eval_games(cache_games: set[str], run_dir: Path | None, split: str) -> tuple
     return cache_games - set(saved.train), "held-out"
 
 
+def held_out(checkpoint: str | Path) -> tuple[Policy, object, EmbeddingCache, list[Segment]]:
+    """A trained policy, its config, its embedding cache and the segments of the games
+    it did not train on (for analysis notebooks)."""
+    policy, cfg, folder = load_policy(checkpoint)
+    emb = build_cache(FrameStore(cfg.store), cfg.cache, cfg.embed, perspectives=cfg.train.perspectives)
+    games, _ = eval_games(set(emb.games()), folder.parent.parent, "auto")
+    segments = emb.select(md5s=games, variants={0})
+    if not segments:
+        raise WorkbenchError(f"{folder}: every game in its store is a training game")
+    return policy, cfg, emb, segments
+
+
 def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: tuple[int, ...] = (0,),
              out: str | Path | None = None, export_predictions: str | Path | None = None,
              average_last: int = 0, split: str = "auto", store: str | None = None,

@@ -92,7 +92,16 @@ def _policy_row(row: dict, meta: GameMeta, policy: IngestPolicy) -> dict:
 
 _CACHE: dict[str, dict] = {}        # md5 -> manifest row
 _BY_STAT: dict[tuple, str] = {}      # (path, size, mtime_ns) -> md5
-_HASHER: ThreadPoolExecutor | None = None
+_HASHER: tuple[int, ThreadPoolExecutor] | None = None   # (owner pid, executor)
+
+
+def _hasher() -> ThreadPoolExecutor:
+    """This process's hashing thread. A forked worker inherits the parent's executor
+    object but not its thread, so each process makes its own."""
+    global _HASHER
+    if _HASHER is None or _HASHER[0] != os.getpid():
+        _HASHER = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="md5"))
+    return _HASHER[1]
 
 
 def _init_worker(cache: dict[str, dict]) -> None:
@@ -124,15 +133,13 @@ def ingest_file(path: Path, root: str, policy: IngestPolicy, parser: str = "auto
     (hashlib releases the GIL). ``write(store, md5, table)`` stores the table; by default
     synchronously, while the single-process ingest hands it to a writer thread.
     """
-    global _HASHER
     store = FrameStore(root)
     stat = os.stat(path)
     md5 = _BY_STAT.get((str(path), stat.st_size, stat.st_mtime_ns))
     if md5 is not None and (row := _cached_row(md5, path, store, policy)) is not None:
         return row
     data = Path(path).read_bytes()
-    _HASHER = _HASHER or ThreadPoolExecutor(1)
-    md5_future = _HASHER.submit(lambda: hashlib.md5(data).hexdigest())
+    md5_future = _hasher().submit(lambda: hashlib.md5(data).hexdigest())
     try:
         table, err = read_replay(path, parser=parser, data=data), None
     except ReplayError as error:

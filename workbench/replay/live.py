@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -87,23 +88,53 @@ def player_fields(state, leader: bool = True) -> dict[str, float]:
     }
 
 
+PLAYER_COLUMNS = (*PLAYER_FIELDS, "present")   # the order of a player block
+_DEFAULTS = [float(default) for _, default in PLAYER_FIELDS.values()] + [0.0]
+
+
+@dataclass
+class LiveFrame:
+    """One ``GameState`` as player blocks: row 0 of each (1, fields) float32 block holds
+    a player's fields in :data:`PLAYER_COLUMNS` order (``present`` last)."""
+
+    frame: int
+    players: list[np.ndarray]        # per player index, (1, fields)
+    nanas: list[np.ndarray]          # per player index, (1, fields); zeros without Nana
+    items: dict[str, np.ndarray]     # dense item_* arrays, (1, MAX_ITEMS)
+
+
+def _block(state, leader: bool) -> np.ndarray:
+    if state is None:
+        return np.array([_DEFAULTS], dtype=np.float32)
+    values = player_fields(state, leader)
+    return np.array([[*(values[name] for name in PLAYER_FIELDS), 1.0]], dtype=np.float32)
+
+
+def gamestate_blocks(gamestate, ports: list[int]) -> LiveFrame:
+    """``ports``: 0-based controller ports in player order (``meta.players``)."""
+    players, nanas = [], []
+    for port in ports:
+        state = gamestate.players.get(port + 1)
+        players.append(_block(state, True))
+        nana = None if state is None else state.nana
+        nanas.append(_block(nana, False) if nana is not None else np.zeros((1, len(PLAYER_COLUMNS)), np.float32))
+    return LiveFrame(int(gamestate.frame), players, nanas, _items(gamestate.projectiles))
+
+
 def gamestate_row(gamestate, ports: list[int]) -> dict[str, np.ndarray]:
-    """One ``GameState`` as a one-row frame table with the store's column names.
+    """One ``GameState`` as a one-row frame table with the store's column names (values
+    as float32 views of :func:`gamestate_blocks`' blocks, except the dense items).
 
     ``ports``: 0-based controller ports in player order (``meta.players``). A port with
     no player this frame gets ``p{i}_present = False`` and the schema defaults.
     """
-    row: dict[str, np.ndarray] = {"frame": np.array([gamestate.frame], dtype=np.int32)}
-    for index, port in enumerate(ports):
-        state = gamestate.players.get(port + 1)
-        for nana in (False, True):
-            prefix = f"p{index}_nana_" if nana else f"p{index}_"
-            source = None if state is None else (state.nana if nana else state)
-            values = player_fields(source, leader=not nana) if source is not None else {}
-            for name, (dtype, default) in PLAYER_FIELDS.items():
-                row[prefix + name] = np.array([values.get(name, default)], dtype=dtype)
-            row[prefix + "present"] = np.array([source is not None], dtype=bool)
-    row.update(_items(gamestate.projectiles))
+    live = gamestate_blocks(gamestate, ports)
+    row: dict[str, np.ndarray] = {"frame": np.array([live.frame], dtype=np.int32)}
+    for index in range(len(ports)):
+        for prefix, block in ((f"p{index}_", live.players[index]), (f"p{index}_nana_", live.nanas[index])):
+            for col, name in enumerate(PLAYER_COLUMNS):
+                row[prefix + name] = block[:, col]
+    row.update(live.items)
     return row
 
 

@@ -156,3 +156,45 @@ def _merge(base: dict, update: dict) -> None:
             _merge(base[key], value)
         else:
             base[key] = value
+
+
+def flag_overrides(replays: list[str] | None = None, backbone: str | None = None,
+                   hidden: int | None = None, layers: int | None = None, window: int | None = None,
+                   delay: str | int | None = None, epochs: int | None = None,
+                   max_steps: int | None = None, time_budget: float | None = None,
+                   truncate_bptt: int | None = None, batch_size: int | None = None,
+                   lr: float | None = None, seed: int | None = None, device: str | None = None,
+                   workers: int | None = None, out: str | None = None) -> list[str]:
+    """The common options (the ``workbench train`` flags) as ``KEY=VALUE`` overrides;
+    None leaves an option at its configured value. ``delay`` is D or "A-B"."""
+    flat = {"replays": replays, "out": out, "policy.backbone.name": backbone,
+            "policy.backbone.hidden_size": hidden, "policy.backbone.num_layers": layers,
+            "train.window": window, "train.epochs": epochs, "train.max_steps": max_steps,
+            "train.time_budget": time_budget, "train.truncate_bptt": truncate_bptt,
+            "train.batch_size": batch_size, "train.lr": lr, "train.seed": seed,
+            "train.device": device, "train.workers": workers}
+    if delay is not None:
+        low, _, high = str(delay).partition("-")
+        flat["train.delay_min"], flat["train.delay_max"] = int(low), int(high or low)
+    if time_budget is not None and max_steps is None:
+        flat["train.max_steps"] = 10**9  # the budget decides when to stop
+    return [f"{key}={json.dumps(value)}" for key, value in flat.items() if value is not None]
+
+
+def experiment(config: str | None = None, overrides: list[str] | tuple[str, ...] = (),
+               **flags) -> ExperimentConfig:
+    """Defaults, then a config file, then the common flags, then ``KEY=VALUE``
+    overrides: the one way both the CLI and notebooks build an experiment."""
+    cfg = load_experiment(config, flag_overrides(**flags) + list(overrides))
+    if flags.get("backbone") and not any(o.startswith("policy.backbone=") for o in overrides):
+        cfg.policy.backbone = _backbone_fields(cfg.policy.backbone)
+    return cfg
+
+
+def _backbone_fields(backbone: dict) -> dict:
+    """A backbone switch keeps only the options the new backbone has."""
+    import dataclasses
+
+    from workbench.models.backbones import backbone_config_class
+    known = {f.name for f in dataclasses.fields(backbone_config_class(backbone["name"]))}
+    return {k: v for k, v in backbone.items() if k == "name" or k in known}

@@ -22,7 +22,8 @@ def sparkline(values: list[float], width: int = 24) -> str:
 
 class RunLog:
     def __init__(self, run_dir: Path, total_steps: int, start_step: int, enabled: bool = True,
-                 progress: bool = True, wandb_project: str = "", config: dict | None = None):
+                 progress: bool = True, wandb_project: str = "", config: dict | None = None,
+                 on_log=None):
         from tqdm.auto import tqdm
 
         self.enabled = enabled
@@ -33,6 +34,7 @@ class RunLog:
         self.tb = self._tensorboard(run_dir) if enabled else None
         self.wandb = self._wandb(wandb_project, config, run_dir) if enabled and wandb_project else None
         self.started = time.perf_counter()
+        self.on_log = on_log
 
     @staticmethod
     def _tensorboard(run_dir: Path):
@@ -64,6 +66,8 @@ class RunLog:
                     self.tb.add_scalar(key, value, step)
         if self.wandb is not None:
             self.wandb.log(metrics, step=step)
+        if self.on_log is not None:
+            self.on_log(step, metrics)
 
     def progress(self, step: int, loss: float, extra: str = "") -> None:
         self.losses.append(loss)

@@ -232,13 +232,16 @@ class Trainer:
         return metrics
 
     # -- the loop ------------------------------------------------------------------------------
-    def fit(self) -> TrainResult:
+    def fit(self, on_log=None) -> TrainResult:
+        """Train to the end. ``on_log(step, metrics)`` is called with every logged row
+        (live loss curves in notebooks)."""
         cfg, t = self.cfg, self.t
         if self.main:
             cfg.save(self.run_dir / "config.json")
             self.data.split.save(self.run_dir / "split.json")
         log = RunLog(self.run_dir, self.total_steps, self.step, enabled=self.main,
-                     progress=self.progress, wandb_project=t.wandb, config=cfg.to_dict())
+                     progress=self.progress, wandb_project=t.wandb, config=cfg.to_dict(),
+                     on_log=on_log)
         iterator, carried = iter(self.batches), None
         started, last_eval = time.perf_counter() - self.elapsed, {}
         window_start, window_frames = time.perf_counter(), 0
@@ -342,14 +345,38 @@ def _distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True) -> TrainResult:
+def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True,
+          on_log=None) -> TrainResult:
     """Run one experiment (see the module docstring)."""
     trainer = Trainer(cfg, resume=resume, progress=progress)
     try:
-        return trainer.fit()
+        return trainer.fit(on_log)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
 
 
-__all__ = ["train", "Trainer", "TrainResult", "load_policy"]
+def train_or_reuse(cfg: ExperimentConfig, progress: bool = False, on_log=None) -> Path:
+    """Notebooks' training step: reuse ``cfg.out`` when it holds a finished run of the
+    same config, resume it when it was cut short, otherwise train. A run of another config
+    in that folder is moved aside to ``<out>.previous`` (replacing an older one) first.
+    Returns the run folder."""
+    import json
+    import shutil
+
+    run = Path(cfg.out)
+    saved = run / "config.json"
+    wanted = json.loads(json.dumps(cfg.to_dict()))  # as saved: tuples become lists
+    finished = (run / "summary.json").exists() and saved.exists()
+    if finished and json.loads(saved.read_text()) == wanted:
+        return run
+    if saved.exists() and json.loads(saved.read_text()) != wanted:
+        previous = run.with_name(run.name + ".previous")
+        shutil.rmtree(previous, ignore_errors=True)
+        run.rename(previous)
+    has_checkpoints = bool(list_checkpoints(run / "checkpoints"))
+    train(cfg, resume=has_checkpoints, progress=progress, on_log=on_log)
+    return run
+
+
+__all__ = ["train", "train_or_reuse", "Trainer", "TrainResult", "load_policy"]

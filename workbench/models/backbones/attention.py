@@ -108,14 +108,18 @@ class SlidingWindowAttention(nn.Module):
         self._slot_tables: dict[tuple, tuple[Tensor, Tensor]] = {}
 
     def slot_cos_sin(self, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-        """RoPE cos, sin for the W cache slots, each (W, head_dim), pre-multiplied by the
-        1/sqrt(head_dim) score scale so that step saves an op."""
+        """RoPE tables for the W cache slots, each (W, head_dim), for ``step``:
+        cos, and sin with the first half negated so that rotate_half(k) * sin equals
+        roll(k, head_dim/2) * signed_sin (one op instead of three). Both are
+        pre-multiplied by the 1/sqrt(head_dim) score scale."""
         key = (device, dtype)
         if key not in self._slot_tables:
             positions = torch.arange(self.window, device=device) - (self.window - 1)
             cos, sin = rope_cos_sin(positions, self.head_dim, self.rope_base, torch.float64)
+            half = self.head_dim // 2
+            signed_sin = torch.cat([-sin[:, :half], sin[:, half:]], dim=-1)
             scale = self.head_dim**-0.5
-            self._slot_tables[key] = ((cos * scale).to(dtype), (sin * scale).to(dtype))
+            self._slot_tables[key] = ((cos * scale).to(dtype), (signed_sin * scale).to(dtype))
         return self._slot_tables[key]
 
     def _rope(self, x: Tensor, start: int) -> Tensor:
@@ -158,7 +162,8 @@ class SlidingWindowAttention(nn.Module):
         """(B, h, T, P+T) over key index -> (B, h, T, W) over window offset."""
         seq_len, window = probs.shape[2], self.window
         padded = F.pad(probs, (window - 1, 0))  # key j now at j + W - 1
-        index = num_prefix + torch.arange(seq_len, device=probs.device)[:, None] + torch.arange(window, device=probs.device)
+        offsets = torch.arange(window, device=probs.device)
+        index = num_prefix + torch.arange(seq_len, device=probs.device)[:, None] + offsets  # (T, W)
         return padded.gather(-1, index.expand(*probs.shape[:2], seq_len, window))
 
     def step(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, mask_bias: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -173,8 +178,9 @@ class SlidingWindowAttention(nn.Module):
         ).unbind(1)  # each (B, h, 1, hd)
         k_cache = torch.cat([k_cache[:, :, 1:], k], dim=2)  # (B, h, W, hd)
         v_cache = torch.cat([v_cache[:, :, 1:], v], dim=2)
-        cos, sin = self.slot_cos_sin(x.device, x.dtype)  # scaled by 1/sqrt(hd)
-        k_rot = k_cache * cos + rotate_half(k_cache) * sin  # the query sits at position 0
+        cos, signed_sin = self.slot_cos_sin(x.device, x.dtype)  # scaled by 1/sqrt(hd)
+        # RoPE relative to the query, which sits at position 0 (so q is not rotated).
+        k_rot = torch.addcmul(k_cache * cos, k_cache.roll(self.head_dim // 2, dims=-1), signed_sin)
         probs = torch.softmax(q @ k_rot.transpose(-1, -2) + mask_bias, dim=-1)  # (B, h, 1, W)
         out = (probs @ v_cache).reshape(batch, dim)  # (B, H)
         return F.linear(out, self.out_proj.weight, self.out_proj.bias), k_cache, v_cache

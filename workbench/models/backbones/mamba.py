@@ -19,8 +19,10 @@ State keys per layer i: ``conv_{i}`` (B, Di, d_conv-1), the last d_conv-1 conv i
 (mamba-ssm keeps d_conv; the oldest column is never used), and ``ssm_{i}`` (B, Di, N).
 
 Scan paths: ``selective_scan_chunked`` (pure PyTorch, used by forward),
-``selective_scan_sequential`` (reference), and mamba-ssm's CUDA kernels when available,
-on CUDA, and the sequence starts from a zero state (the kernel takes no initial state).
+``selective_scan_sequential`` (reference), and on CUDA mamba-ssm's kernels
+(``causal_conv1d_fn``, ``selective_scan_fn``) when importable and ``use_kernels``; a
+carried state is continued exactly (``entering_state_contribution``), so truncated-BPTT
+chunks also run on the kernels.
 """
 from __future__ import annotations
 
@@ -33,7 +35,13 @@ from torch import Tensor, nn
 
 from .layers import RMSNorm, causal_conv1d, causal_conv1d_step
 from .registry import Backbone, BackboneConfig, BackboneConfigError, State, register
-from .ssm_ops import MAMBA_KERNELS, kernels_available, selective_scan_chunked, selective_scan_step
+from .ssm_ops import (
+    MAMBA_KERNELS,
+    entering_state_contribution,
+    kernels_available,
+    selective_scan_chunked,
+    selective_scan_step,
+)
 
 
 @dataclass
@@ -96,29 +104,16 @@ class MambaMixer(nn.Module):
         A = torch.arange(1, d_state + 1, dtype=torch.float32).repeat(self.d_inner, 1)
         self.A_log = nn.Parameter(torch.log(A))  # (Di, N)
         self.D = nn.Parameter(torch.ones(self.d_inner))  # (Di,)
-        self._A_cache: tuple[tuple, Tensor] | None = None
-
-    def negative_A(self) -> Tensor:
-        """A = -exp(A_log), (Di, N). Cached between inference steps (keyed on the
-        parameter's storage and version counter, so optimizer steps and
-        load_state_dict invalidate it); recomputed whenever autograd, tracing or
-        export is on, so exported graphs keep reading the parameter."""
-        if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling():
-            return -torch.exp(self.A_log)
-        key = (self.A_log.data_ptr(), self.A_log._version, self.A_log.dtype)
-        if self._A_cache is None or self._A_cache[0] != key:
-            self._A_cache = (key, -torch.exp(self.A_log))
-        return self._A_cache[1]
 
     def forward(
         self, u: Tensor, conv_state: Tensor, ssm_state: Tensor, fresh: bool = False
     ) -> tuple[Tensor, Tensor, Tensor]:
         """u (B, T, H), conv_state (B, Di, K-1), ssm_state (B, Di, N) -> out (B, T, H), states.
 
-        ``fresh`` says the states are zeros, which lets the CUDA kernels run.
+        ``fresh`` says the states are zeros, which lets the CUDA path skip continuing them.
         """
-        if fresh and self.use_kernels and u.is_cuda and kernels_available():
-            return self._forward_kernels(u)
+        if self._kernels_usable(u):
+            return self._forward_kernels(u, conv_state, ssm_state, fresh)
         x, z = self.in_proj(u).chunk(2, dim=-1)  # (B, T, Di) each
         x, conv_state = causal_conv1d(x, conv_state, self.conv1d.weight, self.conv1d.bias)
         x = F.silu(x)
@@ -128,24 +123,39 @@ class MambaMixer(nn.Module):
         y, ssm_state = selective_scan_chunked(x, delta, A, B, C, self.D, ssm_state, self.scan_chunk)
         return self.out_proj(y * F.silu(z)), conv_state, ssm_state
 
-    def _forward_kernels(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """mamba-ssm fused path; kernels use the (B, C, T) layout."""
-        seq_len = u.shape[1]
+    def _kernels_usable(self, u: Tensor) -> bool:
+        return self.use_kernels and u.is_cuda and kernels_available()
+
+    def _forward_kernels(
+        self, u: Tensor, conv_state: Tensor, ssm_state: Tensor, fresh: bool
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """mamba-ssm fused path; kernels use the (B, C, T) layout. A carried conv state is
+        prepended to the conv input; a carried SSM state is added afterwards with
+        ``entering_state_contribution`` (the scan kernel only starts from zero)."""
+        seq_len, prefix = u.shape[1], self.d_conv - 1
         x, z = self.in_proj(u).transpose(1, 2).chunk(2, dim=1)  # (B, Di, T) each
-        conv_state = F.pad(x, (self.d_conv - 1 - seq_len, 0))  # last K-1 inputs, zero-padded
+        x = torch.cat([conv_state.to(x.dtype), x], dim=-1)  # (B, Di, K-1+T)
+        conv_state = x[:, :, -prefix:]
         x = MAMBA_KERNELS.causal_conv1d_fn(
             x.contiguous(), self.conv1d.weight.squeeze(1), self.conv1d.bias, activation="silu"
-        )
+        )[:, :, prefix:]  # (B, Di, T)
         dt, B, C = self.x_proj(x.transpose(1, 2)).split([self.dt_rank, self.d_state, self.d_state], -1)
-        dt = F.linear(dt, self.dt_proj.weight).transpose(1, 2)  # (B, Di, T), bias in kernel
-        y, ssm_state = MAMBA_KERNELS.selective_scan_fn(
-            x, dt.contiguous(), -torch.exp(self.A_log.float()),
+        dt = F.linear(dt, self.dt_proj.weight)  # (B, T, Di), bias added in the kernel
+        A = -torch.exp(self.A_log.float())
+        y, last_state = MAMBA_KERNELS.selective_scan_fn(
+            x.contiguous(), dt.transpose(1, 2).contiguous(), A,
             B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(), self.D.float(),
             z=z.contiguous(), delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
             return_last_state=True,
-        )
-        out = self.out_proj(y.transpose(1, 2))  # (B, T, H)
-        return out, conv_state.contiguous(), ssm_state.to(out.dtype)
+        )  # y: (B, Di, T), gated by silu(z) inside the kernel
+        y = y.transpose(1, 2)  # (B, T, Di)
+        if not fresh:
+            delta = F.softplus(dt + self.dt_proj.bias)  # (B, T, Di)
+            y_extra, h_extra = entering_state_contribution(delta, A.to(delta.dtype), C, ssm_state)
+            y = y + y_extra * F.silu(z.transpose(1, 2))
+            last_state = last_state + h_extra
+        out = self.out_proj(y)  # (B, T, H)
+        return out, conv_state.contiguous(), last_state.to(out.dtype)
 
     def step(self, u: Tensor, conv_state: Tensor, ssm_state: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """One frame: u (B, H) -> out (B, H) and the new states.
@@ -154,16 +164,12 @@ class MambaMixer(nn.Module):
         the cost is per-op overhead, not arithmetic.
         """
         x, z = F.linear(u, self.in_proj.weight).chunk(2, dim=-1)  # (B, Di) each
-        window = torch.cat([conv_state, x.unsqueeze(-1)], dim=-1)  # (B, Di, K)
-        x = F.silu(torch.sum(window * self.conv1d.weight.squeeze(1), dim=-1) + self.conv1d.bias)
+        x, conv_state = causal_conv1d_step(x, conv_state, self.conv1d.weight, self.conv1d.bias)
+        x = F.silu(x)
         dt, B, C = F.linear(x, self.x_proj.weight).split([self.dt_rank, self.d_state, self.d_state], -1)
         delta = F.softplus(F.linear(dt, self.dt_proj.weight, self.dt_proj.bias))  # (B, Di)
-        decay = torch.exp(delta.unsqueeze(-1) * self.negative_A())  # (B, Di, N)
-        drive = torch.bmm((delta * x).unsqueeze(-1), B.unsqueeze(1))  # (B, Di, N) outer product
-        ssm_state = torch.addcmul(drive, decay, ssm_state)
-        y = torch.bmm(ssm_state, C.unsqueeze(-1)).squeeze(-1)  # (B, Di)
-        y = torch.addcmul(y, self.D, x) * F.silu(z)
-        return F.linear(y, self.out_proj.weight), window[:, :, 1:], ssm_state
+        y, ssm_state = selective_scan_step(x, delta, -torch.exp(self.A_log), B, C, self.D, ssm_state)
+        return F.linear(y * F.silu(z), self.out_proj.weight), conv_state, ssm_state
 
     def zero_state(self, batch_size: int, device, dtype) -> tuple[Tensor, Tensor]:
         """(conv_state (B, Di, K-1), ssm_state (B, Di, N)) of zeros."""
@@ -230,7 +236,7 @@ class SSMStack(Backbone):
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """x (B, T, D) -> y (B, T, H), state after the last frame."""
-        fresh = state is None  # zero state: lets the CUDA kernels (no initial state) run
+        fresh = state is None  # zero state: the CUDA path need not continue a carried one
         if state is None:
             state = self.initial_state(x.shape[0], x.device, x.dtype)
         h = self.input_proj(x)  # (B, T, H)

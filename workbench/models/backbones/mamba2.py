@@ -86,10 +86,13 @@ class Mamba2Mixer(nn.Module):
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
 
     def _heads(self, x: Tensor, B: Tensor, C: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(..., Di), (..., G*N) x2 -> (..., nheads, P), (..., nheads, N) x2: each head
-        reads its group's B and C (heads split into G contiguous groups, as mamba-ssm)."""
+        """(..., Di), (..., G*N) x2 -> (..., nheads, P), (..., nheads or 1, N) x2: each head
+        reads its group's B and C (heads split into G contiguous groups, as mamba-ssm).
+        With one group B and C keep a broadcastable head axis of size 1 (no copies)."""
         lead = x.shape[:-1]
         x = x.reshape(*lead, self.nheads, self.headdim)
+        if self.ngroups == 1:
+            return x, B.unsqueeze(-2), C.unsqueeze(-2)
         per_group = self.nheads // self.ngroups
         B = B.reshape(*lead, self.ngroups, 1, self.d_state).expand(*lead, self.ngroups, per_group, self.d_state)
         C = C.reshape(*lead, self.ngroups, 1, self.d_state).expand(*lead, self.ngroups, per_group, self.d_state)
@@ -106,6 +109,7 @@ class Mamba2Mixer(nn.Module):
         x, B, C = F.silu(xBC).split([self.d_inner, self.ngroups * self.d_state, self.ngroups * self.d_state], -1)
         dt = F.softplus(dt + self.dt_bias)  # (B, T, nheads)
         x, B, C = self._heads(x, B, C)  # (B, T, nheads, P), (B, T, nheads, N) x2
+        B, C = B.expand(*x.shape[:-1], self.d_state), C.expand(*x.shape[:-1], self.d_state)
         y, ssm_state = ssd_chunked(x, dt, -torch.exp(self.A_log), B, C, self.D, ssm_state, self.chunk_size)
         y = self.norm(y.reshape(batch, seq_len, self.d_inner), z)  # (B, T, Di)
         return self.out_proj(y), conv_state, ssm_state

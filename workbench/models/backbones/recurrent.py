@@ -34,10 +34,8 @@ class RecurrentBackbone(Backbone):
         )
         # State keys per layer, built once: string formatting per frame is measurable.
         self._keys = [tuple(f"{n}_{i}" for n in self.state_names) for i in range(config.num_layers)]
-        self._weight_names = [
-            [f"{kind}_{part}_l{i}" for kind, part in (("weight", "ih"), ("weight", "hh"), ("bias", "ih"), ("bias", "hh"))]
-            for i in range(config.num_layers)
-        ]
+        parts = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        self._weight_names = [[f"{part}_l{i}" for part in parts] for i in range(config.num_layers)]
 
     def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
         device, dtype = self._device_dtype(device, dtype)

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, Callable, ClassVar, TypeVar
 
 import torch
 from torch import Tensor, nn
 
 State = dict[str, Tensor]
 
-C = TypeVar("C", bound="BackboneConfig")
+ConfigT = TypeVar("ConfigT", bound="BackboneConfig")
 
 
 class UnknownBackboneError(ValueError):
@@ -63,7 +63,7 @@ class BackboneConfig:
         return {"name": self.name, **{key: getattr(self, key) for key in fields}}
 
     @classmethod
-    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+    def from_dict(cls: type[ConfigT], data: dict[str, Any]) -> ConfigT:
         """Inverse of :meth:`to_dict`; rejects unknown fields and a mismatched name."""
         data = dict(data)
         name = data.pop("name", cls.name)
@@ -102,6 +102,11 @@ class Backbone(nn.Module):
         self.input_dim = input_dim
         self.output_dim = config.hidden_size
 
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """A sequence: x (B, T, D) -> y (B, T, H), state after the last frame.
+        ``state=None`` starts from ``initial_state``."""
+        raise NotImplementedError
+
     def initial_state(
         self, batch_size: int, device: torch.device | None = None, dtype: torch.dtype | None = None
     ) -> State:
@@ -121,16 +126,16 @@ class Backbone(nn.Module):
 
 BACKBONES: dict[str, type[Backbone]] = {}
 
-B = TypeVar("B", bound=type[Backbone])
+BackboneT = TypeVar("BackboneT", bound=type[Backbone])
 
 
-def register(name: str):
+def register(name: str) -> Callable[[BackboneT], BackboneT]:
     """Class decorator: ``@register("lstm")`` adds a Backbone subclass under ``name``.
 
     The class's ``config_class.name`` must equal ``name`` so saved configs round-trip.
     """
 
-    def decorator(cls: B) -> B:
+    def decorator(cls: BackboneT) -> BackboneT:
         if name in BACKBONES and BACKBONES[name] is not cls:
             raise ValueError(f"backbone {name!r} is already registered to {BACKBONES[name]}")
         if cls.config_class.name != name:

@@ -1,0 +1,291 @@
+"""Backbone benchmark: size, training throughput and streaming vs window latency.
+
+For every registered backbone at three sizes (hidden 128 / 2 layers, hidden 256 /
+2 layers = production, hidden 512 / 4 layers):
+
+* parameter count;
+* training throughput in frames/s: forward + backward + AdamW step on B=64, T=64;
+* latency at batch 1 without autograd (``torch.inference_mode``, 1 thread): recomputing a
+  60-frame window with ``forward`` (what a stateless policy does to get one action)
+  versus one streaming ``step`` with a carried state; their ratio is the baseline
+  comparison (target: step >= 20x faster than the window for temporal backbones).
+
+On CUDA with mamba-ssm installed it also times mamba-ssm's kernels against the pure
+PyTorch scan at T=256. Prints a table and writes JSON.
+
+    python benchmarks/backbones.py                  # full run, CPU
+    python benchmarks/backbones.py --quick          # fewer iterations
+    python benchmarks/backbones.py --device cuda --out results/gpu.json
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from workbench.models.backbones import BACKBONES, Backbone, build_backbone  # noqa: E402
+from workbench.models.backbones.ssm_ops import kernels_available  # noqa: E402
+
+SIZES = {
+    "small": dict(hidden_size=128, num_layers=2),
+    "production": dict(hidden_size=256, num_layers=2),
+    "large": dict(hidden_size=512, num_layers=4),
+}
+TARGET_RATIO = 20.0
+
+
+@dataclass
+class BenchSettings:
+    """What to run and how long; ``quick`` trades precision for time."""
+
+    device: str = "cpu"
+    quick: bool = False
+    backbones: list[str] = field(default_factory=lambda: sorted(BACKBONES))
+    sizes: list[str] = field(default_factory=lambda: list(SIZES))
+    input_dim: int = 64
+    train_batch: int = 64
+    train_seq_len: int = 64
+    window: int = 60
+    latency_threads: int = 1
+
+    @property
+    def train_iters(self) -> tuple[int, int]:
+        """(warmup, timed) optimizer steps."""
+        return (1, 3) if self.quick else (2, 5)
+
+    @property
+    def latency_reps(self) -> int:
+        return 3 if self.quick else 7
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def best_time(fn: Callable[[], object], iters: int, reps: int, device: torch.device) -> float:
+    """Best-of-``reps`` mean seconds per call over ``iters`` calls (after one warm rep).
+
+    The minimum is the least noisy estimate on a shared machine: interference only adds.
+    """
+    times = []
+    for rep in range(reps + 1):
+        sync(device)
+        start = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        sync(device)
+        if rep:  # the first rep warms caches and allocators
+            times.append((time.perf_counter() - start) / iters)
+    return min(times)
+
+
+def training_throughput(model: Backbone, settings: BenchSettings, device: torch.device) -> dict[str, float]:
+    """Frames per second of forward + backward + AdamW on (B, T) batches: the best and
+    the median over individually timed optimizer steps."""
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x = torch.randn(settings.train_batch, settings.train_seq_len, settings.input_dim, device=device)
+    target = torch.randn(settings.train_batch, settings.train_seq_len, model.output_dim, device=device)
+
+    def train_step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        y, _ = model(x)
+        torch.nn.functional.mse_loss(y, target).backward()
+        optimizer.step()
+
+    warmup, timed = settings.train_iters
+    for _ in range(warmup):
+        train_step()
+    seconds, cpu_seconds = [], []
+    for _ in range(timed):
+        sync(device)
+        start, start_cpu = time.perf_counter(), time.process_time()
+        train_step()
+        sync(device)
+        seconds.append(time.perf_counter() - start)
+        cpu_seconds.append(time.process_time() - start_cpu)
+    frames = settings.train_batch * settings.train_seq_len
+    return {
+        "train_frames_per_s": frames / min(seconds),
+        "train_frames_per_s_median": frames / statistics.median(seconds),
+        # all threads' CPU time: robust to other processes, not comparable to wall time
+        "train_frames_per_cpu_s": frames / min(cpu_seconds),
+    }
+
+
+def latencies(model: Backbone, settings: BenchSettings, device: torch.device) -> dict[str, float]:
+    """Batch-1 latency (ms) of a full-window forward vs one streaming step.
+
+    Window and step repetitions alternate, so load from other processes hits both alike;
+    each keeps its best repetition.
+    """
+    model.eval()
+    window_x = torch.randn(1, settings.window, settings.input_dim, device=device)
+    frame = torch.randn(1, settings.input_dim, device=device)
+    with torch.inference_mode():
+        state = model.initial_state(1, device)
+        for _ in range(settings.window):  # a realistic, filled state
+            _, state = model.step(frame, state)
+        carried = {"state": state}
+
+        def step() -> None:
+            _, carried["state"] = model.step(frame, carried["state"])
+
+        window_iters = 3 if settings.quick else 10
+        step_iters = 50 if settings.quick else 200
+        window_s, step_s, window_cpu, step_cpu = [], [], [], []
+        for _ in range(settings.latency_reps):
+            window_s.append(best_time(lambda: model(window_x), window_iters, 1, device))
+            window_cpu.append(cpu_time(lambda: model(window_x), window_iters))
+            step_s.append(best_time(step, step_iters, 1, device))
+            step_cpu.append(cpu_time(step, step_iters))
+    result = {
+        "window_ms": min(window_s) * 1e3,
+        "step_ms": min(step_s) * 1e3,
+        "window_over_step": min(window_s) / min(step_s),
+    }
+    if device.type == "cpu":  # CPU time of this thread: what the work costs when not preempted
+        result.update({
+            "window_cpu_ms": min(window_cpu) * 1e3,
+            "step_cpu_ms": min(step_cpu) * 1e3,
+            "window_over_step_cpu": min(window_cpu) / min(step_cpu),
+        })
+    return result
+
+
+def cpu_time(fn: Callable[[], object], iters: int) -> float:
+    """Mean CPU seconds of the calling thread per call (latency runs use one thread,
+    so this excludes time the OS gave to other processes on a shared machine)."""
+    start = time.thread_time()
+    for _ in range(iters):
+        fn()
+    return (time.thread_time() - start) / iters
+
+
+def bench_one(name: str, size: str, settings: BenchSettings, device: torch.device) -> dict:
+    gc.collect()  # drop the previous model's buffers before timing the next one
+    torch.manual_seed(0)
+    model = build_backbone(name, settings.input_dim, **SIZES[size]).to(device)
+    result = {
+        "backbone": name,
+        "size": size,
+        **SIZES[size],
+        "params": sum(p.numel() for p in model.parameters()),
+        **training_throughput(model, settings, device),
+    }
+    threads = torch.get_num_threads()
+    torch.set_num_threads(settings.latency_threads)
+    try:
+        result.update(latencies(model, settings, device))
+    finally:
+        torch.set_num_threads(threads)
+    result["loadavg_1min"] = os.getloadavg()[0]  # other processes on the machine skew timings
+    return result
+
+
+def kernel_comparison(settings: BenchSettings, device: torch.device, seq_len: int = 256) -> dict | None:
+    """mamba-ssm CUDA kernels vs the pure chunked scan, production size, T=256."""
+    if device.type != "cuda" or not kernels_available():
+        return None
+    x = torch.randn(settings.train_batch, seq_len, settings.input_dim, device=device)
+    timings = {}
+    for label, use_kernels in (("kernels", True), ("pure", False)):
+        torch.manual_seed(0)
+        model = build_backbone("mamba", settings.input_dim, **SIZES["production"], use_kernels=use_kernels).to(device)
+
+        def train_step() -> None:
+            y, _ = model(x)
+            y.square().mean().backward()
+
+        with torch.no_grad():
+            timings[f"{label}_forward_ms"] = best_time(lambda: model(x), 5, settings.latency_reps, device) * 1e3
+        timings[f"{label}_train_step_ms"] = best_time(train_step, 3, settings.latency_reps, device) * 1e3
+    timings["forward_speedup"] = timings["pure_forward_ms"] / timings["kernels_forward_ms"]
+    timings["train_speedup"] = timings["pure_train_step_ms"] / timings["kernels_train_step_ms"]
+    return {"batch": settings.train_batch, "seq_len": seq_len, **timings}
+
+
+def environment(settings: BenchSettings, device: torch.device) -> dict:
+    return {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "train_threads": torch.get_num_threads(),
+        "latency_threads": settings.latency_threads,
+        "mamba_ssm_kernels": kernels_available(),
+        "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_") or k == "LD_PRELOAD"},
+    }
+
+
+def print_table(rows: list[dict]) -> None:
+    header = (f"{'backbone':<10} {'size':<10} {'params':>10} {'train fr/s':>11} "
+              f"{'window ms':>10} {'step ms':>8} {'win/step':>9} {'(cpu time)':>10}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        flag = "" if r["backbone"] == "mlp" or r["window_over_step"] >= TARGET_RATIO else "  <20x"
+        print(
+            f"{r['backbone']:<10} {r['size']:<10} {r['params']:>10,} {r['train_frames_per_s']:>11,.0f} "
+            f"{r['window_ms']:>10.2f} {r['step_ms']:>8.3f} {r['window_over_step']:>8.1f}x "
+            f"{r.get('window_over_step_cpu', float('nan')):>9.1f}x{flag}"
+        )
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[BenchSettings, Path]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "backbones.json")
+    parser.add_argument("--backbones", nargs="+", choices=sorted(BACKBONES), default=sorted(BACKBONES))
+    parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
+    args = parser.parse_args(argv)
+    settings = BenchSettings(device=args.device, quick=args.quick, backbones=args.backbones, sizes=args.sizes)
+    return settings, args.out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    settings, out = parse_args(argv)
+    device = torch.device(settings.device)
+    rows = []
+    for size in settings.sizes:
+        for name in settings.backbones:
+            rows.append(bench_one(name, size, settings, device))
+            print(f"  done {name:<10} {size}", file=sys.stderr, flush=True)
+    print_table(rows)
+    kernels = kernel_comparison(settings, device)
+    if kernels:
+        print(f"mamba-ssm kernels vs pure scan at T={kernels['seq_len']}: forward "
+              f"{kernels['forward_speedup']:.1f}x, train step {kernels['train_speedup']:.1f}x")
+    report = {
+        "settings": asdict(settings),
+        "environment": environment(settings, device),
+        "target_window_over_step": TARGET_RATIO,
+        "results": rows,
+        "mamba_kernels_vs_pure": kernels,
+        "median_window_over_step": statistics.median(r["window_over_step"] for r in rows),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Charts and tables of training runs and evaluations: loss curves (live while a run
+trains), every head's accuracy and NLL beside the repeat-last baseline, the delay curve."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
+
+LOSS_KEYS = ("train/loss", "val/loss")
+
+
+def run_metrics(run_dir: str | Path) -> pd.DataFrame:
+    """metrics.jsonl of a run as a long table (step, metric, value)."""
+    rows = []
+    path = Path(run_dir) / "metrics.jsonl"
+    for line in path.read_text().splitlines() if path.exists() else []:
+        record = json.loads(line)
+        rows += [{"step": record["step"], "metric": k, "value": v} for k, v in record.items()
+                 if k not in ("step", "time") and isinstance(v, (int, float))]
+    return pd.DataFrame(rows, columns=["step", "metric", "value"])
+
+
+def loss_chart(metrics: pd.DataFrame, keys: tuple[str, ...] = LOSS_KEYS, width: int = 520) -> alt.Chart:
+    data = metrics[metrics["metric"].isin(keys)]
+    return alt.Chart(data, title="loss").mark_line(point=True).encode(
+        x="step:Q", y=alt.Y("value:Q", title="loss", scale=alt.Scale(zero=False)),
+        color="metric:N", tooltip=["step", "metric", alt.Tooltip("value:Q", format=".4f")],
+    ).properties(width=width, height=220)
+
+
+def loss_curves(run_dir: str | Path) -> alt.Chart:
+    """Train and validation loss of a finished (or running) run."""
+    return loss_chart(run_metrics(run_dir))
+
+
+class LiveLoss:
+    """``train(cfg, on_log=LiveLoss())``: redraws the loss curves in the notebook every
+    ``every`` logged rows (one display that updates in place)."""
+
+    def __init__(self, every: int = 5):
+        self.rows: list[dict] = []
+        self.every, self.calls, self.handle = every, 0, None
+
+    def __call__(self, step: int, metrics: dict) -> None:
+        self.rows += [{"step": step, "metric": k, "value": v} for k, v in metrics.items() if k in LOSS_KEYS]
+        self.calls += 1
+        if self.calls % self.every == 0 or "val/loss" in metrics:
+            self.show()
+
+    def show(self) -> None:
+        from IPython.display import display
+
+        chart = loss_chart(pd.DataFrame(self.rows, columns=["step", "metric", "value"]))
+        if self.handle is None:
+            self.handle = display(chart, display_id=True)
+        else:
+            self.handle.update(chart)
+
+
+def eval_table(report: dict, delay: int | str | None = None) -> pd.DataFrame:
+    """Per head (and delay): accuracy and NLL beside the repeat-last baseline, and the
+    accuracy on frames where the input changed."""
+    rows = []
+    delays = [str(delay)] if delay is not None else list(report["delays"])
+    for d in delays:
+        for head, m in report["delays"][d]["heads"].items():
+            rows.append({"delay": int(d), "head": head, "acc": m["acc"], "baseline_acc": m["baseline_acc"],
+                         "acc_gain": m["acc"] - m["baseline_acc"], "nll": m["nll"],
+                         "baseline_nll": m["baseline_nll"], "acc_change": m["acc_change"],
+                         "change_frames": m["change_frames"], "frames": m["frames"]})
+    return pd.DataFrame(rows)
+
+
+def eval_chart(report: dict) -> alt.Chart:
+    """Model versus repeat-last accuracy per head, one column per delay."""
+    table = eval_table(report)
+    long = table.melt(id_vars=["delay", "head"], value_vars=["acc", "baseline_acc"],
+                      var_name="predictor", value_name="accuracy")
+    long["predictor"] = long["predictor"].map({"acc": "model", "baseline_acc": "repeat last"})
+    return alt.Chart(long, title="accuracy per head").mark_bar().encode(
+        x=alt.X("predictor:N", title=None), xOffset="predictor:N",
+        y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1])), color="predictor:N",
+        column=alt.Column("head:N"), row=alt.Row("delay:O"),
+        tooltip=["head", "delay", "predictor", alt.Tooltip("accuracy:Q", format=".4f")],
+    ).properties(width=40, height=140)
+
+
+def delay_curve_chart(report: dict, heads: tuple[str, ...] = ("main_x", "main_y")) -> alt.Chart:
+    """Accuracy versus delay for the model and the baseline (delay robustness)."""
+    rows = []
+    for point in report["delay_curve"]:
+        for head in heads:
+            rows.append({"delay": point["delay"], "head": head, "predictor": "model", "acc": point[f"{head}_acc"]})
+            rows.append({"delay": point["delay"], "head": head, "predictor": "repeat last",
+                         "acc": point[f"{head}_baseline_acc"]})
+    return alt.Chart(pd.DataFrame(rows), title="accuracy versus delay").mark_line(point=True).encode(
+        x="delay:Q", y=alt.Y("acc:Q", scale=alt.Scale(zero=False)), color="head:N",
+        strokeDash="predictor:N", tooltip=["delay", "head", "predictor", alt.Tooltip("acc:Q", format=".4f")],
+    ).properties(width=420, height=220)
