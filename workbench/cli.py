@@ -325,6 +325,99 @@ def run_report(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+def add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a checkpoint's single-frame step to ONNX",
+                       description="Write MODEL.onnx (one frame of Policy.step, every state as a "
+                                   "named input/output, batch 1, fixed shapes) and MODEL.onnx.json.")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder")
+    p.add_argument("--out", required=True, help="model.onnx to write (the sidecar goes beside it)")
+    p.add_argument("--quantize", default="none",
+                   choices=("none", "int8", "int8-dynamic", "int8-static", "int4"),
+                   help="int8: static with --calibration, else dynamic; int4: weight-only")
+    p.add_argument("--calibration", nargs="+", metavar="REPLAYS",
+                   help="replay files/folders for static INT8 calibration and --warm-start")
+    p.add_argument("--calibration-frames", type=int, default=600, help="frames to calibrate on")
+    p.add_argument("--warm-start", type=int, default=0, metavar="N",
+                   help="save the mean state after N frames of the calibration games as the start state")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature baked in")
+    p.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from workbench.deploy import export_checkpoint
+
+    sidecar = export_checkpoint(args.checkpoint, args.out, quantize=args.quantize,
+                                calibration=args.calibration, temperature=args.temperature,
+                                warm_start_frames=args.warm_start,
+                                calibration_frames=args.calibration_frames)
+    states = ", ".join(f"{s['name']}{tuple(s['shape'])}" for s in sidecar.states) or "none"
+    print(f"wrote {args.out} ({sidecar.quantization['mode']}, {sidecar.graph['nodes']} nodes, "
+          f"backbone {sidecar.policy_config['backbone']['name']}); states: {states}")
+    return 0
+
+
+def add_play(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("play", help="play Melee in Dolphin with an exported model",
+                       description="Start Slippi Dolphin with the ISO through libmelee, pick the "
+                                   "character and stage, and play with the model.")
+    p.add_argument("--model", required=True, help="model.onnx (with its .json sidecar)")
+    p.add_argument("--dolphin", required=True, help="Slippi Dolphin executable or folder")
+    p.add_argument("--iso", required=True, help="Melee NTSC 1.02 ISO")
+    p.add_argument("--port", type=int, required=True, help="controller port of the bot (1-4)")
+    p.add_argument("--character", required=True, help="e.g. fox, falco, marth")
+    p.add_argument("--delay", type=int, default=0, help="frames the bot's outputs are held (online delay)")
+    p.add_argument("--stage", default="fd", help="stage to pick (default FD)")
+    p.add_argument("--opponent-port", type=int, help="default: the other player in the game")
+    p.add_argument("--connect-code", default="", help="Slippi direct-connect code (online)")
+    p.add_argument("--games", type=int, default=0, help="stop after N games (0: until Ctrl-C)")
+    p.add_argument("--autostart", action="store_true", help="start the game from the stage screen")
+    p.add_argument("--sample", action="store_true", help="sample from the policy instead of argmax")
+    p.add_argument("--seed", type=int)
+    p.set_defaults(func=run_play)
+
+
+def run_play(args: argparse.Namespace) -> int:
+    from workbench.deploy import PlayOptions, play
+
+    options = PlayOptions(args.model, args.dolphin, args.iso, args.port, args.character,
+                          args.delay, args.stage, args.opponent_port, args.connect_code,
+                          args.games, args.autostart, args.sample, args.seed)
+    summary = play(options)
+    print(f"played {summary['games']} games, {summary['frames']:,} frames; warnings {summary['warnings']}")
+    return 0
+
+
+def add_bench_latency(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench-latency", help="per-frame latency of the bot loop on one thread",
+                       description="Loop a replay's frames through the agent (embedding, the "
+                                   "onnxruntime step, decoding) and report p50/p99 per frame.")
+    p.add_argument("--model", required=True, help="model.onnx (with its .json sidecar)")
+    p.add_argument("--replay", help="replay to loop (default: a bundled game)")
+    p.add_argument("--frames", type=int, default=10_000, help="timed frames (default 10000)")
+    p.add_argument("--json", dest="json_out", metavar="OUT.json", help="write the result as JSON")
+    p.add_argument("--profile", action="store_true", help="also print onnxruntime's time per op type")
+    p.set_defaults(func=run_bench_latency)
+
+
+def run_bench_latency(args: argparse.Namespace) -> int:
+    from workbench.deploy.latency import (
+        DEFAULT_REPLAY, bench_latency, format_latency, profile_ops, replay_states,
+    )
+
+    states = replay_states(args.replay or DEFAULT_REPLAY)
+    result = bench_latency(args.model, frames=args.frames, states=states)
+    result["replay"] = str(args.replay or DEFAULT_REPLAY)
+    if args.profile:
+        result["profile"] = profile_ops(args.model, states)
+    if args.json_out:
+        with open(args.json_out, "w") as handle:
+            json.dump(result, handle, indent=1)
+    print(format_latency(result))
+    for row in result.get("profile", [])[:12]:
+        print(f"  {row['op']:24s} {row['us_per_frame']:8.2f} us/frame (profiled) x{row['nodes']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -335,6 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_report(sub)
     add_sweep(sub)
     add_publish(sub)
+    add_export(sub)
+    add_play(sub)
+    add_bench_latency(sub)
     return parser
 
 

@@ -1,0 +1,285 @@
+"""Deployment latency and quantization cost for every backbone, measured in one run.
+
+    python benchmarks/deploy.py [--frames 10000] [--backbones gru,mamba] [--sizes 256x2]
+
+Latency (random weights; latency does not depend on them): each backbone at each size
+is exported as fp32, INT8 dynamic, INT8 static and INT4, and the four loop a replay's
+frames through the bot (embedding + onnxruntime step + decoding, one thread) taking
+turns every 500 frames, so a shared machine's busy spells fall on all of them alike;
+p50/p99 per frame over 10,000 frames each. Beside them, on the same embedded frames and one thread: PyTorch
+eager ``policy.step`` and a full-window recompute (``forward`` over the last T=60 frames
+each frame), the baselines every ONNX number is a ratio against.
+
+Accuracy (weights trained briefly at production size): each variant streams held-out
+replay frames (clips the run never trained on); reported beside fp32: accuracy against
+the recorded next input, agreement with fp32's choices, max probability drift, mean KL.
+
+Prints a table and writes ``benchmarks/results/deploy.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+REPLAY = ROOT / "data" / "replays" / "games" / "Walnut356-falcon_throws.slp"
+HELD_OUT = [ROOT / "data" / "replays" / "clips" / "PMcca-item-export.slp",
+            ROOT / "data" / "replays" / "clips" / "peppi-v3.18.slp"]
+BACKBONES = ("mlp", "lstm", "gru", "attention", "mamba", "mamba2", "jamba", "zamba")
+MODES = ("none", "int8-dynamic", "int8-static", "int4")
+PRODUCTION = (256, 2)
+
+
+def stats(ns: np.ndarray) -> dict:
+    ms = np.asarray(ns, dtype=np.float64) / 1e6
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+            "min_ms": float(ms.min()), "frames": int(len(ms))}
+
+
+def build_policy(name: str, hidden: int, layers: int, seed: int = 0):
+    from workbench.embed import EmbedConfig
+    from workbench.models.policy import Policy, PolicyConfig
+
+    torch.manual_seed(seed)
+    backbone = {"name": name, "hidden_size": hidden, "num_layers": layers}
+    return Policy(EmbedConfig(), PolicyConfig(backbone=backbone)).eval()
+
+
+@torch.no_grad()
+def torch_step_latency(policy, game, frames: int) -> dict:
+    """PyTorch eager ``policy.step`` per frame on embedded frames (model only)."""
+    state, times = policy.initial_state(1), []
+    rows = np.arange(frames) % (len(game) - 1)
+    for k, i in enumerate(rows):
+        args = [torch.from_numpy(a[i:i + 1]) for a in (game.floats, game.ids, game.controller)]
+        start = time.perf_counter_ns()
+        _, _, state = policy.step(*args, state)
+        times.append(time.perf_counter_ns() - start)
+    return stats(times[min(50, frames // 10):])
+
+
+@torch.no_grad()
+def torch_window_latency(policy, game, frames: int, window: int = 60) -> dict:
+    """Recompute the last ``window`` frames from scratch every frame (no carried state)."""
+    floats, ids, ctrl = (torch.from_numpy(a) for a in (game.floats, game.ids, game.controller))
+    times = []
+    for k in range(frames):
+        end = window + k % (len(game) - window - 1)
+        start = time.perf_counter_ns()
+        x = policy.inputs(floats[None, end - window:end], ids[None, end - window:end],
+                          ctrl[None, end - window:end])                      # (1, T, D)
+        h, _ = policy.backbone(x)                                           # (1, T, H)
+        targets, _ = policy.head.sample(h[:, -1])
+        policy.decoder(targets)
+        times.append(time.perf_counter_ns() - start)
+    return stats(times[min(10, frames // 10):])
+
+
+def export_variants(policy, folder: Path, calibration: list[Path], modes=MODES) -> dict[str, Path]:
+    from workbench.deploy import export_policy
+
+    out = {}
+    for mode in modes:
+        path = folder / f"{mode}.onnx"
+        export_policy(policy, path, quantize=mode, calibration=calibration if mode != "none" else None,
+                      calibration_frames=300)
+        out[mode] = path
+    return out
+
+
+def latency_block(name: str, hidden: int, layers: int, args, states, game, work: Path) -> dict:
+    from workbench.deploy.latency import bench_interleaved
+    from workbench.deploy.rollout import torch_threads
+
+    policy = build_policy(name, hidden, layers)
+    folder = work / f"{name}-{hidden}x{layers}"
+    folder.mkdir(parents=True, exist_ok=True)
+    variants = export_variants(policy, folder, [REPLAY])
+    block = {"backbone": name, "hidden": hidden, "layers": layers,
+             "parameters": policy.num_parameters(), "onnx": {}}
+    for mode, result in bench_interleaved(variants, states, args.frames).items():
+        block["onnx"][mode] = {k: result[k] for k in ("p50_ms", "p99_ms", "mean_ms", "min_ms",
+                                                      "breakdown", "loadavg")}
+    with torch_threads(1):
+        block["torch_step"] = torch_step_latency(policy, game, args.torch_frames)
+        block["torch_window"] = torch_window_latency(policy, game, args.window_frames, args.window)
+    fastest = min(block["onnx"], key=lambda m: block["onnx"][m]["p50_ms"])
+    block["fastest"] = fastest
+    model_p50 = block["onnx"][fastest]["breakdown"]["model"]["p50_ms"]
+    block["speedup_vs_torch_step"] = block["torch_step"]["p50_ms"] / model_p50
+    block["speedup_vs_torch_window"] = block["torch_window"]["p50_ms"] / model_p50
+    return block
+
+
+def train_briefly(name: str, steps: int, work: Path):
+    """Production-size policy trained ``steps`` steps on the bundled games."""
+    from workbench.train import load_experiment, train
+    from workbench.train.checkpoint import load_policy
+
+    hidden, layers = PRODUCTION
+    cfg = load_experiment(None, [
+        f"replays={[str(ROOT / 'data' / 'replays' / 'games')]}", f"store={work / 'store'}",
+        f"cache={work / 'cache'}", f"out={work / 'train' / name}",
+        f'policy.backbone={{"name": "{name}", "hidden_size": {hidden}, "num_layers": {layers}}}',
+        "train.window=32", "train.batch_size=16", f"train.max_steps={steps}",
+        f"train.eval_every={steps}", "train.warmup_steps=10", "train.device=\"cpu\""])
+    run = train(cfg, progress=False).run_dir
+    return load_policy(run)[0]
+
+
+def accuracy_block(name: str, args, work: Path) -> dict:
+    from workbench.deploy.rollout import accuracy, compare, load_games, rollout_onnx
+
+    policy = train_briefly(name, args.accuracy_steps, work)
+    variants = export_variants(policy, work / f"{name}-trained", [REPLAY])
+    games = load_games(HELD_OUT, policy.embed_config, (0, 1))
+    frames = args.accuracy_frames
+    sticks = [i for i, h in enumerate(policy.spec.heads) if h.kind != "button"]
+    reference = [rollout_onnx(variants["none"], g, frames) for g in games]
+    out = {}
+    for mode, path in variants.items():
+        rolled = [rollout_onnx(path, g, frames) for g in games]
+        drift = [compare(r, q) for r, q in zip(reference, rolled)]
+        out[mode] = {"accuracy": float(np.mean([accuracy(r, g) for r, g in zip(rolled, games)])),
+                     "stick_trigger_accuracy": float(np.mean([accuracy(r, g, sticks)
+                                                              for r, g in zip(rolled, games)])),
+                     "agreement_with_fp32": float(np.mean([d["target_agreement"] for d in drift])),
+                     "max_abs_prob_drift": max(d["max_abs_error"] for d in drift),
+                     "mean_kl": float(np.mean([d["mean_kl"] for d in drift])),
+                     "frames": int(sum(len(r) for r in rolled))}
+        base = out.get("none", out[mode])
+        out[mode]["accuracy_change"] = out[mode]["accuracy"] - base["accuracy"]
+        out[mode]["stick_trigger_accuracy_change"] = (out[mode]["stick_trigger_accuracy"]
+                                                      - base["stick_trigger_accuracy"])
+    return out
+
+
+def print_latency(blocks: list[dict]) -> None:
+    head = (f"{'backbone':10s} {'size':>6s} {'params':>7s} | " + " | ".join(f"{m:>17s}" for m in MODES)
+            + f" | {'torch step':>17s} | {'torch T=60':>17s} | fastest (model x torch step)")
+    print("per-frame p50/p99 ms; ONNX columns include embedding and decoding")
+    print(head)
+    for b in blocks:
+        cells = [f"{b['onnx'][m]['p50_ms']:7.3f}/{b['onnx'][m]['p99_ms']:8.3f}" for m in MODES]
+        torch_cells = [f"{b[k]['p50_ms']:7.3f}/{b[k]['p99_ms']:8.3f}" for k in ("torch_step", "torch_window")]
+        print(f"{b['backbone']:10s} {b['hidden']:>4d}x{b['layers']} {b['parameters'] / 1e6:6.2f}M | "
+              + " | ".join(cells + torch_cells) + f" | {b['fastest']} ({b['speedup_vs_torch_step']:.1f}x)")
+    print("\nbreakdown of the fastest variant (p50 ms): embed (of which libmelee row) / model / decode")
+    for b in blocks:
+        part = b["onnx"][b["fastest"]]["breakdown"]
+        print(f"{b['backbone']:10s} {b['hidden']:>4d}x{b['layers']} {b['fastest']:13s} "
+              f"{part['embed']['p50_ms']:.3f} ({part['embed_row']['p50_ms']:.3f}) / "
+              f"{part['model']['p50_ms']:.3f} / {part['decode']['p50_ms']:.3f}")
+
+
+def print_accuracy(accuracy: dict) -> None:
+    print("\nheld-out accuracy (production size, briefly trained): all heads / sticks+trigger "
+          "(change vs fp32), agreement with fp32's choices, max probability drift")
+    for name, modes in accuracy.items():
+        cells = [f"{m}: {v['accuracy']:.4f} ({v['accuracy_change']:+.4f}) / "
+                 f"{v['stick_trigger_accuracy']:.4f} ({v['stick_trigger_accuracy_change']:+.4f}) "
+                 f"agree {v['agreement_with_fp32']:.3f} drift {v['max_abs_prob_drift']:.3f}"
+                 for m, v in modes.items()]
+        print(f"{name:10s} " + " | ".join(cells))
+
+
+def summarise(result: dict, target_ms: float = 0.2) -> list[dict]:
+    """Per backbone at production size: the fastest variant, its latency, whether it
+    meets the p99 target, and its accuracy cost on held-out frames."""
+    rows = []
+    for b in result["latency"]:
+        if (b["hidden"], b["layers"]) != PRODUCTION:
+            continue
+        best = b["onnx"][b["fastest"]]
+        cost = result["accuracy"].get(b["backbone"], {}).get(b["fastest"], {})
+        rows.append({"backbone": b["backbone"], "fastest": b["fastest"], "p50_ms": best["p50_ms"],
+                     "p99_ms": best["p99_ms"], "model_p50_ms": best["breakdown"]["model"]["p50_ms"],
+                     "embed_p50_ms": best["breakdown"]["embed"]["p50_ms"],
+                     "meets_p99_target": best["p99_ms"] <= target_ms,
+                     "meets_p99_target_without_embedding":
+                         best["p99_ms"] - best["breakdown"]["embed"]["p50_ms"] <= target_ms,
+                     "accuracy_change": cost.get("accuracy_change"),
+                     "stick_trigger_accuracy_change": cost.get("stick_trigger_accuracy_change"),
+                     "agreement_with_fp32": cost.get("agreement_with_fp32")})
+    return rows
+
+
+def print_summary(rows: list[dict]) -> None:
+    print("\nproduction size (256x2): fastest variant per backbone and its accuracy cost")
+    for r in rows:
+        change = "n/a" if r["accuracy_change"] is None else (
+            f"{r['accuracy_change']:+.4f} all heads, {r['stick_trigger_accuracy_change']:+.4f} sticks/trigger, "
+            f"{r['agreement_with_fp32']:.3f} agreement")
+        print(f"{r['backbone']:10s} {r['fastest']:13s} p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms "
+              f"(model p50 {r['model_p50_ms']:.3f}, embed p50 {r['embed_p50_ms']:.3f}); "
+              f"p99 <= 0.2 ms: {'yes' if r['meets_p99_target'] else 'no'}; accuracy {change}")
+
+
+def report(result: dict) -> None:
+    print_latency(result["latency"])
+    if result["accuracy"]:
+        print_accuracy(result["accuracy"])
+    result["summary"] = summarise(result)
+    print_summary(result["summary"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backbones", default=",".join(BACKBONES))
+    parser.add_argument("--sizes", default="128x2,256x2,512x4", help="HIDDENxLAYERS, comma-separated")
+    parser.add_argument("--frames", type=int, default=10_000, help="ONNX frames timed per variant")
+    parser.add_argument("--torch-frames", type=int, default=2000, help="eager step frames timed")
+    parser.add_argument("--window-frames", type=int, default=300, help="full-window recompute frames timed")
+    parser.add_argument("--window", type=int, default=60)
+    parser.add_argument("--accuracy-steps", type=int, default=60, help="training steps (0: skip accuracy)")
+    parser.add_argument("--accuracy-frames", type=int, default=600, help="held-out frames per game")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "deploy.json"))
+    parser.add_argument("--report", metavar="JSON", help="print the tables of a saved result and exit")
+    args = parser.parse_args()
+    if args.report:
+        saved = json.loads(Path(args.report).read_text())
+        report(saved)
+        Path(args.report).write_text(json.dumps(saved, indent=1))
+        return
+
+    from workbench.deploy.latency import replay_states
+    from workbench.deploy.rollout import load_games
+    from workbench.embed import EmbedConfig
+
+    names = [n for n in args.backbones.split(",") if n]
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",") if s]
+    work = Path(tempfile.mkdtemp(prefix="bench-deploy-"))
+    states = replay_states(REPLAY)
+    game = load_games([REPLAY], EmbedConfig(), (0,))[0]
+    started = time.time()
+    result = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                          "processor": platform.processor(), "loadavg_start": list(os.getloadavg())},
+              "frames": args.frames, "torch_frames": args.torch_frames,
+              "window_frames": args.window_frames, "window": args.window, "latency": [], "accuracy": {}}
+    for name in names:
+        for hidden, layers in sizes:
+            block = latency_block(name, hidden, layers, args, states, game, work)
+            result["latency"].append(block)
+            print(f"{name} {hidden}x{layers}: fastest {block['fastest']} "
+                  f"p50 {block['onnx'][block['fastest']]['p50_ms']:.3f} ms", flush=True)
+        if args.accuracy_steps > 0:
+            result["accuracy"][name] = accuracy_block(name, args, work)
+    result["machine"]["loadavg_end"] = list(os.getloadavg())
+    result["seconds"] = time.time() - started
+    report(result)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    print(f"\nwrote {args.out} ({result['seconds'] / 60:.1f} min; load average "
+          f"{result['machine']['loadavg_start'][0]:.1f} -> {result['machine']['loadavg_end'][0]:.1f})")
+
+
+if __name__ == "__main__":
+    main()

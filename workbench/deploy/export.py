@@ -1,0 +1,170 @@
+"""``workbench export``: a checkpoint -> ``model.onnx`` + ``model.onnx.json``.
+
+The graph is ``Policy.step`` for one frame (:class:`~workbench.deploy.graph.StepGraph`),
+exported with ``torch.onnx.export(dynamo=True)`` and then checked: every input and
+output has a concrete shape, and there is no loop, scan or branch in it (a streaming
+step never iterates over time; ``tests/test_deploy_export.py`` also checks that the node
+count does not grow with the attention window). Quantized variants are made from the
+fp32 graph (see :mod:`workbench.deploy.quantize`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from workbench.deploy.errors import ExportError, MissingDependencyError
+from workbench.deploy.graph import StepGraph
+from workbench.deploy.sidecar import (
+    Sidecar, component_description, controller_description, sidecar_path, tensor_descriptions,
+    warm_start_path,
+)
+from workbench.models.policy import Policy
+
+# ops that would mean the step iterates over something (time, the window) inside the graph
+LOOP_OPS = frozenset({"Loop", "Scan", "If", "SequenceConstruct", "SequenceInsert", "SplitToSequence"})
+
+
+def import_onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise MissingDependencyError("onnx is not installed: pip install onnx onnxscript onnxruntime") from None
+    return onnx
+
+
+def export_graph(policy: Policy, out: str | Path, temperature: float = 1.0):
+    """Export one frame of ``policy.step`` to ``out`` (fp32) and return the checked
+    ``onnx.ModelProto``."""
+    onnx = import_onnx()
+    graph = StepGraph(policy, temperature)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _quiet_exporter(), torch.no_grad():
+        try:
+            torch.onnx.export(graph, graph.example_inputs(), str(out), dynamo=True,
+                              input_names=graph.input_names, output_names=graph.output_names,
+                              external_data=False, verbose=False)
+        except Exception as err:  # the exporter's errors are long; keep the first line
+            raise ExportError(f"torch.onnx.export failed for backbone "
+                              f"{policy.config.backbone.get('name')}: {str(err).splitlines()[0]}") from None
+    model = onnx.load(str(out))
+    check_graph(model, graph.input_names, graph.output_names)
+    return model
+
+
+class _quiet_exporter:
+    """Silence the exporter's progress lines and warnings (not errors)."""
+
+    def __enter__(self):
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.simplefilter("ignore")
+        self._level = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+        self._devnull = open(os.devnull, "w")
+        self._stdout = os.dup(1)
+        os.dup2(self._devnull.fileno(), 1)  # "[torch.onnx] ..." progress goes to stdout
+        return self
+
+    def __exit__(self, *exc):
+        os.dup2(self._stdout, 1)
+        os.close(self._stdout)
+        self._devnull.close()
+        logging.disable(self._level)
+        self._warnings.__exit__(*exc)
+        return False
+
+
+def check_graph(model, input_names: list[str], output_names: list[str]) -> dict:
+    """Raise :class:`ExportError` unless the graph has exactly these inputs and outputs,
+    all with concrete shapes, and no loop/scan/branch ops. Returns node counts."""
+    graph = model.graph
+    got_in = [i.name for i in graph.input]
+    got_out = [o.name for o in graph.output]
+    if got_in != list(input_names) or got_out != list(output_names):
+        raise ExportError(f"exported graph has inputs {got_in} and outputs {got_out}; "
+                          f"expected {list(input_names)} and {list(output_names)}")
+    for value in list(graph.input) + list(graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if not dims or any(not d.HasField("dim_value") or d.dim_value <= 0 for d in dims):
+            raise ExportError(f"graph {value.name} has a symbolic or unknown shape "
+                              f"{[d.dim_param or d.dim_value for d in dims]}; export with fixed shapes")
+        if dims[0].dim_value != 1:
+            raise ExportError(f"graph {value.name} has batch size {dims[0].dim_value}, expected 1")
+    ops = Counter(node.op_type for node in graph.node)
+    loops = sorted(LOOP_OPS & set(ops))
+    if loops:
+        raise ExportError(f"the exported step contains {', '.join(loops)}: a single-frame step "
+                          "must not iterate; check the backbone's step for Python loops over time")
+    return {"nodes": len(graph.node), "ops": dict(ops.most_common())}
+
+
+def build_sidecar(policy: Policy, model, model_path: str | Path, temperature: float = 1.0,
+                  checkpoint: str | Path | None = None, checkpoint_hash: str | None = None) -> Sidecar:
+    """The sidecar of an exported step (see :mod:`workbench.deploy.sidecar`)."""
+    graph = StepGraph(policy, temperature)
+    info = check_graph(model, graph.input_names, graph.output_names)
+    inputs = tensor_descriptions(model.graph.input)
+    states = [dict(t, name=t["name"][len("state_in_"):]) for t in inputs if t["name"].startswith("state_in_")]
+    return Sidecar(
+        model=Path(model_path).name,
+        embed_config=policy.embed_config.to_dict(), policy_config=policy.config.to_dict(),
+        controller=controller_description(policy.spec), components=component_description(policy),
+        noise_size=policy.noise_size, states=states, inputs=inputs,
+        outputs=tensor_descriptions(model.graph.output), temperature=float(temperature),
+        checkpoint=str(checkpoint) if checkpoint else None, checkpoint_hash=checkpoint_hash,
+        graph={"nodes": info["nodes"], "opset": _opset(model)})
+
+
+def _opset(model) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def export_policy(policy: Policy, out: str | Path, quantize: str = "none",
+                  calibration: list | None = None, temperature: float = 1.0,
+                  checkpoint: str | Path | None = None, checkpoint_hash: str | None = None,
+                  warm_start_frames: int = 0, calibration_frames: int = 600) -> Sidecar:
+    """Export ``policy`` to ``out`` (+ sidecar), quantized as asked.
+
+    ``calibration``: replay paths; static INT8 calibrates on rollouts of them, and
+    ``warm_start_frames`` > 0 saves the mean state after that many frames of their
+    openings as the start state. Returns the written sidecar.
+    """
+    from workbench.deploy import quantize as q
+
+    mode = q.normalise_mode(quantize, calibration)
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix="workbench-export-") as tmp:
+        fp32 = Path(tmp) / out.name if mode != "none" else out
+        model = export_graph(policy, fp32, temperature)
+        sidecar = build_sidecar(policy, model, out, temperature, checkpoint, checkpoint_hash)
+        sidecar.save(sidecar_path(fp32))
+        games = q.calibration_games(calibration, policy.embed_config) if calibration else []
+        if mode != "none":
+            sidecar.quantization = q.quantize_model(fp32, out, mode, games, calibration_frames)
+        if warm_start_frames > 0:
+            if not games:
+                raise ExportError("--warm-start needs --calibration REPLAYS to roll out")
+            from workbench.deploy.rollout import warm_start_state
+            state = warm_start_state(fp32, games, warm_start_frames)
+            np.savez(warm_start_path(out), **state)
+            sidecar.warm_start = warm_start_path(out).name
+    sidecar.save(sidecar_path(out))
+    return sidecar
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path, **options) -> Sidecar:
+    """``workbench export``: load a checkpoint (or a run's best) and export it."""
+    from workbench.deploy.quantize import normalise_mode
+    from workbench.train.checkpoint import load_policy, weights_hash
+
+    normalise_mode(options.get("quantize", "none"), options.get("calibration"))  # fail before loading
+    policy, _, folder = load_policy(checkpoint)
+    return export_policy(policy, out, checkpoint=folder, checkpoint_hash=weights_hash(folder), **options)
