@@ -118,8 +118,9 @@ def held_out(checkpoint: str | Path) -> tuple[Policy, object, EmbeddingCache, li
     """A trained policy, its config, its embedding cache and the segments of the games
     it did not train on (for analysis notebooks)."""
     policy, cfg, folder = load_policy(checkpoint)
-    emb = build_cache(FrameStore(cfg.store), cfg.cache, cfg.embed, perspectives=cfg.train.perspectives)
-    games, _ = eval_games(set(emb.games()), folder.parent.parent, "auto")
+    store = FrameStore(cfg.store)
+    emb = build_cache(store, cfg.cache, cfg.embed, perspectives=cfg.train.perspectives)
+    games, _ = eval_games(set(emb.games()) & store.games_under(cfg.replays), folder.parent.parent, "auto")
     segments = emb.select(md5s=games, variants={0})
     if not segments:
         raise WorkbenchError(f"{folder}: every game in its store is a training game")

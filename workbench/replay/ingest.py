@@ -36,7 +36,7 @@ def find_replays(paths: list[str | os.PathLike] | str | os.PathLike) -> list[Pat
         paths = [paths]
     found: set[Path] = set()
     for raw in paths:
-        path = Path(raw)
+        path = Path(raw).resolve()  # the manifest's paths must not depend on the cwd
         if path.is_dir():
             found.update(p for p in path.rglob("*") if p.suffix.lower() == ".slp" and p.is_file())
         elif path.is_file():

@@ -59,7 +59,8 @@ STEPS = [
     Step("attention", "Attention", "what an attention policy looks at, around hits, shields and action changes",
          lambda p: {**p.common(), "max_steps": 60}, ("attention/mean_entropy", "attention/uniform_entropy")),
     Step("deploy", "Deployment", "ONNX export, parity, INT8/INT4 and per-frame latency",
-         lambda p: {**p.common(), "checkpoint": p.train_run}, ()),
+         lambda p: {**p.common(), "checkpoint": p.train_run},
+         ("deploy/none/p50_ms", "deploy/none/max_rel_error", "deploy/int8-dynamic/accuracy_change")),
 ]
 
 

@@ -192,6 +192,11 @@ def experiment(config: str | None = None, overrides: list[str] | tuple[str, ...]
     cfg = load_experiment(config, flag_overrides(**flags) + list(overrides))
     if flags.get("backbone") and not any(o.startswith("policy.backbone=") for o in overrides):
         cfg.policy.backbone = _backbone_fields(cfg.policy.backbone)
+    # absolute paths: a run's config is read later from other folders (eval, notebooks)
+    cfg.replays = [os.path.abspath(p) for p in cfg.replays]
+    cfg.store, cfg.cache, cfg.out = (os.path.abspath(p) for p in (cfg.store, cfg.cache, cfg.out))
+    if cfg.distill.teacher:
+        cfg.distill.teacher = os.path.abspath(cfg.distill.teacher)
     return cfg
 
 

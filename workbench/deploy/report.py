@@ -1,0 +1,60 @@
+"""One table for the deploy notebook: every quantization of a checkpoint exported, its
+drift from PyTorch and its accuracy change on a held-out game, and its per-frame latency
+(embedding and decoding included), measured side by side."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from workbench.deploy.export import export_policy
+from workbench.deploy.latency import DEFAULT_REPLAY, bench_interleaved, replay_states
+from workbench.deploy.rollout import accuracy, compare, load_games, rollout_onnx, rollout_torch
+
+MODES = ("none", "int8-dynamic", "int8-static", "int4")
+
+
+def held_out_replays(checkpoint: str | Path) -> list[str]:
+    """Replay files of the games the checkpoint's run did not train on, longest first."""
+    from workbench.eval import held_out
+    from workbench.replay import FrameStore
+
+    _, cfg, cache, segments = held_out(checkpoint)
+    rows = {r["md5"]: r for r in FrameStore(cfg.store).games()}
+    md5s = sorted({s.md5 for s in segments}, key=lambda m: -(rows[m]["frames"] or 0))
+    return [rows[m]["path"] for m in md5s]
+
+
+def quantization_table(checkpoint: str | Path, out_dir: str | Path, replay: str | Path,
+                       modes: tuple[str, ...] = MODES, frames: int = 320,
+                       latency_frames: int = 2000, latency_replay: str | Path = DEFAULT_REPLAY
+                       ) -> pd.DataFrame:
+    """Export ``checkpoint`` in each mode to ``out_dir``; roll ``frames`` steps of
+    ``replay`` (player 1's view) through PyTorch and each model; time the bot loop over
+    ``latency_replay`` (libmelee plays Slippi 3.0+ replays only)."""
+    from workbench.train.checkpoint import load_policy
+
+    policy, _, folder = load_policy(checkpoint)
+    game = load_games([replay], policy.embed_config, perspectives=(0,))[0]
+    reference = rollout_torch(policy, game, frames)
+    base_acc = accuracy(reference, game)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows, models = [], {}
+    for mode in modes:
+        path = out_dir / f"model-{mode}.onnx"
+        calibration = [str(replay)] if mode == "int8-static" else None
+        export_policy(policy, path, quantize=mode, calibration=calibration, checkpoint=folder)
+        rollout = rollout_onnx(path, game, frames)
+        rows.append({"quantization": mode, **compare(reference, rollout),
+                     "accuracy": accuracy(rollout, game), "accuracy_change": accuracy(rollout, game) - base_acc,
+                     "size_kb": round(path.stat().st_size / 1024, 1)})
+        models[mode] = path
+    latency = bench_interleaved(models, replay_states(latency_replay), latency_frames)
+    for row in rows:
+        result = latency[row["quantization"]]
+        row.update(p50_ms=result["p50_ms"], p99_ms=result["p99_ms"],
+                   embed_p50_ms=result["breakdown"]["embed"]["p50_ms"],
+                   model_p50_ms=result["breakdown"]["model"]["p50_ms"],
+                   decode_p50_ms=result["breakdown"]["decode"]["p50_ms"])
+    return pd.DataFrame(rows)
