@@ -44,13 +44,15 @@ def table_context(table: GameTable, perspective: int, item_slots: int,
 def live_context(live, perspective: int, stage: int, ports: tuple[int, int],
                  name_ids: tuple[int, int] = (0, 0)) -> StateContext:
     """The state context of one live frame (:func:`workbench.replay.live.gamestate_blocks`)
-    seen by player ``perspective``: the blocks go in as they are, nothing is re-stacked."""
+    seen by player ``perspective``: its blocks joined into one row (``StateContext.flat``),
+    so each group of features is one fancy index."""
     opp = opponent_of(len(live.players), perspective)
+    me, them = live.nanas[perspective], live.nanas[opp]
     blocks = {"self": live.players[perspective], "opp": live.players[opp],
-              "self_nana": live.nanas[perspective] * live.nanas[perspective][:, -1:],
-              "opp_nana": live.nanas[opp] * live.nanas[opp][:, -1:]}
-    return StateContext({}, live.items, np.array([live.frame]), stage, perspective, opp,
-                        ports, name_ids, blocks=blocks)
+              "self_nana": me * me[:, -1:], "opp_nana": them * them[:, -1:]}
+    flat = np.concatenate([*blocks.values(), live.item_block], axis=1)
+    return StateContext({}, {}, np.array([live.frame]), stage, perspective, opp,
+                        ports, name_ids, blocks=blocks, flat=flat)
 
 
 def embed_game(table: GameTable, config: EmbedConfig, perspective: int,

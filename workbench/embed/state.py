@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from workbench.embed.config import EmbedConfig
-from workbench.types import ITEM_FIELDS, NUM_ACTIONS, NUM_CHARACTERS, PLAYER_FIELDS
+from workbench.types import ITEM_FIELDS, MAX_ITEMS, NUM_ACTIONS, NUM_CHARACTERS, PLAYER_FIELDS
 
 TOURNAMENT_STAGES = (2, 3, 8, 28, 31, 32)   # FoD, PS, YS, DL, BF, FD; compact index 6 = other
 STAGE_VOCAB = 64
@@ -42,6 +42,10 @@ OPS = ("scale",    # v * scale
 PLAYER_BLOCK = (*PLAYER_FIELDS, "present")          # columns of a player block
 ITEM_BLOCK = tuple(ITEM_FIELDS)                        # fields of the item block
 BLOCK_KINDS = ("self", "opp", "self_nana", "opp_nana", "item")
+# a live frame's ready row (StateContext.flat): the four player blocks, then the items
+# field-major over all MAX_ITEMS slots
+FLAT_OFFSETS = {kind: k * len(PLAYER_BLOCK) for k, kind in enumerate(BLOCK_KINDS)}
+FLAT_DIM = FLAT_OFFSETS["item"] + len(ITEM_BLOCK) * MAX_ITEMS
 
 
 @dataclass
@@ -62,6 +66,7 @@ class StateContext:
     ports: tuple[int, int]                   # controller ports of (self, opponent)
     name_ids: tuple[int, int] = (0, 0)
     blocks: dict[str, np.ndarray] | None = None
+    flat: np.ndarray | None = None           # (N, FLAT_DIM): every block in one row
 
     def col(self, who: str, name: str) -> np.ndarray:
         if self.blocks is not None and who in self.blocks:
@@ -76,6 +81,8 @@ class StateContext:
         stack just the columns asked for."""
         if self.blocks is not None and kind in self.blocks:
             return self.blocks[kind][:, indices]
+        if kind == "item" and self.flat is not None and item_slots <= MAX_ITEMS:
+            return self.flat[:, _flat_columns(kind, np.asarray(indices), item_slots)]
         if kind == "item":
             parts = [self.items[f"item_{ITEM_BLOCK[i // item_slots]}"][:, i % item_slots] for i in indices]
             return np.stack(parts, axis=1).astype(np.float32, copy=False)
@@ -235,12 +242,21 @@ class OpGroup:
     columns: np.ndarray                    # destination float (or id) columns, read order
     scale: np.ndarray                      # (S,) float32
     high: np.ndarray                       # (S,) float32
+    flat: np.ndarray | None = None         # the reads as columns of StateContext.flat
+    flat_present: np.ndarray | None = None  # item_id: the slots' "present" columns there
 
 
 def _block_column(source: tuple, item_slots: int) -> tuple[str, int]:
     if source[0] == "item":
         return "item", ITEM_BLOCK.index(source[1]) * item_slots + source[2]
     return source[0], PLAYER_BLOCK.index(source[1])
+
+
+def _flat_columns(kind: str, indices: np.ndarray, item_slots: int) -> np.ndarray:
+    """Block columns (:meth:`StateContext.gather` numbering) -> columns of the flat row."""
+    if kind == "item":
+        return FLAT_OFFSETS["item"] + indices // item_slots * MAX_ITEMS + indices % item_slots
+    return FLAT_OFFSETS[kind] + indices
 
 
 class StateLayout:
@@ -292,6 +308,10 @@ class StateLayout:
             group = OpGroup(op, reads, np.array([r[1] for r in rows], np.int64),
                             np.array([r[2] for r in rows], np.float32),
                             np.array([r[3] for r in rows], np.float32))
+            if slots <= MAX_ITEMS:
+                group.flat = np.concatenate([_flat_columns(k, i, slots) for k, i in reads])
+                if op == "item_id":
+                    group.flat_present = _flat_columns("item", reads[0][1] % slots, slots)
             (self.id_plan if is_id else self.float_groups).append(group)
 
     @property
@@ -327,7 +347,13 @@ def _apply(group: OpGroup, values: np.ndarray, ctx: StateContext) -> np.ndarray:
 
 
 def _read(ctx: StateContext, group: OpGroup, item_slots: int) -> np.ndarray:
-    """(N, S) float32: the group's source columns, one gather per block."""
+    """(N, S) float32: the group's source columns, one gather per block (one in all for
+    a live frame's flat row)."""
+    if ctx.flat is not None and group.flat is not None:
+        values = ctx.flat[:, group.flat]
+        if group.op == "item_id":
+            values = np.where(ctx.flat[:, group.flat_present] != 0, values, -1.0)
+        return values
     parts = [ctx.gather(kind, index, item_slots) for kind, index in group.reads]
     values = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
     if group.op == "item_id":  # slot = index % item_slots; "present" is item field 0

@@ -100,7 +100,14 @@ class LiveFrame:
     frame: int
     players: list[np.ndarray]        # per player index, (1, fields)
     nanas: list[np.ndarray]          # per player index, (1, fields); zeros without Nana
-    items: dict[str, np.ndarray]     # dense item_* arrays, (1, MAX_ITEMS)
+    item_block: np.ndarray           # (1, len(ITEM_FIELDS) * MAX_ITEMS) float32, field-major
+
+    @property
+    def items(self) -> dict[str, np.ndarray]:
+        """Dense ``item_*`` arrays, (1, MAX_ITEMS), in the store's dtypes."""
+        block = self.item_block.reshape(len(ITEM_FIELDS), MAX_ITEMS)
+        return {f"item_{name}": block[k:k + 1].astype(dtype)
+                for k, (name, (dtype, _)) in enumerate(ITEM_FIELDS.items())}
 
 
 def _block(state, leader: bool) -> np.ndarray:
@@ -138,15 +145,15 @@ def gamestate_row(gamestate, ports: list[int]) -> dict[str, np.ndarray]:
     return row
 
 
-def _items(projectiles: list) -> dict[str, np.ndarray]:
-    out = {f"item_{name}": np.full((1, MAX_ITEMS), default, dtype=dtype)
-           for name, (dtype, default) in ITEM_FIELDS.items()}
+_ITEM_DEFAULTS = np.repeat(np.array([default for _, default in ITEM_FIELDS.values()], np.float32), MAX_ITEMS)
+assert tuple(ITEM_FIELDS) == ("present", "type", "state", "x", "y", "owner", "spawn_id")
+
+
+def _items(projectiles: list) -> np.ndarray:
+    """The items as one (1, fields * MAX_ITEMS) float32 row, field-major."""
+    block = _ITEM_DEFAULTS.copy()
+    view = block.reshape(len(ITEM_FIELDS), MAX_ITEMS)
     for slot, proj in enumerate(projectiles[:MAX_ITEMS]):
-        out["item_present"][0, slot] = True
-        out["item_type"][0, slot] = _enum_value(proj.type)
-        out["item_state"][0, slot] = int(proj.subtype)
-        out["item_x"][0, slot] = proj.position.x
-        out["item_y"][0, slot] = proj.position.y
-        out["item_owner"][0, slot] = int(proj.owner) - 1 if proj.owner is not None else -1
-        out["item_spawn_id"][0, slot] = int(proj.spawn_id)
-    return out
+        view[:, slot] = (1.0, _enum_value(proj.type), int(proj.subtype), proj.position.x, proj.position.y,
+                         int(proj.owner) - 1 if proj.owner is not None else -1, int(proj.spawn_id))
+    return block[None]
