@@ -2,6 +2,7 @@
 EMA, early stopping, distillation, architecture mismatch, DDP on gloo."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -48,6 +49,18 @@ def test_same_seed_same_weights(tmp_path, shared):
     assert not same(weights(a.run_dir, 12), weights(c.run_dir, 12))
     assert (a.run_dir / "metrics.jsonl").read_text().count("val/loss") >= 2
     assert (a.run_dir / "summary.json").exists() and (a.run_dir / "split.json").exists()
+    # arms of a sweep that differ by seed are scored on the same held-out games
+    assert json.loads((a.run_dir / "split.json").read_text())["val"] == \
+        json.loads((c.run_dir / "split.json").read_text())["val"]
+
+
+def test_split_seed_moves_the_held_out_games(tmp_path, shared):
+    from workbench.train.data import prepare_data
+
+    splits = {seed: prepare_data(tiny(tmp_path, f"s{seed}", f"train.split_seed={seed}", "train.val_fraction=0.3",
+                                      shared=shared)).split for seed in range(4)}
+    assert len({tuple(s.val) for s in splits.values()}) > 1
+    assert all(not set(s.val) & set(s.train) for s in splits.values())
 
 
 def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, shared):

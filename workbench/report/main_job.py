@@ -100,7 +100,7 @@ def run_main_job(replays: list[str] | None = None, out: str | Path = "reports",
             executed.write_text(result.notebook)
             metrics_path_for(executed).write_text(json.dumps({"version": 1, "metrics": result.metrics}, indent=1))
             publish_notebook(executed, out / f"{step.notebook}.html")
-        quoted = ", ".join(f"{k.split('/')[-1]} {_fmt(result.metrics.get(k))}" for k in step.headline
+        quoted = ", ".join(f"{k.split('/', 1)[-1]} {_fmt(result.metrics.get(k))}" for k in step.headline
                            if k in result.metrics)
         description = step.description + (f" ({quoted})" if quoted else "")
         if result.error:

@@ -62,8 +62,9 @@ class TrainConfig(DictMixin):
     eval_batches: int = 20
     checkpoint_every: int = 200
     keep_last: int = 3
-    seed: int = 0
-    val_fraction: float = 0.15
+    seed: int = 0                     # initialisation, sampling order, augmentation
+    split_seed: int = 0               # which games are held out: fixed while seeds vary,
+    val_fraction: float = 0.15        # so arms of a sweep are scored on the same games
     workers: int = 0
     device: str = "auto"              # auto, cpu, cuda
     amp: str = "auto"                 # auto: bf16 autocast on GPU, fp32 on CPU; or off

@@ -48,7 +48,7 @@ def prepare_data(cfg: ExperimentConfig, progress: bool = False, split: Split | N
     cache = build_cache(store, cfg.cache, cfg.embed, cfg.augment, cfg.train.perspectives,
                         progress=progress)
     if split is None:
-        split = split_games(sorted(wanted), cfg.train.val_fraction, cfg.train.seed)
+        split = split_games(sorted(wanted), cfg.train.val_fraction, cfg.train.split_seed)
     t = cfg.train
     filters = dict(characters={c.lower() for c in t.characters} or None,
                    stages={s.lower() for s in t.stages} or None, names={n.lower() for n in t.names} or None)
