@@ -46,8 +46,9 @@ def quantization_table(checkpoint: str | Path, out_dir: str | Path, replay: str 
         calibration = [str(replay)] if mode == "int8-static" else None
         export_policy(policy, path, quantize=mode, calibration=calibration, checkpoint=folder)
         rollout = rollout_onnx(path, game, frames)
+        acc = accuracy(rollout, game)
         rows.append({"quantization": mode, **compare(reference, rollout),
-                     "accuracy": accuracy(rollout, game), "accuracy_change": accuracy(rollout, game) - base_acc,
+                     "accuracy": acc, "accuracy_change": acc - base_acc,
                      "size_kb": round(path.stat().st_size / 1024, 1)})
         models[mode] = path
     latency = bench_interleaved(models, replay_states(latency_replay), latency_frames)

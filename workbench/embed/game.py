@@ -47,12 +47,11 @@ def live_context(live, perspective: int, stage: int, ports: tuple[int, int],
     seen by player ``perspective``: its blocks joined into one row (``StateContext.flat``),
     so each group of features is one fancy index."""
     opp = opponent_of(len(live.players), perspective)
-    me, them = live.nanas[perspective], live.nanas[opp]
-    blocks = {"self": live.players[perspective], "opp": live.players[opp],
-              "self_nana": me * me[:, -1:], "opp_nana": them * them[:, -1:]}
-    flat = np.concatenate([*blocks.values(), live.item_block], axis=1)
+    me, them = live.nanas[perspective], live.nanas[opp]   # zeroed while Nana is absent
+    flat = np.concatenate([live.players[perspective], live.players[opp], me * me[:, -1:],
+                           them * them[:, -1:], live.item_block], axis=1)
     return StateContext({}, {}, np.array([live.frame]), stage, perspective, opp,
-                        ports, name_ids, blocks=blocks, flat=flat)
+                        ports, name_ids, flat=flat)
 
 
 def embed_game(table: GameTable, config: EmbedConfig, perspective: int,

@@ -53,8 +53,8 @@ class StateContext:
     """What one embedding call reads: N frames and who is who.
 
     Built from frame-table ``columns`` (``p{i}_{field}``) and dense ``items``; or, for a
-    live frame, from ready ``blocks`` (see :func:`workbench.embed.game.live_context`):
-    one (N, fields) float32 array per player, in :data:`PLAYER_BLOCK` order.
+    live frame, from one ready row ``flat`` (see :func:`workbench.embed.game.live_context`):
+    the four player blocks in :data:`PLAYER_BLOCK` order, then the items (:data:`FLAT_OFFSETS`).
     """
 
     columns: dict[str, np.ndarray]
@@ -65,23 +65,20 @@ class StateContext:
     opp_index: int
     ports: tuple[int, int]                   # controller ports of (self, opponent)
     name_ids: tuple[int, int] = (0, 0)
-    blocks: dict[str, np.ndarray] | None = None
     flat: np.ndarray | None = None           # (N, FLAT_DIM): every block in one row
 
     def col(self, who: str, name: str) -> np.ndarray:
-        if self.blocks is not None and who in self.blocks:
-            return self.blocks[who][:, PLAYER_BLOCK.index(name)]
+        if self.flat is not None:
+            return self.flat[:, FLAT_OFFSETS[who] + PLAYER_BLOCK.index(name)]
         index = self.self_index if who == "self" else self.opp_index
         return self.columns[f"p{index}_{name}"]
 
     def gather(self, kind: str, indices: np.ndarray, item_slots: int) -> np.ndarray:
         """(N, len(indices)) float32 columns of a block: a player's or Nana's fields
         (:data:`PLAYER_BLOCK` order; Nana's zero while she is absent) or item fields
-        (``field * item_slots + slot``). Live frames hold ready blocks; stored games
+        (``field * item_slots + slot``). Live frames read their ready row; stored games
         stack just the columns asked for."""
-        if self.blocks is not None and kind in self.blocks:
-            return self.blocks[kind][:, indices]
-        if kind == "item" and self.flat is not None and item_slots <= MAX_ITEMS:
+        if self.flat is not None:
             return self.flat[:, _flat_columns(kind, np.asarray(indices), item_slots)]
         if kind == "item":
             parts = [self.items[f"item_{ITEM_BLOCK[i // item_slots]}"][:, i % item_slots] for i in indices]
@@ -308,10 +305,9 @@ class StateLayout:
             group = OpGroup(op, reads, np.array([r[1] for r in rows], np.int64),
                             np.array([r[2] for r in rows], np.float32),
                             np.array([r[3] for r in rows], np.float32))
-            if slots <= MAX_ITEMS:
-                group.flat = np.concatenate([_flat_columns(k, i, slots) for k, i in reads])
-                if op == "item_id":
-                    group.flat_present = _flat_columns("item", reads[0][1] % slots, slots)
+            group.flat = np.concatenate([_flat_columns(k, i, slots) for k, i in reads])
+            if op == "item_id":
+                group.flat_present = _flat_columns("item", reads[0][1] % slots, slots)
             (self.id_plan if is_id else self.float_groups).append(group)
 
     @property
@@ -349,7 +345,7 @@ def _apply(group: OpGroup, values: np.ndarray, ctx: StateContext) -> np.ndarray:
 def _read(ctx: StateContext, group: OpGroup, item_slots: int) -> np.ndarray:
     """(N, S) float32: the group's source columns, one gather per block (one in all for
     a live frame's flat row)."""
-    if ctx.flat is not None and group.flat is not None:
+    if ctx.flat is not None:
         values = ctx.flat[:, group.flat]
         if group.op == "item_id":
             values = np.where(ctx.flat[:, group.flat_present] != 0, values, -1.0)
