@@ -9,29 +9,39 @@ For every registered backbone at three sizes (hidden 128 / 2 layers, hidden 256 
   60-frame window with ``forward`` (what a stateless policy does to get one action)
   versus one streaming ``step`` with a carried state; their ratio is the baseline
   comparison (target: step >= 20x faster than the window for temporal backbones).
+  Each runtime times both sides itself: ``eager`` PyTorch, ``compiled`` (torch.compile
+  of ``forward`` and of ``step``), ``onnx`` (both exported, run by onnxruntime);
+* the weight-streaming floor: one matrix-vector product per weight matrix and nothing
+  else, the least any batch-1 step costs on this machine without changing the model's
+  arithmetic; ``window / floor`` is the highest window/step ratio a runtime could reach.
 
 On CUDA with mamba-ssm installed it also times mamba-ssm's kernels against the pure
 PyTorch scan at T=256. Prints a table and writes JSON.
 
     python benchmarks/backbones.py                  # full run, CPU
     python benchmarks/backbones.py --quick          # fewer iterations
+    python benchmarks/backbones.py --runtimes eager compiled onnx --sizes production
     python benchmarks/backbones.py --device cuda --out results/gpu.json
 """
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib.metadata
 import json
 import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
@@ -44,6 +54,7 @@ SIZES = {
     "large": dict(hidden_size=512, num_layers=4),
 }
 TARGET_RATIO = 20.0
+RUNTIMES = ("eager", "compiled", "onnx")
 
 
 @dataclass
@@ -59,6 +70,7 @@ class BenchSettings:
     train_seq_len: int = 64
     window: int = 60
     latency_threads: int = 1
+    runtimes: list[str] = field(default_factory=lambda: ["eager"])
 
     @property
     def train_iters(self) -> tuple[int, int]:
@@ -126,8 +138,89 @@ def training_throughput(model: Backbone, settings: BenchSettings, device: torch.
     }
 
 
-def latencies(model: Backbone, settings: BenchSettings, device: torch.device) -> dict[str, float]:
-    """Batch-1 latency (ms) of a full-window forward vs one streaming step.
+class StepGraph(nn.Module):
+    """``backbone.step`` with the state as positional tensors (ONNX has no dicts)."""
+
+    def __init__(self, model: Backbone, keys: list[str]) -> None:
+        super().__init__()
+        self.model, self.keys = model, keys
+
+    def forward(self, x: Tensor, *states: Tensor) -> tuple[Tensor, ...]:
+        y, new_state = self.model.step(x, dict(zip(self.keys, states)))
+        return (y, *(new_state[k] for k in self.keys))
+
+
+class WindowGraph(nn.Module):
+    """``backbone(x)`` from a fresh state, features only."""
+
+    def __init__(self, model: Backbone) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)[0]
+
+
+def onnx_calls(model: Backbone, window_x: Tensor, frame: Tensor, state: dict, workdir: Path):
+    """Export window and step to ONNX, open both in onnxruntime (one thread), and return
+    (window, step) callables; ``step`` feeds its state outputs back as inputs."""
+    from workbench.deploy.export import quiet_exporter
+    from workbench.deploy.runtime import import_ort, session_options
+
+    ort, keys = import_ort(), list(state)
+    step_path, window_path = workdir / "step.onnx", workdir / "window.onnx"
+    with quiet_exporter(), torch.no_grad():
+        torch.onnx.export(StepGraph(model, keys), (frame, *state.values()), str(step_path), dynamo=True,
+                          input_names=["x", *keys], external_data=False, verbose=False)
+        torch.onnx.export(WindowGraph(model), (window_x,), str(window_path), dynamo=True,
+                          input_names=["x"], external_data=False, verbose=False)
+    sessions = [ort.InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
+                for path in (window_path, step_path)]
+    window_feed, frame_np = {"x": window_x.cpu().numpy()}, frame.cpu().numpy()
+    carried = {"feed": {"x": frame_np, **{k: v.cpu().numpy() for k, v in state.items()}}}
+
+    def step() -> None:
+        outputs = sessions[1].run(None, carried["feed"])
+        carried["feed"] = {"x": frame_np, **dict(zip(keys, outputs[1:]))}
+
+    return (lambda: sessions[0].run(None, window_feed)), step
+
+
+def runtime_calls(runtime: str, model: Backbone, window_x: Tensor, frame: Tensor, state: dict, workdir: Path):
+    """(window, step) zero-argument callables for ``runtime``; ``step`` carries its state."""
+    if runtime == "onnx":
+        return onnx_calls(model, window_x, frame, state, workdir)
+    forward, step_fn = model, model.step
+    if runtime == "compiled":  # the same compiler settings on both sides
+        torch._dynamo.reset()
+        forward = torch.compile(model, dynamic=False)  # graph breaks allowed: nn.GRU/LSTM
+        step_fn = torch.compile(model.step, dynamic=False)
+    carried = {"state": state}
+
+    def step() -> None:
+        _, carried["state"] = step_fn(frame, carried["state"])
+
+    return (lambda: forward(window_x)), step
+
+
+def weights_floor_ms(model: Backbone, settings: BenchSettings, device: torch.device) -> float:
+    """Batch-1 time of one matrix-vector product per weight matrix (every parameter with
+    2+ dims, as (out, in)) and nothing else: streaming each weight once, the least a
+    step costs here without changing the model's arithmetic."""
+    weights = [p.detach().reshape(p.shape[0], -1) for p in model.parameters() if p.dim() >= 2]
+    vectors = [torch.randn(1, w.shape[1], device=device) for w in weights]
+
+    def stream() -> None:
+        for weight, vector in zip(weights, vectors):
+            F.linear(vector, weight)
+
+    with torch.inference_mode():
+        return best_time(stream, 50 if settings.quick else 200, settings.latency_reps, device) * 1e3
+
+
+def latencies(model: Backbone, runtime: str, settings: BenchSettings, device: torch.device,
+              workdir: Path) -> dict[str, float]:
+    """Batch-1 latency (ms) of a full-window forward vs one streaming step in ``runtime``.
 
     Window and step repetitions alternate, so load from other processes hits both alike;
     each keeps its best repetition.
@@ -139,20 +232,18 @@ def latencies(model: Backbone, settings: BenchSettings, device: torch.device) ->
         state = model.initial_state(1, device)
         for _ in range(settings.window):  # a realistic, filled state
             _, state = model.step(frame, state)
-        carried = {"state": state}
-
-        def step() -> None:
-            _, carried["state"] = model.step(frame, carried["state"])
-
+        window, step = runtime_calls(runtime, model, window_x, frame, state, workdir)
+        window(), step()  # compile / warm up outside the timed repetitions
         window_iters = 3 if settings.quick else 10
         step_iters = 50 if settings.quick else 200
         window_s, step_s, window_cpu, step_cpu = [], [], [], []
         for _ in range(settings.latency_reps):
-            window_s.append(best_time(lambda: model(window_x), window_iters, 1, device))
-            window_cpu.append(cpu_time(lambda: model(window_x), window_iters))
+            window_s.append(best_time(window, window_iters, 1, device))
+            window_cpu.append(cpu_time(window, window_iters))
             step_s.append(best_time(step, step_iters, 1, device))
             step_cpu.append(cpu_time(step, step_iters))
     result = {
+        "runtime": runtime,
         "window_ms": min(window_s) * 1e3,
         "step_ms": min(step_s) * 1e3,
         "window_over_step": min(window_s) / min(step_s),
@@ -175,25 +266,33 @@ def cpu_time(fn: Callable[[], object], iters: int) -> float:
     return (time.thread_time() - start) / iters
 
 
-def bench_one(name: str, size: str, settings: BenchSettings, device: torch.device) -> dict:
+def bench_one(name: str, size: str, settings: BenchSettings, device: torch.device) -> list[dict]:
+    """One row per runtime for backbone ``name`` at ``size``; training throughput and the
+    weight-streaming floor are measured once and repeated on each row."""
     gc.collect()  # drop the previous model's buffers before timing the next one
     torch.manual_seed(0)
     model = build_backbone(name, settings.input_dim, **SIZES[size]).to(device)
-    result = {
+    common = {
         "backbone": name,
         "size": size,
         **SIZES[size],
         "params": sum(p.numel() for p in model.parameters()),
         **training_throughput(model, settings, device),
     }
+    rows = []
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.latency_threads)
     try:
-        result.update(latencies(model, settings, device))
+        common["weights_floor_ms"] = weights_floor_ms(model, settings, device)
+        for runtime in settings.runtimes:
+            with tempfile.TemporaryDirectory() as workdir:
+                row = {**common, **latencies(model, runtime, settings, device, Path(workdir))}
+            row["window_over_floor"] = row["window_ms"] / row["weights_floor_ms"]
+            row["loadavg_1min"] = os.getloadavg()[0]  # other processes on the machine skew timings
+            rows.append(row)
     finally:
         torch.set_num_threads(threads)
-    result["loadavg_1min"] = os.getloadavg()[0]  # other processes on the machine skew timings
-    return result
+    return rows
 
 
 def kernel_comparison(settings: BenchSettings, device: torch.device, seq_len: int = 256) -> dict | None:
@@ -230,21 +329,33 @@ def environment(settings: BenchSettings, device: torch.device) -> dict:
         "train_threads": torch.get_num_threads(),
         "latency_threads": settings.latency_threads,
         "mamba_ssm_kernels": kernels_available(),
+        "onnxruntime": _version("onnxruntime") if "onnx" in settings.runtimes else None,
         "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_") or k == "LD_PRELOAD"},
     }
 
 
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def print_table(rows: list[dict]) -> None:
-    header = (f"{'backbone':<10} {'size':<10} {'params':>10} {'train fr/s':>11} "
-              f"{'window ms':>10} {'step ms':>8} {'win/step':>9} {'(cpu time)':>10}")
+    """One line per backbone, size and runtime. ``floor``: the weight-streaming floor;
+    ``win/floor``: the highest win/step any runtime could reach on this machine."""
+    header = (f"{'backbone':<10} {'size':<10} {'runtime':<8} {'params':>10} {'train fr/s':>11} "
+              f"{'window ms':>10} {'step ms':>8} {'win/step':>9} {'(cpu time)':>10} "
+              f"{'floor ms':>9} {'win/floor':>9}")
     print(header)
     print("-" * len(header))
     for r in rows:
         flag = "" if r["backbone"] == "mlp" or r["window_over_step"] >= TARGET_RATIO else "  <20x"
         print(
-            f"{r['backbone']:<10} {r['size']:<10} {r['params']:>10,} {r['train_frames_per_s']:>11,.0f} "
-            f"{r['window_ms']:>10.2f} {r['step_ms']:>8.3f} {r['window_over_step']:>8.1f}x "
-            f"{r.get('window_over_step_cpu', float('nan')):>9.1f}x{flag}"
+            f"{r['backbone']:<10} {r['size']:<10} {r['runtime']:<8} {r['params']:>10,} "
+            f"{r['train_frames_per_s']:>11,.0f} {r['window_ms']:>10.2f} {r['step_ms']:>8.3f} "
+            f"{r['window_over_step']:>8.1f}x {r.get('window_over_step_cpu', float('nan')):>9.1f}x "
+            f"{r['weights_floor_ms']:>9.3f} {r['window_over_floor']:>8.1f}x{flag}"
         )
 
 
@@ -255,8 +366,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchSettings, Path]:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "backbones.json")
     parser.add_argument("--backbones", nargs="+", choices=sorted(BACKBONES), default=sorted(BACKBONES))
     parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
+    parser.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=["eager"],
+                        help="where window and step run: eager PyTorch, torch.compile, onnxruntime (CPU)")
     args = parser.parse_args(argv)
-    settings = BenchSettings(device=args.device, quick=args.quick, backbones=args.backbones, sizes=args.sizes)
+    if args.device != "cpu" and "onnx" in args.runtimes:
+        parser.error("--runtimes onnx runs on the CPU only; drop it or use --device cpu")
+    settings = BenchSettings(device=args.device, quick=args.quick, backbones=args.backbones,
+                             sizes=args.sizes, runtimes=args.runtimes)
     return settings, args.out
 
 
@@ -266,7 +382,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     for size in settings.sizes:
         for name in settings.backbones:
-            rows.append(bench_one(name, size, settings, device))
+            rows.extend(bench_one(name, size, settings, device))
             print(f"  done {name:<10} {size}", file=sys.stderr, flush=True)
     print_table(rows)
     kernels = kernel_comparison(settings, device)
@@ -279,7 +395,10 @@ def main(argv: list[str] | None = None) -> dict:
         "target_window_over_step": TARGET_RATIO,
         "results": rows,
         "mamba_kernels_vs_pure": kernels,
-        "median_window_over_step": statistics.median(r["window_over_step"] for r in rows),
+        "median_window_over_step": {
+            runtime: statistics.median(r["window_over_step"] for r in rows if r["runtime"] == runtime)
+            for runtime in settings.runtimes
+        },
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

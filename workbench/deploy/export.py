@@ -46,7 +46,7 @@ def export_graph(policy: Policy, out: str | Path, temperature: float = 1.0):
     graph = StepGraph(policy, temperature)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with _quiet_exporter(), torch.no_grad():
+    with quiet_exporter(), torch.no_grad():
         try:
             torch.onnx.export(graph, graph.example_inputs(), str(out), dynamo=True,
                               input_names=graph.input_names, output_names=graph.output_names,
@@ -59,7 +59,7 @@ def export_graph(policy: Policy, out: str | Path, temperature: float = 1.0):
     return model
 
 
-class _quiet_exporter:
+class quiet_exporter:
     """Silence the exporter's progress lines and warnings (not errors)."""
 
     def __enter__(self):

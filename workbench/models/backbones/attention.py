@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import FeedForward
+from .layers import FeedForward, layer_norm, linear
 from .registry import Backbone, BackboneConfig, BackboneConfigError, State, register
 
 
@@ -173,7 +173,7 @@ class SlidingWindowAttention(nn.Module):
         Returns out (B, H) and the shifted caches (oldest slot dropped, this frame last).
         """
         batch, dim = x.shape
-        q, k, v = F.linear(x, self.qkv_proj.weight, self.qkv_proj.bias).view(
+        q, k, v = linear(x, self.qkv_proj).view(
             batch, 3, self.num_heads, 1, self.head_dim
         ).unbind(1)  # each (B, h, 1, hd)
         k_cache = torch.cat([k_cache[:, :, 1:], k], dim=2)  # (B, h, W, hd)
@@ -183,7 +183,7 @@ class SlidingWindowAttention(nn.Module):
         k_rot = torch.addcmul(k_cache * cos, k_cache.roll(self.head_dim // 2, dims=-1), signed_sin)
         probs = torch.softmax(q @ k_rot.transpose(-1, -2) + mask_bias, dim=-1)  # (B, h, 1, W)
         out = (probs @ v_cache).reshape(batch, dim)  # (B, H)
-        return F.linear(out, self.out_proj.weight, self.out_proj.bias), k_cache, v_cache
+        return linear(out, self.out_proj), k_cache, v_cache
 
 
 def step_mask_bias(valid: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
@@ -215,13 +215,10 @@ class TransformerBlock(nn.Module):
     def step(self, h: Tensor, k_cache: Tensor, v_cache: Tensor, mask_bias: Tensor):
         """h (B, H) -> h, k_cache, v_cache. Inference: no dropout; functional calls
         (no submodule __call__) because batch-1 cost is per-op overhead."""
-        norm1, norm2, mlp = self.norm1, self.norm2, self.mlp
-        normed = F.layer_norm(h, norm1.normalized_shape, norm1.weight, norm1.bias, norm1.eps)
-        out, k_cache, v_cache = self.attn.step(normed, k_cache, v_cache, mask_bias)
+        out, k_cache, v_cache = self.attn.step(layer_norm(h, self.norm1), k_cache, v_cache, mask_bias)
         h = h + out
-        normed = F.layer_norm(h, norm2.normalized_shape, norm2.weight, norm2.bias, norm2.eps)
-        hidden = F.gelu(F.linear(normed, mlp.fc_in.weight, mlp.fc_in.bias))
-        return h + F.linear(hidden, mlp.fc_out.weight, mlp.fc_out.bias), k_cache, v_cache
+        hidden = F.gelu(linear(layer_norm(h, self.norm2), self.mlp.fc_in))
+        return h + linear(hidden, self.mlp.fc_out), k_cache, v_cache
 
     def zero_cache(self, batch_size: int, device, dtype) -> tuple[Tensor, Tensor]:
         """(k, v) caches of zeros, each (B, heads, W, hd)."""
@@ -280,10 +277,10 @@ class AttentionBackbone(Backbone):
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """x (B, D) -> y (B, H), new state."""
         valid, mask_bias = step_mask_bias(state["valid"], x.dtype)
-        h = self.input_proj(x)  # (B, H)
+        h = linear(x, self.input_proj)  # (B, H)
         new_state = {"valid": valid}
         for i, layer in enumerate(self.layers):
             h, new_state[f"k_cache_{i}"], new_state[f"v_cache_{i}"] = layer.step(
                 h, state[f"k_cache_{i}"], state[f"v_cache_{i}"], mask_bias
             )
-        return self.norm_f(h), new_state
+        return layer_norm(h, self.norm_f), new_state

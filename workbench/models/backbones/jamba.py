@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from .attention import AttentionOptions, TransformerBlock, check_heads, next_valid, step_mask_bias
-from .layers import RMSNorm
+from .layers import RMSNorm, linear, rms_norm
 from .mamba import MambaOptions, build_mamba_block
 from .registry import Backbone, BackboneConfig, BackboneConfigError, State, register
 
@@ -98,11 +98,11 @@ class JambaBackbone(Backbone):
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """x (B, D) -> y (B, H), new state."""
         valid, mask_bias = step_mask_bias(state["valid"], x.dtype)
-        h = self.input_proj(x)  # (B, H)
+        h = linear(x, self.input_proj)  # (B, H)
         new_state = {"valid": valid}
         for (attention, (key_a, key_b)), layer in zip(self._plan, self.layers):
             if attention:
                 h, new_state[key_a], new_state[key_b] = layer.step(h, state[key_a], state[key_b], mask_bias)
             else:
                 h, new_state[key_a], new_state[key_b] = layer.step(h, state[key_a], state[key_b])
-        return self.norm_f(h), new_state
+        return rms_norm(h, self.norm_f), new_state

@@ -11,6 +11,22 @@ from torch import Tensor, nn
 RMSNorm = nn.RMSNorm
 
 
+def rms_norm(x: Tensor, norm: nn.RMSNorm) -> Tensor:
+    """``norm(x)`` as a functional call, for ``step``: at batch 1 a module call's own
+    overhead is a third of the norm's cost."""
+    return F.rms_norm(x, norm.normalized_shape, norm.weight, norm.eps)
+
+
+def layer_norm(x: Tensor, norm: nn.LayerNorm) -> Tensor:
+    """``norm(x)`` as a functional call, for ``step`` (see :func:`rms_norm`)."""
+    return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+
+
+def linear(x: Tensor, layer: nn.Linear) -> Tensor:
+    """``layer(x)`` as a functional call, for ``step`` (see :func:`rms_norm`)."""
+    return F.linear(x, layer.weight, layer.bias)
+
+
 class GatedRMSNorm(nn.Module):
     """mamba-ssm's ``RMSNormGated`` with ``norm_before_gate=False``:
     ``rmsnorm(y * silu(z))`` per group of ``group_size`` channels, times ``weight``.

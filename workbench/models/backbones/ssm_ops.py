@@ -162,7 +162,9 @@ def ssd_step(
     decay = torch.exp(dt * A)  # (B, H)
     drive = (dt.unsqueeze(-1) * x).unsqueeze(-1) * B.unsqueeze(-2)  # (B, H, P, N)
     h = torch.addcmul(drive, decay[..., None, None], h)  # (B, H, P, N)
-    y = torch.matmul(h, C.unsqueeze(-1)).squeeze(-1)  # (B, H, P)
+    # vecdot, not matmul: a (B, H, P, N) @ (B, H, N, 1) batched matmul of 64x64 blocks
+    # costs 3x more at batch 1 on CPU (measured 22 vs 7 us at H=8, P=N=64).
+    y = torch.linalg.vecdot(h, C.unsqueeze(-2))  # (B, H, P)
     return torch.addcmul(y, D.unsqueeze(-1), x), h
 
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import AttentionOptions, TransformerBlock, check_heads, next_valid, step_mask_bias
-from .layers import RMSNorm
+from .layers import RMSNorm, linear, rms_norm
 from .mamba import MambaOptions, build_mamba_block
 from .registry import Backbone, BackboneConfig, BackboneConfigError, State, register
 
@@ -111,7 +111,7 @@ class ZambaBackbone(Backbone):
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """x (B, D) -> y (B, H), new state."""
         valid, mask_bias = step_mask_bias(state["valid"], x.dtype)
-        emb = h = self.input_proj(x)  # (B, H)
+        emb = h = linear(x, self.input_proj)  # (B, H)
         new_state = {"valid": valid}
         for ((conv_key, ssm_key), app), layer in zip(self._plan, self.layers):
             h, new_state[conv_key], new_state[ssm_key] = layer.step(h, state[conv_key], state[ssm_key])
@@ -121,4 +121,4 @@ class ZambaBackbone(Backbone):
                     torch.cat([h, emb], dim=-1), state[k_key], state[v_key], mask_bias
                 )  # z: (B, 2H)
                 h = h + F.linear(z, self.shared_proj[app].weight)
-        return self.norm_f(h), new_state
+        return rms_norm(h, self.norm_f), new_state
