@@ -11,9 +11,9 @@ For every registered backbone at three sizes (hidden 128 / 2 layers, hidden 256 
   comparison (target: step >= 20x faster than the window for temporal backbones).
   Each runtime times both sides itself: ``eager`` PyTorch, ``compiled`` (torch.compile
   of ``forward`` and of ``step``), ``onnx`` (both exported, run by onnxruntime);
-* the weight-streaming floor: one matrix-vector product per weight matrix and nothing
-  else, the least any batch-1 step costs on this machine without changing the model's
-  arithmetic; ``window / floor`` is the highest window/step ratio a runtime could reach.
+* the weight-streaming floor, in each runtime: one matrix-vector product per weight matrix
+  and nothing else, the least a batch-1 step costs there without changing the model's
+  arithmetic; ``window / floor`` is the highest window/step ratio that runtime could reach.
 
 On CUDA with mamba-ssm installed it also times mamba-ssm's kernels against the pure
 PyTorch scan at T=256. Prints a table and writes JSON.
@@ -161,61 +161,78 @@ class WindowGraph(nn.Module):
         return self.model(x)[0]
 
 
-def onnx_calls(model: Backbone, window_x: Tensor, frame: Tensor, state: dict, workdir: Path):
-    """Export window and step to ONNX, open both in onnxruntime (one thread), and return
-    (window, step) callables; ``step`` feeds its state outputs back as inputs."""
+class WeightStream(nn.Module):
+    """One matrix-vector product per weight matrix of ``model`` (every parameter with 2+
+    dims, as (out, in)) and nothing else: streaming each weight once, the least a batch-1
+    step can cost without changing the model's arithmetic. Timed in each runtime."""
+
+    def __init__(self, model: Backbone) -> None:
+        super().__init__()
+        self.weights = nn.ParameterList(
+            nn.Parameter(p.detach().reshape(p.shape[0], -1), requires_grad=False)
+            for p in model.parameters() if p.dim() >= 2
+        )
+        self.matrices = list(self.weights)  # iterating a ParameterList costs ~1 us per item
+
+    def example_inputs(self, device: torch.device) -> tuple[Tensor, ...]:
+        return tuple(torch.randn(1, w.shape[1], device=device) for w in self.matrices)
+
+    def forward(self, *vectors: Tensor) -> tuple[Tensor, ...]:
+        return tuple(F.linear(v, w) for v, w in zip(vectors, self.matrices))
+
+
+def onnx_session(module: nn.Module, args: tuple[Tensor, ...], input_names: list[str], path: Path):
+    """Export ``module`` at ``args`` to ``path`` and open it in onnxruntime, one thread."""
     from workbench.deploy.export import quiet_exporter
     from workbench.deploy.runtime import import_ort, session_options
 
-    ort, keys = import_ort(), list(state)
-    step_path, window_path = workdir / "step.onnx", workdir / "window.onnx"
     with quiet_exporter(), torch.no_grad():
-        torch.onnx.export(StepGraph(model, keys), (frame, *state.values()), str(step_path), dynamo=True,
-                          input_names=["x", *keys], external_data=False, verbose=False)
-        torch.onnx.export(WindowGraph(model), (window_x,), str(window_path), dynamo=True,
-                          input_names=["x"], external_data=False, verbose=False)
-    sessions = [ort.InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
-                for path in (window_path, step_path)]
+        torch.onnx.export(module, args, str(path), dynamo=True, input_names=input_names,
+                          external_data=False, verbose=False)
+    return import_ort().InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
+
+
+def onnx_calls(model: Backbone, window_x: Tensor, frame: Tensor, state: dict, workdir: Path):
+    """Export window, step and the weight stream to ONNX, open each in onnxruntime, and
+    return (window, step, floor) callables; ``step`` feeds its state outputs back in."""
+    keys = list(state)
+    window_session = onnx_session(WindowGraph(model), (window_x,), ["x"], workdir / "window.onnx")
+    step_session = onnx_session(StepGraph(model, keys), (frame, *state.values()), ["x", *keys],
+                                workdir / "step.onnx")
+    stream = WeightStream(model)
+    vectors = stream.example_inputs(frame.device)
+    names = [f"v{i}" for i in range(len(vectors))]
+    floor_session = onnx_session(stream, vectors, names, workdir / "floor.onnx")
     window_feed, frame_np = {"x": window_x.cpu().numpy()}, frame.cpu().numpy()
+    floor_feed = {name: v.cpu().numpy() for name, v in zip(names, vectors)}
     carried = {"feed": {"x": frame_np, **{k: v.cpu().numpy() for k, v in state.items()}}}
 
     def step() -> None:
-        outputs = sessions[1].run(None, carried["feed"])
+        outputs = step_session.run(None, carried["feed"])
         carried["feed"] = {"x": frame_np, **dict(zip(keys, outputs[1:]))}
 
-    return (lambda: sessions[0].run(None, window_feed)), step
+    return (lambda: window_session.run(None, window_feed)), step, (lambda: floor_session.run(None, floor_feed))
 
 
 def runtime_calls(runtime: str, model: Backbone, window_x: Tensor, frame: Tensor, state: dict, workdir: Path):
-    """(window, step) zero-argument callables for ``runtime``; ``step`` carries its state."""
+    """(window, step, floor) zero-argument callables for ``runtime``; ``step`` carries its
+    state, ``floor`` runs the model's :class:`WeightStream`."""
     if runtime == "onnx":
         return onnx_calls(model, window_x, frame, state, workdir)
+    stream = WeightStream(model)
+    vectors = stream.example_inputs(frame.device)
     forward, step_fn = model, model.step
-    if runtime == "compiled":  # the same compiler settings on both sides
+    if runtime == "compiled":  # the same compiler settings on all three
         torch._dynamo.reset()
         forward = torch.compile(model, dynamic=False)  # graph breaks allowed: nn.GRU/LSTM
         step_fn = torch.compile(model.step, dynamic=False)
+        stream = torch.compile(stream, dynamic=False)
     carried = {"state": state}
 
     def step() -> None:
         _, carried["state"] = step_fn(frame, carried["state"])
 
-    return (lambda: forward(window_x)), step
-
-
-def weights_floor_ms(model: Backbone, settings: BenchSettings, device: torch.device) -> float:
-    """Batch-1 time of one matrix-vector product per weight matrix (every parameter with
-    2+ dims, as (out, in)) and nothing else: streaming each weight once, the least a
-    step costs here without changing the model's arithmetic."""
-    weights = [p.detach().reshape(p.shape[0], -1) for p in model.parameters() if p.dim() >= 2]
-    vectors = [torch.randn(1, w.shape[1], device=device) for w in weights]
-
-    def stream() -> None:
-        for weight, vector in zip(weights, vectors):
-            F.linear(vector, weight)
-
-    with torch.inference_mode():
-        return best_time(stream, 50 if settings.quick else 200, settings.latency_reps, device) * 1e3
+    return (lambda: forward(window_x)), step, (lambda: stream(*vectors))
 
 
 def latencies(model: Backbone, runtime: str, settings: BenchSettings, device: torch.device,
@@ -232,21 +249,24 @@ def latencies(model: Backbone, runtime: str, settings: BenchSettings, device: to
         state = model.initial_state(1, device)
         for _ in range(settings.window):  # a realistic, filled state
             _, state = model.step(frame, state)
-        window, step = runtime_calls(runtime, model, window_x, frame, state, workdir)
-        window(), step()  # compile / warm up outside the timed repetitions
+        window, step, floor = runtime_calls(runtime, model, window_x, frame, state, workdir)
+        window(), step(), floor()  # compile / warm up outside the timed repetitions
         window_iters = 3 if settings.quick else 10
         step_iters = 50 if settings.quick else 200
-        window_s, step_s, window_cpu, step_cpu = [], [], [], []
+        window_s, step_s, floor_s, window_cpu, step_cpu = [], [], [], [], []
         for _ in range(settings.latency_reps):
             window_s.append(best_time(window, window_iters, 1, device))
             window_cpu.append(cpu_time(window, window_iters))
             step_s.append(best_time(step, step_iters, 1, device))
             step_cpu.append(cpu_time(step, step_iters))
+            floor_s.append(best_time(floor, step_iters, 1, device))
     result = {
         "runtime": runtime,
         "window_ms": min(window_s) * 1e3,
         "step_ms": min(step_s) * 1e3,
         "window_over_step": min(window_s) / min(step_s),
+        "weights_floor_ms": min(floor_s) * 1e3,
+        "window_over_floor": min(window_s) / min(floor_s),
     }
     if device.type == "cpu":  # CPU time of this thread: what the work costs when not preempted
         result.update({
@@ -267,8 +287,8 @@ def cpu_time(fn: Callable[[], object], iters: int) -> float:
 
 
 def bench_one(name: str, size: str, settings: BenchSettings, device: torch.device) -> list[dict]:
-    """One row per runtime for backbone ``name`` at ``size``; training throughput and the
-    weight-streaming floor are measured once and repeated on each row."""
+    """One row per runtime for backbone ``name`` at ``size``; training throughput is
+    measured once and repeated on each row."""
     gc.collect()  # drop the previous model's buffers before timing the next one
     torch.manual_seed(0)
     model = build_backbone(name, settings.input_dim, **SIZES[size]).to(device)
@@ -283,11 +303,9 @@ def bench_one(name: str, size: str, settings: BenchSettings, device: torch.devic
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.latency_threads)
     try:
-        common["weights_floor_ms"] = weights_floor_ms(model, settings, device)
         for runtime in settings.runtimes:
             with tempfile.TemporaryDirectory() as workdir:
                 row = {**common, **latencies(model, runtime, settings, device, Path(workdir))}
-            row["window_over_floor"] = row["window_ms"] / row["weights_floor_ms"]
             row["loadavg_1min"] = os.getloadavg()[0]  # other processes on the machine skew timings
             rows.append(row)
     finally:
