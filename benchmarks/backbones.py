@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib.metadata
-import json
 import os
 import platform
 import statistics
@@ -45,6 +44,7 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
+from common import RESULTS, write_json  # noqa: E402
 from workbench.models.backbones import BACKBONES, Backbone, build_backbone  # noqa: E402
 from workbench.models.backbones.ssm_ops import kernels_available  # noqa: E402
 
@@ -381,7 +381,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchSettings, Path]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "backbones.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "backbones.json")
     parser.add_argument("--backbones", nargs="+", choices=sorted(BACKBONES), default=sorted(BACKBONES))
     parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
     parser.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=["eager"],
@@ -418,9 +418,7 @@ def main(argv: list[str] | None = None) -> dict:
             for runtime in settings.runtimes
         },
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {out}")
+    write_json(out, report, indent=2)
     return report
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import RESULTS, ROOT, machine, write_json
+
 REPLAY = ROOT / "data" / "replays" / "games" / "Walnut356-falcon_throws.slp"
 HELD_OUT = [ROOT / "data" / "replays" / "clips" / "PMcca-item-export.slp",
             ROOT / "data" / "replays" / "clips" / "peppi-v3.18.slp"]
@@ -241,7 +241,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=60)
     parser.add_argument("--accuracy-steps", type=int, default=60, help="training steps (0: skip accuracy)")
     parser.add_argument("--accuracy-frames", type=int, default=600, help="held-out frames per game")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "deploy.json"))
+    parser.add_argument("--out", default=str(RESULTS / "deploy.json"))
     parser.add_argument("--report", metavar="JSON", help="print the tables of a saved result and exit")
     args = parser.parse_args()
     if args.report:
@@ -260,8 +260,7 @@ def main() -> None:
     states = replay_states(REPLAY)
     game = load_games([REPLAY], EmbedConfig(), (0,))[0]
     started = time.time()
-    result = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "processor": platform.processor(), "loadavg_start": list(os.getloadavg())},
+    result = {"machine": machine(loadavg_start=list(os.getloadavg())),
               "frames": args.frames, "torch_frames": args.torch_frames,
               "window_frames": args.window_frames, "window": args.window, "latency": [], "accuracy": {}}
     for name in names:
@@ -275,9 +274,8 @@ def main() -> None:
     result["machine"]["loadavg_end"] = list(os.getloadavg())
     result["seconds"] = time.time() - started
     report(result)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    print(f"\nwrote {args.out} ({result['seconds'] / 60:.1f} min; load average "
+    write_json(args.out, result)
+    print(f"({result['seconds'] / 60:.1f} min; load average "
           f"{result['machine']['loadavg_start'][0]:.1f} -> {result['machine']['loadavg_end'][0]:.1f})")
 
 

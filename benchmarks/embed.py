@@ -10,27 +10,13 @@ k-means versus uniform stick quantisation error.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_REPLAYS = ROOT.parent / "shared" / "replays" / "games"
-
-
-def timed(fn, repeats: int = 1):
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+from common import DEFAULT_REPLAYS, RESULTS, best_of, machine, write_json
 
 
 def gru_trainer(input_dim: int, id_vocab: list[int], heads: list[int], hidden: int = 256):
@@ -61,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--replays", default=str(DEFAULT_REPLAYS))
     parser.add_argument("--batches", type=int, default=20, help="batches timed for loader and GRU")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "embed.json"))
+    parser.add_argument("--out", default=str(RESULTS / "embed.json"))
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
 
@@ -74,7 +60,7 @@ def main() -> None:
     ingest([args.replays], work / "store", progress=False, policy=IngestPolicy(min_frames=0))
     store = FrameStore(work / "store")
     md5s = [r["md5"] for r in store.games()]
-    load_s, tables = timed(lambda: store.load_many(md5s, threads=1), repeats=3)
+    load_s, tables = best_of(lambda: store.load_many(md5s, threads=1), repeats=3)
     raw_frames = sum(len(t) for t in tables)
 
     cfg = EmbedConfig()
@@ -83,16 +69,16 @@ def main() -> None:
 
     def embed_all() -> int:
         return sum(len(embed_game(t, cfg, i, layout, spec)) for t, i in perspectives)
-    embed_s, embed_frames = timed(embed_all, repeats=3)
+    embed_s, embed_frames = best_of(embed_all, repeats=3)
 
     cache = build_cache(store, work / "cache", cfg)
     ds = WindowBatches(cache, cache.segments, WindowSpec(length=64), batch_size=256, seed=0)
     n = min(args.batches, len(ds))
-    loader_s, _ = timed(lambda: [b for _, b in zip(range(n), make_loader(ds, workers=0))])
+    loader_s, _ = best_of(lambda: [b for _, b in zip(range(n), make_loader(ds, workers=0))])
     batches = [ds[k] for k in range(min(n, 5))]
     step = gru_trainer(layout.float_dim + 13, layout.id_vocab, [h.classes for h in spec.heads])
     step(batches[0])  # warm-up
-    gru_s, _ = timed(lambda: [step(batches[k % len(batches)]) for k in range(min(n, 5))])
+    gru_s, _ = best_of(lambda: [step(batches[k % len(batches)]) for k in range(min(n, 5))])
     gru_rate = min(n, 5) / gru_s
 
     sticks = fit_sticks([work / "store"], k=21)
@@ -115,11 +101,8 @@ def main() -> None:
     out = {"replays": args.replays, "games": len(md5s), "frames": raw_frames,
            "perspective_frames": embed_frames, "batch": [256, 64], "rates": rows,
            "stick_quantisation": sticks["mean_error"], "float_dim": layout.float_dim,
-           "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                       "torch_threads": torch.get_num_threads()}}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
-    print(f"wrote {args.out}")
+           "machine": machine(torch_threads=torch.get_num_threads())}
+    write_json(args.out, out)
 
 
 if __name__ == "__main__":

@@ -12,26 +12,13 @@ machine is shared; the minimum is the least disturbed measurement).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import platform
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_REPLAYS = ROOT.parent / "shared" / "replays" / "games"
-
-
-def best_of(repeats: int, fn) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+from common import DEFAULT_REPLAYS, RESULTS, best_of, machine, write_json
 
 
 def bench_peppi(files: list[Path]) -> int:
@@ -88,7 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--replays", default=str(DEFAULT_REPLAYS))
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ingest.json"))
+    parser.add_argument("--out", default=str(RESULTS / "ingest.json"))
     parser.add_argument("--skip-pyslippi", action="store_true", help="(b) takes ~30x longer")
     args = parser.parse_args()
 
@@ -97,25 +84,25 @@ def main() -> None:
     files = find_replays([args.replays])
     store_root = Path(tempfile.mkdtemp(prefix="bench-store-"))
     rows = {}
-    t, frames = best_of(args.repeats, lambda: bench_peppi(files))
+    t, frames = best_of(lambda: bench_peppi(files), args.repeats)
     rows["a_peppi_parse"] = (t, frames)
     if not args.skip_pyslippi:
-        t, frames = best_of(1, lambda: bench_pyslippi(files))
+        t, frames = best_of(lambda: bench_pyslippi(files), 1)
         rows["b_pyslippi_parse"] = (t, frames)
-    t, (frames, result) = best_of(args.repeats, lambda: bench_ingest(files, store_root))
+    t, (frames, result) = best_of(lambda: bench_ingest(files, store_root), args.repeats)
     rows["c_workbench_ingest"] = (t, frames)
     # Same measurement restricted to the files ingest reads with peppi-py (the rest go
     # through py-slippi at ~1/80 of peppi's speed): the overhead of the workbench itself.
     peppi_files = [Path(r["path"]) for r in result.rows if r.get("parser") == "peppi"]
-    t, frames = best_of(args.repeats, lambda: bench_peppi(peppi_files))
+    t, frames = best_of(lambda: bench_peppi(peppi_files), args.repeats)
     rows["a_peppi_parse_same_files"] = (t, frames)
-    t, (frames, _) = best_of(args.repeats, lambda: bench_ingest(peppi_files, store_root))
+    t, (frames, _) = best_of(lambda: bench_ingest(peppi_files, store_root), args.repeats)
     rows["c_ingest_peppi_files"] = (t, frames)
     bench_ingest(files, store_root)  # (d) loads the whole corpus
     threads = os.cpu_count() or 1
-    t, frames = best_of(args.repeats, lambda: bench_load(store_root, threads))
+    t, frames = best_of(lambda: bench_load(store_root, threads), args.repeats)
     rows["d_store_load_numpy"] = (t, frames)
-    t, frames = best_of(args.repeats, lambda: bench_load(store_root, 1))
+    t, frames = best_of(lambda: bench_load(store_root, 1), args.repeats)
     rows["d1_store_load_1thread"] = (t, frames)
     shutil.rmtree(store_root, ignore_errors=True)
 
@@ -133,14 +120,11 @@ def main() -> None:
           f"on the {len(peppi_files)} files read by peppi-py  (target >= 0.5)")
     print(f"(d)/(a) = {ratios['d_over_a']:.2f}, one thread {ratios['d1_over_a']:.2f}  (target >= 2)")
     out = {"files": len(files), "replays": args.replays, "repeats": args.repeats,
-           "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                       "python": platform.python_version()},
+           "machine": machine(),
            "steps": {k: {"seconds": t, "frames": f, "frames_per_s": rate[k]}
                      for k, (t, f) in rows.items()},
            "ratios": ratios, "ingest_summary": result.summary}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
-    print(f"wrote {args.out}")
+    write_json(args.out, out)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Shared fixtures: the bundled replays (always there) and the shared corpus (optional)."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -15,6 +16,18 @@ def bundled(name: str) -> Path:
     path = DATA / name
     assert path.exists(), f"bundled replay missing: {path}"
     return path
+
+
+def tiny_experiment(tmp: Path, out: str, backbone: dict, *overrides: str, data: Path | None = None):
+    """An experiment on the bundled games: store and cache under ``data`` (default
+    ``tmp``), the run in ``tmp / out``, the policy's backbone ``backbone``, then
+    ``overrides`` (``key=value`` strings)."""
+    from workbench.train import load_experiment
+
+    data = data or tmp
+    return load_experiment(None, [
+        f"replays={[str(DATA / 'games')]}", f"store={data / 'store'}", f"cache={data / 'cache'}",
+        f"out={tmp / out}", f"policy.backbone={json.dumps(backbone)}", *overrides])
 
 
 def shared(name: str) -> Path:

@@ -94,6 +94,20 @@ def test_delay_queue_holds_outputs_for_delay_frames(model_path, states):
     assert pressed_late[first + 3:] == pressed_now[first:-3]
 
 
+def test_a_bad_frame_under_delay_still_presses_what_is_due(model_path, states):
+    port = sorted(states[500].players)[0]
+    clean = Agent(model_path, port=port, delay=3)
+    pressed = [clean.step(s) for s in states[:900]]
+    i = next(k for k in range(500, 896) if pressed[k] != NEUTRAL)  # a real press is due at i
+    faulty = Agent(model_path, port=port, delay=3)
+    for state in states[:i]:
+        faulty.step(state)
+    got = [faulty.step(_bad_frames(states[i], port)["nan_state"])]
+    got += [faulty.step(s) for s in states[i + 1:i + 4]]
+    assert got[:3] == pressed[i:i + 3]  # queued before the bad frame: pressed as due
+    assert got[3] == NEUTRAL and faulty.warnings["nan_state"] == 1  # the bad frame's own slot
+
+
 def _bad_frames(state, port: int) -> dict[str, object]:
     opponent = next(p for p in state.players if p != port)
     missing = copy.copy(state)

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from conftest import DATA, bundled
+from conftest import bundled, tiny_experiment
 from workbench.deploy import OnnxPolicy, Sidecar, sidecar_path, warm_start_path
-from workbench.train import load_experiment, resolve_checkpoint, train
+from workbench.train import resolve_checkpoint, train
 from workbench.train.checkpoint import weights_hash
 
 pytest.importorskip("onnxruntime")
@@ -26,10 +26,9 @@ def workbench(*args: str) -> subprocess.CompletedProcess:
 def run(tmp_path_factory):
     """A GRU trained for 20 steps on the bundled games."""
     tmp = tmp_path_factory.mktemp("deployrun")
-    cfg = load_experiment(None, [
-        f"replays={[str(DATA / 'games')]}", f"store={tmp / 'store'}", f"cache={tmp / 'cache'}",
-        f"out={tmp / 'run'}", 'policy.backbone={"name": "gru", "hidden_size": 16, "num_layers": 2}',
-        "train.window=16", "train.batch_size=16", "train.max_steps=20", "train.eval_every=20"])
+    cfg = tiny_experiment(tmp, "run", {"name": "gru", "hidden_size": 16, "num_layers": 2},
+                          "train.window=16", "train.batch_size=16", "train.max_steps=20",
+                          "train.eval_every=20")
     return train(cfg, progress=False).run_dir
 
 

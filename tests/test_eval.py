@@ -4,19 +4,18 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import DATA
+from conftest import tiny_experiment
 from workbench.eval import evaluate
-from workbench.train import load_experiment, train
+from workbench.train import train
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("evalrun")
-    cfg = load_experiment(None, [
-        f"replays={[str(DATA / 'games')]}", f"store={tmp / 'store'}", f"cache={tmp / 'cache'}",
-        f"out={tmp / 'run'}", 'policy.backbone={"name": "gru", "hidden_size": 16, "num_layers": 1}',
+    cfg = tiny_experiment(
+        tmp, "run", {"name": "gru", "hidden_size": 16, "num_layers": 1},
         "train.window=16", "train.batch_size=16", "train.max_steps=20", "train.eval_every=10",
-        "train.checkpoint_every=5", "train.eval_batches=2", "train.delay_max=6"])
+        "train.checkpoint_every=5", "train.eval_batches=2", "train.delay_max=6")
     return train(cfg, progress=False).run_dir
 
 

@@ -14,18 +14,16 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import DATA
-from workbench.train import CheckpointError, ExperimentConfig, load_experiment, load_policy, train
+from conftest import DATA, tiny_experiment
+from workbench.train import CheckpointError, ExperimentConfig, load_policy, train
 
 
 def tiny(tmp: Path, name: str, *extra: str, shared: Path | None = None) -> ExperimentConfig:
     """A few-second GRU run on the bundled games."""
-    shared = shared or tmp
-    return load_experiment(None, [
-        f"replays={[str(DATA / 'games')]}", f"store={shared / 'store'}", f"cache={shared / 'cache'}",
-        f"out={tmp / name}", 'policy.backbone={"name": "gru", "hidden_size": 16, "num_layers": 2, "dropout": 0.2}',
+    return tiny_experiment(
+        tmp, name, {"name": "gru", "hidden_size": 16, "num_layers": 2, "dropout": 0.2},
         "train.window=8", "train.batch_size=8", "train.max_steps=12", "train.eval_every=6",
-        "train.eval_batches=2", "train.checkpoint_every=4", "train.log_every=2", *extra])
+        "train.eval_batches=2", "train.checkpoint_every=4", "train.log_every=2", *extra, data=shared)
 
 
 @pytest.fixture(scope="module")

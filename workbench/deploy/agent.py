@@ -130,11 +130,11 @@ class Agent:
         return None
 
     def _skip(self, problem: str) -> ControllerState:
-        """Neutral this frame; the model's state is left as it was."""
+        """Neutral in place of this frame's output (pressed ``delay`` frames later); what
+        is due now is still pressed. The model's state is left as it was."""
         self.warnings[problem] += 1
         np.copyto(self.step_fn.controller, self.neutral_input)
-        self._through_delay(NEUTRAL)
-        return NEUTRAL
+        return self._through_delay(NEUTRAL)
 
     def _through_delay(self, chosen: ControllerState) -> ControllerState:
         self.queue.append(chosen)

@@ -25,10 +25,16 @@ class Component:
 
 
 def components_of(spec: ControllerSpec) -> list[Component]:
+    """The spec's heads grouped into components. The spec lists buttons first, so the
+    components' columns read 0..heads-1 in order and their picks concatenate straight
+    into a target row (checked here, once)."""
     buttons = tuple(i for i, h in enumerate(spec.heads) if h.kind == "button")
     out = [Component("buttons", buttons, 2, True)]
     out += [Component(h.name, (i,), h.classes, False)
             for i, h in enumerate(spec.heads) if h.kind != "button"]
+    columns = [col for comp in out for col in comp.heads]
+    if columns != list(range(spec.num_heads)):
+        raise ValueError(f"controller heads must list the buttons first, got columns {columns}")
     return out
 
 
@@ -108,13 +114,15 @@ class AutoregressiveHead(nn.Module):
                 if uniform is not None:
                     z = z - torch.log(-torch.log(u))                        # Gumbel-max
                 pick = z.argmax(-1, keepdim=True)                          # (B, 1)
-            chosen.append((comp.heads, pick))
+            chosen.append(pick)
             if k < len(self.feedback):
                 r = r + self._feed(k, pick)
-        out = torch.cat([pick for _, pick in chosen], dim=-1)              # (B, heads) in component order
-        order = [col for heads, _ in chosen for col in heads]
-        inverse = sorted(range(len(order)), key=order.__getitem__)
-        return out[..., inverse], logits
+        return torch.cat(chosen, dim=-1), logits                           # (B, heads)
+
+    def argmax(self, logits: dict[str, Tensor]) -> Tensor:
+        """Per-head most likely class of (e.g. teacher-forced) logits -> (…, heads)."""
+        return torch.cat([(logits[c.name] > 0).long() if c.binary else logits[c.name].argmax(-1, keepdim=True)
+                          for c in self.components], dim=-1)
 
 
 class ValueHead(nn.Module):

@@ -215,7 +215,7 @@ class Trainer:
             loss_sum += float(loss)
             for k, v in parts.items():
                 totals[k] = totals.get(k, 0.0) + float(v)
-            chosen = _argmax_targets(out.logits, model)
+            chosen = model.head.argmax(out.logits)
             right = (chosen == b["targets"].long()).float().flatten(0, 1).sum(0)
             base = (b["prev_targets"] == b["targets"]).float().flatten(0, 1).sum(0)
             for i, head in enumerate(model.spec.heads):
@@ -298,18 +298,6 @@ class Trainer:
                          "bad_evals": self.bad_evals, "elapsed": self.elapsed, "rng": rng_state()}
         self.writer.save(self.step, self.policy.state_dict(), self.cfg.to_dict(), trainer_state,
                          ema=self.ema.state_dict() if self.ema is not None else None, best=best)
-
-
-def _argmax_targets(logits: dict[str, torch.Tensor], policy: Policy) -> torch.Tensor:
-    """Per-head argmax of teacher-forced logits -> (B, T, heads)."""
-    out = []
-    for comp in policy.head.components:
-        z = logits[comp.name]
-        out.append((z > 0).long() if comp.binary else z.argmax(-1, keepdim=True))
-    cols = [c for comp in policy.head.components for c in comp.heads]
-    stacked = torch.cat(out, -1)
-    inverse = sorted(range(len(cols)), key=cols.__getitem__)
-    return stacked[..., inverse]
 
 
 def _memory_warning(device: torch.device, log: RunLog) -> None:
