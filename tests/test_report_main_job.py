@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from workbench.errors import WorkbenchError
+from workbench.replay.ingest import MissingPathError
 from workbench.report import main_job
 from workbench.report.main_job import STEPS, run_main_job
 
@@ -43,6 +45,15 @@ def test_a_failing_step_is_recorded_and_the_others_still_run(tmp_path, monkeypat
 
 
 @pytest.mark.slow
+def test_missing_replays_fail_before_any_notebook_runs(tmp_path):
+    with pytest.raises(MissingPathError, match="no such file or folder"):
+        run_main_job([str(tmp_path / "nowhere")], tmp_path / "report", tmp_path / "runs", tmp_path / "work")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(WorkbenchError, match="no .slp replays"):
+        run_main_job([str(tmp_path / "empty")], tmp_path / "report", tmp_path / "runs", tmp_path / "work")
+    assert not list((tmp_path / "runs").glob("*.ipynb"))
+
+
 def test_main_job_on_the_bundled_replays(tmp_path):
     """What `make demo` runs, with fewer training steps: every step ok, every page linked."""
     run = subprocess.run([sys.executable, "-m", "workbench.cli", "report", "--out", str(tmp_path / "report"),

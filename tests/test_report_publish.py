@@ -175,3 +175,14 @@ def test_publish_cli_links_notebooks(tmp_path, crazy_names):
                              capture_output=True, text=True, timeout=300)
     assert missing.returncode == 2 and "no such notebook" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_importing_report_pulls_in_no_replay_reader_or_torch():
+    """Every notebook and sweep worker imports workbench.report; it stays cheap."""
+    import subprocess
+    import sys
+
+    code = ("import sys, workbench.report; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'peppi_py', 'torch')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 
 from conftest import DATA, tiny_experiment
 from workbench.train import CheckpointError, ExperimentConfig, load_policy, train
+from workbench.train.distill import DistillLoss
 
 
 def tiny(tmp: Path, name: str, *extra: str, shared: Path | None = None) -> ExperimentConfig:
@@ -142,6 +143,26 @@ def test_distillation_trains_a_student(tmp_path, shared):
     result = train(cfg, progress=False)
     rows = (result.run_dir / "metrics.jsonl").read_text()
     assert "train/loss_distill" in rows and "train/loss_labels" in rows
+    # Under truncated BPTT the (GRU) teacher carries its state across chunks: two chunks of
+    # 4 frames end where one pass over all 8 does, and a reset row starts afresh.
+    distill = DistillLoss(cfg.distill, load_policy(result.run_dir)[0])
+    teacher, batch_size = distill.teacher, 3
+    torch.manual_seed(0)
+    batch = {"floats": torch.randn(batch_size, 8, teacher.layout.float_dim),
+             "ids": torch.zeros(batch_size, 8, len(teacher.id_columns), dtype=torch.long),
+             "controller": torch.rand(batch_size, 8, 13),
+             "targets": torch.zeros(batch_size, 8, teacher.spec.num_heads, dtype=torch.long)}
+    chunks = [{k: v[:, :4] for k, v in batch.items()}, {k: v[:, 4:] for k, v in batch.items()}]
+    logits = {c.name: torch.zeros(batch_size, 4, len(c.heads) if c.binary else c.classes)
+              for c in teacher.head.components}
+    distill(torch.tensor(0.0), {}, logits, chunks[0], torch.ones(batch_size, dtype=torch.bool))
+    distill(torch.tensor(0.0), {}, logits, chunks[1], torch.tensor([False, True, False]))
+    with torch.no_grad():
+        whole = teacher(*(batch[k] for k in ("floats", "ids", "controller", "targets"))).state
+        fresh = teacher(*(chunks[1][k] for k in ("floats", "ids", "controller", "targets"))).state
+    for key, value in distill.carried.items():
+        torch.testing.assert_close(value[[0, 2]], whole[key][[0, 2]])
+        torch.testing.assert_close(value[1], fresh[key][1])
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo test uses torchrun on linux")

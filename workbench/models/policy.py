@@ -77,6 +77,17 @@ class Policy(nn.Module):
     def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
         return self.backbone.initial_state(batch_size, device=device, dtype=dtype)
 
+    def carry_state(self, carried: State | None, reset: Tensor, batch_size: int, device=None) -> State:
+        """Truncated BPTT: the state entering the next chunk. ``carried`` (detached) where a
+        row goes on with its game, the initial state where ``reset`` (B,) bool marks a new
+        game, and the initial state everywhere when nothing is carried yet."""
+        init = self.initial_state(batch_size, device=device)
+        if carried is None:
+            return init
+        mask = reset.to(device)
+        return {k: torch.where(mask.view(-1, *[1] * (v.dim() - 1)), init[k], v.detach())
+                for k, v in carried.items()}
+
     # -- training --------------------------------------------------------------------------
     def forward(self, floats: Tensor, ids: Tensor, controller: Tensor, targets: Tensor,
                 state: State | None = None, with_value: bool = False) -> PolicyOutput:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from workbench.report.metrics import metrics_path_for
+from workbench.errors import WorkbenchError
 from workbench.report.publish import ReportEntry, build_index, publish_notebook
-from workbench.report.sweep import Arm, ArmTask, execute_arm
+from workbench.report.sweep import Arm, ArmTask, execute_arm, write_result
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
@@ -80,8 +80,12 @@ def run_main_job(replays: list[str] | None = None, out: str | Path = "reports",
                  train_steps: int = 400, timeout_s: float = 900.0,
                  progress: Callable[[str], None] = print) -> JobResult:
     """Run every step on ``replays`` (default: the bundled ``data/replays``) and publish
-    ``out/index.html``."""
+    ``out/index.html``. Missing replay paths fail here, before any notebook runs."""
+    from workbench.replay import find_replays  # here: importing workbench.report stays light
+
     replays = [str(Path(r).resolve()) for r in (replays or [NOTEBOOKS.parent / "data" / "replays"])]
+    if not find_replays(replays):
+        raise WorkbenchError(f"no .slp replays under {', '.join(replays)}")
     paths = JobPaths(replays, Path(work).resolve(), train_steps)
     out, runs = Path(out), Path(runs)
     out.mkdir(parents=True, exist_ok=True)
@@ -95,11 +99,9 @@ def run_main_job(replays: list[str] | None = None, out: str | Path = "reports",
         task = ArmTask(Arm(step.notebook, step.parameters(paths), {}), source.read_text(),
                        str(NOTEBOOKS), retries=0, timeout_s=timeout_s)
         result = execute_arm(task)
-        executed = runs / f"{step.notebook}.ipynb"
+        write_result(runs, result)  # the executed notebook, its metrics and status
         if result.notebook:
-            executed.write_text(result.notebook)
-            metrics_path_for(executed).write_text(json.dumps({"version": 1, "metrics": result.metrics}, indent=1))
-            publish_notebook(executed, out / f"{step.notebook}.html")
+            publish_notebook(runs / f"{step.notebook}.ipynb", out / f"{step.notebook}.html")
         quoted = ", ".join(f"{k.split('/', 1)[-1]} {_fmt(result.metrics.get(k))}" for k in step.headline
                            if k in result.metrics)
         description = step.description + (f" ({quoted})" if quoted else "")

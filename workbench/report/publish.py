@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 from urllib.parse import quote
 
-from workbench.replay.errors import WorkbenchError
+from workbench.errors import WorkbenchError
 
 VEGALITE_MIME = re.compile(r"application/vnd\.vegalite\.v\d+\+json")
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"

@@ -43,7 +43,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from workbench.replay.errors import WorkbenchError
+from workbench.errors import WorkbenchError
 from workbench.report.metrics import METRICS_ENV, load_metrics, metrics_path_for
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,8 @@
 loss = alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * label loss, where _T
 means logits divided by the temperature T (Hinton et al., 2015). Both models see the
 same inputs and are teacher-forced on the same true controller, so each component's
-distributions are comparable."""
+distributions are comparable; under truncated BPTT the teacher carries its own state
+across chunks exactly as the student does."""
 from __future__ import annotations
 
 import torch
@@ -28,6 +29,7 @@ class DistillLoss:
             p.requires_grad_(False)
         self.temperature, self.alpha = cfg.temperature, cfg.alpha
         self.components = student.head.components
+        self.carried = None  # the teacher's state after the last chunk (TBPTT only)
 
     def soft_loss(self, student: dict[str, Tensor], teacher: dict[str, Tensor]) -> Tensor:
         t = self.temperature
@@ -35,20 +37,24 @@ class DistillLoss:
         for comp in self.components:
             s, q = student[comp.name].float() / t, teacher[comp.name].float() / t
             if comp.binary:
-                total = total + F.binary_cross_entropy_with_logits(s, torch.sigmoid(q)) * comp_width(comp)
+                total = total + F.binary_cross_entropy_with_logits(s, torch.sigmoid(q)) * len(comp.heads)
             else:
                 total = total + F.kl_div(F.log_softmax(s, -1).flatten(0, -2), F.log_softmax(q, -1).flatten(0, -2),
                                          log_target=True, reduction="batchmean")
         return total * t * t
 
     def __call__(self, hard: Tensor, parts: dict, student_logits: dict[str, Tensor], batch: dict,
-                 state=None) -> tuple[Tensor, dict]:
+                 reset: Tensor | None = None) -> tuple[Tensor, dict]:
+        """``reset`` (B,) bool: TBPTT chunk whose rows starting a new game are marked; None
+        for independent windows (the teacher starts from its initial state)."""
+        state = None
+        if reset is not None:
+            state = self.teacher.carry_state(self.carried, reset, batch["floats"].shape[0],
+                                             batch["floats"].device)
         with torch.no_grad():
-            teacher = self.teacher(batch["floats"], batch["ids"], batch["controller"], batch["targets"])
+            teacher = self.teacher(batch["floats"], batch["ids"], batch["controller"], batch["targets"], state)
+        if reset is not None:
+            self.carried = teacher.state
         soft = self.soft_loss(student_logits, teacher.logits)
         parts = dict(parts, distill=soft.detach(), labels=hard.detach())
         return self.alpha * soft + (1 - self.alpha) * hard, parts
-
-
-def comp_width(comp) -> int:
-    return len(comp.heads)

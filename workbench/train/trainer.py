@@ -158,21 +158,15 @@ class Trainer:
 
     def _micro_batch(self, batch: dict, reset, carried) -> tuple[torch.Tensor, dict, dict | None]:
         b = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-        state = None
-        if reset is not None:  # TBPTT: carry the state, cleared where a new game starts
-            init = self.policy.initial_state(b["floats"].shape[0], device=self.device)
-            if carried is None:
-                state = init
-            else:
-                mask = reset.to(self.device)
-                state = {k: torch.where(mask.view(-1, *[1] * (v.dim() - 1)), init[k], v.detach())
-                         for k, v in carried.items()}
+        state = None  # TBPTT: carry the state, cleared where a new game starts
+        if reset is not None:
+            state = self.policy.carry_state(carried, reset, b["floats"].shape[0], self.device)
         with self._autocast():
             out = self.model(b["floats"], b["ids"], b["controller"], b["targets"], state)
             loss, parts = self.loss(out.logits, b["targets"], aux_logits=out.aux_action,
                                     next_action=b.get("next_action"))
             if self.distill is not None:
-                loss, parts = self.distill(loss, parts, out.logits, b, state)
+                loss, parts = self.distill(loss, parts, out.logits, b, reset)
         return loss, parts, (out.state if reset is not None else None)
 
     def _optimizer_step(self, iterator, carried):
