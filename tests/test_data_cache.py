@@ -2,20 +2,24 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from workbench.data import AugmentConfig, build_cache, repeat_last_baseline, split_games
 from workbench.data.baseline import aligned_targets
-from workbench.embed import EmbedConfig
+from workbench.embed import EmbedConfig, NameRegistry
+from workbench.errors import WorkbenchError
 from workbench.embed.state import StateLayout
-from workbench.replay import FrameStore, ingest
+from workbench.replay import FrameStore, ingest, read_replay
 from conftest import DATA
 
 
 def test_cache_is_reused_and_invalidated(bundled_store, tmp_path):
     store = FrameStore(bundled_store)
     first = build_cache(store, tmp_path, EmbedConfig())
+    written = (first.root / "floats.npy").stat().st_mtime_ns
     again = build_cache(store, tmp_path, EmbedConfig())
     assert again.root == first.root and isinstance(again.arrays["floats"], np.memmap)
+    assert (again.root / "floats.npy").stat().st_mtime_ns == written, "the cache was rebuilt, not reused"
     other = build_cache(store, tmp_path, EmbedConfig(item_slots=2))
     assert other.root != first.root
     assert other.arrays["floats"].shape[1] == StateLayout(EmbedConfig(item_slots=2)).float_dim
@@ -28,6 +32,20 @@ def test_cache_is_reused_and_invalidated(bundled_store, tmp_path):
     humans = sum(1 for s in segments)
     everyone = build_cache(store, tmp_path, EmbedConfig(), perspectives="all").segments
     assert len(everyone) > humans, "CPU perspectives are skipped by default"
+
+
+def test_name_ids_come_from_the_registry_and_key_the_cache(bundled_store, tmp_path):
+    store, cfg = FrameStore(bundled_store), EmbedConfig(names=True)
+    with pytest.raises(WorkbenchError, match="needs a NameRegistry"):
+        build_cache(store, tmp_path, cfg)  # would silently embed every name as "unknown"
+    games = [read_replay(r["path"]) for r in store.games()]
+    registry = NameRegistry.build([p.display_name for g in games for p in g.meta.players])
+    assert registry.ids, "the bundled games have netplay names"
+    named = build_cache(store, tmp_path, cfg, names=registry)
+    columns = [i for i, group in enumerate(StateLayout(cfg).id_groups) if group == "name"]
+    assert np.asarray(named.arrays["ids"])[:, columns].any()
+    other = NameRegistry({name: i + 2 for name, i in registry.ids.items()}, registry.vocab)
+    assert build_cache(store, tmp_path, cfg, names=other).root != named.root
 
 
 def test_augmented_variants(bundled_store, tmp_path):

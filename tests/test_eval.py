@@ -3,10 +3,12 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from conftest import tiny_experiment
 from workbench.eval import evaluate
-from workbench.train import train
+from workbench.train import load_policy, train
+from workbench.train.checkpoint import average_weights, list_checkpoints
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +45,14 @@ def test_eval_schema_and_baselines(run, tmp_path):
 def test_average_last_and_training_games_refused(run):
     averaged = evaluate(run, delays=(0,), average_last=3)
     assert averaged["average_last"] == 3
+    # the scored weights are the mean of the last 3 checkpoints, not the last one
+    policy, _, _ = load_policy(run, average_last=3)
+    expected = average_weights(list_checkpoints(run / "checkpoints")[-3:])
+    for key, value in policy.state_dict().items():
+        if key in expected:
+            torch.testing.assert_close(value, expected[key].to(value.dtype))
+    last = evaluate(run, delays=(0,))
+    assert averaged["delays"]["0"]["heads"]["main_x"]["nll"] != last["delays"]["0"]["heads"]["main_x"]["nll"]
     from workbench.data import Split
     split = Split.load(run / "split.json")
     from workbench.errors import WorkbenchError

@@ -156,3 +156,13 @@ def test_renderer_keeps_the_spec():
 def test_game_label_is_plain_text(store):
     label = viz.game_label(store.games()[0])
     assert " vs " in label and label.endswith(".slp)")
+
+
+def test_confusion_frame_reads_rows_as_true_and_columns_as_predicted():
+    # 3 buckets: true 0 predicted as 2 once, true 1 always right, true 2 never seen
+    report = {"delays": {"0": {"sticks": {"main_x": {"confusion": [[3, 0, 1], [0, 5, 0], [0, 0, 0]]}}}}}
+    frame = viz.confusion_frame(report, 0, "main_x").set_index(["true", "pred"])
+    assert frame.loc[(0, 2), "count"] == 1 and frame.loc[(2, 0), "count"] == 0
+    assert frame.loc[(0, 2), "share"] == 0.25 and frame.loc[(0, 0), "share"] == 0.75
+    assert frame.loc[(1, 1), "share"] == 1.0
+    assert frame.xs(2, level="true")["share"].sum() == 0  # an empty true bucket stays 0, no NaN

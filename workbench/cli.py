@@ -86,10 +86,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     from workbench.report.results import collect_results, write_results
 
     grid = load_grid(args.grid)
-    done = []
 
     def report(result) -> None:
-        done.append(result)
         print(format_results([result]), flush=True)
 
     results = sweep(args.notebook, grid, args.out, workers=args.workers, retries=args.retries,

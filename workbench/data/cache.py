@@ -35,6 +35,7 @@ from workbench.embed.controller import ControllerSpec
 from workbench.embed.game import EmbeddedGame, embed_game
 from workbench.embed.names import NameRegistry
 from workbench.embed.state import StateLayout
+from workbench.errors import WorkbenchError
 from workbench.replay.store import FrameStore
 
 CACHE_VERSION = 1
@@ -106,9 +107,10 @@ class EmbeddingCache:
 
 
 def cache_key(config: EmbedConfig, augment: AugmentConfig, manifest_md5s: list[str],
-              perspectives: str) -> str:
+              perspectives: str, names: NameRegistry | None = None) -> str:
     payload = json.dumps({"v": CACHE_VERSION, "embed": config.to_dict(), "augment": augment.to_dict(),
-                          "games": sorted(manifest_md5s), "perspectives": perspectives},
+                          "games": sorted(manifest_md5s), "perspectives": perspectives,
+                          "names": names.ids if names is not None else None},
                          sort_keys=True)
     return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
@@ -126,10 +128,17 @@ def load_cache(root: str | Path, key: str) -> EmbeddingCache:
 def build_cache(store: FrameStore, root: str | Path, config: EmbedConfig,
                 augment: AugmentConfig | None = None, perspectives: str = "humans",
                 names: NameRegistry | None = None, progress: bool = False) -> EmbeddingCache:
-    """Embed every ok game of ``store`` (or reuse the cache built for the same inputs)."""
+    """Embed every ok game of ``store`` (or reuse the cache built for the same inputs).
+
+    ``names``: the registry that turns player names into ids, required by
+    ``config.names`` (the ids are part of the cache key)."""
+    if config.names and names is None:
+        raise WorkbenchError("embed.names needs a NameRegistry of player names; training does not "
+                             "build one yet, so leave embed.names off")
     augment = augment or AugmentConfig()
     rows = store.games()
-    key = cache_key(config, augment, [r["md5"] for r in rows], perspectives)
+    key = cache_key(config, augment, [r["md5"] for r in rows], perspectives,
+                    names if config.names else None)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".lock", "a+") as lock:

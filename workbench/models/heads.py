@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from workbench.embed.controller import ControllerSpec
+from workbench.embed.controller import BUTTON_NAMES, ControllerSpec
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class ControllerDecoder(nn.Module):
         if spec.kmeans:
             self.register_buffer("main", torch.from_numpy(spec.main_centers), persistent=False)
             self.register_buffer("c", torch.from_numpy(spec.c_centers), persistent=False)
-        self.buttons = [spec.index[name] for name in ("A", "B", "X", "Y", "Z", "L", "R", "D_UP")]
+        self.buttons = [spec.index[name] for name in BUTTON_NAMES]
 
     def forward(self, targets: Tensor) -> Tensor:
         t = targets.long()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from workbench.types import HOME_RUN_STAGE, TARGET_TEST_STAGES
+from workbench.types import FIRST_FRAME, HOME_RUN_STAGE, TARGET_TEST_STAGES, GameMeta, PlayerInfo
 
 SLP_PREFIX = b"{U\x03raw[$U#l"
 EVENT_PAYLOADS = 0x35
@@ -162,3 +162,33 @@ def game_mode(stage: int, scene_major: int | None) -> str:
     if scene_major in (None, 2):
         return "versus"
     return "other"
+
+
+def meta_from_header(header: RawHeader, metadata: dict) -> GameMeta:
+    """Game metadata from the raw game-start/end blocks and the replay's metadata block."""
+    meta_players = metadata.get("players", {}) if isinstance(metadata, dict) else {}
+    players = []
+    for port in header.ports:
+        names = (meta_players.get(str(port)) or {}).get("names", {})
+        display = header.display_names[port] if header.display_names else ""
+        code = header.connect_codes[port] if header.connect_codes else ""
+        players.append(PlayerInfo(
+            port=port, character=header.characters[port], type=header.player_types[port],
+            netplay_name=display or names.get("netplay", "") or "",
+            netplay_code=(code or names.get("code", "") or "").replace("\uff03", "#"),
+            name_tag=header.name_tags[port] if header.name_tags else "",
+            team=header.teams[port] if header.is_teams else None,
+            cpu_level=header.cpu_levels[port] if header.player_types[port] == "cpu" else None,
+        ))
+    meta = GameMeta(
+        slippi_version=header.version_str, stage=header.stage, players=players,
+        mode=game_mode(header.stage, header.scene_major), is_teams=header.is_teams,
+        is_pal=bool(header.is_pal), start_at=str(metadata.get("startAt", "") or ""),
+        played_on=str(metadata.get("playedOn", "") or ""), match_id=header.match_id,
+        game_number=header.game_number, tiebreaker=header.tiebreaker,
+        first_frame=FIRST_FRAME,
+    )
+    meta.end_method = header.end_method or "unknown"
+    meta.lras_port = header.lras_port
+    meta.placements = dict(header.placements or {})
+    return meta

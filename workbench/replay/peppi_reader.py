@@ -6,9 +6,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from peppi_py import _peppi
 
-from workbench.replay.header import game_mode
+from workbench.replay.header import RawHeader, meta_from_header, read_header
 from workbench.replay.table import GameTable, Items, PlayerFrames, assemble, resolve_rollback
-from workbench.types import GameMeta, PlayerInfo
 
 # frame-table field -> path in peppi's pre/post structs
 PRE_PATHS = {
@@ -32,9 +31,6 @@ ITEM_PATHS = {
     "type": ("type",), "state": ("state",), "x": ("position", "x"), "y": ("position", "y"),
     "owner": ("owner",), "spawn_id": ("id",),
 }
-PLAYER_TYPES = {"Human": "human", "Cpu": "cpu", "Demo": "demo"}
-END_METHODS = {"Unresolved": "unresolved", "Time": "time", "Game": "game",
-               "Resolved": "resolved", "NoContest": "no_contest"}
 
 
 def _child(struct: pa.StructArray, path: tuple[str, ...]) -> pa.Array | None:
@@ -71,10 +67,17 @@ def _fields(data: pa.StructArray, rows: np.ndarray | None) -> dict[str, np.ndarr
     return out
 
 
-def read_peppi(path: str) -> GameTable:
-    """Parse ``path`` with peppi-py. Raises whatever peppi raises on a bad file."""
+def read_peppi(path: str, header: RawHeader | None = None) -> GameTable:
+    """Parse ``path`` with peppi-py. Raises whatever peppi raises on a bad file.
+
+    Game metadata comes from our own decode of the game-start/end events (``header``,
+    read here when not given), the same as the py-slippi path, plus peppi's metadata
+    block; over the shared corpus it equals what peppi's own start/end dicts give."""
     game = _peppi.read_slippi(str(path), False)
-    meta = meta_from_peppi(game.start, game.end, game.metadata or {})
+    if header is None:
+        with open(path, "rb") as handle:
+            header = read_header(handle.read())
+    meta = meta_from_header(header, game.metadata or {})
     frames = game.frames
     ids = frames.field("id").to_numpy()
     rows = resolve_rollback(ids)
@@ -107,43 +110,3 @@ def _items(frames: pa.StructArray, rows: np.ndarray | None, n: int) -> Items:
         fields["owner"] = np.full(len(values), -1, dtype=np.int8)
     items = Items(offsets - offsets[0], fields)
     return items if rows is None else items.take(rows)
-
-
-def meta_from_peppi(start: dict, end: dict | None, metadata: dict) -> GameMeta:
-    """Game metadata from peppi's start/end dicts and the replay's metadata block."""
-    version = ".".join(str(v) for v in start["slippi"]["version"][:3])
-    meta_players = metadata.get("players", {}) if isinstance(metadata, dict) else {}
-    players = []
-    for p in start["players"]:
-        port = int(p["port"][1]) - 1
-        netplay = p.get("netplay") or {}
-        names = (meta_players.get(str(port)) or {}).get("names", {})
-        players.append(PlayerInfo(
-            port=port,
-            character=int(p["character"]),
-            type=PLAYER_TYPES.get(p["type"], str(p["type"]).lower()),
-            netplay_name=netplay.get("name") or names.get("netplay", "") or "",
-            netplay_code=(netplay.get("code") or names.get("code", "") or "").replace("\uff03", "#"),
-            name_tag=p.get("name_tag") or "",
-            team=(p.get("team") or {}).get("color"),
-            cpu_level=p.get("cpu_level"),
-        ))
-    scene = start.get("scene") or {}
-    match = start.get("match") or {}
-    meta = GameMeta(
-        slippi_version=version, stage=int(start["stage"]), players=players,
-        mode=game_mode(int(start["stage"]), scene.get("major")),
-        is_teams=bool(start.get("is_teams")), is_pal=bool(start.get("is_pal")),
-        start_at=str(metadata.get("startAt", "") or ""),
-        played_on=str(metadata.get("playedOn", "") or ""),
-        match_id=match.get("id", "") or "", game_number=match.get("game") if match else None,
-        tiebreaker=match.get("tiebreaker") if match else None,
-    )
-    if end:
-        meta.end_method = END_METHODS.get(end.get("method"), "unknown")
-        lras = end.get("lras_initiator")
-        meta.lras_port = int(lras[1]) - 1 if lras else None
-        meta.placements = {int(pe["port"][1]) - 1: int(pe["placement"])
-                           for pe in (end.get("players") or [])}
-    return meta
-

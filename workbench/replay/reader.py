@@ -71,7 +71,7 @@ def _parse(path: str, header: RawHeader, parser: str) -> GameTable:
     failures = []
     if parser in ("auto", "peppi"):
         try:
-            table = read_peppi(path)
+            table = read_peppi(path, header)
             if parser == "peppi" or not _peppi_may_misalign(table):
                 return table
         except Exception as err:  # peppi raises plain OSError/ValueError on bad data

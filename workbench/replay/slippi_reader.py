@@ -16,9 +16,8 @@ import numpy as np
 import slippi
 from slippi.event import Frame
 
-from workbench.replay.header import RawHeader, game_mode
+from workbench.replay.header import RawHeader, meta_from_header
 from workbench.replay.table import GameTable, Items, PlayerFrames, assemble
-from workbench.types import FIRST_FRAME, GameMeta, PlayerInfo
 
 # (field, big-endian dtype, offset within the payload after the command byte)
 PRE_LAYOUT = [
@@ -143,33 +142,3 @@ def _items(frames: list, item_size: int, n: int) -> Items:
     if fields["owner"] is None:  # before 3.6
         fields["owner"] = np.full(len(payloads), -1, dtype=np.int8)
     return Items(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), fields)
-
-
-def meta_from_header(header: RawHeader, metadata: dict) -> GameMeta:
-    """Game metadata from the raw game-start/end blocks and the replay's metadata block."""
-    meta_players = metadata.get("players", {}) if isinstance(metadata, dict) else {}
-    players = []
-    for port in header.ports:
-        names = (meta_players.get(str(port)) or {}).get("names", {})
-        display = header.display_names[port] if header.display_names else ""
-        code = header.connect_codes[port] if header.connect_codes else ""
-        players.append(PlayerInfo(
-            port=port, character=header.characters[port], type=header.player_types[port],
-            netplay_name=display or names.get("netplay", "") or "",
-            netplay_code=(code or names.get("code", "") or "").replace("\uff03", "#"),
-            name_tag=header.name_tags[port] if header.name_tags else "",
-            team=header.teams[port] if header.is_teams else None,
-            cpu_level=header.cpu_levels[port] if header.player_types[port] == "cpu" else None,
-        ))
-    meta = GameMeta(
-        slippi_version=header.version_str, stage=header.stage, players=players,
-        mode=game_mode(header.stage, header.scene_major), is_teams=header.is_teams,
-        is_pal=bool(header.is_pal), start_at=str(metadata.get("startAt", "") or ""),
-        played_on=str(metadata.get("playedOn", "") or ""), match_id=header.match_id,
-        game_number=header.game_number, tiebreaker=header.tiebreaker,
-        first_frame=FIRST_FRAME,
-    )
-    meta.end_method = header.end_method or "unknown"
-    meta.lras_port = header.lras_port
-    meta.placements = dict(header.placements or {})
-    return meta

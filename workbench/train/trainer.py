@@ -75,8 +75,7 @@ class Trainer:
         self.run_dir = Path(cfg.out)
         self.rank, self.world = _distributed()
         self.main = self.rank == 0
-        self.device = resolve_device(self.t.device if self.world == 1 or self.t.device != "auto"
-                                     else ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(self.t.device)
         self.progress = progress
         self._check_resume(resume)
         seed_everything(self.t.seed)
@@ -252,12 +251,7 @@ class Trainer:
                     _memory_warning(self.device, log)
                 log.progress(self.step, loss, f"val {last_eval.get('val/loss', float('nan')):.3f}")
                 if self.step % t.eval_every == 0 or self.step == self.total_steps:
-                    last_eval = self.evaluate()
-                    log.log(self.step, last_eval)
-                    improved = last_eval["val/loss"] < self.best_val - 1e-6
-                    self.best_val = min(self.best_val, last_eval["val/loss"])
-                    self.bad_evals = 0 if improved else self.bad_evals + 1
-                    self._checkpoint(best=improved, started=started)
+                    last_eval = self._eval_and_checkpoint(log, started)
                     if t.early_stopping and self.bad_evals >= t.early_stopping:
                         stop_reason = "early stopping"
                         break
@@ -267,11 +261,7 @@ class Trainer:
                     stop_reason = "time budget"
                     break
             if not last_eval or self.step % t.eval_every:
-                last_eval = self.evaluate()
-                log.log(self.step, last_eval)
-                improved = last_eval["val/loss"] < self.best_val - 1e-6
-                self.best_val = min(self.best_val, last_eval["val/loss"])
-                self._checkpoint(best=improved, started=started)
+                last_eval = self._eval_and_checkpoint(log, started)
         finally:
             if self.writer is not None:
                 self.writer.wait()
@@ -282,6 +272,17 @@ class Trainer:
         if self.main:
             _write_summary(result, self, stop_reason)
         return result
+
+    def _eval_and_checkpoint(self, log: RunLog, started: float) -> dict:
+        """Score the validation games, log it, track the best loss and the evaluations
+        without improvement (early stopping), and write a checkpoint."""
+        metrics = self.evaluate()
+        log.log(self.step, metrics)
+        improved = metrics["val/loss"] < self.best_val - 1e-6
+        self.best_val = min(self.best_val, metrics["val/loss"])
+        self.bad_evals = 0 if improved else self.bad_evals + 1
+        self._checkpoint(best=improved, started=started)
+        return metrics
 
     def _checkpoint(self, best: bool, started: float) -> None:
         if self.writer is None:

@@ -9,7 +9,7 @@ import pandas as pd
 AXES = ("main_x", "main_y", "c_x", "c_y")
 
 
-def confusion_frame(report: dict, delay: int | str, axis: str, normalize: bool = True) -> pd.DataFrame:
+def confusion_frame(report: dict, delay: int | str, axis: str) -> pd.DataFrame:
     """Long table (true, pred, count, share) of one axis's confusion matrix; ``share``
     is the fraction of the true bucket's frames (rows sum to 1)."""
     matrix = np.array(report["delays"][str(delay)]["sticks"][axis]["confusion"], dtype=float)
@@ -18,7 +18,7 @@ def confusion_frame(report: dict, delay: int | str, axis: str, normalize: bool =
     share = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
     true, pred = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
     return pd.DataFrame({"true": true.ravel(), "pred": pred.ravel(), "count": matrix.ravel().astype(int),
-                         "share": np.round(share.ravel() if normalize else matrix.ravel(), 4)})
+                         "share": np.round(share.ravel(), 4)})
 
 
 def confusion_heatmaps(report: dict, delay: int | str = 0, axes: tuple[str, ...] = AXES) -> alt.Chart:
