@@ -29,12 +29,12 @@ import numpy as np
 import torch
 
 from common import RESULTS, ROOT, machine, write_json
+from workbench.deploy.quantize import MODES
 
 REPLAY = ROOT / "data" / "replays" / "games" / "Walnut356-falcon_throws.slp"
 HELD_OUT = [ROOT / "data" / "replays" / "clips" / "PMcca-item-export.slp",
             ROOT / "data" / "replays" / "clips" / "peppi-v3.18.slp"]
 BACKBONES = ("mlp", "lstm", "gru", "attention", "mamba", "mamba2", "jamba", "zamba")
-MODES = ("none", "int8-dynamic", "int8-static", "int4")
 PRODUCTION = (256, 2)
 
 
@@ -146,7 +146,7 @@ def accuracy_block(name: str, args, work: Path) -> dict:
     reference = [rollout_onnx(variants["none"], g, frames) for g in games]
     out = {}
     for mode, path in variants.items():
-        rolled = [rollout_onnx(path, g, frames) for g in games]
+        rolled = reference if mode == "none" else [rollout_onnx(path, g, frames) for g in games]
         drift = [compare(r, q) for r, q in zip(reference, rolled)]
         out[mode] = {"accuracy": float(np.mean([accuracy(r, g) for r, g in zip(rolled, games)])),
                      "stick_trigger_accuracy": float(np.mean([accuracy(r, g, sticks)

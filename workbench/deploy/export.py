@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from workbench.deploy.errors import ExportError, MissingDependencyError
-from workbench.deploy.graph import StepGraph
+from workbench.deploy.graph import STATE_IN, StepGraph
 from workbench.deploy.sidecar import (
     Sidecar, component_description, controller_description, sidecar_path, tensor_descriptions,
     warm_start_path,
@@ -112,7 +112,7 @@ def build_sidecar(policy: Policy, model, model_path: str | Path, temperature: fl
     graph = StepGraph(policy, temperature)
     info = check_graph(model, graph.input_names, graph.output_names)
     inputs = tensor_descriptions(model.graph.input)
-    states = [dict(t, name=t["name"][len("state_in_"):]) for t in inputs if t["name"].startswith("state_in_")]
+    states = [dict(t, name=t["name"][len(STATE_IN):]) for t in inputs if t["name"].startswith(STATE_IN)]
     return Sidecar(
         model=Path(model_path).name,
         embed_config=policy.embed_config.to_dict(), policy_config=policy.config.to_dict(),

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from workbench.deploy.export import export_policy
+from workbench.deploy.quantize import MODES
 from workbench.deploy.latency import DEFAULT_REPLAY, bench_interleaved, replay_states
 from workbench.deploy.rollout import accuracy, compare, load_games, rollout_onnx, rollout_torch
 
-MODES = ("none", "int8-dynamic", "int8-static", "int4")
 
 
 def held_out_replays(checkpoint: str | Path) -> list[str]:

@@ -78,12 +78,10 @@ def rollout_onnx(model: OnnxPolicy | str | Path, game: EmbeddedGame, frames: int
     state = model.initial_state(warm=False) if state is None else state
     rows, feeds = [], []
     for i in _steps(game, frames, start):
-        feed = model.feed(game.floats[i], game.ids[i], game.controller[i], state)
-        if keep_feeds:
-            feeds.append(feed)
-        values = model.session.run(model.output_names, feed)
-        out = dict(zip(model.output_names, values))
-        state = {k: out[f"state_out_{k}"] for k in model.state_keys}
+        inputs = (game.floats[i], game.ids[i], game.controller[i])
+        if keep_feeds:  # static quantization calibrates on these
+            feeds.append(model.feed(*inputs, state))
+        out, state = model.step(*inputs, state)
         rows.append(out)
     result = _collect(rows, start)
     result.feeds, result.final_state = feeds, state

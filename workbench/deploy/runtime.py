@@ -15,7 +15,7 @@ import numpy as np
 
 from workbench.deploy.errors import DeployError, MissingDependencyError
 from workbench.deploy.graph import STATE_IN, STATE_OUT
-from workbench.deploy.sidecar import Sidecar, sidecar_path, warm_start_path
+from workbench.deploy.sidecar import Sidecar, sidecar_path
 
 
 def import_ort():
