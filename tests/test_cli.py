@@ -49,3 +49,25 @@ def test_unknown_character_is_one_line(tmp_path):
 def test_nothing_readable_exits_non_zero(tmp_path):
     run = workbench("ingest", str(bundled("bad/peppi-corrupt.slp")), "--out", str(tmp_path))
     assert run.returncode == 1 and "1 errors" in run.stdout
+
+
+def test_fitted_stick_centres_feed_training(tmp_path):
+    """`embed fit-sticks` writes centres that `train --stick-centers` turns into k-means classes."""
+    centers = tmp_path / "centers.json"
+    game = bundled("games/PMcca-sheik_vs_ics_yoshis.slp")
+    fit = workbench("embed", "fit-sticks", str(game), "--k", "9", "--out", str(centers))
+    assert fit.returncode == 0, fit.stderr
+    dry = workbench("train", "--replays", str(game), "--stick-centers", str(centers), "--dry-run",
+                    "--out", str(tmp_path / "run"), "--set", f"store={tmp_path / 'store'}",
+                    "--set", f"cache={tmp_path / 'cache'}")
+    assert dry.returncode == 0, dry.stderr
+    fitted = json.loads(centers.read_text())
+    assert "kmeans" in dry.stdout and len(fitted["main"]) == 9
+    # a clip whose c-stick never moves has too few positions for 9 centres: one line, no file
+    few = workbench("embed", "fit-sticks", str(bundled("games/Walnut356-falcon_throws.slp")),
+                    "--k", "9", "--out", str(tmp_path / "few.json"))
+    assert few.returncode != 0 and "distinct stick positions" in few.stderr
+    assert "Traceback" not in few.stderr and not (tmp_path / "few.json").exists()
+    bad = workbench("train", "--stick-centers", str(game), "--dry-run")
+    assert bad.returncode != 0 and "not a stick-centres file" in bad.stderr
+    assert "Traceback" not in bad.stderr

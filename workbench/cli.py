@@ -208,6 +208,8 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto, cpu or cuda")
     p.add_argument("--workers", type=int, help="data-loader worker processes")
     p.add_argument("--out", help="run folder (checkpoints, config, metrics)")
+    p.add_argument("--stick-centers", metavar="CENTERS.json",
+                   help="k-means stick classes from `workbench embed fit-sticks --out`")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="any config field, e.g. --set loss.focal_gamma=2 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
@@ -223,7 +225,8 @@ def run_train(args: argparse.Namespace) -> int:
                      hidden=args.hidden, layers=args.layers, window=args.window, delay=args.delay,
                      epochs=args.epochs, max_steps=args.max_steps, time_budget=args.time_budget,
                      truncate_bptt=args.truncate_bptt, batch_size=args.batch_size, lr=args.lr,
-                     seed=args.seed, device=args.device, workers=args.workers, out=args.out)
+                     seed=args.seed, device=args.device, workers=args.workers, out=args.out,
+                     stick_centers=args.stick_centers)
     if args.dry_run:
         return _dry_run(cfg)
     result = train(cfg, resume=args.resume, progress=sys.stderr.isatty())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.embed.controller import CONTROLLER_MIRROR, ControllerSpec
 from workbench.embed.state import StateLayout
 
 # Frame-table columns that mirroring negates (x positions, x speeds, facing, x inputs).
@@ -15,15 +14,6 @@ MIRRORED_PLAYER_COLUMNS = ("x", "facing", "stick_x", "cstick_x", "speed_air_x_se
 def mirror_floats(floats: np.ndarray, layout: StateLayout) -> np.ndarray:
     """Left-right mirror embedded state features (negates every x-like column)."""
     return floats * layout.mirror_sign
-
-
-def mirror_controller(controller: np.ndarray) -> np.ndarray:
-    """Mirror raw or decoded controllers ``(N, 13)``: stick and c-stick x flip."""
-    return controller * CONTROLLER_MIRROR
-
-
-def mirror_targets(targets: np.ndarray, spec: ControllerSpec) -> np.ndarray:
-    return spec.mirror_targets(targets)
 
 
 def mirror_columns(columns: dict[str, np.ndarray], items: dict[str, np.ndarray] | None = None

@@ -83,12 +83,8 @@ class ControllerConfig(DictMixin):
                               "so neutral (0.5) is a bucket centre")
         if self.stick_mode == "kmeans" and not (self.main_centers and self.c_centers):
             raise ConfigError("stick_mode='kmeans' needs centres: run `workbench embed "
-                              "fit-sticks REPLAYS --out centers.json` and pass them")
-
-    @classmethod
-    def from_centers_file(cls, path: str, **overrides) -> "ControllerConfig":
-        data = json.loads(open(path).read())
-        return cls(stick_mode="kmeans", main_centers=data["main"], c_centers=data["c"], **overrides)
+                              "fit-sticks REPLAYS --out centers.json`, then "
+                              "`workbench train --stick-centers centers.json`")
 
 
 @dataclass

@@ -9,11 +9,13 @@ one column per head of :class:`ControllerSpec`.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from workbench.embed.config import ControllerConfig
+from workbench.embed.config import ConfigError, ControllerConfig
 from workbench.types import TRAINED_BUTTONS, ControllerState, stick_from_libmelee, stick_to_libmelee
 
 BUTTON_NAMES = tuple(b.name for b in TRAINED_BUTTONS)          # A B X Y Z L R D_UP
@@ -132,6 +134,9 @@ def fit_kmeans(points: np.ndarray, k: int, seed: int = 0, iters: int = 100) -> n
     positions with counts first: exact, and fast on millions of frames.
     """
     unique, counts = np.unique(np.asarray(points, np.float32), axis=0, return_counts=True)
+    if len(unique) < k:  # k-means++ would run out of new points (0/0 probabilities)
+        raise ConfigError(f"only {len(unique)} distinct stick positions for k={k} centres: "
+                          "pass a smaller --k or more replays")
     weights = counts.astype(np.float64)
     rng = np.random.default_rng(seed)
     centers = [unique[np.argmax(weights)]]
@@ -166,7 +171,10 @@ def fit_stick_centers(main: np.ndarray, c: np.ndarray, k: int = 21, seed: int = 
     errors = {}
     uniform = ControllerSpec(ControllerConfig(stick_buckets=uniform_buckets))
     for name, points in (("main", main), ("c", c)):
-        centers = fit_kmeans(points, k, seed)
+        try:
+            centers = fit_kmeans(points, k, seed)
+        except ConfigError as err:
+            raise ConfigError(f"{name} stick: {err}") from None
         kmeans_err = quantisation_error(stick_to_libmelee(points),
                                         stick_to_libmelee(centers[_nearest(points, centers)]))
         grid = uniform.axis_values[np.clip(np.rint((points + 1) * 0.5 * (uniform_buckets - 1)),
@@ -183,3 +191,13 @@ def fit_stick_centers(main: np.ndarray, c: np.ndarray, k: int = 21, seed: int = 
 def save_centers(result: dict, path: str) -> None:
     with open(path, "w") as handle:
         json.dump(result, handle, indent=1)
+
+
+def load_centers(path: str | os.PathLike) -> dict[str, list]:
+    """The ``main`` and ``c`` stick centres of a ``workbench embed fit-sticks`` file."""
+    try:
+        data = json.loads(Path(path).read_text())
+        return {"main": data["main"], "c": data["c"]}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"{path}: not a stick-centres file from `workbench embed fit-sticks` "
+                          f"({type(err).__name__}: {err})") from None

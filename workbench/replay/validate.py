@@ -10,7 +10,7 @@ from workbench.replay.errors import (
     CPUPlayerError, FilteredOutError, OutOfRangeError, TooManyPlayersError, TooShortError,
 )
 from workbench.replay.table import GameTable
-from workbench.types import GameMeta, character_name, stage_name
+from workbench.types import GameMeta, stage_name
 
 # field -> (low, high), inclusive; generous bounds that any real game stays within
 PLAYER_BOUNDS: dict[str, tuple[float, float]] = {
@@ -140,10 +140,3 @@ def _longest_idle(player: dict[str, np.ndarray], live: np.ndarray) -> int:
         return int(live.sum())
     runs = np.diff(np.concatenate([boundaries, [len(inputs)]]))
     return int(runs.max()) if len(runs) else 0
-
-
-def describe(table: GameTable) -> str:
-    """One line: 'Fox vs Marth on Battlefield, 8,123 frames (3.14.0)'."""
-    names = " vs ".join(character_name(p.character) for p in table.meta.players)
-    return (f"{names} on {stage_name(table.meta.stage)}, {len(table):,} frames "
-            f"({table.meta.slippi_version})")

@@ -11,6 +11,7 @@ from typing import Any
 
 from workbench.data.cache import AugmentConfig
 from workbench.embed.config import ConfigError, DictMixin, EmbedConfig
+from workbench.embed.controller import load_centers
 from workbench.io import load_config_file
 from workbench.models.policy import PolicyConfig
 
@@ -166,10 +167,12 @@ def flag_overrides(replays: list[str] | None = None, backbone: str | None = None
                    max_steps: int | None = None, time_budget: float | None = None,
                    truncate_bptt: int | None = None, batch_size: int | None = None,
                    lr: float | None = None, seed: int | None = None, device: str | None = None,
-                   workers: int | None = None, out: str | None = None) -> list[str]:
+                   workers: int | None = None, out: str | None = None,
+                   stick_centers: str | None = None) -> list[str]:
     """The common options (the ``workbench train`` flags) as ``KEY=VALUE`` overrides;
     None leaves an option at its configured value. ``delay`` is D or "A-B"; ``replays``
-    one path or several."""
+    one path or several; ``stick_centers`` a ``workbench embed fit-sticks`` file, which
+    switches the sticks to its k-means classes."""
     if isinstance(replays, (str, os.PathLike)):
         replays = [str(replays)]
     flat = {"replays": replays, "out": out, "policy.backbone.name": backbone,
@@ -181,6 +184,11 @@ def flag_overrides(replays: list[str] | None = None, backbone: str | None = None
     if delay is not None:
         low, _, high = str(delay).partition("-")
         flat["train.delay_min"], flat["train.delay_max"] = int(low), int(high or low)
+    if stick_centers is not None:
+        centers = load_centers(stick_centers)
+        flat.update({"embed.controller.stick_mode": "kmeans",
+                     "embed.controller.main_centers": centers["main"],
+                     "embed.controller.c_centers": centers["c"]})
     if time_budget is not None and max_steps is None:
         flat["train.max_steps"] = 10**9  # the budget decides when to stop
     return [f"{key}={json.dumps(value)}" for key, value in flat.items() if value is not None]
