@@ -153,8 +153,9 @@ def _embed_variants(table, config, augment, perspective, layout, spec, name_ids,
     base = embed_game(table, config, perspective, layout, spec, name_ids)
     yield base
     if augment.mirror:
-        yield EmbeddedGame(base.frames, mirror_floats(base.floats, layout), base.ids,
-                           spec.mirror_targets(base.targets), spec.decode(spec.mirror_targets(base.targets)))
+        targets = spec.mirror_targets(base.targets)
+        yield EmbeddedGame(base.frames, mirror_floats(base.floats, layout), base.ids, targets,
+                           spec.decode(targets))
     for _ in range(augment.noise_copies):
         yield EmbeddedGame(base.frames, add_noise(base.floats, layout, augment.noise_std, rng),
                            base.ids, base.targets, base.controller)

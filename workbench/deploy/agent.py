@@ -23,20 +23,13 @@ import numpy as np
 
 from workbench.deploy.runtime import BoundStep, OnnxPolicy
 from workbench.embed import StateLayout, embed_state
+from workbench.embed.controller import controller_state
 from workbench.embed.game import live_context
 from workbench.replay.live import PLAYER_COLUMNS, gamestate_blocks
-from workbench.types import LIBMELEE_TO_STAGE, NUM_ACTIONS, TRAINED_BUTTONS, ControllerState
+from workbench.types import LIBMELEE_TO_STAGE, NUM_ACTIONS, ControllerState
 
 NEUTRAL = ControllerState.neutral()
 ACTION = PLAYER_COLUMNS.index("action")
-
-
-def controller_state(values: np.ndarray) -> ControllerState:
-    """Decoded controller (13,) in Slippi units (sticks [-1, 1]) -> libmelee units."""
-    v = np.clip(values.astype(np.float64), -1.0, 1.0)
-    return ControllerState(v[0] * 0.5 + 0.5, v[1] * 0.5 + 0.5, v[2] * 0.5 + 0.5, v[3] * 0.5 + 0.5,
-                           max(float(v[4]), 0.0),
-                           {b: bool(v[5 + i] > 0.5) for i, b in enumerate(TRAINED_BUTTONS)})
 
 
 class Agent:

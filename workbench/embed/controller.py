@@ -104,15 +104,21 @@ class ControllerSpec:
 
     def to_libmelee(self, targets: np.ndarray) -> ControllerState:
         """One frame's targets ``(heads,)`` -> a libmelee-unit :class:`ControllerState`."""
-        raw = self.decode(np.asarray(targets).reshape(1, -1))[0]
-        main_x, main_y, c_x, c_y = (float(v) for v in stick_to_libmelee(raw[:4]))
-        buttons = {button: bool(raw[5 + i] > 0.5) for i, button in enumerate(TRAINED_BUTTONS)}
-        return ControllerState(main_x, main_y, c_x, c_y, float(raw[4]), buttons)
+        return controller_state(self.decode(np.asarray(targets).reshape(1, -1))[0])
 
     def mirror_targets(self, targets: np.ndarray) -> np.ndarray:
         """Targets of the left-right mirrored controller (exact in uniform mode)."""
         raw = self.decode(targets) * CONTROLLER_MIRROR
         return self.encode(raw)
+
+
+def controller_state(values: np.ndarray) -> ControllerState:
+    """A decoded controller row (13,) in Slippi units (sticks [-1, 1], trigger [0, 1]),
+    clipped to range -> a libmelee-unit :class:`ControllerState`."""
+    v = np.clip(np.asarray(values, np.float64), -1.0, 1.0)
+    main_x, main_y, c_x, c_y = (float(x) for x in stick_to_libmelee(v[:4]))
+    buttons = {button: bool(v[5 + i] > 0.5) for i, button in enumerate(TRAINED_BUTTONS)}
+    return ControllerState(main_x, main_y, c_x, c_y, max(float(v[4]), 0.0), buttons)
 
 
 def _nearest(points: np.ndarray, centers: np.ndarray) -> np.ndarray:

@@ -116,12 +116,11 @@ def _tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}
 
 
-def val_batches(data: RunData, cfg: ExperimentConfig, limit: int, delay: int | None = None
-                ) -> list[dict[str, torch.Tensor]]:
-    """Fixed validation batches (same every eval): strided windows over held-out games."""
+def val_batches(data: RunData, cfg: ExperimentConfig, limit: int) -> list[dict[str, torch.Tensor]]:
+    """Fixed validation batches (same every eval): strided windows over held-out games at
+    the largest training delay."""
     t = cfg.train
-    d = t.delay_max if delay is None else delay
-    spec = WindowSpec(t.window, t.window, d, d)
+    spec = WindowSpec(t.window, t.window, t.delay_max, t.delay_max)
     ds = WindowBatches(data.cache, data.val_segments, spec, t.batch_size, seed=12345, drop_last=False)
     return [ds[k] for k in range(min(limit, len(ds)))]
 

@@ -63,8 +63,9 @@ class BCLoss:
         if aux_logits is not None and self.config.aux_action_lambda > 0:
             aux = F.cross_entropy(aux_logits.float().flatten(0, -2), next_action.long().flatten(),
                                   reduction="none").view_as(mask)
-            parts["aux_action"] = ((aux * mask).sum() / denom).detach()
-            total = total + self.config.aux_action_lambda * (aux * mask).sum() / denom
+            aux_loss = (aux * mask).sum() / denom
+            parts["aux_action"] = aux_loss.detach()
+            total = total + self.config.aux_action_lambda * aux_loss
         return total, parts
 
     def _bce(self, z: Tensor, y: Tensor) -> Tensor:
