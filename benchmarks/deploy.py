@@ -83,16 +83,13 @@ def torch_window_latency(policy, game, frames: int, window: int = 60) -> dict:
     return stats(times[min(10, frames // 10):])
 
 
-def export_variants(policy, folder: Path, calibration: list[Path], modes=MODES) -> dict[str, Path]:
-    from workbench.deploy import export_policy
+def export_all(policy, folder: Path, calibration: list[Path]) -> dict[str, Path]:
+    """Every quantization mode of ``policy`` in ``folder``, from one fp32 export."""
+    from workbench.deploy import export_variants
 
-    out = {}
-    for mode in modes:
-        path = folder / f"{mode}.onnx"
-        export_policy(policy, path, quantize=mode, calibration=calibration if mode != "none" else None,
-                      calibration_frames=300)
-        out[mode] = path
-    return out
+    paths = {mode: folder / f"{mode}.onnx" for mode in MODES}
+    export_variants(policy, paths, calibration=[str(p) for p in calibration], calibration_frames=300)
+    return paths
 
 
 def latency_block(name: str, hidden: int, layers: int, args, states, game, work: Path) -> dict:
@@ -102,7 +99,7 @@ def latency_block(name: str, hidden: int, layers: int, args, states, game, work:
     policy = build_policy(name, hidden, layers)
     folder = work / f"{name}-{hidden}x{layers}"
     folder.mkdir(parents=True, exist_ok=True)
-    variants = export_variants(policy, folder, [REPLAY])
+    variants = export_all(policy, folder, [REPLAY])
     block = {"backbone": name, "hidden": hidden, "layers": layers,
              "parameters": policy.num_parameters(), "onnx": {}}
     for mode, result in bench_interleaved(variants, states, args.frames).items():
@@ -139,7 +136,7 @@ def accuracy_block(name: str, args, work: Path) -> dict:
     from workbench.deploy.rollout import accuracy, compare, load_games, rollout_onnx
 
     policy = train_briefly(name, args.accuracy_steps, work)
-    variants = export_variants(policy, work / f"{name}-trained", [REPLAY])
+    variants = export_all(policy, work / f"{name}-trained", [REPLAY])
     games = load_games(HELD_OUT, policy.embed_config, (0, 1))
     frames = args.accuracy_frames
     sticks = [i for i, h in enumerate(policy.spec.heads) if h.kind != "button"]

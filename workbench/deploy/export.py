@@ -9,8 +9,10 @@ fp32 graph (see :mod:`workbench.deploy.quantize`).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from collections import Counter
@@ -127,37 +129,56 @@ def _opset(model) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
-def export_policy(policy: Policy, out: str | Path, quantize: str = "none",
-                  calibration: list | None = None, temperature: float = 1.0,
-                  checkpoint: str | Path | None = None, checkpoint_hash: str | None = None,
-                  warm_start_frames: int = 0, calibration_frames: int = 600) -> Sidecar:
-    """Export ``policy`` to ``out`` (+ sidecar), quantized as asked.
+def export_variants(policy: Policy, paths: dict[str, str | Path], calibration: list | None = None,
+                    temperature: float = 1.0, checkpoint: str | Path | None = None,
+                    checkpoint_hash: str | None = None, warm_start_frames: int = 0,
+                    calibration_frames: int = 600) -> dict[str, Sidecar]:
+    """Export ``policy`` once in fp32 and write each mode of ``paths`` (quantization mode ->
+    .onnx path) from that one graph, each with its sidecar. Returns the sidecars by mode.
 
     ``calibration``: replay paths; static INT8 calibrates on rollouts of them, and
     ``warm_start_frames`` > 0 saves the mean state after that many frames of their
-    openings as the start state. Returns the written sidecar.
+    openings (rolled out in fp32) as every variant's start state.
     """
     from workbench.deploy import quantize as q
 
-    mode = q.normalise_mode(quantize, calibration)
-    out = Path(out)
+    modes = {q.normalise_mode(mode, calibration): Path(path) for mode, path in paths.items()}
+    if warm_start_frames > 0 and not calibration:
+        raise ExportError("--warm-start needs --calibration REPLAYS to roll out")
+    sidecars = {}
     with tempfile.TemporaryDirectory(prefix="workbench-export-") as tmp:
-        fp32 = Path(tmp) / out.name if mode != "none" else out
+        fp32 = Path(tmp) / "model.onnx"
         model = export_graph(policy, fp32, temperature)
-        sidecar = build_sidecar(policy, model, out, temperature, checkpoint, checkpoint_hash)
-        sidecar.save(sidecar_path(fp32))
+        base = build_sidecar(policy, model, fp32, temperature, checkpoint, checkpoint_hash)
+        base.save(sidecar_path(fp32))
         games = q.calibration_games(calibration, policy.embed_config) if calibration else []
-        if mode != "none":
-            sidecar.quantization = q.quantize_model(fp32, out, mode, games, calibration_frames)
+        warm = None
         if warm_start_frames > 0:
-            if not games:
-                raise ExportError("--warm-start needs --calibration REPLAYS to roll out")
             from workbench.deploy.rollout import warm_start_state
-            state = warm_start_state(fp32, games, warm_start_frames)
-            np.savez(warm_start_path(out), **state)
-            sidecar.warm_start = warm_start_path(out).name
-    sidecar.save(sidecar_path(out))
-    return sidecar
+            warm = warm_start_state(fp32, games, warm_start_frames)
+        for mode, out in modes.items():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            sidecar = dataclasses.replace(base, model=out.name)
+            if mode == "none":
+                shutil.copyfile(fp32, out)
+            else:
+                sidecar.quantization = q.quantize_model(fp32, out, mode, games, calibration_frames)
+            if warm is not None:
+                np.savez(warm_start_path(out), **warm)
+                sidecar.warm_start = warm_start_path(out).name
+            sidecar.save(sidecar_path(out))
+            sidecars[mode] = sidecar
+    return sidecars
+
+
+def export_policy(policy: Policy, out: str | Path, quantize: str = "none",
+                  calibration: list | None = None, **options) -> Sidecar:
+    """Export ``policy`` to ``out`` (+ sidecar), quantized as asked; ``options`` as for
+    :func:`export_variants`. Returns the written sidecar."""
+    from workbench.deploy.quantize import normalise_mode
+
+    mode = normalise_mode(quantize, calibration)
+    return export_variants(policy, {mode: out}, calibration, **options)[mode]
 
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, **options) -> Sidecar:

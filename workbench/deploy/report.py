@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from workbench.deploy.export import export_policy
+from workbench.deploy.export import export_variants
 from workbench.deploy.quantize import MODES
 from workbench.deploy.latency import DEFAULT_REPLAY, bench_interleaved, replay_states
 from workbench.deploy.rollout import accuracy, compare, load_games, rollout_onnx, rollout_torch
@@ -40,17 +40,15 @@ def quantization_table(checkpoint: str | Path, out_dir: str | Path, replay: str 
     base_acc = accuracy(reference, game)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows, models = [], {}
-    for mode in modes:
-        path = out_dir / f"model-{mode}.onnx"
-        calibration = [str(replay)] if mode == "int8-static" else None
-        export_policy(policy, path, quantize=mode, calibration=calibration, checkpoint=folder)
+    models = {mode: out_dir / f"model-{mode}.onnx" for mode in modes}
+    export_variants(policy, models, calibration=[str(replay)], checkpoint=folder)  # one export
+    rows = []
+    for mode, path in models.items():
         rollout = rollout_onnx(path, game, frames)
         acc = accuracy(rollout, game)
         rows.append({"quantization": mode, **compare(reference, rollout),
                      "accuracy": acc, "accuracy_change": acc - base_acc,
                      "size_kb": round(path.stat().st_size / 1024, 1)})
-        models[mode] = path
     latency = bench_interleaved(models, replay_states(latency_replay), latency_frames)
     for row in rows:
         result = latency[row["quantization"]]
