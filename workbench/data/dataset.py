@@ -77,7 +77,8 @@ def enumerate_windows(segments: list[Segment], spec: WindowSpec, epoch: int, see
 
 def _segment_weights(segments: list[Segment], spec: WindowSpec) -> np.ndarray:
     """Sampling weight per segment: its length, or its length over its character's total."""
-    lengths = np.array([max(s.length - spec.length - spec.delay_max, 0) for s in segments], float)
+    # the number of window starts that fit (max_start + 1), at least 0
+    lengths = np.array([max(max_start(s, spec.length, spec.delay_max) + 1, 0) for s in segments], float)
     if spec.balance_characters:
         totals: dict[str, float] = {}
         for s, n in zip(segments, lengths):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.data.cache import EmbeddingCache, Segment
-from workbench.data.dataset import gather
+from workbench.data.dataset import gather, max_start
 
 
 class GameStreams:
@@ -16,7 +16,7 @@ class GameStreams:
         self.cache, self.chunk, self.batch_size = cache, chunk, batch_size
         self.delay_min, self.delay_max, self.seed = delay_min, delay_max, seed
         self.segments = [s for s in segments if s.variant in variants
-                         and s.length >= chunk + delay_max + 1]
+                         and max_start(s, chunk, delay_max) >= 0]
         if not self.segments:
             raise ValueError(f"no game is long enough for chunks of {chunk} with delay {delay_max}")
         self.epoch, self.queue_pos = 0, 0
@@ -49,7 +49,7 @@ class GameStreams:
         self.fresh[:] = False
         for lane, (k, pos, delay) in enumerate(self.lanes):
             pos += self.chunk
-            if pos + self.chunk + delay + 1 > self.segments[k].length:
+            if pos > max_start(self.segments[k], self.chunk, delay):
                 self._next_game(lane)
             else:
                 self.lanes[lane, 1] = pos

@@ -59,7 +59,7 @@ def read_replay(path: str | os.PathLike, parser: str = "auto", check: bool = Tru
     mode = game_mode(header.stage, header.scene_major)
     if mode in ("home_run", "target_test"):
         raise UnsupportedModeError(path, mode.replace("_", "-"))
-    table = _parse(path, header, parser)
+    table = _parse(path, header, parser, data)
     if len(table) == 0:
         raise EmptyReplayError(path, "no frames recorded")
     if check:
@@ -67,7 +67,7 @@ def read_replay(path: str | os.PathLike, parser: str = "auto", check: bool = Tru
     return table
 
 
-def _parse(path: str, header: RawHeader, parser: str) -> GameTable:
+def _parse(path: str, header: RawHeader, parser: str, data: bytes) -> GameTable:
     failures = []
     if parser in ("auto", "peppi"):
         try:
@@ -79,7 +79,7 @@ def _parse(path: str, header: RawHeader, parser: str) -> GameTable:
             if parser == "peppi":
                 raise CorruptReplayError(path, failures[0]) from None
     try:
-        return read_pyslippi(path, header)
+        return read_pyslippi(path, header, data)
     except ReplayError:
         raise
     except Exception as err:  # py-slippi raises ParseError, EOFError, struct.error, ...

@@ -71,10 +71,11 @@ def _payload(data_stream: io.BytesIO | None, size: int) -> tuple[bytes, bool]:
     return raw[:size].ljust(size, b"\0"), True
 
 
-def read_pyslippi(path: str, header: RawHeader) -> GameTable:
-    """Parse ``path`` with py-slippi. ``header`` is the already-decoded raw header."""
+def read_pyslippi(path: str, header: RawHeader, data: bytes | None = None) -> GameTable:
+    """Parse ``path`` with py-slippi. ``header`` is the already-decoded raw header;
+    ``data`` the file's bytes when the caller has them (the file is not read again)."""
     with _raw_items():
-        game = slippi.Game(str(path))
+        game = slippi.Game(io.BytesIO(data) if data is not None else str(path))
     sizes = header.payload_sizes
     pre_size, post_size = sizes[0x37], sizes[0x38]  # payload sizes exclude the command byte
     meta = meta_from_header(header, game.metadata_raw or {})
