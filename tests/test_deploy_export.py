@@ -208,3 +208,16 @@ def test_importing_deploy_pulls_in_no_runtime():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('onnx', 'onnxruntime', 'onnxscript', 'melee')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_missing_optional_package_is_a_one_line_install_hint():
+    """With libmelee hidden, the bot-loop benchmark says what to install, no traceback."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['melee'] = None\n"
+            "from workbench.deploy import MissingDependencyError, replay_states\n"
+            "try:\n    replay_states('any.slp')\n"
+            "except MissingDependencyError as err:\n    print(err)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "melee is not installed: pip install melee"

@@ -1,6 +1,9 @@
 """Typed errors of the deployment stage (the CLI prints each in one line)."""
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 from workbench.errors import WorkbenchError
 
 
@@ -14,3 +17,13 @@ class ExportError(DeployError):
 
 class MissingDependencyError(DeployError):
     """onnx/onnxruntime (or libmelee for play) is not installed."""
+
+
+def require(module: str, install: str) -> ModuleType:
+    """Import an optional package when a function first needs it, or raise a one-line
+    :class:`MissingDependencyError` saying ``pip install <install>``."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        name = module.split(".")[0]
+        raise MissingDependencyError(f"{name} is not installed: pip install {install}") from None

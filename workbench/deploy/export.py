@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from workbench.deploy.errors import ExportError, MissingDependencyError
+from workbench.deploy.errors import ExportError, require
 from workbench.deploy.graph import STATE_IN, StepGraph
 from workbench.deploy.sidecar import (
     Sidecar, component_description, controller_description, sidecar_path, tensor_descriptions,
@@ -34,11 +34,7 @@ LOOP_OPS = frozenset({"Loop", "Scan", "If", "SequenceConstruct", "SequenceInsert
 
 
 def import_onnx():
-    try:
-        import onnx
-    except ImportError:
-        raise MissingDependencyError("onnx is not installed: pip install onnx onnxscript onnxruntime") from None
-    return onnx
+    return require("onnx", "onnx onnxscript onnxruntime")
 
 
 def export_graph(policy: Policy, out: str | Path, temperature: float = 1.0):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.deploy.agent import Agent
-from workbench.deploy.errors import DeployError
+from workbench.deploy.errors import DeployError, require
 from workbench.deploy.runtime import OnnxPolicy
 
 DEFAULT_REPLAY = Path(__file__).resolve().parents[2] / "data" / "replays" / "games" / "Walnut356-falcon_throws.slp"
@@ -28,10 +28,7 @@ DEFAULT_REPLAY = Path(__file__).resolve().parents[2] / "data" / "replays" / "gam
 
 def replay_states(path: str | Path) -> list:
     """Every ``GameState`` of a replay, as libmelee's file console shows them."""
-    try:
-        import melee
-    except ImportError:
-        raise DeployError("libmelee is not installed: pip install melee") from None
+    melee = require("melee", "melee")
     path = Path(path)
     if not path.is_file():
         raise DeployError(f"no replay at {path}: give --replay FILE.slp")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from workbench.deploy.agent import Agent
 from workbench.deploy.controller import ControllerAdapter, LibmeleeController
-from workbench.deploy.errors import DeployError, MissingDependencyError
+from workbench.deploy.errors import DeployError, require
 from workbench.types import EXTERNAL_TO_INTERNAL, STAGE_TO_LIBMELEE, character_id, stage_id
 
 
@@ -36,11 +36,7 @@ class PlayOptions:
 
 
 def _melee():
-    try:
-        import melee
-    except ImportError:
-        raise MissingDependencyError("libmelee is not installed: pip install melee") from None
-    return melee
+    return require("melee", "melee")
 
 
 def check_options(options: PlayOptions):

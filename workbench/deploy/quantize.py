@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.deploy.errors import DeployError, MissingDependencyError
+from workbench.deploy.errors import DeployError, require
 
 MODES = ("none", "int8-dynamic", "int8-static", "int4")
 INT4_BLOCK = 32
@@ -45,11 +45,7 @@ def calibration_games(paths: list, config):
 
 
 def _quantization():
-    try:
-        from onnxruntime import quantization
-    except ImportError:
-        raise MissingDependencyError("onnxruntime is not installed: pip install onnxruntime") from None
-    return quantization
+    return require("onnxruntime.quantization", "onnxruntime")
 
 
 def prepare(model):

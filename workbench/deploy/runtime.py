@@ -13,18 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.deploy.errors import DeployError, MissingDependencyError
+from workbench.deploy.errors import DeployError, require
 from workbench.deploy.graph import STATE_IN, STATE_OUT
 from workbench.deploy.sidecar import Sidecar, sidecar_path
 
 
 def import_ort():
     """onnxruntime, or a one-line error saying how to install it."""
-    try:
-        import onnxruntime
-    except ImportError:
-        raise MissingDependencyError("onnxruntime is not installed: pip install onnxruntime") from None
-    return onnxruntime
+    return require("onnxruntime", "onnxruntime")
 
 
 def session_options(threads: int = 1, profile_prefix: str | None = None):
