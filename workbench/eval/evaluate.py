@@ -31,8 +31,8 @@ from workbench.data import EmbeddingCache, Segment, Split, build_cache
 from workbench.errors import WorkbenchError
 from workbench.eval.metrics import Predictions, breakdown, button_metrics, head_metrics, stick_metrics
 from workbench.models.policy import Policy
-from workbench.replay import FrameStore, ingest
 from workbench.train.checkpoint import load_policy
+from workbench.train.data import stored_games
 
 CHUNK = 512
 
@@ -114,16 +114,27 @@ def eval_games(cache_games: set[str], run_dir: Path | None, split: str) -> tuple
     return cache_games - set(saved.train), "held-out"
 
 
+def scored_segments(cfg, folder: Path, replays: list[str], split: str = "auto",
+                    store: str | None = None, cache: str | None = None
+                    ) -> tuple[EmbeddingCache, list[Segment], str]:
+    """The embedding cache of ``replays`` and the original-variant segments of the games
+    to score for the checkpoint in ``folder`` (see :func:`eval_games`), and which split
+    that was. Raises when none is left."""
+    frame_store, wanted = stored_games(replays, store or cfg.store)
+    emb = build_cache(frame_store, cache or cfg.cache, cfg.embed, perspectives=cfg.train.perspectives)
+    games, split_used = eval_games(wanted, folder.parent.parent, split)
+    segments = emb.select(md5s=games, variants={0})
+    if not segments:
+        raise WorkbenchError("no held-out game to evaluate: the replays given are all training "
+                             "games of this run (pass --split all to score them anyway)")
+    return emb, segments, split_used
+
+
 def held_out(checkpoint: str | Path) -> tuple[Policy, object, EmbeddingCache, list[Segment]]:
     """A trained policy, its config, its embedding cache and the segments of the games
     it did not train on (for analysis notebooks)."""
     policy, cfg, folder = load_policy(checkpoint)
-    store = FrameStore(cfg.store)
-    emb = build_cache(store, cfg.cache, cfg.embed, perspectives=cfg.train.perspectives)
-    games, _ = eval_games(set(emb.games()) & store.games_under(cfg.replays), folder.parent.parent, "auto")
-    segments = emb.select(md5s=games, variants={0})
-    if not segments:
-        raise WorkbenchError(f"{folder}: every game in its store is a training game")
+    emb, segments, _ = scored_segments(cfg, folder, cfg.replays)
     return policy, cfg, emb, segments
 
 
@@ -133,18 +144,7 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
              cache: str | None = None) -> dict:
     policy, cfg, folder = load_policy(checkpoint, average_last=average_last)
     replays = replays or cfg.replays
-    missing = [r for r in replays if not Path(r).exists()]
-    if missing:
-        raise WorkbenchError(f"replays not found: {', '.join(missing)}")
-    ingest(replays, store or cfg.store, workers=1, progress=False)
-    frame_store = FrameStore(store or cfg.store)
-    wanted = frame_store.games_under(replays)
-    emb = build_cache(frame_store, cache or cfg.cache, cfg.embed, perspectives=cfg.train.perspectives)
-    games, split_used = eval_games(wanted, folder.parent.parent, split)
-    segments = emb.select(md5s=games, variants={0})
-    if not segments:
-        raise WorkbenchError("no held-out game to evaluate: the replays given are all training "
-                             "games of this run (pass --split all to score them anyway)")
+    emb, segments, split_used = scored_segments(cfg, folder, replays, split, store, cache)
     report = {"checkpoint": str(folder), "replays": [str(r) for r in replays],
               "games": sorted({s.md5 for s in segments}), "split": split_used,
               "average_last": average_last, "delays": {}, "delay_curve": []}

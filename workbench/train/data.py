@@ -34,14 +34,21 @@ class RunData:
                 "train_characters": chars, "variants": self.cache.augment.variants}
 
 
-def prepare_data(cfg: ExperimentConfig, progress: bool = False, split: Split | None = None) -> RunData:
-    """Ingest the replays (a cache hit when already stored), embed, split by game."""
-    missing = [p for p in cfg.replays if not Path(p).exists()]
+def stored_games(replays: list[str], store: str | Path, workers: int = 1,
+                 progress: bool = False) -> tuple[FrameStore, set[str]]:
+    """Ingest ``replays`` into ``store`` (a cache hit for files already stored) and return
+    the store with the md5s of the usable games among them."""
+    missing = [p for p in replays if not Path(p).exists()]
     if missing:
         raise WorkbenchError(f"replays not found: {', '.join(missing)}")
-    ingest(cfg.replays, cfg.store, workers=min(4, os.cpu_count() or 1), progress=progress)
-    store = FrameStore(cfg.store)
-    wanted = store.games_under(cfg.replays)
+    ingest(replays, store, workers=workers, progress=progress)
+    frame_store = FrameStore(store)
+    return frame_store, frame_store.games_under(replays)
+
+
+def prepare_data(cfg: ExperimentConfig, progress: bool = False, split: Split | None = None) -> RunData:
+    """Ingest the replays (a cache hit when already stored), embed, split by game."""
+    store, wanted = stored_games(cfg.replays, cfg.store, min(4, os.cpu_count() or 1), progress)
     if not wanted:
         raise WorkbenchError(f"no usable 1v1 game among {', '.join(cfg.replays)} (see "
                              f"{store.root / 'ingest_report.json'})")
@@ -125,4 +132,4 @@ def val_batches(data: RunData, cfg: ExperimentConfig, limit: int) -> list[dict[s
     return [ds[k] for k in range(min(limit, len(ds)))]
 
 
-__all__ = ["RunData", "prepare_data", "TrainBatches", "val_batches"]
+__all__ = ["RunData", "prepare_data", "stored_games", "TrainBatches", "val_batches"]
