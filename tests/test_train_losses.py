@@ -56,6 +56,12 @@ def test_stick_edge_and_class_balance_weights():
     assert weights["main_x"][counts.argmax()] == weights["main_x"].min()
     balanced, _ = loss_of(LossConfig(balance_stick_classes=True), class_weights=weights)
     assert not torch.isclose(balanced, base)
+    # both together multiply: the same as passing their product as class weights
+    kept = {name: w.clone() for name, w in weights.items()}
+    both, _ = loss_of(LossConfig(stick_edge_weight=2.0), class_weights=weights)
+    product = {name: w * stick_edge_weights(17, "stick_axis", None, 2.0) for name, w in weights.items()}
+    assert torch.isclose(both, loss_of(LossConfig(), class_weights=product)[0])
+    assert all(torch.equal(weights[k], kept[k]) for k in kept)  # the caller's weights unchanged
 
 
 def test_aux_action_loss_and_mask():

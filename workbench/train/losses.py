@@ -29,14 +29,16 @@ class BCLoss:
         self.config = config
         self.components = components
         self.heads = heads
-        self.class_weights = class_weights or {}
-        self.edge = {}
+        # per stick component: edge weights times class-balance weights, built once
+        self.class_weights: dict[str, Tensor] = dict(class_weights or {})
         if config.stick_edge_weight > 0:
             for comp in components:
                 kind = heads[comp.heads[0]].kind
                 if kind in ("stick_axis", "stick_2d"):
-                    self.edge[comp.name] = stick_edge_weights(
-                        comp.classes, kind, (centers or {}).get(comp.name), config.stick_edge_weight)
+                    edge = stick_edge_weights(comp.classes, kind, (centers or {}).get(comp.name),
+                                              config.stick_edge_weight)
+                    balance = self.class_weights.get(comp.name)
+                    self.class_weights[comp.name] = edge if balance is None else edge * balance
 
     def weight_of(self, comp: Component) -> float:
         kind = self.heads[comp.heads[0]].kind
@@ -84,12 +86,10 @@ class BCLoss:
         if self.config.focal_gamma > 0:
             p_true = torch.softmax(flat_z, -1).gather(-1, flat_y[:, None]).squeeze(-1)
             loss = loss * (1 - p_true) ** self.config.focal_gamma
-        weight = torch.ones(comp.classes, device=z.device)
-        if comp.name in self.edge:
-            weight = weight * self.edge[comp.name].to(z.device)
-        if comp.name in self.class_weights:
-            weight = weight * self.class_weights[comp.name].to(z.device)
-        return (loss * weight[flat_y]).view(y.shape)
+        weight = self.class_weights.get(comp.name)
+        if weight is not None:
+            loss = loss * weight.to(z.device)[flat_y]
+        return loss.view(y.shape)
 
 
 def class_balance_weights(targets: Tensor, components: list[Component], heads: list,
