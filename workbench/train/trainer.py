@@ -333,7 +333,10 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True,
     """Run one experiment (see the module docstring)."""
     trainer = Trainer(cfg, resume=resume, progress=progress)
     try:
-        return trainer.fit(on_log)
+        result = trainer.fit(on_log)
+        if dist.is_initialized():  # under torchrun: no rank tears the group down while
+            dist.barrier()         # another still writes its checkpoint (gloo may abort)
+        return result
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
