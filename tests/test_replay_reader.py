@@ -11,7 +11,7 @@ from workbench.replay import (
     CorruptReplayError, CPUPlayerError, EmptyReplayError, IngestPolicy, NotSlippiError,
     OutOfRangeError, TooManyPlayersError, TooShortError, UnsupportedModeError, read_replay,
 )
-from workbench.replay.header import read_header
+from workbench.replay.header import meta_from_header, read_header
 from workbench.replay.peppi_reader import read_peppi
 from workbench.replay.slippi_reader import read_pyslippi
 from workbench.replay.validate import check_bounds, check_policy, quality_flags
@@ -180,6 +180,31 @@ def test_quality_flags():
 # -- parser parity -------------------------------------------------------------------------
 
 PARITY = [n for n in GOOD if n not in ("games/Walnut356-unknown_event.slp", "clips/peppi-v3.18.slp")]
+
+
+@pytest.mark.parametrize("name", GOOD)
+def test_our_header_decode_matches_peppis_game_start_and_end(name):
+    """Both readers take game metadata from our own header decode; peppi-py's start/end
+    dicts are the independent reference for it."""
+    from peppi_py import _peppi
+
+    path = bundled(name)
+    try:
+        game = _peppi.read_slippi(str(path), False)
+    except Exception:
+        pytest.skip("peppi-py cannot read this file")
+    meta = meta_from_header(read_header(path.read_bytes()), game.metadata or {})
+    start = game.start
+    assert meta.slippi_version == ".".join(str(v) for v in start["slippi"]["version"][:3])
+    assert meta.stage == int(start["stage"])
+    assert [(p.port, p.character, p.type) for p in meta.players] == [
+        (int(p["port"][1]) - 1, int(p["character"]), str(p["type"]).lower()) for p in start["players"]]
+    assert meta.is_teams == bool(start.get("is_teams")) and meta.is_pal == bool(start.get("is_pal"))
+    end = game.end
+    if end:
+        methods = {"NoContest": "no_contest"}
+        assert meta.end_method == methods.get(end["method"], str(end["method"]).lower())
+        assert meta.placements == {int(p["port"][1]) - 1: int(p["placement"]) for p in end.get("players") or []}
 
 
 @pytest.mark.parametrize("name", PARITY)

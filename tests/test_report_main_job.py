@@ -44,7 +44,6 @@ def test_a_failing_step_is_recorded_and_the_others_still_run(tmp_path, monkeypat
     assert [s["step"] for s in summary["steps"]] == ["explore_replays", "explore_replays"]
 
 
-@pytest.mark.slow
 def test_missing_replays_fail_before_any_notebook_runs(tmp_path):
     with pytest.raises(MissingPathError, match="no such file or folder"):
         run_main_job([str(tmp_path / "nowhere")], tmp_path / "report", tmp_path / "runs", tmp_path / "work")
@@ -54,6 +53,7 @@ def test_missing_replays_fail_before_any_notebook_runs(tmp_path):
     assert not list((tmp_path / "runs").glob("*.ipynb"))
 
 
+@pytest.mark.slow
 def test_main_job_on_the_bundled_replays(tmp_path):
     """What `make demo` runs, with fewer training steps: every step ok, every page linked."""
     run = subprocess.run([sys.executable, "-m", "workbench.cli", "report", "--out", str(tmp_path / "report"),

@@ -166,19 +166,25 @@ def test_distillation_trains_a_student(tmp_path, shared):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo test uses torchrun on linux")
-def test_ddp_two_processes_on_gloo(tmp_path, shared):
+@pytest.mark.parametrize("budget", [("--max-steps", "6"), ("--time-budget", "3s")], ids=["steps", "time"])
+def test_ddp_two_processes_on_gloo(tmp_path, shared, budget):
+    """Two ranks train and stop together: after a step count, or on a time budget that
+    each rank reads from its own clock (they agree before stopping, none is left waiting)."""
     # prepare the store and cache once so both ranks only read them
     train(tiny(tmp_path, "warm", shared=shared), progress=False)
     run = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
            "-m", "workbench.cli", "train", "--replays", str(DATA / "games"), "--backbone", "gru",
-           "--hidden", "16", "--layers", "1", "--window", "8", "--batch-size", "4", "--max-steps", "6",
+           "--hidden", "16", "--layers", "1", "--window", "8", "--batch-size", "4", *budget,
            "--set", "train.eval_every=3", "--set", "train.eval_batches=1", "--set", "train.device=cpu",
            "--set", f"store={shared / 'store'}", "--set", f"cache={shared / 'cache'}", "--out", str(run)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                           env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert done.returncode == 0, done.stderr[-2000:]
-    import json
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["world_size"] == 2 and summary["steps"] == 6
-    assert (run / "checkpoints" / "step-00000006" / "model.safetensors").exists()
+    assert summary["world_size"] == 2
+    if budget[0] == "--max-steps":
+        assert summary["steps"] == 6 and summary["stop"] == "steps"
+        assert (run / "checkpoints" / "step-00000006" / "model.safetensors").exists()
+    else:
+        assert summary["stop"] == "time budget" and summary["steps"] > 0

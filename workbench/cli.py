@@ -22,7 +22,7 @@ def add_ingest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help=".slp files or folders")
     p.add_argument("--out", required=True, help="store folder (created if missing)")
     p.add_argument("--workers", type=int, default=1, help="parser processes (default 1)")
-    p.add_argument("--characters", type=_csv_list, default=[],
+    p.add_argument("--characters", type=_csv_list, default=[], nargs="?", const=[],
                    help="keep games with any of these characters, e.g. fox,marth")
     p.add_argument("--stages", type=_csv_list, default=[], help="keep games on these stages, e.g. fd,bf")
     p.add_argument("--min-frames", type=int, default=300, help="shortest game kept (default 300)")

@@ -108,10 +108,11 @@ class EmbeddingCache:
 
 def cache_key(config: EmbedConfig, augment: AugmentConfig, manifest_md5s: list[str],
               perspectives: str, names: NameRegistry | None = None) -> str:
-    payload = json.dumps({"v": CACHE_VERSION, "embed": config.to_dict(), "augment": augment.to_dict(),
-                          "games": sorted(manifest_md5s), "perspectives": perspectives,
-                          "names": names.ids if names is not None else None},
-                         sort_keys=True)
+    inputs = {"v": CACHE_VERSION, "embed": config.to_dict(), "augment": augment.to_dict(),
+              "games": sorted(manifest_md5s), "perspectives": perspectives}
+    if names is not None:  # only then: caches built without names keep their keys
+        inputs["names"] = names.ids
+    payload = json.dumps(inputs, sort_keys=True)
     return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
 

@@ -31,6 +31,7 @@ from workbench.data import EmbeddingCache, Segment, Split, build_cache
 from workbench.errors import WorkbenchError
 from workbench.eval.metrics import Predictions, breakdown, button_metrics, head_metrics, stick_metrics
 from workbench.models.policy import Policy
+from workbench.replay import FrameStore
 from workbench.train.checkpoint import load_policy
 from workbench.train.data import stored_games
 
@@ -114,27 +115,24 @@ def eval_games(cache_games: set[str], run_dir: Path | None, split: str) -> tuple
     return cache_games - set(saved.train), "held-out"
 
 
-def scored_segments(cfg, folder: Path, replays: list[str], split: str = "auto",
-                    store: str | None = None, cache: str | None = None
-                    ) -> tuple[EmbeddingCache, list[Segment], str]:
-    """The embedding cache of ``replays`` and the original-variant segments of the games
-    to score for the checkpoint in ``folder`` (see :func:`eval_games`), and which split
-    that was. Raises when none is left."""
-    frame_store, wanted = stored_games(replays, store or cfg.store)
+def scored_segments(cfg, folder: Path, frame_store: FrameStore, wanted: set[str], split: str,
+                    cache: str | None = None) -> tuple[EmbeddingCache, list[Segment], str]:
+    """The embedding cache of ``frame_store`` and the original-variant segments of the
+    ``wanted`` games to score for the checkpoint in ``folder`` (see :func:`eval_games`),
+    and which split that was; an empty list when none is left."""
     emb = build_cache(frame_store, cache or cfg.cache, cfg.embed, perspectives=cfg.train.perspectives)
     games, split_used = eval_games(wanted, folder.parent.parent, split)
-    segments = emb.select(md5s=games, variants={0})
-    if not segments:
-        raise WorkbenchError("no held-out game to evaluate: the replays given are all training "
-                             "games of this run (pass --split all to score them anyway)")
-    return emb, segments, split_used
+    return emb, emb.select(md5s=games, variants={0}), split_used
 
 
 def held_out(checkpoint: str | Path) -> tuple[Policy, object, EmbeddingCache, list[Segment]]:
     """A trained policy, its config, its embedding cache and the segments of the games
-    it did not train on (for analysis notebooks)."""
+    it did not train on (for analysis notebooks), from the run's store as it is."""
     policy, cfg, folder = load_policy(checkpoint)
-    emb, segments, _ = scored_segments(cfg, folder, cfg.replays)
+    store = FrameStore(cfg.store)
+    emb, segments, _ = scored_segments(cfg, folder, store, store.games_under(cfg.replays), "auto")
+    if not segments:
+        raise WorkbenchError(f"{folder}: every game in its store is a training game")
     return policy, cfg, emb, segments
 
 
@@ -144,7 +142,11 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
              cache: str | None = None) -> dict:
     policy, cfg, folder = load_policy(checkpoint, average_last=average_last)
     replays = replays or cfg.replays
-    emb, segments, split_used = scored_segments(cfg, folder, replays, split, store, cache)
+    frame_store, wanted = stored_games(replays, store or cfg.store)
+    emb, segments, split_used = scored_segments(cfg, folder, frame_store, wanted, split, cache)
+    if not segments:
+        raise WorkbenchError("no held-out game to evaluate: the replays given are all training "
+                             "games of this run (pass --split all to score them anyway)")
     report = {"checkpoint": str(folder), "replays": [str(r) for r in replays],
               "games": sorted({s.md5 for s in segments}), "split": split_used,
               "average_last": average_last, "delays": {}, "delay_curve": []}

@@ -257,11 +257,11 @@ class Trainer:
                         break
                 elif self.step % t.checkpoint_every == 0:
                     self._checkpoint(best=False, started=started)
-                if t.time_budget and time.perf_counter() - started >= t.time_budget:
+                if t.time_budget and self._all_ranks_agree(time.perf_counter() - started >= t.time_budget):
                     stop_reason = "time budget"
                     break
             if not last_eval or self.step % t.eval_every:
-                last_eval = self._eval_and_checkpoint(log, started)
+                last_eval = self._eval_and_checkpoint(log, started, patience=False)
         finally:
             if self.writer is not None:
                 self.writer.wait()
@@ -273,16 +273,26 @@ class Trainer:
             _write_summary(result, self, stop_reason)
         return result
 
-    def _eval_and_checkpoint(self, log: RunLog, started: float) -> dict:
-        """Score the validation games, log it, track the best loss and the evaluations
-        without improvement (early stopping), and write a checkpoint."""
+    def _eval_and_checkpoint(self, log: RunLog, started: float, patience: bool = True) -> dict:
+        """Score the validation games, log it, track the best loss and (``patience``) the
+        evaluations without improvement for early stopping, and write a checkpoint."""
         metrics = self.evaluate()
         log.log(self.step, metrics)
         improved = metrics["val/loss"] < self.best_val - 1e-6
         self.best_val = min(self.best_val, metrics["val/loss"])
-        self.bad_evals = 0 if improved else self.bad_evals + 1
+        if patience:
+            self.bad_evals = 0 if improved else self.bad_evals + 1
         self._checkpoint(best=improved, started=started)
         return metrics
+
+    def _all_ranks_agree(self, stop: bool) -> bool:
+        """Under torchrun every rank stops when any rank's clock says so (each reads its
+        own), so none is left waiting in a gradient all-reduce."""
+        if self.world == 1:
+            return stop
+        flag = torch.tensor([float(stop)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
     def _checkpoint(self, best: bool, started: float) -> None:
         if self.writer is None:
