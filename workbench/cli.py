@@ -259,6 +259,52 @@ def _format_train_result(result) -> str:
     return "\n".join(lines)
 
 
+def add_selfplay(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("selfplay", help="PPO self-play from a BC checkpoint in the simulator",
+                       description="Self-play reinforcement learning from a behavioural-cloning "
+                                   "checkpoint: PPO with a KL penalty to it, a population with "
+                                   "ratings, an optional league. Options: defaults, then --config, "
+                                   "then the flags, then --set KEY=VALUE (workbench.selfplay.config).")
+    p.add_argument("--init", help="BC checkpoint or run folder to start from (the teacher)")
+    p.add_argument("--env", help="environment backend (default sim)")
+    p.add_argument("--characters", type=_csv_list, help="two characters, e.g. fox,fox")
+    p.add_argument("--stage", help="e.g. fd, bf")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--time-budget", type=parse_duration, help="e.g. 30m")
+    budget.add_argument("--max-updates", type=int)
+    p.add_argument("--games", type=int, help="simulated games stepped together (N)")
+    p.add_argument("--steps", type=int, help="frames per game per update (T)")
+    p.add_argument("--delay", type=int, help="frames between choosing and pressing a controller")
+    p.add_argument("--league", help="roles and counts, e.g. main:1,main_exploiter:1")
+    p.add_argument("--workers", type=int, help="rollout worker processes (0: in this process)")
+    p.add_argument("--ray", metavar="ADDRESS", help="rollout workers as Ray actors (auto, local or host:port)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", help="run folder")
+    p.add_argument("--config", help="YAML/JSON self-play config")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="any self-play option, e.g. --set ppo.kl_teacher=0.1 (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    p.set_defaults(func=run_selfplay_cmd)
+
+
+def run_selfplay_cmd(args: argparse.Namespace) -> int:
+    from workbench.selfplay.config import selfplay_config
+    from workbench.selfplay.trainer import run_selfplay
+
+    cfg = selfplay_config(args.config, args.overrides, init=args.init, env=args.env,
+                          characters=args.characters, stage=args.stage, time_budget=args.time_budget,
+                          max_updates=args.max_updates, games=args.games, steps=args.steps,
+                          delay=args.delay, league=args.league, workers=args.workers, ray=args.ray,
+                          seed=args.seed, out=args.out)
+    result = run_selfplay(cfg, resume=args.resume, progress=sys.stderr.isatty())
+    m = result["metrics"]
+    print(f"self-play: {result['update']} updates, {result['frames']:,} frames in "
+          f"{result['seconds'] / 60:.1f} min; checkpoint {result['checkpoint']}; "
+          f"KL to teacher {m.get('selfplay/kl_teacher', float('nan')):.3f}, "
+          f"train win rate vs teacher {m.get('selfplay/win_rate_vs_teacher', float('nan')):.2f}")
+    return 0
+
+
 def add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="score a checkpoint on held-out games beside repeat-last")
     p.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder")
@@ -421,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ingest(sub)
     add_embed(sub)
     add_train(sub)
+    add_selfplay(sub)
     add_eval(sub)
     add_report(sub)
     add_sweep(sub)

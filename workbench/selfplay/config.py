@@ -153,3 +153,49 @@ class SelfPlayConfig(DictMixin):
     def __post_init__(self) -> None:
         if len(self.characters) != 2:
             raise ConfigError(f"characters={self.characters}: give two, e.g. fox,fox")
+
+
+def parse_league(text: str) -> dict[str, int]:
+    """``"main:1,main_exploiter:1"`` -> ``{"main": 1, "main_exploiter": 1}``."""
+    roles = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        role, _, count = part.partition(":")
+        try:
+            roles[role.strip()] = int(count or 1)
+        except ValueError:
+            raise ConfigError(f"--league {text!r}: write ROLE:COUNT pairs, e.g. main:1,main_exploiter:1") from None
+    return roles
+
+
+def selfplay_config(config: str | None = None, overrides: list[str] | tuple[str, ...] = (),
+                    **flags) -> SelfPlayConfig:
+    """Defaults, then a config file, then the common flags (None leaves an option as
+    configured), then ``KEY=VALUE`` overrides: how the CLI and notebooks build a run."""
+    import json
+    import os
+
+    from workbench.io import load_config_file
+    from workbench.train.config import _merge, apply_overrides
+
+    data = SelfPlayConfig().to_dict()
+    if config:
+        _merge(data, load_config_file(config))
+    paths = {"init": "init", "out": "out", "env": "env", "stage": "stage", "seed": "seed",
+             "time_budget": "time_budget", "max_updates": "max_updates", "games": "rollout.num_games",
+             "steps": "rollout.steps", "delay": "rollout.delay", "workers": "rollout.workers",
+             "ray": "rollout.ray", "reward": "rollout.reward", "characters": "characters",
+             "league": "league.roles", "threads": "threads"}
+    flat = []
+    for name, value in flags.items():
+        if name not in paths:
+            raise ConfigError(f"unknown self-play option {name!r}")
+        if value is not None:
+            if name == "league" and isinstance(value, str):
+                value = parse_league(value)
+            flat.append(f"{paths[name]}={json.dumps(value)}")
+    apply_overrides(data, flat + list(overrides))
+    cfg = SelfPlayConfig.from_dict(data)
+    cfg.out = os.path.abspath(cfg.out)
+    if cfg.init:
+        cfg.init = os.path.abspath(cfg.init)
+    return cfg
