@@ -143,7 +143,8 @@ class SelfPlayConfig(DictMixin):
     eval_games: int = 0               # > 0: games vs teacher and heuristic per evaluation
     eval_every: int = 20              # updates
     device: str = "cpu"
-    threads: int = 0                  # torch threads; 0 keeps torch's default
+    threads: int = 1                  # torch threads (small batched steps: more threads only
+                                      # contend on a shared CPU); 0 keeps torch's default
     ppo: PPOConfig = field(default_factory=PPOConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     population: PopulationConfig = field(default_factory=PopulationConfig)

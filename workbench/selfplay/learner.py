@@ -18,7 +18,7 @@ class Learner:
     def __init__(self, name: str, role: str, teacher: Policy, cfg: PPOConfig, num_games: int):
         self.name, self.role, self.cfg, self.n = name, role, cfg, num_games
         self.teacher = PolicyActor(teacher)
-        self.actor = PolicyActor(copy.deepcopy(teacher).train())
+        self.actor = PolicyActor(copy.deepcopy(teacher).train().requires_grad_(True))
         self.critic = ValueNet(teacher, cfg.value_hidden) if cfg.value == "separate" else None
         self._new_optimizer()
         self.updates = 0

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from workbench.embed import StateLayout
 from workbench.embed.controller import ControllerSpec
 from workbench.models.backbones import State
 from workbench.selfplay.actor import PolicyActor
@@ -81,35 +80,11 @@ class ScriptedBots:
     def __init__(self, n: int, seed: int):
         self.n, self.seed, self.bots = n, seed, {}
 
-    def act(self, name: str, frames, side: int, rows: np.ndarray) -> np.ndarray:
-        """(len(rows), 13) controllers of bot ``name`` playing ``side`` (0 or 1)."""
+    def act(self, name: str, frames, side: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), 13) controllers of bot ``name`` in games ``rows``, where it plays
+        ``side[g]`` (0 = port 1)."""
         from workbench.selfplay.env import scripted_bot
 
         if name not in self.bots:
             self.bots[name] = scripted_bot(name, self.n, self.seed + len(self.bots))
         return self.bots[name].act_rows(frames, side, rows)
-
-
-class Embedder:
-    """Frames of N games -> the policy's inputs for either side (one vectorised
-    :func:`embed_state` per side)."""
-
-    def __init__(self, layout: StateLayout):
-        self.layout = layout
-
-    def __call__(self, frames, side: np.ndarray) -> tuple[Tensor, Tensor]:
-        """``side`` (N,) 0/1: whose perspective each game is embedded from -> floats
-        (N, F), ids (N, K)."""
-        from workbench.selfplay.env import embed_frames
-
-        out_f = out_i = None
-        for s in (0, 1):
-            rows = np.flatnonzero(side == s)
-            if len(rows) == 0:
-                continue
-            floats, ids = embed_frames(frames, s, self.layout)
-            if out_f is None:
-                out_f = np.empty((len(side), floats.shape[1]), np.float32)
-                out_i = np.empty((len(side), ids.shape[1]), np.int64)
-            out_f[rows], out_i[rows] = floats[rows], ids[rows]
-        return torch.from_numpy(out_f), torch.from_numpy(out_i)

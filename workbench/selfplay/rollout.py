@@ -106,12 +106,12 @@ class Arena:
             controllers = torch.zeros(n, 2, 13)
             controllers[self.rows, side_t] = mine
             controllers[self.rows, 1 - side_t] = theirs
-            self.frames, reward, done, info = self.env.step(controllers.numpy())
+            self.frames, reward, done, results = self.env.step(controllers.numpy())
             stats.env_s += time.perf_counter() - t2
             rewards[:, t] = torch.from_numpy(np.asarray(reward, np.float32)[self.rows, self.side])
             self.start = np.asarray(done, dtype=bool)
             if self.start.any():
-                records += self._finish(np.flatnonzero(self.start), info, update, plan)
+                records += self._finish(np.flatnonzero(self.start), results, update, plan)
             stats.frames += n
         return Rollout({"floats": obs_f, "ids": obs_i, "controller": obs_c}, actions, logprobs, rewards,
                        starts, state0), records, stats
@@ -140,12 +140,11 @@ class Arena:
         scripted_t = torch.from_numpy(scripted)
         return torch.where(scripted_t[:, None], direct, pressed)
 
-    def _finish(self, rows: np.ndarray, info: dict, update: int, plan: dict[str, float]) -> list[GameRecord]:
+    def _finish(self, rows: np.ndarray, results: list[tuple], update: int, plan: dict[str, float]
+                ) -> list[GameRecord]:
         """Record the games ``rows`` that just ended, reset their seats, draw opponents."""
-        from workbench.selfplay.env import game_results
-
         records = []
-        for g, result in zip(rows, game_results(info, rows)):
+        for g, result in zip(rows, results):
             me, them = self.learner, str(self.opponent[g])
             p1, p2 = (me, them) if self.side[g] == 0 else (them, me)
             records.append(GameRecord(update, p1, p2, *result))
@@ -158,12 +157,10 @@ class Arena:
     def state_dict(self) -> dict:
         return {"env": self.env.save(), "seat": self.seat.state_dict(), "opp_seat": self.opp_seat.state_dict(),
                 "opponent": list(self.opponent), "start": torch.from_numpy(self.start.copy()),
-                "generator": self.generator.get_state(), "rng": self.rng.bit_generator.state,
-                "frames": self.frames}
+                "generator": self.generator.get_state(), "rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: dict) -> None:
-        self.env.restore(state["env"])
-        self.frames = state["frames"]
+        self.frames = self.env.restore(state["env"])
         self.seat.load_state_dict(state["seat"])
         self.opp_seat.load_state_dict(state["opp_seat"])
         self.opponent = np.array(state["opponent"], dtype=object)

@@ -207,7 +207,7 @@ def run_selfplay(cfg: SelfPlayConfig, resume: bool = False, progress: bool = Tru
 
     run = SelfPlayRun(cfg, progress)
     if resume and run.resume():
-        run.log_line(f"resumed at update {run.update} ({run.frames} frames)")
+        print(f"resumed at update {run.update} ({run.frames:,} frames)", flush=True)
     (run.out / "selfplay.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     total = cfg.max_updates or 10**9
     budget_bar = bool(cfg.time_budget and not cfg.max_updates)   # the bar counts seconds then
