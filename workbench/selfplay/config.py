@@ -143,6 +143,8 @@ class SelfPlayConfig(DictMixin):
     eval_games: int = 0               # > 0: games vs teacher and heuristic per evaluation
     eval_every: int = 20              # updates
     device: str = "cpu"
+    jit: bool | None = None           # the simulator's numba step; False: its plain-Python
+                                      # reference (no compile: tiny runs, tests); None: default
     threads: int = 1                  # torch threads (small batched steps: more threads only
                                       # contend on a shared CPU); 0 keeps torch's default
     ppo: PPOConfig = field(default_factory=PPOConfig)
@@ -185,7 +187,7 @@ def selfplay_config(config: str | None = None, overrides: list[str] | tuple[str,
              "time_budget": "time_budget", "max_updates": "max_updates", "games": "rollout.num_games",
              "steps": "rollout.steps", "delay": "rollout.delay", "workers": "rollout.workers",
              "ray": "rollout.ray", "reward": "rollout.reward", "characters": "characters",
-             "league": "league.roles", "threads": "threads"}
+             "league": "league.roles", "threads": "threads", "jit": "jit"}
     flat = []
     for name, value in flags.items():
         if name not in paths:

@@ -84,7 +84,8 @@ class GameEnv:
 
 def make_game_env(cfg, num_games: int, seed: int, jit: bool | None = None) -> GameEnv:
     """The environment a :class:`SelfPlayConfig` names (``env``, ``characters``,
-    ``stage``, ``rollout.max_frames``, ``rollout.reward``: a sim reward preset)."""
+    ``stage``, ``rollout.max_frames``, ``rollout.reward``: a sim reward preset, ``jit``)."""
+    jit = cfg.jit if jit is None else jit
     try:
         from workbench.sim import RewardConfig, make_env
     except ImportError as err:

@@ -48,7 +48,7 @@ class Seat:
     def press(self, chosen: Tensor) -> Tensor:
         """The controllers chosen now (N, 13) -> those pressed now (N, 13): chosen D
         frames ago. The chosen ones become the own-controller input of the next frame."""
-        self.own = chosen
+        self.own = chosen.clone()   # reset() writes rows in place: never alias the caller
         if self.delay == 0:
             return chosen
         pressed = self.queue[:, 0].clone()

@@ -53,6 +53,7 @@ class Arena:
         self.frames = env.reset()
         self.bots = ScriptedBots(self.n, seed)
         self.noise = actor.policy.noise_size
+        self.planned = False
 
     def draw_opponents(self, rows: np.ndarray, plan: dict[str, float]) -> None:
         names = list(plan)
@@ -68,12 +69,13 @@ class Arena:
         import time
 
         n = self.n
+        if not self.planned:  # the first rollout: every game draws its opponent
+            self.draw_opponents(self.rows, plan)
+            self.planned = True
         bad = [o for o in set(self.opponent) | set(plan) if o not in opponents and o not in SCRIPTED]
         if bad:
             raise KeyError(f"no actor for opponents {bad}")
-        if update == 0 or not hasattr(self, "_planned"):
-            self.draw_opponents(self.rows, plan)
-            self._planned = True
+        self.finished_slots: list[int] = []
         layout = actor.policy.layout
         obs_f = torch.zeros(n, steps + 1, layout.float_dim)
         obs_i = torch.zeros(n, steps + 1, layout.id_dim, dtype=torch.long)
@@ -144,6 +146,7 @@ class Arena:
                 ) -> list[GameRecord]:
         """Record the games ``rows`` that just ended, reset their seats, draw opponents."""
         records = []
+        self.finished_slots += [int(g) for g in rows]
         for g, result in zip(rows, results):
             me, them = self.learner, str(self.opponent[g])
             p1, p2 = (me, them) if self.side[g] == 0 else (them, me)
@@ -167,4 +170,4 @@ class Arena:
         self.start = state["start"].numpy().copy()
         self.generator.set_state(state["generator"])
         self.rng.bit_generator.state = state["rng"]
-        self._planned = True
+        self.planned = True
