@@ -39,7 +39,6 @@ TRAINER_VERSION = 1
 class SelfPlayRun:
     def __init__(self, cfg: SelfPlayConfig, progress: bool = True):
         from workbench.train.checkpoint import CheckpointWriter, load_policy
-        from workbench.selfplay.env import make_game_env
 
         if not cfg.init:
             raise WorkbenchError("selfplay needs --init: a BC checkpoint or run folder to start from")
@@ -55,8 +54,7 @@ class SelfPlayRun:
         n = cfg.rollout.num_games
         self.learners = {name: Learner(name, role, teacher, cfg.ppo, n)
                          for name, role in self.league.learners}
-        self.arenas = {name: Arena(make_game_env(cfg, n, cfg.seed + 1000 * k), name, learner.actor,
-                                   cfg.rollout.delay, cfg.rollout.learner_side, cfg.seed + 1000 * k)
+        self.arenas = {name: self._arena(name, learner, cfg.seed + 1000 * k)
                        for k, (name, learner) in enumerate(self.learners.items())}
         self.log = GameLog()
         self.generator = torch.Generator().manual_seed(cfg.seed)
@@ -66,6 +64,21 @@ class SelfPlayRun:
         self.out.mkdir(parents=True, exist_ok=True)
         self.writer = CheckpointWriter(self.out / "checkpoints", keep_last=cfg.keep_last)
         self.progress = progress
+
+    def _arena(self, name: str, learner: Learner, seed: int):
+        """The learner's games: here, or sharded over worker processes / Ray actors."""
+        from workbench.selfplay.env import make_game_env
+        from workbench.selfplay.workers import ShardedArena
+
+        r = self.cfg.rollout
+        if r.workers or r.ray:
+            return ShardedArena(self.cfg, name, r.num_games, seed, max(r.workers, 1), r.ray)
+        return Arena(make_game_env(self.cfg, r.num_games, seed), name, learner.actor, r.delay,
+                     r.learner_side, seed)
+
+    def close(self) -> None:
+        for arena in self.arenas.values():
+            getattr(arena, "close", lambda: None)()
 
     # -- opponents -------------------------------------------------------------------------
     def _actor(self, name: str) -> PolicyActor:
@@ -95,8 +108,14 @@ class SelfPlayRun:
             arena = self.arenas[name]
             plan = self.league.plan(name, self.log, self.rng)
             began = time.perf_counter()
-            rollout, records, stats = arena.collect(learner.actor, self._opponents(arena, plan), plan,
-                                                    cfg.rollout.steps, self.update)
+            if isinstance(arena, Arena):
+                rollout, records, stats = arena.collect(learner.actor, self._opponents(arena, plan), plan,
+                                                        cfg.rollout.steps, self.update)
+            else:  # workers load snapshots from their folders; live learners' weights travel
+                paths = {m.name: m.path for m in self.league.members.values() if m.path}
+                live = {n: self.learners[n].actor for n in plan if n in self.learners}
+                rollout, records, stats = arena.collect(learner.actor, live, plan, cfg.rollout.steps,
+                                                        self.update, paths=paths)
             collected = time.perf_counter()
             for record in records:
                 self.log.add(record)
@@ -227,6 +246,7 @@ def run_selfplay(cfg: SelfPlayConfig, resume: bool = False, progress: bool = Tru
         if out_of_time:
             break
     run.writer.wait()
+    run.close()
     log.close()
     final = run.out / "checkpoints" / f"step-{run.update:08d}"
     return {"update": run.update, "frames": run.frames, "seconds": round(run.elapsed, 1),
