@@ -139,7 +139,7 @@ def test_cartpole_learns_quickly():
     pytest.importorskip("gymnasium")
     from workbench.selfplay.cartpole import CartPoleConfig, train_cartpole
 
-    _, summary = train_cartpole(CartPoleConfig(total_steps=25_000, eval_episodes=20))
+    _, summary = train_cartpole(CartPoleConfig(total_steps=20_000, eval_episodes=20))
     assert summary["eval_mean_return"] > 60, summary["eval_mean_return"]
 
 

@@ -21,7 +21,7 @@ from workbench.selfplay.ppo import Evaluation, Rollout, ppo_update
 
 
 def _cartpole_ppo() -> PPOConfig:
-    # CleanRL's CartPole settings (ppo.py), but 8 environments
+    # CleanRL's CartPole settings (ppo.py)
     return PPOConfig(lr=2.5e-4, gamma=0.99, gae_lambda=0.95, clip_coef=0.2, ent_coef=0.01,
                      vf_coef=0.5, update_epochs=4, num_minibatches=4, max_grad_norm=0.5,
                      anneal_lr=True)
@@ -29,9 +29,9 @@ def _cartpole_ppo() -> PPOConfig:
 
 @dataclass
 class CartPoleConfig(DictMixin):
-    num_envs: int = 8
+    num_envs: int = 4
     steps: int = 128
-    total_steps: int = 300_000
+    total_steps: int = 500_000
     seed: int = 1
     eval_episodes: int = 100
     time_budget: float = 0.0             # seconds; > 0 stops training there
