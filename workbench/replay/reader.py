@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from workbench.errors import ConfigError
 from workbench.replay.errors import (
     CorruptReplayError, EmptyReplayError, NotSlippiError, ReplayError, UnsupportedModeError,
 )
@@ -51,7 +52,7 @@ def read_replay(path: str | os.PathLike, parser: str = "auto", check: bool = Tru
     """
     path = str(path)
     if parser not in PARSERS:
-        raise ValueError(f"unknown parser {parser!r}: choose one of {', '.join(PARSERS)}")
+        raise ConfigError(f"unknown parser {parser!r}: choose one of {', '.join(PARSERS)}")
     if data is None:
         with open(path, "rb") as handle:
             data = handle.read()
