@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from workbench.configtree import option
 from workbench.embed.config import ConfigError, DictMixin
 
 KL_DIRECTIONS = ("forward", "reverse", "both")
 VALUE_MODES = ("head", "separate")
 ROLES = ("main", "main_exploiter", "league_exploiter")
 CURRICULUM_STAGES = ("idle", "random", "heuristic", "self")
+REWARDS = ("sparse", "shaped", "slippi-ai", "hal")   # workbench.sim's RewardConfig presets
 
 
 @dataclass
@@ -52,20 +54,22 @@ class PPOConfig(DictMixin):
 class RolloutConfig(DictMixin):
     """How experience is gathered: N simulated games at once, T frames per update."""
 
-    num_games: int = 64               # N games stepped together by one batched policy step
-    steps: int = 128                  # T frames per game per update
-    delay: int = 0                    # frames between choosing a controller and pressing it
-    workers: int = 0                  # 0: in this process; > 0: one process per worker
-    ray: str = ""                     # Ray address ("auto", "local", host:port): workers as actors
+    num_games: int = option(64, flag="--games", help="simulated games stepped together (N)")
+    steps: int = option(128, flag="--steps", help="frames per game per update (T)")
+    delay: int = option(0, flag="--delay", help="frames between choosing a controller and pressing it")
+    workers: int = option(0, flag="--workers", help="rollout worker processes (0: in this process)")
+    ray: str = option("", flag="--ray", metavar="ADDRESS",
+                      help="rollout workers as Ray actors (auto, local or host:port)")
     max_frames: int = 8 * 60 * 60     # a game's frame limit (Melee's 8-minute timer)
-    reward: str = "shaped"            # "sparse" (+1/-1 on the result) or "shaped"
+    reward: str = option("shaped", flag="--reward",
+                         help="a sim reward preset: sparse (+1/-1 result), shaped, slippi-ai, hal")
     learner_side: str = "both"        # "p1", "p2" or "both" (half the games each)
 
     def __post_init__(self) -> None:
         if self.num_games < 1 or self.steps < 1 or self.delay < 0:
             raise ConfigError("rollout.num_games and rollout.steps must be >= 1, rollout.delay >= 0")
-        if self.reward not in ("sparse", "shaped"):
-            raise ConfigError(f"rollout.reward={self.reward!r}: choose sparse or shaped")
+        if self.reward not in REWARDS:
+            raise ConfigError(f"rollout.reward={self.reward!r}: choose one of {', '.join(REWARDS)}")
         if self.learner_side not in ("p1", "p2", "both"):
             raise ConfigError(f"rollout.learner_side={self.learner_side!r}: choose p1, p2 or both")
 
@@ -128,16 +132,28 @@ class LeagueConfig(DictMixin):
         return [(f"{role}-{k}", role) for role in ROLES for k in range(self.roles.get(role, 0))]
 
 
+def _csv(text) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()] if isinstance(text, str) else list(text)
+
+
+def _duration(text) -> float:
+    from workbench.train.config import parse_duration
+
+    return parse_duration(text)
+
+
 @dataclass
 class SelfPlayConfig(DictMixin):
-    init: str = ""                    # the BC checkpoint (or run folder) to start from
-    out: str = "runs/selfplay"
-    env: str = "sim"                  # environment backend
-    characters: list[str] = field(default_factory=lambda: ["fox", "fox"])
-    stage: str = "fd"
-    seed: int = 0
-    time_budget: float = 0.0          # seconds; > 0 stops there
-    max_updates: int = 0              # > 0 stops there
+    init: str = option("", flag="--init", help="BC checkpoint or run folder to start from (the teacher)")
+    out: str = option("runs/selfplay", flag="--out", help="run folder")
+    env: str = option("sim", flag="--env", help="environment backend (sim)")
+    characters: list[str] = option(default_factory=lambda: ["fox", "fox"], flag="--characters",
+                                   parse=_csv, metavar="A,B", help="two characters, e.g. fox,fox")
+    stage: str = option("fd", flag="--stage", help="e.g. fd, bf")
+    seed: int = option(0, flag="--seed")
+    time_budget: float = option(0.0, flag="--time-budget", group="budget", parse=_duration,
+                                help="stop after this long, e.g. 30m")
+    max_updates: int = option(0, flag="--max-updates", group="budget", help="stop after this many updates")
     checkpoint_every: int = 10        # updates
     keep_last: int = 3
     eval_games: int = 0               # > 0: games vs teacher and heuristic per evaluation
@@ -151,7 +167,9 @@ class SelfPlayConfig(DictMixin):
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     population: PopulationConfig = field(default_factory=PopulationConfig)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
-    league: LeagueConfig = field(default_factory=LeagueConfig)
+    league: LeagueConfig = option(default_factory=LeagueConfig, flag="--league", metavar="ROLE:N,...",
+                                  parse=lambda text: {"roles": parse_league(text)},
+                                  help="league roles and counts, e.g. main:1,main_exploiter:1")
 
     def __post_init__(self) -> None:
         if len(self.characters) != 2:
@@ -170,34 +188,16 @@ def parse_league(text: str) -> dict[str, int]:
     return roles
 
 
-def selfplay_config(config: str | None = None, overrides: list[str] | tuple[str, ...] = (),
+def selfplay_config(config: str | dict | None = None, overrides: list[str] | tuple[str, ...] = (),
                     **flags) -> SelfPlayConfig:
-    """Defaults, then a config file, then the common flags (None leaves an option as
-    configured), then ``KEY=VALUE`` overrides: how the CLI and notebooks build a run."""
-    import json
+    """Defaults, then a config file, then the ``workbench selfplay`` flags as keyword
+    arguments (``games=64, league="main:1,main_exploiter:1", time_budget="30m"``), then
+    ``KEY=VALUE`` overrides: how the CLI and notebooks build a run. Unknown names fail."""
     import os
 
-    from workbench.io import load_config_file
-    from workbench.train.config import _merge, apply_overrides
+    from workbench.configtree import build, flag_updates
 
-    data = SelfPlayConfig().to_dict()
-    if config:
-        _merge(data, load_config_file(config))
-    paths = {"init": "init", "out": "out", "env": "env", "stage": "stage", "seed": "seed",
-             "time_budget": "time_budget", "max_updates": "max_updates", "games": "rollout.num_games",
-             "steps": "rollout.steps", "delay": "rollout.delay", "workers": "rollout.workers",
-             "ray": "rollout.ray", "reward": "rollout.reward", "characters": "characters",
-             "league": "league.roles", "threads": "threads", "jit": "jit"}
-    flat = []
-    for name, value in flags.items():
-        if name not in paths:
-            raise ConfigError(f"unknown self-play option {name!r}")
-        if value is not None:
-            if name == "league" and isinstance(value, str):
-                value = parse_league(value)
-            flat.append(f"{paths[name]}={json.dumps(value)}")
-    apply_overrides(data, flat + list(overrides))
-    cfg = SelfPlayConfig.from_dict(data)
+    cfg = build(SelfPlayConfig, config, flag_updates(flags, SelfPlayConfig), overrides)
     cfg.out = os.path.abspath(cfg.out)
     if cfg.init:
         cfg.init = os.path.abspath(cfg.init)
