@@ -49,6 +49,12 @@ def test_elo_is_zero_sum_and_draws_move_ratings_toward_each_other():
     assert elo["a"] < before["a"]
 
 
+def test_games_against_itself_are_not_scored():
+    log = _log([("a", "a", 1), ("a", "b", 1)])
+    assert log.score("a") == (1.0, 1)
+    assert leaderboard(log).set_index("player").loc["a", "games"] == 1
+
+
 def test_matchup_matrix_counts_both_sides_and_draws_half():
     rate, games = matchup_matrix(_log([("a", "b", 1), ("b", "a", 1), ("a", "b", 0), ("a", "c", 2)]))
     assert games.loc["a", "b"] == 3 and games.loc["b", "a"] == 3

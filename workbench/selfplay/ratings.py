@@ -86,10 +86,11 @@ class GameLog:
     def score(self, player: str, opponent: str | None = None, last: int = 0,
               kind: str | None = None) -> tuple[float, int]:
         """(wins + draws / 2, games) of ``player`` (against ``opponent`` if given) over
-        its last ``last`` games (all if 0)."""
+        its last ``last`` games (all if 0). Games against itself (the latest self on both
+        ports) say nothing about it and are left out."""
         results = []
         for r in self.records:
-            if kind is not None and r.kind != kind:
+            if (kind is not None and r.kind != kind) or r.p1 == r.p2:
                 continue
             for side, me, them in ((1, r.p1, r.p2), (2, r.p2, r.p1)):
                 if me == player and (opponent is None or them == opponent):
