@@ -35,6 +35,7 @@ class CartPoleConfig(DictMixin):
     seed: int = 1
     eval_episodes: int = 100
     time_budget: float = 0.0             # seconds; > 0 stops training there
+    threads: int = 1                     # torch threads: tiny networks only lose by more
     ppo: PPOConfig = field(default_factory=_cartpole_ppo)
 
 
@@ -90,6 +91,8 @@ def train_cartpole(cfg: CartPoleConfig | None = None, log=None) -> tuple[CartPol
     """Train with PPO, then score 100 fresh episodes. Returns the agent and a summary
     ``{"eval_mean_return", "eval_min_return", "train_steps", "seconds", "history"}``."""
     cfg = cfg or CartPoleConfig()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     envs = _make_envs(cfg.num_envs)
