@@ -83,7 +83,8 @@ def test_league_with_an_exploiter_runs_and_logs_games(bc, tmp_path, monkeypatch)
     from workbench.selfplay.ratings import GameLog, leaderboard
     from workbench.selfplay.trainer import run_selfplay
 
-    cfg = selfplay_config(None, ["rollout.max_frames=8", "population.snapshot_every=1"], init=str(bc),
+    cfg = selfplay_config(None, ["rollout.max_frames=8", "population.snapshot_every=1", "eval_games=2",
+                                 "eval_every=2"], init=str(bc),
                           out=str(tmp_path / "league"), games=2, steps=4, max_updates=2,
                           league="main:1,main_exploiter:1")
     result = run_selfplay(cfg, progress=False)
@@ -95,6 +96,8 @@ def test_league_with_an_exploiter_runs_and_logs_games(bc, tmp_path, monkeypatch)
     assert all({r.p1, r.p2} == {"main_exploiter-0", "main-0"} for r in log.records
                if "main_exploiter-0" in (r.p1, r.p2))
     assert "main_exploiter-0/losses/policy_loss" in result["metrics"]
+    assert 0.0 <= result["metrics"]["selfplay/eval_win_rate_vs_teacher"] <= 1.0
+    assert sum(r.kind == "eval" for r in log.records) == 2
     board = leaderboard(log)
     assert "main-0" in set(board["player"])
     assert (tmp_path / "league" / "population" / "main_exploiter-0@00000002").exists()

@@ -156,9 +156,8 @@ class SelfPlayConfig(DictMixin):
     max_updates: int = option(0, flag="--max-updates", group="budget", help="stop after this many updates")
     checkpoint_every: int = 10        # updates
     keep_last: int = 3
-    eval_games: int = 0               # > 0: games vs teacher and heuristic per evaluation
-    eval_every: int = 20              # updates
-    device: str = "cpu"
+    eval_games: int = 0               # > 0: head-to-head games vs the teacher every eval_every
+    eval_every: int = 20              # updates (selfplay/eval_win_rate_vs_teacher and its CI)
     jit: bool | None = None           # the simulator's numba step; False: its plain-Python
                                       # reference (no compile: tiny runs, tests); None: default
     threads: int = 1                  # torch threads (small batched steps: more threads only

@@ -172,6 +172,20 @@ class SelfPlayRun:
                 out[f"selfplay/win_rate_vs_{opponent}"] = wins / games
         return out
 
+    def evaluate(self) -> dict[str, float]:
+        """Fresh games of the main agent against the teacher (its own seed, so training
+        draws no differently); the games join the log as ``kind="eval"``."""
+        from workbench.selfplay.evaluate import play_match
+
+        main = self.learners["main-0"]
+        r = play_match(("main-0", main.actor), (TEACHER, main.teacher), games=self.cfg.eval_games,
+                       characters=tuple(self.cfg.characters), stage=self.cfg.stage,
+                       max_frames=self.cfg.rollout.max_frames, delay=self.cfg.rollout.delay,
+                       seed=self.cfg.seed + 7 + self.update, jit=self.cfg.jit, log=self.log)
+        lo, hi = r.win_rate_ci95
+        return {"selfplay/eval_win_rate_vs_teacher": r.win_rate, "selfplay/eval_win_rate_lo": lo,
+                "selfplay/eval_win_rate_hi": hi}
+
     def log_line(self, text: str) -> None:
         if self.progress:
             print(text, flush=True)
@@ -237,6 +251,8 @@ def run_selfplay(cfg: SelfPlayConfig, resume: bool = False, progress: bool = Tru
         metrics = run.step()
         run.elapsed = time.perf_counter() - began
         metrics["selfplay/frames"] = run.frames
+        if cfg.eval_games and run.update % cfg.eval_every == 0:
+            metrics.update(run.evaluate())
         log.log(run.update, metrics)
         log.progress(int(run.elapsed) if budget_bar else run.update, metrics.get("losses/policy_loss", 0.0),
                      f"vs teacher {metrics.get('selfplay/win_rate_vs_teacher', float('nan')):.2f}")
