@@ -445,6 +445,9 @@ def move_state(pf, pi, chars, moves, motions, loco, first_frame, g, p):
                 return False
             return True
         if fi > total:
+            if kind == M_EDGE:    # the ledge attack ends on the stage (approx: 8 units in)
+                pf[g, p, F_X] -= pi[g, p, I_LEDGE] * 8.0
+                climb(pf, pi, g, p)
             if pi[g, p, I_GROUND]:
                 set_action(pf, pi, first_frame, g, p, STANDING)
             else:
@@ -474,11 +477,19 @@ def end_motion(pf, pi, chars, first_frame, g, p, kind):
         set_action(pf, pi, first_frame, g, p, DEAD_FALL)
         return
     if kind >= K_LEDGEQ:   # climbed onto the stage
-        pf[g, p, F_Y] = 0.0
-        pi[g, p, I_GROUND] = 1
-        pi[g, p, I_PLAT] = 0
-        pi[g, p, I_LEDGE] = 0
+        climb(pf, pi, g, p)
     set_action(pf, pi, first_frame, g, p, STANDING)
+
+
+@jitable
+def climb(pf, pi, g, p):
+    """From the ledge onto the main stage's surface."""
+    pf[g, p, F_Y] = 0.0
+    pf[g, p, F_VX] = 0.0
+    pf[g, p, F_VY] = 0.0
+    pi[g, p, I_GROUND] = 1
+    pi[g, p, I_PLAT] = 0
+    pi[g, p, I_LEDGE] = 0
 
 
 @jitable

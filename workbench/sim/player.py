@@ -328,6 +328,8 @@ def fast_fall_check(pf, pi, g, p):
 def movement(pf, pi, chars, moves, motions, first_frame, stage, g, p):
     """Integrate speeds, decay knockback, land, fall off edges, grab ledges."""
     c = pi[g, p, I_CHAR]
+    if pi[g, p, I_LEDGE] != 0:     # on the ledge (hanging, its getups, rolls and attack)
+        return
     kbx, kby = pf[g, p, F_KBX], pf[g, p, F_KBY]
     pf[g, p, F_KBX] = approach(kbx, 0.0, KB_DECAY * abs(pf[g, p, F_LCOS]))
     pf[g, p, F_KBY] = approach(kby, 0.0, KB_DECAY * abs(pf[g, p, F_LSIN]))
