@@ -74,6 +74,23 @@ def check_controllers(controllers, num_games: int) -> np.ndarray:
     return out
 
 
+def frame_rewards(config: RewardConfig, stocks_before: np.ndarray, percent_before: np.ndarray,
+                  stocks: np.ndarray, percent: np.ndarray, done: np.ndarray,
+                  winner: np.ndarray) -> np.ndarray:
+    """(N, 2) zero-sum rewards of one frame from (N, 2) stocks and percents before and
+    after it (every backend computes its rewards here)."""
+    lost = np.maximum(stocks_before - stocks, 0).astype(np.float32)                # (N, 2)
+    # percent taken this frame; a KO resets percent, which is not damage
+    taken = np.maximum(percent - percent_before, 0.0).astype(np.float32)
+    score = config.stock * (lost[:, ::-1] - lost) + config.damage * (taken[:, ::-1] - taken)
+    if config.win and done.any():
+        result = np.zeros_like(score)
+        result[(winner == 0) & done] = (1.0, -1.0)
+        result[(winner == 1) & done] = (-1.0, 1.0)
+        score = score + config.win * result
+    return score.astype(np.float32)
+
+
 class SimEnv:
     """N games of the Melee-like simulator (see :mod:`workbench.sim`)."""
 
@@ -181,20 +198,10 @@ class SimEnv:
         return self.observe(), rewards, done, info
 
     def _rewards(self, before, done: np.ndarray) -> np.ndarray:
-        """(N, 2) zero-sum rewards of this frame (see :class:`RewardConfig`)."""
-        stocks0, percent0, kos0 = before
+        stocks0, percent0, _ = before
         pi, pf = self.state.pi, self.state.pf
-        lost = np.maximum(stocks0 - pi[:, :, I_STOCKS], 0).astype(np.float32)     # (N, 2)
-        # percent taken this frame; a KO resets percent, which is not damage
-        taken = np.maximum(pf[:, :, F_PERCENT] - percent0, 0.0).astype(np.float32)
-        score = self.reward.stock * (lost[:, ::-1] - lost) + self.reward.damage * (taken[:, ::-1] - taken)
-        if self.reward.win and done.any():
-            winner = self.state.gi[:, G_WINNER]
-            result = np.zeros((self.num_games, 2), np.float32)
-            result[(winner == 0) & done] = (1.0, -1.0)
-            result[(winner == 1) & done] = (-1.0, 1.0)
-            score = score + self.reward.win * result
-        return score.astype(np.float32)
+        return frame_rewards(self.reward, stocks0, percent0, pi[:, :, I_STOCKS], pf[:, :, F_PERCENT],
+                             done, self.state.gi[:, G_WINNER])
 
     def _final(self, done: np.ndarray) -> dict:
         """Results of the games that ended this step (index arrays, one entry per game)."""
