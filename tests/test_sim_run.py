@@ -103,3 +103,22 @@ def test_parallel_env_is_zero_sum():
     actions = {a: env.action_space(a).sample() for a in env.agents}
     obs, rewards, terms, truncs, infos = env.step(actions)
     np.testing.assert_allclose(rewards["p0"] + rewards["p1"], 0.0)
+
+
+def test_a_simulated_game_draws_with_its_hitboxes(tmp_path):
+    from workbench import viz
+    from workbench.sim.render import hitbox_frame
+
+    out = tmp_path / "drawn"
+    run_matches(MatchConfig("heuristic", "idle", games=1, max_frames=300, parallel=1,
+                            progress=False), out)
+    store = FrameStore(out / "store")
+    table = store.load(store.games()[0]["md5"])
+    boxes = hitbox_frame(table)
+    assert len(boxes) > 0 and (boxes["radius"] > 0).all()
+    row = int(boxes["row"].iloc[0])
+    attacker = int(boxes["player"].iloc[0])
+    assert 44 <= table.columns[f"p{attacker}_action"][row] <= 222     # an attack state
+    spec = viz.frame_chart(table, row, hitboxes=boxes).to_dict()
+    assert any(layer.get("mark", {}).get("type") == "circle" for layer in spec["layer"])
+    assert viz.scrubber_chart(table, max_frames=120, hitboxes=boxes).to_dict()["layer"]
