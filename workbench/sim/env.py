@@ -203,7 +203,7 @@ class SimEnv:
         finished = state.gi[:, G_DONE] != 0
         if finished.any() and self.auto_reset:
             state.put(np.nonzero(finished)[0], self._initial.take(np.nonzero(finished)[0]))
-        before = (state.pi[:, :, I_STOCKS].copy(), state.pf[:, :, F_PERCENT].copy(), state.pi[:, :, I_KOS].copy())
+        before = (state.pi[:, :, I_STOCKS].copy(), state.pf[:, :, F_PERCENT].copy())
         d = self.data
         (step_kernel if self.jit else REFERENCE_STEP)(state.pf, state.pi, state.gi, ctrl, d.chars, d.moves, d.hitboxes, d.motions,
                     d.locomotion, d.first_frame, self.stage_array, self.max_frames)
@@ -214,7 +214,7 @@ class SimEnv:
         return self.observe(), rewards, done, info
 
     def _rewards(self, before, done: np.ndarray) -> np.ndarray:
-        stocks0, percent0, _ = before
+        stocks0, percent0 = before
         pi, pf = self.state.pi, self.state.pf
         return frame_rewards(self.reward, stocks0, percent0, pi[:, :, I_STOCKS], pf[:, :, F_PERCENT],
                              done, self.state.gi[:, G_WINNER])
