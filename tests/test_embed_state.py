@@ -42,7 +42,7 @@ def test_config_round_trip_and_errors():
     assert again == cfg and again.cache_key() == cfg.cache_key() != EmbedConfig().cache_key()
     with pytest.raises(ConfigError, match="nana='sometimes'"):
         EmbedConfig(nana="sometimes")
-    with pytest.raises(ConfigError, match="unknown EmbedConfig option"):
+    with pytest.raises(ConfigError, match="unknown option nanna .did you mean nana"):
         EmbedConfig.from_dict({"nanna": "off"})
 
 

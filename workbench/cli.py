@@ -1,14 +1,131 @@
-"""The ``workbench`` command. Each subcommand is a thin call into the library; errors a
-user can cause print one line and exit 2, never a traceback."""
+"""The ``workbench`` command. Each subcommand is a thin call into the library.
+
+Errors: :func:`main` is the one handler. A :class:`~workbench.errors.WorkbenchError`
+(every error a user can cause derives from it: a bad replay, path, option, config key
+or checkpoint), an ``OSError`` on a user's path, or a command line that does not parse
+prints ONE line, ``workbench CMD: error: ...``, on stderr and exits 2. Anything else is
+a bug: one line and exit 1. ``WORKBENCH_DEBUG=1`` shows the traceback instead.
+
+Adding a subcommand ``NAME``:
+
+1. ``def add_NAME(sub)``: ``p = sub.add_parser("NAME", help=..., description=...)``, its
+   arguments (numbers through :func:`count`/:func:`number` so a negative or zero value
+   is a one-line error), then ``p.set_defaults(func=run_NAME)``. Arguments that need
+   heavy imports (torch, the config tree) go in ``p.defer(lambda p: ...)``: they are
+   added only when NAME is the command, so ``workbench --help`` stays fast.
+2. ``def run_NAME(args) -> int``: import the library inside, call it, print, return the
+   exit status. Raise WorkbenchError subclasses for anything the user got wrong.
+3. Append ``add_NAME`` to ``SUBCOMMANDS`` (the order of ``workbench --help``), and add
+   a row or two to ``tests/test_cli_invocations.py``'s table of wrong invocations.
+
+Flags from a config dataclass: declare the field with ``configtree.option(default,
+flag="--x", help=...)``, call ``add_flags(p, YourConfig)`` (in ``p.defer``), and build
+with ``configtree.build(YourConfig, args.config, flag_updates(vars(args), YourConfig,
+strict=False), args.overrides)``; see ``add_train``. Adding an option is adding a field.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import sys
+from pathlib import Path
+from typing import Callable
 
-from workbench.errors import WorkbenchError
+from workbench.errors import UsageError, WorkbenchError
 from workbench.io import load_config_file
+
+
+class WorkbenchParser(argparse.ArgumentParser):
+    """argparse whose errors are a :class:`UsageError` (one line, exit 2, by
+    :func:`main`) and whose subcommands can defer adding heavy arguments."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see {self.prog} --help)", prog=self.prog)
+
+    def defer(self, add: Callable[[argparse.ArgumentParser], None]) -> None:
+        """Run ``add(self)`` just before this parser parses (only when it is the command)."""
+        self._deferred = [*getattr(self, "_deferred", []), add]
+
+    def parse_known_args(self, args=None, namespace=None):
+        for add in getattr(self, "_deferred", []):
+            add(self)
+        self._deferred = []
+        namespace, extra = super().parse_known_args(args, namespace)
+        if not hasattr(namespace, "parser_"):
+            namespace.parser_ = self  # the innermost (sub)command's parser
+        return namespace, extra
+
+    def unrecognized(self, extra: list[str]) -> UsageError:
+        """'unrecognized arguments: --hiden 3 (did you mean --hidden?)'."""
+        import difflib
+
+        flags = [f for f in extra if f.startswith("-")]
+        close = difflib.get_close_matches(flags[0].split("=")[0], list(self._option_string_actions),
+                                          n=1, cutoff=0.6) if flags else []
+        hint = f"; did you mean {close[0]}?" if close else ""
+        return UsageError(f"unrecognized arguments: {' '.join(extra)}{hint} (see {self.prog} --help)",
+                          prog=self.prog)
+
+
+def count(low: int = 0, high: int | None = None, what: str = "") -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low or (high is not None and value > high):
+            span = f"{low} to {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"{value}: use {span}{' ' + what if what else ''}")
+        return value
+    return parse
+
+
+def number(low: float = 0.0, strict: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number >= low (> low when ``strict``)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (value > low if strict else value >= low) or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{value}: use a number {'>' if strict else '>='} {low:g}")
+        return value
+    return parse
+
+
+def output_file(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """Check that a file can be written at ``path`` (before any work is done)."""
+    target = Path(path)
+    if target.is_dir():
+        raise WorkbenchError(f"{flag} {path}: is a folder; give a file name")
+    parent = target.parent if str(target.parent) else Path(".")
+    _check_folder(parent, flag, path)
+    if target.exists() and not os.access(target, os.W_OK):
+        raise WorkbenchError(f"{flag} {path}: the file exists and cannot be written")
+    return target
+
+
+def output_folder(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """Check that ``path`` is, or can be made, a writable folder."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise WorkbenchError(f"{flag} {path}: is an existing file, not a folder")
+    _check_folder(target, flag, path)
+    return target
+
+
+def _check_folder(folder: Path, flag: str, path) -> None:
+    probe = folder
+    while not probe.exists():  # the nearest existing ancestor decides
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise WorkbenchError(f"{flag} {path}: {probe} is a file, not a folder")
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        raise WorkbenchError(f"{flag} {path}: {probe} is not writable")
 
 
 def _csv_list(value: str) -> list[str]:
@@ -21,11 +138,11 @@ def add_ingest(sub: argparse._SubParsersAction) -> None:
                                    "py-slippi fallback) and write a Parquet frame store.")
     p.add_argument("paths", nargs="+", metavar="PATH", help=".slp files or folders")
     p.add_argument("--out", required=True, help="store folder (created if missing)")
-    p.add_argument("--workers", type=int, default=1, help="parser processes (default 1)")
+    p.add_argument("--workers", type=count(1), default=1, help="parser processes (default 1)")
     p.add_argument("--characters", type=_csv_list, default=[], nargs="?", const=[],
                    help="keep games with any of these characters, e.g. fox,marth")
     p.add_argument("--stages", type=_csv_list, default=[], help="keep games on these stages, e.g. fd,bf")
-    p.add_argument("--min-frames", type=int, default=300, help="shortest game kept (default 300)")
+    p.add_argument("--min-frames", type=count(0), default=300, help="shortest game kept (default 300)")
     p.add_argument("--allow-multiplayer", action="store_true", help="keep 3-4 player games and doubles")
     p.add_argument("--cpu", choices=("human", "none", "any"), default="human",
                    help="games with CPUs: keep when a human plays (default), none, or any")
@@ -39,6 +156,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     from workbench.replay import IngestPolicy, format_summary, ingest
     from workbench.types import character_id, stage_id
 
+    output_folder(args.out)
     try:
         policy = IngestPolicy(
             min_frames=args.min_frames, max_players=4 if args.allow_multiplayer else 2,
@@ -63,14 +181,15 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("notebook", metavar="NOTEBOOK", help="the .ipynb to run")
     p.add_argument("--grid", required=True, help="grid YAML: parameters, grid, arms, resources")
     p.add_argument("--out", required=True, help="run folder, e.g. papermill_runs/NAME")
-    p.add_argument("--workers", type=int, default=1, help="arms run at once locally (default 1)")
-    p.add_argument("--retries", type=int, default=0, help="extra attempts of a failing arm")
+    p.add_argument("--workers", type=count(1), default=1, help="arms run at once locally (default 1)")
+    p.add_argument("--retries", type=count(0), default=0, help="extra attempts of a failing arm")
     p.add_argument("--ray", metavar="ADDRESS", help="submit arms to this Ray cluster ('auto' for "
                                                     "the local one) instead of a process pool")
-    p.add_argument("--cpus", type=float, help="CPUs one arm asks of Ray (overrides the grid)")
-    p.add_argument("--gpus", type=float, help="GPUs one arm asks of Ray (overrides the grid)")
+    p.add_argument("--cpus", type=number(0), help="CPUs one arm asks of Ray (overrides the grid)")
+    p.add_argument("--gpus", type=number(0), help="GPUs one arm asks of Ray (overrides the grid)")
     p.add_argument("--cwd", help="working directory of the notebooks (default: their folder)")
-    p.add_argument("--timeout", type=float, help="seconds one cell may run (default: no limit)")
+    p.add_argument("--timeout", type=number(0, strict=True),
+                   help="seconds one cell may run (default: no limit)")
     p.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's)")
     p.add_argument("--report", help="report folder (default: reports/<name of --out>)")
     p.add_argument("--no-report", action="store_true", help="run and aggregate, publish nothing")
@@ -85,6 +204,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     from workbench.report.results import collect_results, write_results
 
     grid = load_grid(args.grid)
+    output_folder(args.out)
 
     def report(result) -> None:
         print(format_results([result]), flush=True)
@@ -121,8 +241,11 @@ def run_publish(args: argparse.Namespace) -> int:
 
     from workbench.report import ReportEntry, build_index, publish_notebook
 
+    output_folder(args.out)
     entries = []
     for notebook in map(Path, args.notebooks):
+        if not notebook.is_file():
+            raise WorkbenchError(f"notebook not found: {notebook}")
         publish_notebook(notebook, Path(args.out) / f"{notebook.stem}.html")
         entries.append(ReportEntry(notebook.stem, f"{notebook.stem}.html", str(notebook)))
     print(f"report: {build_index(args.title, entries, Path(args.out) / 'index.html')}")
@@ -134,10 +257,10 @@ def add_embed(sub: argparse._SubParsersAction) -> None:
     tools = p.add_subparsers(dest="tool", required=True, metavar="TOOL")
     fit = tools.add_parser("fit-sticks", help="fit k-means stick centres on replay data")
     fit.add_argument("paths", nargs="+", metavar="REPLAYS", help=".slp files, folders or stores")
-    fit.add_argument("--k", type=int, default=21, help="centres per stick (default 21)")
+    fit.add_argument("--k", type=count(2, 4096), default=21, help="centres per stick (default 21)")
     fit.add_argument("--out", required=True, help="centres JSON to write")
     fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--uniform-buckets", type=int, default=17,
+    fit.add_argument("--uniform-buckets", type=count(3, 255), default=17,
                      help="uniform grid to compare the quantisation error with")
     fit.set_defaults(func=run_fit_sticks)
     info = tools.add_parser("info", help="print the feature layout of an embedding config")
@@ -149,6 +272,7 @@ def run_fit_sticks(args: argparse.Namespace) -> int:
     from workbench.embed.controller import save_centers
     from workbench.embed.fit import fit_sticks
 
+    output_file(args.out)
     result = fit_sticks(args.paths, k=args.k, seed=args.seed, uniform_buckets=args.uniform_buckets)
     save_centers(result, args.out)
     for stick in ("main", "c"):
@@ -170,64 +294,45 @@ def run_embed_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_duration(text: str) -> float:
-    """'20m', '1h30m', '90s' or plain seconds -> seconds."""
-    import re
-
-    total, rest = 0.0, text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", rest):
-        return float(rest)
-    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", rest)
-    if not parts or "".join(a + b for a, b in parts) != rest:
-        raise WorkbenchError(f"--time-budget {text!r}: write e.g. 20m, 1h30m, 90s or seconds")
-    for value, unit in parts:
-        total += float(value) * {"h": 3600, "m": 60, "s": 1}[unit]
-    return total
-
-
 def add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="behavioural cloning on replays",
                        description="Train a policy. Options come from defaults, then --config, "
-                                   "then the flags below, then --set KEY=VALUE.")
+                                   "then the flags below, then --set KEY=VALUE (any config "
+                                   "field, e.g. --set loss.focal_gamma=2).")
     p.add_argument("--config", help="YAML/JSON experiment config")
-    p.add_argument("--replays", nargs="+", help="replay files/folders (default: data/replays)")
-    p.add_argument("--backbone", help="mlp, lstm, gru, attention, mamba, mamba2, jamba, zamba")
-    p.add_argument("--hidden", type=int, help="backbone hidden size")
-    p.add_argument("--layers", type=int, help="backbone layers")
-    p.add_argument("--window", type=int, help="sequence length T (1 for MLPs)")
-    p.add_argument("--delay", help="frame delay D, or a range A-B sampled per sequence")
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=int)
-    budget.add_argument("--max-steps", type=int)
-    budget.add_argument("--time-budget", type=parse_duration, help="e.g. 20m")
-    p.add_argument("--truncate-bptt", type=int, help="stream games in chunks of K frames, carrying state")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="auto, cpu or cuda")
-    p.add_argument("--workers", type=int, help="data-loader worker processes")
-    p.add_argument("--out", help="run folder (checkpoints, config, metrics)")
-    p.add_argument("--stick-centers", metavar="CENTERS.json",
-                   help="k-means stick classes from `workbench embed fit-sticks --out`")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="any config field, e.g. --set loss.focal_gamma=2 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
     p.add_argument("--dry-run", action="store_true", help="print config, data and parameters, then exit")
+    p.defer(_train_flags)
     p.set_defaults(func=run_train)
+
+
+def _train_flags(p: argparse.ArgumentParser) -> None:
+    """The experiment config's flags, derived from its dataclass fields."""
+    from workbench.configtree import add_flags
+    from workbench.train.config import ExperimentConfig
+
+    add_flags(p, ExperimentConfig)
+
+
+def train_config(args: argparse.Namespace):
+    """The experiment config of a ``workbench train`` command line (checked at once)."""
+    from workbench.configtree import flag_fields
+    from workbench.train.config import ExperimentConfig, experiment
+
+    dests = {flag.dest for _, flag, _ in flag_fields(ExperimentConfig)}
+    flags = {dest: value for dest, value in vars(args).items() if dest in dests}
+    return experiment(args.config, args.overrides, **flags)
 
 
 def run_train(args: argparse.Namespace) -> int:
     from workbench.train import train
-    from workbench.train.config import experiment
 
-    cfg = experiment(args.config, args.overrides, replays=args.replays, backbone=args.backbone,
-                     hidden=args.hidden, layers=args.layers, window=args.window, delay=args.delay,
-                     epochs=args.epochs, max_steps=args.max_steps, time_budget=args.time_budget,
-                     truncate_bptt=args.truncate_bptt, batch_size=args.batch_size, lr=args.lr,
-                     seed=args.seed, device=args.device, workers=args.workers, out=args.out,
-                     stick_centers=args.stick_centers)
+    cfg = train_config(args)
     if args.dry_run:
         return _dry_run(cfg)
+    output_folder(cfg.out)
     result = train(cfg, resume=args.resume, progress=sys.stderr.isatty())
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
         print(_format_train_result(result))
@@ -263,11 +368,12 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="score a checkpoint on held-out games beside repeat-last")
     p.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder")
     p.add_argument("--replays", nargs="+", help="replay files/folders (default: the run's)")
-    p.add_argument("--delays", default="0", help="comma-separated frame delays, e.g. 0,6,18")
+    p.add_argument("--delays", type=_delays, default=(0,),
+                   help="comma-separated frame delays, e.g. 0,6,18")
     p.add_argument("--out", help="eval.json to write")
     p.add_argument("--export-predictions", metavar="FILE.parquet",
                    help="per-frame predicted distributions and truths")
-    p.add_argument("--average-last", type=int, default=0, metavar="N",
+    p.add_argument("--average-last", type=count(0), default=0, metavar="N",
                    help="average the weights of the run's last N checkpoints")
     p.add_argument("--split", choices=("auto", "val", "all"), default="auto",
                    help="auto: every game but the run's training games; val: its held-out "
@@ -278,14 +384,24 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     from workbench.eval import evaluate
 
-    try:
-        delays = tuple(int(d) for d in str(args.delays).split(",") if d.strip())
-    except ValueError:
-        raise WorkbenchError(f"--delays {args.delays!r}: write comma-separated integers, e.g. 0,6,18") from None
-    report = evaluate(args.checkpoint, args.replays, delays, args.out, args.export_predictions,
-                      args.average_last, args.split)
+    for path in (args.out, args.export_predictions):
+        if path:
+            output_file(path, "--out" if path == args.out else "--export-predictions")
+    report = evaluate(args.checkpoint, args.replays, args.delays, args.out,
+                      args.export_predictions, args.average_last, args.split)
     print(format_eval(report))
     return 0
+
+
+def _delays(text: str) -> tuple[int, ...]:
+    """``--delays 0,6,18`` -> (0, 6, 18); each a frame count >= 0."""
+    try:
+        delays = tuple(int(d) for d in text.split(",") if d.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write comma-separated integers, e.g. 0,6,18") from None
+    if not delays or min(delays) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give frame delays >= 0, e.g. 0,6,18")
+    return delays
 
 
 def format_eval(report: dict) -> str:
@@ -307,13 +423,15 @@ def add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="reports", help="report folder (default reports/)")
     p.add_argument("--runs", default="papermill_runs/main", help="executed notebooks")
     p.add_argument("--work", default=".cache/main_job", help="stores, caches and training runs")
-    p.add_argument("--train-steps", type=int, default=400, help="training steps of the small model")
+    p.add_argument("--train-steps", type=count(1), default=400,
+                   help="training steps of the small model")
     p.set_defaults(func=run_report)
 
 
 def run_report(args: argparse.Namespace) -> int:
     from workbench.report.main_job import run_main_job
 
+    output_folder(args.out)
     result = run_main_job(args.replays, args.out, args.runs, args.work, args.train_steps)
     for step in result.steps:
         line = f"  {step['status']:6s} {step['step']:16s} {step['seconds']:6.0f}s"
@@ -333,16 +451,18 @@ def add_export(sub: argparse._SubParsersAction) -> None:
                    help="int8: static with --calibration, else dynamic; int4: weight-only")
     p.add_argument("--calibration", nargs="+", metavar="REPLAYS",
                    help="replay files/folders for static INT8 calibration and --warm-start")
-    p.add_argument("--calibration-frames", type=int, default=600, help="frames to calibrate on")
-    p.add_argument("--warm-start", type=int, default=0, metavar="N",
+    p.add_argument("--calibration-frames", type=count(1), default=600, help="frames to calibrate on")
+    p.add_argument("--warm-start", type=count(0), default=0, metavar="N",
                    help="save the mean state after N frames of the calibration games as the start state")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature baked in")
+    p.add_argument("--temperature", type=number(0, strict=True), default=1.0,
+                   help="sampling temperature baked in")
     p.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
     from workbench.deploy import export_checkpoint
 
+    output_file(args.out)
     sidecar = export_checkpoint(args.checkpoint, args.out, quantize=args.quantize,
                                 calibration=args.calibration, temperature=args.temperature,
                                 warm_start_frames=args.warm_start,
@@ -360,13 +480,14 @@ def add_play(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="model.onnx (with its .json sidecar)")
     p.add_argument("--dolphin", required=True, help="Slippi Dolphin executable or folder")
     p.add_argument("--iso", required=True, help="Melee NTSC 1.02 ISO")
-    p.add_argument("--port", type=int, required=True, help="controller port of the bot (1-4)")
+    p.add_argument("--port", type=count(1, 4), required=True, help="controller port of the bot (1-4)")
     p.add_argument("--character", required=True, help="e.g. fox, falco, marth")
-    p.add_argument("--delay", type=int, default=0, help="frames the bot's outputs are held (online delay)")
+    p.add_argument("--delay", type=count(0, 60), default=0,
+                   help="frames the bot's outputs are held (online delay)")
     p.add_argument("--stage", default="fd", help="stage to pick (default FD)")
-    p.add_argument("--opponent-port", type=int, help="default: the other player in the game")
+    p.add_argument("--opponent-port", type=count(1, 4), help="default: the other player in the game")
     p.add_argument("--connect-code", default="", help="Slippi direct-connect code (online)")
-    p.add_argument("--games", type=int, default=0, help="stop after N games (0: until Ctrl-C)")
+    p.add_argument("--games", type=count(0), default=0, help="stop after N games (0: until Ctrl-C)")
     p.add_argument("--autostart", action="store_true", help="start the game from the stage screen")
     p.add_argument("--sample", action="store_true", help="sample from the policy instead of argmax")
     p.add_argument("--seed", type=int)
@@ -390,7 +511,7 @@ def add_bench_latency(sub: argparse._SubParsersAction) -> None:
                                    "onnxruntime step, decoding) and report p50/p99 per frame.")
     p.add_argument("--model", required=True, help="model.onnx (with its .json sidecar)")
     p.add_argument("--replay", help="replay to loop (default: a bundled game)")
-    p.add_argument("--frames", type=int, default=10_000, help="timed frames (default 10000)")
+    p.add_argument("--frames", type=count(1), default=10_000, help="timed frames (default 10000)")
     p.add_argument("--json", dest="json_out", metavar="OUT.json", help="write the result as JSON")
     p.add_argument("--profile", action="store_true", help="also print onnxruntime's time per op type")
     p.set_defaults(func=run_bench_latency)
@@ -401,6 +522,8 @@ def run_bench_latency(args: argparse.Namespace) -> int:
         DEFAULT_REPLAY, bench_latency, format_latency, profile_ops, replay_states,
     )
 
+    if args.json_out:
+        output_file(args.json_out, "--json")
     states = replay_states(args.replay or DEFAULT_REPLAY)
     result = bench_latency(args.model, frames=args.frames, states=states)
     result["replay"] = str(args.replay or DEFAULT_REPLAY)
@@ -423,18 +546,18 @@ def add_sim(sub: argparse._SubParsersAction) -> None:
                                        "or an .onnx file. p1 plays port 1 (the first character).")
     run.add_argument("--p1", required=True, metavar="SPEC")
     run.add_argument("--p2", required=True, metavar="SPEC")
-    run.add_argument("--games", type=int, default=100)
+    run.add_argument("--games", type=count(1), default=100)
     run.add_argument("--stage", default="fd")
     run.add_argument("--characters", type=_csv_list, default=["fox", "fox"], help="p1,p2 (default fox,fox)")
     run.add_argument("--out", required=True, metavar="DIR")
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--max-frames", type=int, default=8 * 60 * 60, help="frames per game (default: 8 minutes)")
-    run.add_argument("--parallel", type=int, default=64, help="games simulated at once (default 64)")
+    run.add_argument("--max-frames", type=count(1), default=8 * 60 * 60, help="frames per game (default: 8 minutes)")
+    run.add_argument("--parallel", type=count(1), default=64, help="games simulated at once (default 64)")
     run.add_argument("--no-store", action="store_true", help="do not write the games as Parquet")
     run.set_defaults(func=run_sim_run)
     bench = tools.add_parser("bench", help="env frames per second on one core")
-    bench.add_argument("--games", type=int, default=4096)
-    bench.add_argument("--frames", type=int, default=600)
+    bench.add_argument("--games", type=count(1), default=4096)
+    bench.add_argument("--frames", type=count(1), default=600)
     bench.add_argument("--characters", type=_csv_list, default=["fox", "fox"])
     bench.add_argument("--stage", default="fd")
     bench.add_argument("--json", dest="json_out", metavar="PATH")
@@ -474,39 +597,67 @@ def run_sim_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+#: every subcommand's ``add_NAME(sub)``, in the order ``workbench --help`` lists them
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_ingest, add_embed, add_train, add_eval, add_report, add_sweep, add_publish,
+    add_export, add_play, add_bench_latency, add_sim,
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n")[0])
+    parser = WorkbenchParser(prog="workbench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_ingest(sub)
-    add_embed(sub)
-    add_train(sub)
-    add_eval(sub)
-    add_report(sub)
-    add_sweep(sub)
-    add_publish(sub)
-    add_export(sub)
-    add_play(sub)
-    add_bench_latency(sub)
-    add_sim(sub)
+    for add in SUBCOMMANDS:
+        add(sub)
     return parser
 
 
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command; see the module docstring for what reaches the user how."""
+    debug = bool(os.environ.get("WORKBENCH_DEBUG"))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = "workbench " + next((a for a in argv if not a.startswith("-")), "").strip()
     try:
+        args, extra = build_parser().parse_known_args(argv)
+        if extra:
+            raise args.parser_.unrecognized(extra)
+        command = f"workbench {args.command}"
         return int(args.func(args) or 0)
-    except WorkbenchError as err:
-        if os.environ.get("WORKBENCH_DEBUG"):
+    except UsageError as err:
+        if debug:
             raise
-        print(f"workbench {args.command}: error: {err}", file=sys.stderr)
+        print(f"{err.prog}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except WorkbenchError as err:
+        if debug:
+            raise
+        print(f"{command.strip()}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head`: not an error
         sys.stderr.close()
         return 0
+    except OSError as err:  # a path the user gave: missing folder, permissions, disk full
+        if debug:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"{command.strip()}: error: {where}{err.strerror or _one_line(err)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print(f"workbench {args.command}: interrupted; work written so far is kept", file=sys.stderr)
+        print(f"{command.strip()}: interrupted; work written so far is kept", file=sys.stderr)
         return 130
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as err:  # a bug (or a Rust panic that escaped a guard): still one line
+        if debug:
+            raise
+        print(f"{command.strip()}: internal error: {type(err).__name__}: {_one_line(err)} "
+              "(rerun with WORKBENCH_DEBUG=1 for the traceback, and please report it)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from workbench.errors import ConfigError
+
 FIRST_FRAME = -123  # Slippi's first recorded frame index; frame 0 is the first playable one
 MAX_ITEMS = 15  # libmelee and the game engine both cap projectiles/items at 15 per frame
 NUM_ACTIONS = 399  # action-state ids 0..398 cover every common and character-specific state
@@ -137,7 +139,7 @@ def character_id(name: str) -> int:
     for ext, cname in EXTERNAL_CHARACTER_NAMES.items():
         if cname.lower().replace(".", "").replace("&", "and") == key:
             return ext
-    raise ValueError(
+    raise ConfigError(
         f"unknown character {name!r}: use a name such as "
         + ", ".join(sorted(EXTERNAL_CHARACTER_NAMES.values())[:6]) + ", ...")
 
@@ -174,7 +176,7 @@ def stage_id(name: str) -> int:
     for sid, sname in STAGE_NAMES.items():
         if sname.lower().replace("'", "") == key:
             return sid
-    raise ValueError(f"unknown stage {name!r}: use one of FD, BF, YS, DL, FoD, PS or a full name")
+    raise ConfigError(f"unknown stage {name!r}: use one of FD, BF, YS, DL, FoD, PS or a full name")
 
 
 # ---------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from workbench.data.cache import EmbeddingCache, Segment
+from workbench.errors import ConfigError
 
 
 @dataclass
@@ -86,7 +87,7 @@ def _segment_weights(segments: list[Segment], spec: WindowSpec) -> np.ndarray:
         lengths = np.array([n / totals[s.character] if totals[s.character] else 0.0
                             for s, n in zip(segments, lengths)])
     if lengths.sum() == 0:
-        raise ValueError(f"no segment is long enough for windows of {spec.length} steps "
+        raise ConfigError(f"no segment is long enough for windows of {spec.length} steps "
                          f"with delay {spec.delay_max}")
     return lengths / lengths.sum()
 

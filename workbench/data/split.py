@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.errors import ConfigError
+
 
 @dataclass
 class Split:
@@ -27,7 +29,7 @@ def split_games(md5s: list[str], val_fraction: float = 0.15, seed: int = 0) -> S
     """Shuffle the sorted game ids with ``seed`` and hold out ``val_fraction`` of them
     (at least one game when there are two or more)."""
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction={val_fraction}: use a value in [0, 1)")
+        raise ConfigError(f"val_fraction={val_fraction}: use a value in [0, 1)")
     games = sorted(set(md5s))
     order = np.random.default_rng(seed).permutation(len(games))
     n_val = int(round(val_fraction * len(games)))

@@ -7,6 +7,7 @@ import numpy as np
 
 from workbench.data.cache import EmbeddingCache, Segment
 from workbench.data.dataset import gather, max_start
+from workbench.errors import ConfigError
 
 
 class GameStreams:
@@ -18,7 +19,7 @@ class GameStreams:
         self.segments = [s for s in segments if s.variant in variants
                          and max_start(s, chunk, delay_max) >= 0]
         if not self.segments:
-            raise ValueError(f"no game is long enough for chunks of {chunk} with delay {delay_max}")
+            raise ConfigError(f"no game is long enough for chunks of {chunk} with delay {delay_max}")
         self.epoch, self.queue_pos = 0, 0
         self.queue = self._order(0)
         # per lane: segment index (into self.segments), position, delay

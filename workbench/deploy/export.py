@@ -51,7 +51,7 @@ def export_graph(policy: Policy, out: str | Path, temperature: float = 1.0):
                               external_data=False, verbose=False)
         except Exception as err:  # the exporter's errors are long; keep the first line
             raise ExportError(f"torch.onnx.export failed for backbone "
-                              f"{policy.config.backbone.get('name')}: {str(err).splitlines()[0]}") from None
+                              f"{policy.config.backbone.name}: {str(err).splitlines()[0]}") from None
     model = onnx.load(str(out))
     check_graph(model, graph.input_names, graph.output_names)
     return model

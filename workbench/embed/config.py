@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 
-from workbench.errors import WorkbenchError
+from workbench.configtree import decode, encode, option
+from workbench.errors import ConfigError
 
 CATEGORICAL = ("onehot", "learned")
 NANA_MODES = ("off", "compact", "enhanced")
 STAGE_MODES = ("onehot", "compact", "learned")
 STICK_MODES = ("uniform", "kmeans")
-
-
-class ConfigError(WorkbenchError, ValueError):
-    """A config value a user set is not one of the allowed options."""
 
 
 def _check(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -27,25 +24,16 @@ def _check(name: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 class DictMixin:
-    """``to_dict``/``from_dict`` for (nested) dataclasses; unknown keys are an error."""
+    """``to_dict``/``from_dict`` for (nested) config dataclasses, typed by their
+    annotations; an unknown key is an error naming the closest valid one
+    (:mod:`workbench.configtree`)."""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return encode(self)
 
     @classmethod
     def from_dict(cls, data: dict):
-        known = {f.name: f for f in fields(cls)}
-        unknown = set(data) - set(known)
-        if unknown:
-            raise ConfigError(f"unknown {cls.__name__} option(s): {', '.join(sorted(unknown))}; "
-                              f"known: {', '.join(known)}")
-        kwargs = {}
-        for name, value in data.items():
-            default = known[name].default_factory() if callable(known[name].default_factory) else None
-            if is_dataclass(default) and isinstance(value, dict):
-                value = type(default).from_dict(value)
-            kwargs[name] = value
-        return cls(**kwargs)
+        return decode(cls, data)
 
 
 @dataclass
@@ -66,13 +54,24 @@ class PlayerEmbedConfig(DictMixin):
         _check("player.character", self.character, CATEGORICAL)
 
 
+def _kmeans_from_file(path) -> dict:
+    """``--stick-centers FILE``: the sticks switch to the file's k-means classes."""
+    from workbench.embed.controller import load_centers
+
+    centers = load_centers(path)
+    return {"stick_mode": "kmeans", "main_centers": centers["main"], "c_centers": centers["c"]}
+
+
 @dataclass
 class ControllerConfig(DictMixin):
     """How controller targets are discretised and decoded."""
 
     stick_mode: str = "uniform"    # "uniform": per-axis buckets; "kmeans": joint 2-D classes
     stick_buckets: int = 17        # per axis, uniform mode (odd, so 0.5 is a bucket centre)
-    main_centers: list[list[float]] = field(default_factory=list)  # kmeans, libmelee units
+    main_centers: list[list[float]] = option(  # kmeans, libmelee units
+        default_factory=list, flag="--stick-centers", metavar="CENTERS.json", expand=True,
+        parse=lambda path: _kmeans_from_file(path),
+        help="k-means stick classes from `workbench embed fit-sticks --out`")
     c_centers: list[list[float]] = field(default_factory=list)
     trigger_buckets: int = 5
 

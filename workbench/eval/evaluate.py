@@ -143,6 +143,9 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
     policy, cfg, folder = load_policy(checkpoint, average_last=average_last)
     replays = replays or cfg.replays
     frame_store, wanted = stored_games(replays, store or cfg.store)
+    if not wanted:
+        raise WorkbenchError(f"no usable 1v1 game among {', '.join(map(str, replays))} (see "
+                             f"{frame_store.root / 'ingest_report.json'} for why each was left out)")
     emb, segments, split_used = scored_segments(cfg, folder, frame_store, wanted, split, cache)
     if not segments:
         raise WorkbenchError("no held-out game to evaluate: the replays given are all training "

@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from workbench.configtree import option
 from workbench.embed.config import DictMixin, EmbedConfig
 from workbench.embed.controller import CONTROLLER_COLUMNS, ControllerSpec
 from workbench.embed.state import StateLayout
-from workbench.models.backbones import State, build_backbone
+from workbench.models.backbones import (
+    BACKBONES, BackboneConfig, State, backbone_config_class, build_backbone, config_from_dict,
+)
 from workbench.models.heads import AutoregressiveHead, ControllerDecoder, ValueHead
 from workbench.types import NUM_ACTIONS
 
@@ -24,12 +27,20 @@ from workbench.types import NUM_ACTIONS
 class PolicyConfig(DictMixin):
     """Everything about the network besides the embedding config."""
 
-    backbone: dict = field(default_factory=lambda: {"name": "gru", "hidden_size": 256, "num_layers": 2})
-    id_embed_dim: dict = field(default_factory=lambda: {"action": 32, "character": 8, "stage": 8,
-                                                        "item_type": 8, "name": 8})
+    # the backbone's registered config dataclass (a mapping with "name" is decoded into it)
+    backbone: BackboneConfig = option(
+        default_factory=lambda: backbone_config_class("gru")(hidden_size=256, num_layers=2),
+        flag="--backbone", parse=lambda name: {"name": str(name)},
+        help=f"temporal backbone: {', '.join(sorted(BACKBONES))}")
+    id_embed_dim: dict[str, int] = field(default_factory=lambda: {
+        "action": 32, "character": 8, "stage": 8, "item_type": 8, "name": 8})
     head_hidden: int = 128
     value_head: bool = True
     aux_action_head: bool = False   # predict the agent's next action state (auxiliary loss)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.backbone, dict):  # PolicyConfig(backbone={"name": "gru", ...})
+            self.backbone = config_from_dict(self.backbone)
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Typed replay errors. Each carries a short ``reason`` (what the ingest report and the
-manifest record) and a message that says what was wrong and what to do.
+manifest record) and a message that says what was wrong and what to do. ``path`` is
+printable (a name that is not valid UTF-8 keeps its bytes as ``\\xNN`` escapes).
 
 ``status`` tells the ingest report how to file a file that raised it:
 ``"error"`` when the file cannot be read at all, ``"skipped"`` when it was read but is
@@ -14,8 +15,10 @@ class ReplayError(WorkbenchError):
     reason = "unreadable replay"
     status = "error"
 
-    def __init__(self, path: str, detail: str = ""):
-        self.path = str(path)
+    def __init__(self, path, detail: str = ""):
+        from workbench.replay.files import printable_path
+
+        self.path = printable_path(path)
         self.detail = detail
         message = f"{self.path}: {self.reason}"
         if detail:
@@ -25,6 +28,19 @@ class ReplayError(WorkbenchError):
 
 class EmptyReplayError(ReplayError):
     reason = "empty file"
+
+
+class UnreadableFileError(ReplayError):
+    reason = "unreadable file"           # permission denied, a symlink loop, vanished
+
+
+class NotAFileError(ReplayError):
+    reason = "not a regular file"        # a folder named .slp, a FIFO, a socket, a device
+
+
+class TooLargeError(ReplayError):
+    reason = "file too large"
+    status = "skipped"
 
 
 class NotSlippiError(ReplayError):
@@ -72,7 +88,7 @@ class DuplicateGameError(ReplayError):
 #: Every reason a replay can be skipped or rejected, for docs and the summary table.
 ALL_REASONS = tuple(
     cls.reason for cls in (
-        EmptyReplayError, NotSlippiError, CorruptReplayError, OutOfRangeError,
+        EmptyReplayError, UnreadableFileError, NotAFileError, TooLargeError, NotSlippiError, CorruptReplayError, OutOfRangeError,
         UnsupportedModeError, TooShortError, TooManyPlayersError, CPUPlayerError,
         FilteredOutError, DuplicateGameError,
     )

@@ -14,9 +14,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from workbench.replay.errors import DuplicateGameError, ReplayError, WorkbenchError
+from workbench.replay.errors import CorruptReplayError, DuplicateGameError, ReplayError, WorkbenchError
+from workbench.replay.files import printable_path, read_replay_bytes
 from workbench.replay.reader import read_replay
-from workbench.replay.store import FrameStore, file_md5, game_key
+from workbench.replay.store import FrameStore, game_key
 from workbench.replay.table import META_KEY, GameTable
 from workbench.replay.validate import IngestPolicy, check_policy, quality_flags
 from workbench.types import GameMeta, stage_name
@@ -31,18 +32,28 @@ class MissingPathError(WorkbenchError):
 
 
 def find_replays(paths: list[str | os.PathLike] | str | os.PathLike) -> list[Path]:
-    """Every .slp file under the given files and folders, sorted, without repeats."""
+    """Every .slp entry under the given files and folders, sorted, without repeats.
+
+    Entries named ``*.slp`` that are not regular files (a folder, a FIFO, a broken or
+    looping link) are listed too, so the ingest report says what each one was; a folder
+    named ``.slp`` is also walked. A path given that does not exist is an error."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     found: set[Path] = set()
     for raw in paths:
-        path = Path(raw).resolve()  # the manifest's paths must not depend on the cwd
+        try:
+            path = Path(raw).resolve()  # the manifest's paths must not depend on the cwd
+        except (RuntimeError, OSError):  # a symlink loop (RuntimeError before Python 3.13)
+            path = Path(os.path.abspath(raw))
         if path.is_dir():
-            found.update(p for p in path.rglob("*") if p.suffix.lower() == ".slp" and p.is_file())
-        elif path.is_file():
-            found.add(path)
+            found.update(p for p in path.rglob("*") if p.suffix.lower() == ".slp")
+            if path.suffix.lower() == ".slp":
+                found.add(path)
+        elif path.is_file() or os.path.lexists(path):
+            found.add(path)  # a file, or something read_replay_bytes will name
         else:
-            raise MissingPathError(f"no such file or folder: {raw} (give .slp files or folders)")
+            raise MissingPathError(f"no such file or folder: {printable_path(raw)} "
+                                   "(give .slp files or folders)")
     return sorted(found)
 
 
@@ -63,7 +74,7 @@ class IngestResult:
 def _row(path: Path, md5: str, table: GameTable | None = None, err: ReplayError | None = None,
          parser: str = "") -> dict:
     """Manifest row for a file: game facts when it was read, the reason when not."""
-    row = {"md5": md5, "path": str(path), "status": "ok", "reason": "", "detail": "",
+    row = {"md5": md5, "path": printable_path(path), "status": "ok", "reason": "", "detail": "",
            "parser": parser, "file": "", "has_cpu": False}
     if err is not None:
         row.update(status=err.status, reason=err.reason, detail=err.detail)
@@ -120,9 +131,9 @@ def _cached_row(md5: str, path: Path, store: FrameStore, policy: IngestPolicy) -
     if cached.get("file") and store.has_game(md5):
         info = pq.read_schema(store.game_path(md5)).metadata[META_KEY]
         meta = GameMeta.from_dict(json.loads(info)["meta"])
-        return dict(_policy_row(dict(cached, path=str(path)), meta, policy), cache_hit=True)
+        return dict(_policy_row(dict(cached, path=printable_path(path)), meta, policy), cache_hit=True)
     if cached["status"] == "error":
-        return dict(cached, path=str(path), cache_hit=True)
+        return dict(cached, path=printable_path(path), cache_hit=True)
     return None
 
 
@@ -136,21 +147,32 @@ def ingest_file(path: Path, root: str, policy: IngestPolicy, parser: str = "auto
     synchronously, while the single-process ingest hands it to a writer thread.
     """
     store = FrameStore(root)
-    stat = os.stat(path)
-    md5 = _BY_STAT.get((str(path), stat.st_size, stat.st_mtime_ns))
-    if md5 is not None and (row := _cached_row(md5, path, store, policy)) is not None:
-        return row
-    data = Path(path).read_bytes()
+    try:
+        stat = os.stat(path)
+    except OSError:  # a symlink loop, a broken link: read_replay_bytes says which
+        stat = None
+    if stat is not None:
+        md5 = _BY_STAT.get((printable_path(path), stat.st_size, stat.st_mtime_ns))
+        if md5 is not None and (row := _cached_row(md5, path, store, policy)) is not None:
+            return row
+    try:
+        data = read_replay_bytes(path, policy.max_bytes)
+    except ReplayError as error:  # not read at all: keyed by its path, not its content
+        key = hashlib.md5(os.fsencode(path)).hexdigest()
+        return _row(path, f"unread:{key}", err=error)
     md5_future = _hasher().submit(lambda: hashlib.md5(data).hexdigest())
     try:
         table, err = read_replay(path, parser=parser, data=data), None
     except ReplayError as error:
         table, err = None, error
+    except Exception as error:  # a bug in a check must not take the run down
+        table, err = None, CorruptReplayError(path, f"internal error: {type(error).__name__}: {error}")
     md5 = md5_future.result()
     if (row := _cached_row(md5, path, store, policy)) is not None:  # a renamed copy
         return row
     row = _row(path, md5, table, err=err, parser=table.parser if table else "")
-    row.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+    if stat is not None:
+        row.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
     if table is None:
         return row
     (write or _write_now)(store, md5, table)
@@ -236,8 +258,11 @@ def _run(files, root, policy, parser, workers, cache):
             in_flight: list[tuple[dict, object]] = []
             for path in files:
                 futures = []
-                row = ingest_file(path, root, policy, parser, write=lambda store, md5, table:
-                                  futures.append(writer.submit(store.write_game, md5, table)))
+                try:
+                    row = ingest_file(path, root, policy, parser, write=lambda store, md5, table:
+                                      futures.append(writer.submit(store.write_game, md5, table)))
+                except Exception as err:  # a bug: this file fails, the run goes on
+                    row, futures = _crash_row(path, err), []
                 in_flight.append((row, futures[0] if futures else None))
                 while len(in_flight) > 2 or (in_flight and in_flight[0][1] is None):
                     done, future = in_flight.pop(0)
@@ -255,17 +280,21 @@ def _run(files, root, policy, parser, workers, cache):
             try:
                 yield future.result()
             except Exception as err:  # a worker crash must not stop the run
-                path = futures[future]
-                yield {"md5": _safe_md5(path), "path": str(path), "status": "error",
-                       "reason": "worker crashed", "detail": f"{type(err).__name__}: {err}",
-                       "parser": "", "file": "", "has_cpu": False}
+                yield _crash_row(futures[future], err)
+
+
+def _crash_row(path: Path, err: BaseException) -> dict:
+    return {"md5": _safe_md5(path), "path": printable_path(path), "status": "error",
+            "reason": "worker crashed", "detail": f"{type(err).__name__}: {err}",
+            "parser": "", "file": "", "has_cpu": False}
 
 
 def _safe_md5(path: Path) -> str:
+    """The md5 of a file a worker crashed on, without blocking on a FIFO."""
     try:
-        return file_md5(path)
-    except OSError:
-        return f"unreadable:{path}"
+        return hashlib.md5(read_replay_bytes(path)).hexdigest()
+    except ReplayError:
+        return f"unread:{hashlib.md5(os.fsencode(path)).hexdigest()}"
 
 
 def _report_entry(row: dict, final: dict) -> dict:

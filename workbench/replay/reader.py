@@ -2,31 +2,38 @@
 py-slippi as the fallback, with a typed error for every way a file can be bad."""
 from __future__ import annotations
 
+import contextlib
 import os
 
+from workbench.errors import ConfigError
 from workbench.replay.errors import (
     CorruptReplayError, EmptyReplayError, NotSlippiError, ReplayError, UnsupportedModeError,
 )
+from workbench.replay.files import MAX_REPLAY_BYTES, read_replay_bytes, utf8_path
 from workbench.replay.header import HeaderError, RawHeader, game_mode, read_header
 from workbench.replay.peppi_reader import read_peppi
 from workbench.replay.slippi_reader import read_pyslippi
 from workbench.replay.table import GameTable
-from workbench.replay.validate import check_bounds
+from workbench.replay.validate import check_bounds, check_frames, check_header
 
 PARSERS = ("auto", "peppi", "py-slippi")
 _HEADER_ERRORS = {"empty": EmptyReplayError, "not_slippi": NotSlippiError,
                   "corrupt": CorruptReplayError}
 
 
+_FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit)  # never swallowed
+
+
 def read_header_of(path: str, data: bytes | None = None) -> RawHeader:
     """The replay's raw header, or the typed error saying why it has none."""
     if data is None:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = read_replay_bytes(path)
     try:
         return read_header(data)
     except HeaderError as err:
         raise _HEADER_ERRORS[err.kind](path, str(err)) from None
+    except Exception as err:  # a length field pointing past the data, say
+        raise CorruptReplayError(path, f"header: {_describe(err)}") from None
 
 
 def _peppi_may_misalign(table: GameTable) -> bool:
@@ -41,21 +48,23 @@ def _peppi_may_misalign(table: GameTable) -> bool:
 
 
 def read_replay(path: str | os.PathLike, parser: str = "auto", check: bool = True,
-                data: bytes | None = None) -> GameTable:
+                data: bytes | None = None, max_bytes: int = MAX_REPLAY_BYTES) -> GameTable:
     """Read and validate one replay.
 
     ``parser``: "auto" (peppi-py, falling back to py-slippi), "peppi" or "py-slippi".
-    ``data``: the file's bytes when the caller has already read them.
-    Raises a :class:`ReplayError` subclass for empty, non-Slippi, corrupt or truncated
-    files, unsupported modes (Home-Run Contest, Break the Targets) and out-of-range values.
+    ``data``: the file's bytes when the caller has already read them; otherwise the file
+    is read (a regular file of at most ``max_bytes``).
+    Raises a :class:`ReplayError` subclass, and nothing else, for every way a file can
+    be bad: unreadable, not a file, too large, empty, not Slippi, corrupt or truncated
+    (a parser that panics included), unsupported modes (Home-Run Contest, Break the
+    Targets) and decoded values out of range.
     """
-    path = str(path)
     if parser not in PARSERS:
-        raise ValueError(f"unknown parser {parser!r}: choose one of {', '.join(PARSERS)}")
+        raise ConfigError(f"unknown parser {parser!r}: choose one of {', '.join(PARSERS)}")
     if data is None:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = read_replay_bytes(path, max_bytes)
     header = read_header_of(path, data)
+    check_header(header, path)
     mode = game_mode(header.stage, header.scene_major)
     if mode in ("home_run", "target_test"):
         raise UnsupportedModeError(path, mode.replace("_", "-"))
@@ -63,27 +72,61 @@ def read_replay(path: str | os.PathLike, parser: str = "auto", check: bool = Tru
     if len(table) == 0:
         raise EmptyReplayError(path, "no frames recorded")
     if check:
+        check_frames(table, path)
         check_bounds(table, path)
     return table
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Rust's panic hook writes the panic (and, with RUST_BACKTRACE set, a backtrace) to
+    file descriptor 2 before pyo3 raises PanicException; the message is kept in the
+    error's detail, so the terminal and the ingest progress bar stay clean."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _describe(err: BaseException) -> str:
+    """One short line for a parser's failure (pyo3's PanicException included)."""
+    text = " ".join(str(err).split())
+    kind = type(err).__name__
+    text = f"{kind}: {text}" if kind == "PanicException" or not text else text
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _parse(path: str, header: RawHeader, parser: str, data: bytes) -> GameTable:
     failures = []
     if parser in ("auto", "peppi"):
         try:
-            table = read_peppi(path, header)
+            with utf8_path(path) as readable, _quiet_stderr():
+                table = read_peppi(readable, header)
             if parser == "peppi" or not _peppi_may_misalign(table):
                 return table
-        except Exception as err:  # peppi raises plain OSError/ValueError on bad data
-            failures.append(f"peppi-py: {err}")
+        except BaseException as err:  # peppi: OSError/ValueError, or a Rust panic
+            if isinstance(err, _FATAL):
+                raise
+            failures.append(f"peppi-py: {_describe(err)}")
             if parser == "peppi":
                 raise CorruptReplayError(path, failures[0]) from None
     try:
         return read_pyslippi(path, header, data)
     except ReplayError:
         raise
-    except Exception as err:  # py-slippi raises ParseError, EOFError, struct.error, ...
-        failures.append(f"py-slippi: {str(err).replace(path, '').strip() or type(err).__name__}")
+    except BaseException as err:  # py-slippi raises ParseError, EOFError, struct.error, ...
+        if isinstance(err, _FATAL):
+            raise
+        text = _describe(err).replace(os.fsdecode(path), "").strip()
+        failures.append(f"py-slippi: {text or type(err).__name__}")
     detail = "; ".join(failures)
     if header.raw_length == 0:
         detail = "never finalized (raw length 0); " + detail

@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from workbench.replay.errors import (
-    CPUPlayerError, FilteredOutError, OutOfRangeError, TooManyPlayersError, TooShortError,
+    CorruptReplayError, CPUPlayerError, FilteredOutError, OutOfRangeError, TooManyPlayersError,
+    TooShortError,
 )
+from workbench.replay.files import MAX_REPLAY_BYTES
+from workbench.replay.header import RawHeader
 from workbench.replay.table import GameTable
-from workbench.types import GameMeta, stage_name
+from workbench.types import FIRST_FRAME, EXTERNAL_CHARACTER_NAMES, GameMeta, stage_name
 
 # field -> (low, high), inclusive; generous bounds that any real game stays within
 PLAYER_BOUNDS: dict[str, tuple[float, float]] = {
@@ -25,6 +28,46 @@ ITEM_BOUNDS: dict[str, tuple[float, float]] = {
 }
 IDLE_FRAMES = 600       # 10 s without any input change while the game runs
 SD_QUIET_FRAMES = 180   # no damage and no knockback in the 3 s before a stock loss: an SD
+
+
+MAX_SLIPPI_MAJOR = 3        # Slippi 0.1 .. 3.x; a larger major version is a corrupt byte
+STAGE_IDS = range(0, 0x60)  # external stage ids, Home-Run Stadium (84) the last used
+MAX_FRAME = 8 * 60 * 60 * 60  # 8 hours of play; a frame number beyond is a corrupt field
+
+
+def check_header(header: RawHeader, path: str) -> None:
+    """Raise :class:`OutOfRangeError` for game-start values no real game has: the
+    version, an occupied port's character, the stage."""
+    major = header.version[0]
+    if major > MAX_SLIPPI_MAJOR or header.version == (0, 0, 0):
+        raise OutOfRangeError(path, f"Slippi version {header.version_str}: expected 0.1 to "
+                                    f"{MAX_SLIPPI_MAJOR}.x")
+    if not header.ports:
+        raise CorruptReplayError(path, "no player in the game-start block")
+    for port in header.ports:
+        character = header.characters[port]
+        if character not in EXTERNAL_CHARACTER_NAMES:
+            raise OutOfRangeError(path, f"port {port + 1} character id {character}: expected "
+                                        f"0 to {max(EXTERNAL_CHARACTER_NAMES)}")
+    if header.stage not in STAGE_IDS:
+        raise OutOfRangeError(path, f"stage id {header.stage}: expected {STAGE_IDS.start} to "
+                                    f"{STAGE_IDS.stop - 1}")
+
+
+def check_frames(table: GameTable, path: str) -> None:
+    """Frame numbers start at or after the countdown, rise strictly (rollback resolved)
+    and stay within :data:`MAX_FRAME`."""
+    frames = table.frames
+    if len(frames) == 0:
+        return
+    if int(frames[0]) < FIRST_FRAME or int(frames[-1]) > MAX_FRAME:
+        raise OutOfRangeError(path, f"frames {int(frames[0])} to {int(frames[-1])}: expected "
+                                    f"{FIRST_FRAME} to {MAX_FRAME}")
+    steps = np.diff(frames.astype(np.int64))
+    if len(steps) and steps.min() <= 0:
+        row = int(np.argmax(steps <= 0))
+        raise OutOfRangeError(path, f"frame {int(frames[row + 1])} follows frame "
+                                    f"{int(frames[row])}: frame numbers must rise")
 
 
 def check_bounds(table: GameTable, path: str) -> None:
@@ -60,6 +103,7 @@ class IngestPolicy:
     cpu: str = "human"
     characters: list[int] = field(default_factory=list)  # external ids; empty = any
     stages: list[int] = field(default_factory=list)      # external ids; empty = any
+    max_bytes: int = MAX_REPLAY_BYTES                    # larger files are skipped unread
 
 
 def check_policy(meta: GameMeta, playable: int, policy: IngestPolicy, path: str) -> None:

@@ -138,6 +138,8 @@ def read_meta(folder: str | Path) -> dict:
         meta = json.loads((Path(folder) / "config.json").read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{folder}: unreadable checkpoint config ({err})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("version", 0), int):
+        raise CheckpointError(f"{folder}: config.json is not a checkpoint config")
     if meta.get("version", 0) > CHECKPOINT_VERSION:
         raise CheckpointError(f"{folder}: checkpoint version {meta['version']} is newer than this "
                               f"workbench reads ({CHECKPOINT_VERSION}); upgrade the workbench")
@@ -151,7 +153,11 @@ def read_weights(folder: str | Path, which: str = "auto") -> dict[str, torch.Ten
         else "model.safetensors"
     if not (folder / name).exists():
         raise CheckpointError(f"{folder}: no {name}")
-    return load_file(str(folder / name))
+    try:
+        return load_file(str(folder / name))
+    except Exception as err:  # safetensors raises its own SafetensorError on a cut file
+        raise CheckpointError(f"{folder / name}: unreadable weights, truncated or corrupt "
+                              f"({' '.join(str(err).split())})") from None
 
 
 def load_state_strict(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
@@ -199,6 +205,8 @@ def load_policy(path: str | Path, which: str = "auto", average_last: int = 0):
 
     folder = resolve_checkpoint(path)
     meta = read_meta(folder)
+    if not isinstance(meta.get("config"), dict):
+        raise CheckpointError(f"{folder}: config.json has no experiment config")
     config = ExperimentConfig.from_dict(meta["config"])
     policy = Policy(config.embed, config.policy)
     if average_last > 1:

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .registry import BackboneConfigError
+
 # nn.RMSNorm has a single parameter named `weight`, like mamba-ssm's RMSNorm, so
 # checkpoints with `layers.{i}.norm.weight` / `norm_f.weight` load directly.
 RMSNorm = nn.RMSNorm
@@ -37,7 +39,7 @@ class GatedRMSNorm(nn.Module):
     def __init__(self, dim: int, group_size: int, eps: float = 1e-5) -> None:
         super().__init__()
         if dim % group_size:
-            raise ValueError(f"dim {dim} is not a multiple of group_size {group_size}")
+            raise BackboneConfigError(f"dim {dim} is not a multiple of group_size {group_size}")
         self.weight = nn.Parameter(torch.ones(dim))
         self.group_size = group_size
         self.eps = eps

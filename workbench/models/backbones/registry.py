@@ -15,24 +15,27 @@ of in-place writes, no data-dependent Python branches, no ``.item()``.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, TypeVar
 
 import torch
 from torch import Tensor, nn
 
+from workbench.configtree import decode, encode, option, unknown_key, valid_keys
+from workbench.errors import ConfigError
+
 State = dict[str, Tensor]
 
 ConfigT = TypeVar("ConfigT", bound="BackboneConfig")
 
 
-class UnknownBackboneError(ValueError):
+class UnknownBackboneError(ConfigError):
     """A backbone name that is not in the registry."""
 
 
-class BackboneConfigError(ValueError):
-    """A backbone config dict or override with fields the config does not have."""
+class BackboneConfigError(ConfigError):
+    """A backbone config dict or override with fields the config does not have, or a
+    value a backbone does not accept."""
 
 
 @dataclass
@@ -44,8 +47,8 @@ class BackboneConfig:
     """
 
     name: ClassVar[str] = ""
-    hidden_size: int = 256
-    num_layers: int = 2
+    hidden_size: int = option(256, flag="--hidden", help="backbone hidden size")
+    num_layers: int = option(2, flag="--layers", help="backbone layers")
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
@@ -57,14 +60,20 @@ class BackboneConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise BackboneConfigError(f"dropout must be in [0, 1), got {self.dropout}")
 
+    @classmethod
+    def subclass_for(cls, name: str) -> type[BackboneConfig]:
+        """The registered config class of backbone ``name`` (the config tree uses this to
+        decode a ``policy.backbone`` mapping into its typed options)."""
+        return backbone_config_class(name)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict of the init fields, plus the backbone ``name``."""
-        fields = [f.name for f in dataclasses.fields(self) if f.init]
-        return {"name": self.name, **{key: getattr(self, key) for key in fields}}
+        return encode(self)
 
     @classmethod
     def from_dict(cls: type[ConfigT], data: dict[str, Any]) -> ConfigT:
-        """Inverse of :meth:`to_dict`; rejects unknown fields and a mismatched name."""
+        """Inverse of :meth:`to_dict`; values typed by the fields, and an unknown field
+        or a mismatched name is a BackboneConfigError."""
         data = dict(data)
         name = data.pop("name", cls.name)
         if name != cls.name:
@@ -72,14 +81,16 @@ class BackboneConfig:
                 f"config is for backbone {name!r}, not {cls.name!r}; "
                 f"use backbone_config_class({name!r}).from_dict(...) or config_from_dict(...)"
             )
-        fields = {f.name for f in dataclasses.fields(cls) if f.init}
-        unknown = sorted(set(data) - fields)
-        if unknown:
-            raise BackboneConfigError(
-                f"unknown field(s) {unknown} for backbone {cls.name!r}; "
-                f"valid fields: {sorted(fields)}"
-            )
-        return cls(**data)
+        for key in data:
+            if key not in valid_keys(cls):
+                raise BackboneConfigError(f"{unknown_key(key, valid_keys(cls), '', cls)} "
+                                          "(valid fields of this backbone)")
+        try:
+            return decode(cls, data)
+        except BackboneConfigError:
+            raise
+        except ConfigError as err:
+            raise BackboneConfigError(f"backbone {cls.name!r}: {err}") from None
 
 
 class Backbone(nn.Module):
