@@ -85,3 +85,21 @@ def test_checkpoint_and_its_onnx_export_choose_the_same_inputs(tmp_path):
     code = main(["sim", "run", "--p1", str(run_dir), "--p2", "random", "--games", "2",
                  "--max-frames", "600", "--out", str(tmp_path / "vs")])
     assert code == 0 and json.loads((tmp_path / "vs" / "results.json").read_text())["games"] == 2
+
+
+def test_a_simulated_game_opens_in_the_explore_notebook(tmp_path):
+    """`workbench sim run`'s store, opened by the explore notebook like any replay store."""
+    papermill = pytest.importorskip("papermill")
+    from conftest import ROOT
+    from workbench.sim.run import MatchConfig, run_matches
+
+    run_matches(MatchConfig("heuristic", "random", games=2, max_frames=900, parallel=2,
+                            progress=False), tmp_path / "match")
+    notebook = ROOT / "notebooks" / "explore_replays.ipynb"
+    metrics_path = tmp_path / "explore.metrics.json"
+    papermill.execute_notebook(str(notebook), str(tmp_path / "explore.ipynb"), cwd=str(notebook.parent),
+                               progress_bar=False, parameters={
+                                   "replays": [], "store": str(tmp_path / "match" / "store"),
+                                   "metrics_path": str(metrics_path), "max_frames": 300})
+    metrics = json.loads(metrics_path.read_text())["metrics"]
+    assert metrics["explore/games_ok"] == 2 and metrics["explore/game_frames"] == 900

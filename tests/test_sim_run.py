@@ -122,3 +122,12 @@ def test_a_simulated_game_draws_with_its_hitboxes(tmp_path):
     spec = viz.frame_chart(table, row, hitboxes=boxes).to_dict()
     assert any(layer.get("mark", {}).get("type") == "circle" for layer in spec["layer"])
     assert viz.scrubber_chart(table, max_frames=120, hitboxes=boxes).to_dict()["layer"]
+
+
+def test_sim_bench_writes_frames_per_second(tmp_path):
+    out = tmp_path / "bench.json"
+    assert main(["sim", "bench", "--games", "2", "--frames", "5", "--characters", "marth,sheik",
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["games"] == 2 and result["frames"] == 5 and result["frames_per_s"] > 0
+    assert result["characters"] == ["marth", "sheik"] and result["jit"] is False
