@@ -21,7 +21,7 @@ GAMES = ROOT / "data" / "replays" / "games"
 
 def test_steps_follow_the_pipeline_and_exist():
     names = [s.notebook for s in STEPS]
-    assert names == ["explore_replays", "train", "stick_confusion", "attention", "deploy"]
+    assert names == ["explore_replays", "train", "stick_confusion", "attention", "deploy", "selfplay"]
     for step in STEPS:
         assert (ROOT / "notebooks" / f"{step.notebook}.ipynb").exists()
 

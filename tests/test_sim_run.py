@@ -131,3 +131,15 @@ def test_sim_bench_writes_frames_per_second(tmp_path):
     result = json.loads(out.read_text())
     assert result["games"] == 2 and result["frames"] == 5 and result["frames_per_s"] > 0
     assert result["characters"] == ["marth", "sheik"] and result["jit"] is False
+
+
+def test_bots_through_self_play_s_adapter():
+    """workbench.selfplay builds scripted opponents with make_bot(name, num_games=, seed=)."""
+    from workbench.selfplay.env import scripted_bot
+
+    env = make_env(num_games=4, jit=False)
+    frames = env.reset()
+    for name in ("random", "heuristic"):
+        bot = scripted_bot(name, 4, seed=0)
+        out = bot.act_rows(frames, np.array([0, 1, 0, 1]), np.arange(4))
+        assert out.shape == (4, 13) and np.isfinite(out).all()

@@ -364,6 +364,44 @@ def _format_train_result(result) -> str:
     return "\n".join(lines)
 
 
+def add_selfplay(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("selfplay", help="PPO self-play from a BC checkpoint in the simulator",
+                       description="Self-play reinforcement learning from a behavioural-cloning "
+                                   "checkpoint: PPO with a KL penalty to it, a population with "
+                                   "ratings, an optional league. Options: defaults, then --config, "
+                                   "then the flags, then --set KEY=VALUE (workbench.selfplay.config).")
+    p.add_argument("--config", help="YAML/JSON self-play config")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="any self-play option, e.g. --set ppo.kl_teacher=0.1 (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    p.defer(_selfplay_flags)
+    p.set_defaults(func=run_selfplay_cmd)
+
+
+def _selfplay_flags(p: argparse.ArgumentParser) -> None:
+    from workbench.configtree import add_flags
+    from workbench.selfplay.config import SelfPlayConfig
+
+    add_flags(p, SelfPlayConfig)
+
+
+def run_selfplay_cmd(args: argparse.Namespace) -> int:
+    from workbench.configtree import flag_fields
+    from workbench.selfplay.config import SelfPlayConfig, selfplay_config
+    from workbench.selfplay.trainer import run_selfplay
+
+    dests = {flag.dest for _, flag, _ in flag_fields(SelfPlayConfig)}
+    cfg = selfplay_config(args.config, args.overrides,
+                          **{d: v for d, v in vars(args).items() if d in dests})
+    result = run_selfplay(cfg, resume=args.resume, progress=sys.stderr.isatty())
+    m = result["metrics"]
+    print(f"self-play: {result['update']} updates, {result['frames']:,} frames in "
+          f"{result['seconds'] / 60:.1f} min; checkpoint {result['checkpoint']}; "
+          f"KL to teacher {m.get('selfplay/kl_teacher', float('nan')):.3f}, "
+          f"train win rate vs teacher {m.get('selfplay/win_rate_vs_teacher', float('nan')):.2f}")
+    return 0
+
+
 def add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="score a checkpoint on held-out games beside repeat-last")
     p.add_argument("--checkpoint", required=True, help="checkpoint folder or run folder")
@@ -599,7 +637,7 @@ def run_sim_bench(args: argparse.Namespace) -> int:
 
 #: every subcommand's ``add_NAME(sub)``, in the order ``workbench --help`` lists them
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_ingest, add_embed, add_train, add_eval, add_report, add_sweep, add_publish,
+    add_ingest, add_embed, add_train, add_selfplay, add_eval, add_report, add_sweep, add_publish,
     add_export, add_play, add_bench_latency, add_sim,
 ]
 

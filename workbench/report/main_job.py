@@ -61,6 +61,9 @@ STEPS = [
     Step("deploy", "Deployment", "ONNX export, parity, INT8/INT4 and per-frame latency",
          lambda p: {**p.common(), "checkpoint": p.train_run},
          ("deploy/none/p50_ms", "deploy/none/max_rel_error", "deploy/int8-dynamic/accuracy_change")),
+    Step("selfplay", "Self-play", "a few PPO updates from the trained GRU in the simulator, ratings, head to head",
+         lambda p: {"init": p.train_run, "out": str(p.work / "runs" / "selfplay")},
+         ("selfplay/kl_teacher", "selfplay/eval_win_rate_vs_teacher")),
 ]
 
 

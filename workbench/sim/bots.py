@@ -118,8 +118,11 @@ class HeuristicBot:
         return out
 
 
-def make_bot(spec: str, seed: int = 0, edge: float = 85.0, device: str = "cpu"):
-    """A bot from a CLI spec: a scripted name, a checkpoint folder or an ONNX file."""
+def make_bot(spec: str, seed: int = 0, edge: float = 85.0, device: str = "cpu",
+             num_games: int | None = None):
+    """A bot from a CLI spec: a scripted name, a checkpoint folder or an ONNX file.
+    ``num_games`` is accepted for callers that size bots up front; every bot sizes itself
+    from the frames it is given."""
     if spec == "idle":
         return IdleBot()
     if spec == "random":

@@ -23,14 +23,14 @@ def sparkline(values: list[float], width: int = 24) -> str:
 class RunLog:
     def __init__(self, run_dir: Path, total_steps: int, start_step: int, enabled: bool = True,
                  progress: bool = True, wandb_project: str = "", config: dict | None = None,
-                 on_log=None):
+                 on_log=None, desc: str = "train", unit: str = "step"):
         from tqdm.auto import tqdm
 
         self.enabled = enabled
         self.jsonl = (run_dir / "metrics.jsonl").open("a") if enabled else None
         self.losses: deque[float] = deque(maxlen=64)
-        self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
-                        disable=not (enabled and progress), desc="train")
+        self.bar = tqdm(total=total_steps, initial=start_step, unit=unit, dynamic_ncols=True,
+                        disable=not (enabled and progress), desc=desc)
         self.tb = self._tensorboard(run_dir) if enabled else None
         self.wandb = self._wandb(wandb_project, config, run_dir) if enabled and wandb_project else None
         self.started = time.perf_counter()
