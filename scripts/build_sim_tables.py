@@ -101,7 +101,8 @@ def characters_table(shared: Path, framedata) -> list[dict]:
     stats = {c["normalizedName"]: c["characterStatistics"]
              for c in json.loads((shared / "melee-data/fightcore/character_statistics.json").read_text())}
     with open(melee_dir() / "characterdata.csv") as handle:
-        sizes = {r["Character"]: float(r["size"]) for r in csv.DictReader(handle)}
+        libmelee_rows = {r["Character"]: r for r in csv.DictReader(handle)}
+    sizes = {k: float(r["size"]) for k, r in libmelee_rows.items()}
     out = []
     for name, stem, internal, cd_name in CHARACTERS:
         a = attributes[name]
@@ -122,6 +123,10 @@ def characters_table(shared: Path, framedata) -> list[dict]:
             "landing_lag": a["Landing Lag"], "shield_size": a["Shield Size"],
             "dash_frames": stat.get("dashFrames", 0) or 0,
             "hurtbox_size": sizes.get(cd_name, float("nan")),
+            # the double jump's initial speed as libmelee measured it in game (the replays
+            # agree: Fox 4.186, where Jump V x Dbl Jump Mult would give 4.416)
+            "dj_v": float(libmelee_rows[cd_name]["InitDJSpeed"]) if cd_name in libmelee_rows
+            else a["Jump V"] * a["Dbl Jump Mult"],
         })
     known = [c["hurtbox_size"] for c in out if c["hurtbox_size"] == c["hurtbox_size"]]
     for c in out:  # every name maps today; keep the rule for added characters

@@ -576,10 +576,69 @@ def run_bench_latency(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_sim(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sim", help="the Melee-like simulator: play matches, benchmark the step")
+    tools = p.add_subparsers(dest="tool", required=True, metavar="TOOL")
+    run = tools.add_parser("run", help="play games between two players; results.json and stored games",
+                           description="Players (SPEC): idle, random, heuristic, a checkpoint folder "
+                                       "or an .onnx file. p1 plays port 1 (the first character).")
+    run.add_argument("--p1", required=True, metavar="SPEC")
+    run.add_argument("--p2", required=True, metavar="SPEC")
+    run.add_argument("--games", type=count(1), default=100)
+    run.add_argument("--stage", default="fd")
+    run.add_argument("--characters", type=_csv_list, default=["fox", "fox"], help="p1,p2 (default fox,fox)")
+    run.add_argument("--out", required=True, metavar="DIR")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--max-frames", type=count(1), default=8 * 60 * 60, help="frames per game (default: 8 minutes)")
+    run.add_argument("--parallel", type=count(1), default=64, help="games simulated at once (default 64)")
+    run.add_argument("--no-store", action="store_true", help="do not write the games as Parquet")
+    run.set_defaults(func=run_sim_run)
+    bench = tools.add_parser("bench", help="env frames per second on one core")
+    bench.add_argument("--games", type=count(1), default=4096)
+    bench.add_argument("--frames", type=count(1), default=600)
+    bench.add_argument("--characters", type=_csv_list, default=["fox", "fox"])
+    bench.add_argument("--stage", default="fd")
+    bench.add_argument("--json", dest="json_out", metavar="PATH")
+    bench.set_defaults(func=run_sim_bench)
+
+
+def _two_characters(values: list[str]) -> tuple[str, str]:
+    if len(values) == 1:
+        return values[0], values[0]
+    if len(values) != 2:
+        raise WorkbenchError(f"--characters {','.join(values)}: give two names, e.g. fox,marth")
+    return values[0], values[1]
+
+
+def run_sim_run(args: argparse.Namespace) -> int:
+    from workbench.sim.run import MatchConfig, run_matches
+
+    config = MatchConfig(args.p1, args.p2, args.games, args.stage, _two_characters(args.characters),
+                         args.seed, args.max_frames, args.parallel, not args.no_store)
+    result = run_matches(config, args.out)
+    lo, hi = result["p1_win_rate_ci95"]
+    print(f"{args.p1} vs {args.p2}: {result['p1_wins']}-{result['p2_wins']} ({result['draws']} draws) "
+          f"in {result['games']} games; p1 win rate {result['p1_win_rate']:.3f} [{lo:.3f}, {hi:.3f}] "
+          f"-> {args.out}/results.json")
+    return 0
+
+
+def run_sim_bench(args: argparse.Namespace) -> int:
+    from workbench.sim.run import bench
+
+    result = bench(args.games, args.frames, _two_characters(args.characters), args.stage)
+    if args.json_out:
+        with open(args.json_out, "w") as handle:
+            json.dump(result, handle, indent=1)
+    print(f"{result['frames_per_s']:,.0f} env frames/s ({result['games']} games x {result['frames']} "
+          f"frames, one thread; {result['frames_per_cpu_s']:,.0f} per CPU-second)")
+    return 0
+
+
 #: every subcommand's ``add_NAME(sub)``, in the order ``workbench --help`` lists them
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_ingest, add_embed, add_train, add_selfplay, add_eval, add_report, add_sweep, add_publish,
-    add_export, add_play, add_bench_latency,
+    add_export, add_play, add_bench_latency, add_sim,
 ]
 
 

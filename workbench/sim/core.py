@@ -26,7 +26,7 @@ from workbench.sim.state import *  # noqa: F403 - field indices
 (C_WEIGHT, C_JSQUAT, C_JUMPV, C_HOPV, C_JUMPH, C_JUMPHMAX, C_JMOM, C_DJMULT, C_DJH, C_JUMPS,
  C_GRAV, C_FALL, C_FF, C_WALK, C_WALKACC, C_DASHINIT, C_RUN, C_RUNA, C_RUNB, C_TRACTION,
  C_AIRSPEED, C_AIRBASE, C_AIRADD, C_AIRFRIC, C_LANDLAG, C_SHIELD, C_DASHFRAMES, C_HURT,
- C_HANGY) = range(29)
+ C_HANGY, C_DJV) = range(30)
 # move kinds (tables.MOVE_KINDS order) and move info columns
 (M_JAB, M_FTILT, M_UTILT, M_DTILT, M_FSMASH, M_USMASH, M_DSMASH, M_NAIR, M_FAIR, M_BAIR,
  M_UAIR, M_DAIR, M_DATTACK, M_GRAB, M_DASHGRAB, M_FTHROW, M_BTHROW, M_UTHROW, M_DTHROW,
@@ -280,7 +280,10 @@ def ground_options(pf, pi, chars, moves, motions, first_frame, g, p, action):
     if smash_x(pf, g, p) and action != RUNNING:
         pf[g, p, F_FACING] = 1.0 if sx > 0 else -1.0
         set_action(pf, pi, first_frame, g, p, DASHING)
-        pf[g, p, F_VX] = chars[c, C_DASHINIT] * pf[g, p, F_FACING]
+        # replays: a dash adds its initial speed to a speed the other way (a turn's slide)
+        # and replaces one the same way
+        dash = chars[c, C_DASHINIT] * pf[g, p, F_FACING]
+        pf[g, p, F_VX] = dash + pf[g, p, F_VX] if pf[g, p, F_VX] * dash < 0 else dash
         return True
     return False
 
@@ -354,7 +357,9 @@ def leave_jumpsquat(pf, pi, chars, motions, first_frame, g, p):
     vx = pf[g, p, F_VX] * chars[c, C_JMOM] + sx * chars[c, C_JUMPH]
     vmax = chars[c, C_JUMPHMAX]
     pf[g, p, F_VX] = min(max(vx, -vmax), vmax)
-    pf[g, p, F_VY] = vy
+    # replays: the first airborne frame rises by the full jump speed; gravity starts on the
+    # next, so pre-add the g that this frame's movement takes off
+    pf[g, p, F_VY] = vy + chars[c, C_GRAV]
     pi[g, p, I_FASTFALL] = 0
     pi[g, p, I_JUMPS] = int(chars[c, C_JUMPS]) - 1
     go_airborne(pf, pi, first_frame, g, p, JUMPING_FORWARD if sx * face >= 0 else JUMPING_BACKWARD)
@@ -382,9 +387,8 @@ def air_options(pf, pi, chars, moves, motions, first_frame, g, p):
     c = pi[g, p, I_CHAR]
     if jump_pressed(pf, pi, g, p) and pi[g, p, I_JUMPS] > 0:
         sx, face = pf[g, p, F_SX], pf[g, p, F_FACING]
-        mult = chars[c, C_DJMULT]
-        # multi-jumpers (Jigglypuff, Kirby) table no double-jump multiplier: hop velocity
-        pf[g, p, F_VY] = chars[c, C_JUMPV] * mult if mult > 0 else chars[c, C_HOPV]
+        # libmelee's measured double-jump speed (see tables); the full speed on this frame
+        pf[g, p, F_VY] = chars[c, C_DJV] + chars[c, C_GRAV]
         pf[g, p, F_VX] = sx * chars[c, C_DJH] * chars[c, C_AIRSPEED]
         pi[g, p, I_JUMPS] -= 1
         pi[g, p, I_FASTFALL] = 0
@@ -445,6 +449,9 @@ def move_state(pf, pi, chars, moves, motions, loco, first_frame, g, p):
                 return False
             return True
         if fi > total:
+            if kind == M_EDGE:    # the ledge attack ends on the stage (approx: 8 units in)
+                pf[g, p, F_X] -= pi[g, p, I_LEDGE] * 8.0
+                climb(pf, pi, g, p)
             if pi[g, p, I_GROUND]:
                 set_action(pf, pi, first_frame, g, p, STANDING)
             else:
@@ -474,11 +481,19 @@ def end_motion(pf, pi, chars, first_frame, g, p, kind):
         set_action(pf, pi, first_frame, g, p, DEAD_FALL)
         return
     if kind >= K_LEDGEQ:   # climbed onto the stage
-        pf[g, p, F_Y] = 0.0
-        pi[g, p, I_GROUND] = 1
-        pi[g, p, I_PLAT] = 0
-        pi[g, p, I_LEDGE] = 0
+        climb(pf, pi, g, p)
     set_action(pf, pi, first_frame, g, p, STANDING)
+
+
+@jitable
+def climb(pf, pi, g, p):
+    """From the ledge onto the main stage's surface."""
+    pf[g, p, F_Y] = 0.0
+    pf[g, p, F_VX] = 0.0
+    pf[g, p, F_VY] = 0.0
+    pi[g, p, I_GROUND] = 1
+    pi[g, p, I_PLAT] = 0
+    pi[g, p, I_LEDGE] = 0
 
 
 @jitable
@@ -491,7 +506,7 @@ def ledge_options(pf, pi, chars, moves, motions, first_frame, g, p):
         c = pi[g, p, I_CHAR]
         pi[g, p, I_LEDGE] = 0
         pi[g, p, I_REGRAB] = REGRAB_COOLDOWN
-        pf[g, p, F_VY] = chars[c, C_JUMPV]
+        pf[g, p, F_VY] = chars[c, C_JUMPV] + chars[c, C_GRAV]
         pf[g, p, F_VX] = -side * chars[c, C_AIRSPEED] * 0.5
         go_airborne(pf, pi, first_frame, g, p, EDGE_JUMP_1_QUICK)
         return

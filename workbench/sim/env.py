@@ -13,6 +13,7 @@ import numpy as np
 
 from workbench.errors import WorkbenchError
 from workbench.sim.frames import Frames, empty_items, observe
+from workbench.sim.jit import kernel
 from workbench.sim.state import (
     F_FACING, F_PERCENT, F_PEND_KB, F_SHIELD, F_X, G_DONE, G_END_FRAME, G_FRAME, G_WINNER, I_CHAR,
     I_CHARID, I_GROUND, I_JUMPS, I_KOS, I_LASTHIT, I_LWIN, I_MOTION, I_MOVE, I_PLAT, I_STOCKS,
@@ -56,22 +57,54 @@ class RewardConfig:
         return asdict(self)
 
 
-def check_controllers(controllers, num_games: int) -> np.ndarray:
+def _clamp(array, out):
+    """Clamp (N, 2, 13) controllers into ``out``: sticks to [-1, 1], the trigger and the
+    buttons to [0, 1]. Returns the flat index of the first non-finite value, or -1."""
+    flat, dest = array.reshape(-1), out.reshape(-1)
+    for i in range(flat.shape[0]):
+        v = flat[i]
+        if not np.isfinite(v):
+            return i
+        lo = -1.0 if i % CONTROLLER_DIM < 4 else 0.0
+        dest[i] = min(max(v, lo), 1.0)
+    return -1
+
+
+_clamp_kernel = kernel(_clamp)
+
+
+def check_controllers(controllers, num_games: int, jit: bool = True) -> np.ndarray:
     """``(N, 2, 13)`` float32 in the store's units. Wrong shape or non-finite values raise
     :class:`SimError`; finite values out of range are clamped (sticks to [-1, 1], the
     trigger and buttons to [0, 1]; a button is pressed above 0.5)."""
-    array = np.asarray(controllers, dtype=np.float32)
+    array = np.ascontiguousarray(controllers, dtype=np.float32)
     if array.shape != (num_games, 2, CONTROLLER_DIM):
         raise SimError(f"controllers must be shaped ({num_games}, 2, {CONTROLLER_DIM}) "
                        f"(games, players, main x/y, c x/y, trigger, A B X Y Z L R D_UP); got {array.shape}")
-    if not np.isfinite(array).all():
-        bad = np.argwhere(~np.isfinite(array))[0]
-        raise SimError(f"controller value is not finite at game {bad[0]}, player {bad[1]}, "
-                       f"component {bad[2]}")
     out = np.empty_like(array)
-    np.clip(array[..., :4], -1.0, 1.0, out=out[..., :4])
-    np.clip(array[..., 4:], 0.0, 1.0, out=out[..., 4:])
+    bad = (_clamp_kernel if jit else _clamp)(array, out)
+    if bad >= 0:
+        game, rest = divmod(int(bad), 2 * CONTROLLER_DIM)
+        raise SimError(f"controller value is not finite at game {game}, player {rest // CONTROLLER_DIM}, "
+                       f"component {rest % CONTROLLER_DIM}")
     return out
+
+
+def frame_rewards(config: RewardConfig, stocks_before: np.ndarray, percent_before: np.ndarray,
+                  stocks: np.ndarray, percent: np.ndarray, done: np.ndarray,
+                  winner: np.ndarray) -> np.ndarray:
+    """(N, 2) zero-sum rewards of one frame from (N, 2) stocks and percents before and
+    after it (every backend computes its rewards here)."""
+    lost = np.maximum(stocks_before - stocks, 0).astype(np.float32)                # (N, 2)
+    # percent taken this frame; a KO resets percent, which is not damage
+    taken = np.maximum(percent - percent_before, 0.0).astype(np.float32)
+    score = config.stock * (lost[:, ::-1] - lost) + config.damage * (taken[:, ::-1] - taken)
+    if config.win and done.any():
+        result = np.zeros_like(score)
+        result[(winner == 0) & done] = (1.0, -1.0)
+        result[(winner == 1) & done] = (-1.0, 1.0)
+        score = score + config.win * result
+    return score.astype(np.float32)
 
 
 class SimEnv:
@@ -148,7 +181,7 @@ class SimEnv:
         return self.observe()
 
     def observe(self) -> Frames:
-        return observe(self.state, self.stage, self._items)
+        return observe(self.state, self.stage, self._items, self.jit)
 
     # -- the interface --------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> Frames:
@@ -165,12 +198,12 @@ class SimEnv:
         first (auto-reset); ``info["final"]`` has the results of games that end now."""
         from workbench.sim.hits import REFERENCE_STEP, step_kernel
 
-        ctrl = check_controllers(controllers, self.num_games)
+        ctrl = check_controllers(controllers, self.num_games, self.jit)
         state = self.state
         finished = state.gi[:, G_DONE] != 0
         if finished.any() and self.auto_reset:
             state.put(np.nonzero(finished)[0], self._initial.take(np.nonzero(finished)[0]))
-        before = (state.pi[:, :, I_STOCKS].copy(), state.pf[:, :, F_PERCENT].copy(), state.pi[:, :, I_KOS].copy())
+        before = (state.pi[:, :, I_STOCKS].copy(), state.pf[:, :, F_PERCENT].copy())
         d = self.data
         (step_kernel if self.jit else REFERENCE_STEP)(state.pf, state.pi, state.gi, ctrl, d.chars, d.moves, d.hitboxes, d.motions,
                     d.locomotion, d.first_frame, self.stage_array, self.max_frames)
@@ -181,20 +214,10 @@ class SimEnv:
         return self.observe(), rewards, done, info
 
     def _rewards(self, before, done: np.ndarray) -> np.ndarray:
-        """(N, 2) zero-sum rewards of this frame (see :class:`RewardConfig`)."""
-        stocks0, percent0, kos0 = before
+        stocks0, percent0 = before
         pi, pf = self.state.pi, self.state.pf
-        lost = np.maximum(stocks0 - pi[:, :, I_STOCKS], 0).astype(np.float32)     # (N, 2)
-        # percent taken this frame; a KO resets percent, which is not damage
-        taken = np.maximum(pf[:, :, F_PERCENT] - percent0, 0.0).astype(np.float32)
-        score = self.reward.stock * (lost[:, ::-1] - lost) + self.reward.damage * (taken[:, ::-1] - taken)
-        if self.reward.win and done.any():
-            winner = self.state.gi[:, G_WINNER]
-            result = np.zeros((self.num_games, 2), np.float32)
-            result[(winner == 0) & done] = (1.0, -1.0)
-            result[(winner == 1) & done] = (-1.0, 1.0)
-            score = score + self.reward.win * result
-        return score.astype(np.float32)
+        return frame_rewards(self.reward, stocks0, percent0, pi[:, :, I_STOCKS], pf[:, :, F_PERCENT],
+                             done, self.state.gi[:, G_WINNER])
 
     def _final(self, done: np.ndarray) -> dict:
         """Results of the games that ended this step (index arrays, one entry per game)."""

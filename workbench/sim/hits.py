@@ -121,8 +121,13 @@ def apply_hit(pf, pi, chars, hb, first_frame, g, a, kind, fi, slot, direction):
     pf[g, v, F_HITSTUN] = math.floor(HITSTUN_PER_KB * kb)
     pf[g, v, F_VX] = 0.0
     pf[g, v, F_VY] = 0.0
-    pf[g, v, F_KBX] = 0.0
-    pf[g, v, F_KBY] = 0.0
+    # the launch speed shows during hitlag (before DI, as Slippi records it); DI turns it
+    # when hitlag ends (player.launch)
+    rad = math.radians(angle)
+    pf[g, v, F_KBX] = KB_SPEED * kb * math.cos(rad)
+    pf[g, v, F_KBY] = KB_SPEED * kb * math.sin(rad)
+    if grounded and kb < TUMBLE_KB and math.sin(rad) <= 1e-6:
+        pf[g, v, F_KBY] = 0.0
     pf[g, v, F_FACING] = -direction
     pi[g, v, I_TUMBLE] = 1 if kb >= TUMBLE_KB else 0
     pi[g, v, I_LASTHIT] = a
@@ -185,7 +190,10 @@ def resolve_hits(pf, pi, chars, hb, first_frame, g):
         contact = contact0 if a == 0 else contact1
         slot = slot0 if a == 0 else slot1
         if contact == CONTACT_HIT:
-            apply_hit(pf, pi, chars, hb, first_frame, g, a, kinds[a], frames[a], slot, pf[g, a, F_FACING])
+            # replays: a hit sends the victim away from the attacker (bair backward, ...)
+            dx = pf[g, 1 - a, F_X] - pf[g, a, F_X]
+            direction = pf[g, a, F_FACING] if dx == 0 else (1.0 if dx > 0 else -1.0)
+            apply_hit(pf, pi, chars, hb, first_frame, g, a, kinds[a], frames[a], slot, direction)
         elif contact == CONTACT_SHIELD:
             apply_shield_hit(pf, pi, hb, first_frame, g, a, kinds[a], frames[a], slot)
         elif contact == CONTACT_GRAB and pi[g, 1 - a, I_GRAB] == 0:

@@ -13,6 +13,7 @@ from workbench.sim.jit import jitable
 from workbench.sim.state import *  # noqa: F403
 
 AERIAL_FIRST, AERIAL_LAST = 7, 11   # M_NAIR .. M_DAIR
+GROUND_BOUNCE = 0.8                 # measured on replays: a grounded spike's bounce speed ratio
 
 
 @jitable
@@ -42,8 +43,9 @@ def launch(pf, pi, first_frame, g, p):
         if kb < TUMBLE_KB and sin0 <= 1e-6:
             pf[g, p, F_KBY] = 0.0        # Melee: a weak horizontal hit keeps the victim grounded
         else:
-            if pf[g, p, F_KBY] < 0:      # a grounded spike bounces off the floor (approx)
-                pf[g, p, F_KBY] = -pf[g, p, F_KBY]
+            if pf[g, p, F_KBY] < 0:      # a grounded spike bounces off the floor, 0.8 as fast (replays)
+                pf[g, p, F_KBX] *= GROUND_BOUNCE
+                pf[g, p, F_KBY] *= -GROUND_BOUNCE
                 pf[g, p, F_LSIN] = -pf[g, p, F_LSIN]
             pf[g, p, F_Y] += 0.01
             go_airborne(pf, pi, first_frame, g, p, -1)
@@ -328,9 +330,15 @@ def fast_fall_check(pf, pi, g, p):
 def movement(pf, pi, chars, moves, motions, first_frame, stage, g, p):
     """Integrate speeds, decay knockback, land, fall off edges, grab ledges."""
     c = pi[g, p, I_CHAR]
+    if pi[g, p, I_LEDGE] != 0:     # on the ledge (hanging, its getups, rolls and attack)
+        return
     kbx, kby = pf[g, p, F_KBX], pf[g, p, F_KBY]
-    pf[g, p, F_KBX] = approach(kbx, 0.0, KB_DECAY * abs(pf[g, p, F_LCOS]))
-    pf[g, p, F_KBY] = approach(kby, 0.0, KB_DECAY * abs(pf[g, p, F_LSIN]))
+    if pi[g, p, I_GROUND]:   # on the ground knockback slides off by traction (as replays show)
+        pf[g, p, F_KBX] = approach(kbx, 0.0, chars[c, C_TRACTION])
+        pf[g, p, F_KBY] = 0.0
+    else:
+        pf[g, p, F_KBX] = approach(kbx, 0.0, KB_DECAY * abs(pf[g, p, F_LCOS]))
+        pf[g, p, F_KBY] = approach(kby, 0.0, KB_DECAY * abs(pf[g, p, F_LSIN]))
     if pi[g, p, I_GROUND]:
         x = pf[g, p, F_X] + pf[g, p, F_VX] + kbx
         height, left, right = surface_extent(stage, pi[g, p, I_PLAT])

@@ -26,7 +26,7 @@ CHAR_FIELDS = (
     "dj_mult", "dj_h", "jumps", "gravity", "fall_speed", "fastfall_speed", "walk_speed",
     "walk_accel", "dash_init", "run_speed", "run_accel_a", "run_accel_b", "traction",
     "air_speed", "air_accel_base", "air_accel_add", "air_friction", "landing_lag",
-    "shield_size", "dash_frames", "hurtbox_size", "ledge_hang_y",
+    "shield_size", "dash_frames", "hurtbox_size", "ledge_hang_y", "dj_v",
 )
 MOVE_KINDS = ("jab", "ftilt", "utilt", "dtilt", "fsmash", "usmash", "dsmash", "nair", "fair",
               "bair", "uair", "dair", "dattack", "grab", "dashgrab", "fthrow", "bthrow", "uthrow",

@@ -82,9 +82,19 @@ def stage_layers(geometry: StageGeometry) -> list[alt.Chart]:
     return layers
 
 
+def hitbox_layer(hitboxes: pd.DataFrame, geometry: StageGeometry) -> alt.Chart:
+    """Hitboxes (row, frame, x, y, radius in world units) as circles to scale."""
+    x, y, _ = _scales(geometry)
+    pixels = VIEW_WIDTH / (geometry.blast_right - geometry.blast_left)   # per world unit
+    data = hitboxes.assign(area=np.pi * (hitboxes["radius"] * pixels) ** 2)
+    return alt.Chart(data).mark_circle(color="#e45756", opacity=0.35).encode(
+        x=alt.X("x:Q", scale=x), y=alt.Y("y:Q", scale=y), size=alt.Size("area:Q", scale=None, legend=None))
+
+
 def _actor_layers(players: pd.DataFrame, items: pd.DataFrame,
-                  geometry: StageGeometry) -> list[alt.Chart]:
-    """Players (dot, facing tick, percent label) and items (diamonds)."""
+                  geometry: StageGeometry, hitboxes: pd.DataFrame | None = None) -> list[alt.Chart]:
+    """Players (dot, facing tick, percent label), items (diamonds) and, when given, hitboxes
+    (e.g. ``workbench.sim.render.hitbox_frame(table)``)."""
     x, y, _ = _scales(geometry)
     color = alt.Color("player:N", title="player")
     base = alt.Chart(players).encode(x=alt.X("x:Q", scale=x), y=alt.Y("y:Q", scale=y), color=color)
@@ -96,24 +106,26 @@ def _actor_layers(players: pd.DataFrame, items: pd.DataFrame,
         alt.Chart(items).mark_point(shape="diamond", filled=True, size=50, color="#e45756")
         .encode(x=alt.X("x:Q", scale=x), y=alt.Y("y:Q", scale=y),
                 tooltip=["type:Q", "owner:Q", "frame:Q"]),
-    ]
+    ] + ([hitbox_layer(hitboxes, geometry)] if hitboxes is not None else [])
 
 
-def frame_chart(table: GameTable, row: int,
-                geometry: StageGeometry | None = None) -> alt.LayerChart:
-    """Table row ``row`` drawn on its stage (stage geometry from the game's metadata)."""
+def frame_chart(table: GameTable, row: int, geometry: StageGeometry | None = None,
+                hitboxes: pd.DataFrame | None = None) -> alt.LayerChart:
+    """Table row ``row`` drawn on its stage (stage geometry from the game's metadata);
+    ``hitboxes`` (row, frame, x, y, radius) are drawn when given."""
     geometry = geometry or stage_geometry(table.meta.stage) or GENERIC_STAGE
     rows = np.array([row])
     frame = int(table.frames[row])
     _, _, height = _scales(geometry)
     return alt.layer(*stage_layers(geometry),
-                     *_actor_layers(players_frame(table, rows), items_frame(table, rows), geometry)
+                     *_actor_layers(players_frame(table, rows), items_frame(table, rows), geometry,
+                                    None if hitboxes is None else hitboxes[hitboxes["row"] == row])
                      ).properties(width=VIEW_WIDTH, height=height,
                                   title=f"{geometry.name}: frame {frame} ({frame / 60:.2f} s)")
 
 
 def scrubber_chart(table: GameTable, max_frames: int | None = 600, start: int = 0,
-                   stride: int = 1) -> alt.LayerChart:
+                   stride: int = 1, hitboxes: pd.DataFrame | None = None) -> alt.LayerChart:
     """Every ``stride``-th frame of a window in one chart, with a slider picking the frame
     shown: works in static HTML (the data of all frames is inlined: keep windows short)."""
     geometry = stage_geometry(table.meta.stage) or GENERIC_STAGE
@@ -121,7 +133,8 @@ def scrubber_chart(table: GameTable, max_frames: int | None = 600, start: int = 
     first, last = int(table.frames[rows[0]]), int(table.frames[rows[-1]])
     frame_param = alt.param(name="frame", value=first, bind=alt.binding_range(
         min=first, max=last, step=stride, name="frame "))
-    actors = _actor_layers(players_frame(table, rows), items_frame(table, rows), geometry)
+    shown = None if hitboxes is None else hitboxes[hitboxes["row"].isin(rows)]
+    actors = _actor_layers(players_frame(table, rows), items_frame(table, rows), geometry, shown)
     actors = [layer.transform_filter(alt.datum.frame == frame_param) for layer in actors]
     _, _, height = _scales(geometry)
     return alt.layer(*stage_layers(geometry), *actors).add_params(frame_param).properties(
