@@ -122,7 +122,7 @@ WRONG = [
     ("report --out {file}", "not a folder"),
     ("sweep {nb} --grid {tmp}/missing.yaml --out {tmp}/sw", "no such grid file"),
     ("sweep {nb} --grid {typo} --out {tmp}/sw --workers 0", "--workers"),
-    ("publish {tmp}/nope.ipynb --out {tmp}/pub", "notebook not found"),
+    ("publish {tmp}/nope.ipynb --out {tmp}/pub", "no such notebook"),
 ]
 
 

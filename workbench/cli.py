@@ -245,7 +245,7 @@ def run_publish(args: argparse.Namespace) -> int:
     entries = []
     for notebook in map(Path, args.notebooks):
         if not notebook.is_file():
-            raise WorkbenchError(f"notebook not found: {notebook}")
+            raise WorkbenchError(f"no such notebook: {notebook}")
         publish_notebook(notebook, Path(args.out) / f"{notebook.stem}.html")
         entries.append(ReportEntry(notebook.stem, f"{notebook.stem}.html", str(notebook)))
     print(f"report: {build_index(args.title, entries, Path(args.out) / 'index.html')}")
