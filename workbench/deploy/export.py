@@ -37,11 +37,12 @@ def import_onnx():
     return require("onnx", "onnx onnxscript onnxruntime")
 
 
-def export_graph(policy: Policy, out: str | Path, temperature: float = 1.0):
+def export_graph(policy: Policy, out: str | Path, temperature: float = 1.0, fused: bool = True):
     """Export one frame of ``policy.step`` to ``out`` (fp32) and return the checked
-    ``onnx.ModelProto``."""
+    ``onnx.ModelProto``. ``fused=False`` exports the reference modules node for node
+    (what ``benchmarks/deploy.py`` compares the fused graph against)."""
     onnx = import_onnx()
-    graph = StepGraph(policy, temperature)
+    graph = StepGraph(policy, temperature, fused)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with quiet_exporter(), torch.no_grad():
