@@ -106,7 +106,7 @@ class FusedHead(nn.Module):
             tables.append(torch.tensor([0.0, 1.0]))
             heads.append(spec.index[name])
         offsets = torch.cumsum(torch.tensor([0] + [len(t) for t in tables[:-1]]), 0)
-        self.register_buffer("decode_values", torch.cat(tables).float())           # (sum classes,)
+        self.register_buffer("decode_values", torch.cat(tables).float()[None])     # (1, sum classes)
         self.register_buffer("decode_heads", torch.tensor(heads, dtype=torch.int64))  # (13,)
         self.register_buffer("decode_offsets", offsets[None].to(torch.int64))       # (1, 13)
 
@@ -132,5 +132,5 @@ class FusedHead(nn.Module):
             if k < last:
                 r = r + self.class_feedback[k](pick)                           # (1, H)
         targets = torch.cat(picks, dim=-1)                                     # (1, heads)
-        index = targets[:, self.decode_heads] + self.decode_offsets            # (1, 13)
-        return targets, self.decode_values[index], probs
+        index = targets.index_select(1, self.decode_heads) + self.decode_offsets  # (1, 13)
+        return targets, torch.gather(self.decode_values, 1, index), probs
