@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.data import EmbeddingCache, Segment, Split, build_cache
+from workbench.data.align import segment_steps, step_count
 from workbench.errors import WorkbenchError
 from workbench.eval.metrics import Predictions, breakdown, button_metrics, head_metrics, stick_metrics
 from workbench.models.policy import Policy
@@ -42,22 +43,23 @@ CHUNK = 512
 def predict_segment(policy: Policy, cache: EmbeddingCache, seg: Segment, delay: int,
                     chunk: int = CHUNK) -> dict[str, np.ndarray] | None:
     """Teacher-forced predictions for every step of one game: i = 0 .. L - D - 2."""
-    steps = seg.length - delay - 1
+    steps = step_count(seg.length, delay)
     if steps <= 0:
         return None
     arrays = cache.arrays
     state = policy.initial_state(1)
     parts: dict[str, list] = {"targets": [], "previous": [], "predicted": [], "nll": []}
     probs: dict[str, list] = {c.name: [] for c in policy.head.components}
-    for start in range(0, steps, chunk):
-        i = np.arange(start, min(start + chunk, steps)) + seg.start
-        t = lambda a, rows: torch.from_numpy(np.asarray(arrays[a][rows]))[None]  # noqa: E731 (1, C, .)
-        targets = t("targets", i + delay + 1).long()
-        out = policy(t("floats", i), t("ids", i), t("controller", i + delay), targets, state)
+    for first in range(0, steps, chunk):
+        rows = segment_steps(seg.start, seg.length, delay, first, chunk)
+        t = lambda a, r: torch.from_numpy(np.asarray(arrays[a][r]))[None]  # noqa: E731 (1, C, .)
+        targets = t("targets", rows.target).long()
+        out = policy(t("floats", rows.state), t("ids", rows.state), t("controller", rows.controller),
+                     targets, state)
         state = out.state
         predicted, nll = _score(policy, out.logits, targets[0], probs)
         parts["targets"].append(targets[0].numpy())
-        parts["previous"].append(np.asarray(arrays["targets"][i + delay]))
+        parts["previous"].append(np.asarray(arrays["targets"][rows.controller]))  # repeat-last
         parts["predicted"].append(predicted)
         parts["nll"].append(nll)
     result = {k: np.concatenate(v) for k, v in parts.items()}
@@ -181,9 +183,8 @@ def _collect(policy: Policy, cache: EmbeddingCache, segments: list[Segment], del
             continue
         n = len(result["targets"])
         pieces.append(result)
-        first = delay + 1  # target rows start at segment row D + 1
-        meta.append((np.full(n, seg.character), np.full(n, seg.stage), np.full(n, seg.md5),
-                     np.arange(first, first + n)))
+        frames = segment_steps(0, seg.length, delay).target  # segment frame of each target
+        meta.append((np.full(n, seg.character), np.full(n, seg.stage), np.full(n, seg.md5), frames))
     cat = lambda key: np.concatenate([p[key] for p in pieces])  # noqa: E731
     probs = {c.name: cat(f"prob_{c.name}") for c in policy.head.components}
     return Predictions(cat("targets"), cat("previous"), cat("predicted"), cat("nll"), probs,
