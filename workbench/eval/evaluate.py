@@ -142,10 +142,13 @@ def held_out(checkpoint: str | Path) -> tuple[Policy, object, EmbeddingCache, li
 def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: tuple[int, ...] = (0,),
              out: str | Path | None = None, export_predictions: str | Path | None = None,
              average_last: int = 0, split: str = "auto", store: str | None = None,
-             cache: str | None = None, quality_threshold: float = 0.0,
+             cache: str | None = None, progress: bool = False, quality_threshold: float = 0.0,
              exclude_flags: list[str] | tuple = ()) -> dict:
-    """Score ``checkpoint`` (see the module docstring); games below ``quality_threshold``
-    or carrying one of ``exclude_flags`` (:mod:`workbench.replay.quality`) are left out."""
+    """Score ``checkpoint`` (see the module docstring); ``progress`` shows a bar over
+    (delay, game) pairs; games below ``quality_threshold`` or carrying one of
+    ``exclude_flags`` (:mod:`workbench.replay.quality`) are left out."""
+    from tqdm.auto import tqdm
+
     check_filters(quality_threshold, exclude_flags, "--quality-threshold")
     policy, cfg, folder = load_policy(checkpoint, average_last=average_last)
     replays = replays or cfg.replays
@@ -167,10 +170,16 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
               "games": sorted({s.md5 for s in segments}), "split": split_used,
               "quality_threshold": quality_threshold, "exclude_flags": list(exclude_flags),
               "average_last": average_last, "delays": {}, "delay_curve": []}
+    longest = max(s.length for s in segments)
+    too_long = [d for d in delays if step_count(longest, d) == 0]
+    if too_long:
+        raise WorkbenchError(f"--delays {too_long[0]}: longer than every game scored (the longest "
+                             f"has {longest} frames); use delays below {longest - 1}")
     started, frames = time.perf_counter(), 0
     exports = []
+    bar = tqdm(total=len(delays) * len(segments), unit="game", desc="eval", disable=not progress)
     for delay in delays:
-        preds = _collect(policy, emb, segments, delay)
+        preds = _collect(policy, emb, segments, delay, bar)
         frames += len(preds.targets)
         report["delays"][str(delay)] = _delay_report(preds, emb)
         report["delay_curve"].append(_curve_point(delay, report["delays"][str(delay)]["heads"]))
@@ -178,6 +187,7 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
             exports.append((delay, preds))
     report["frames"] = frames
     report["eval_frames_per_s"] = frames / max(time.perf_counter() - started, 1e-9)
+    bar.close()
     report["ms_per_frame"] = step_latency_ms(policy, emb)
     if export_predictions:
         write_predictions(exports, policy, export_predictions)
@@ -187,10 +197,13 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
     return report
 
 
-def _collect(policy: Policy, cache: EmbeddingCache, segments: list[Segment], delay: int) -> Predictions:
+def _collect(policy: Policy, cache: EmbeddingCache, segments: list[Segment], delay: int,
+             bar=None) -> Predictions:
     pieces, meta = [], []
     for seg in segments:
         result = predict_segment(policy, cache, seg, delay)
+        if bar is not None:
+            bar.update(1)
         if result is None:
             continue
         n = len(result["targets"])
