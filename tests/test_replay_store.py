@@ -92,7 +92,7 @@ def test_report_schema(bundled_store):
         assert len(entry["md5"]) == 32
         if entry["status"] == "ok":
             assert entry["reason"] == "" and entry["frames"] > 0
-            assert entry["parser"] in ("peppi", "peppi-repaired", "py-slippi") and isinstance(entry["characters"], list)
+            assert entry["parser"] in ("peppi", "peppi-repaired", "peppi-realigned", "py-slippi") and isinstance(entry["characters"], list)
         else:
             assert entry["reason"], entry
     reasons = {e["reason"] for e in report}
