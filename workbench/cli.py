@@ -132,6 +132,33 @@ def _csv_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number in [0, 1]") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a score in [0, 1]")
+    return value
+
+
+def _flag_names(text: str) -> list[str]:
+    from workbench.replay.quality import parse_flags
+    try:
+        return parse_flags(text)
+    except WorkbenchError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _quality_flags(p: argparse.ArgumentParser) -> None:
+    """``--quality-threshold`` / ``--exclude-flags`` (ingest and eval; train derives its
+    own from TrainConfig)."""
+    p.add_argument("--quality-threshold", type=_unit_interval, default=0.0, metavar="SCORE",
+                   help="leave out games whose quality score (0..1) is below SCORE")
+    p.add_argument("--exclude-flags", type=_flag_names, default=[], metavar="FLAGS",
+                   help="leave out games with any of these flags, e.g. sd_chain,idle,quit_early,sandbagging")
+
+
 def add_ingest(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ingest", help="parse replays into a frame store",
                        description="Walk .slp files and folders, parse them (peppi-py, "
@@ -147,6 +174,7 @@ def add_ingest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cpu", choices=("human", "none", "any"), default="human",
                    help="games with CPUs: keep when a human plays (default), none, or any")
     p.add_argument("--parser", choices=("auto", "peppi", "py-slippi"), default="auto")
+    _quality_flags(p)
     p.add_argument("--force", action="store_true", help="re-parse files already in the store")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run_ingest)
@@ -161,7 +189,8 @@ def run_ingest(args: argparse.Namespace) -> int:
         policy = IngestPolicy(
             min_frames=args.min_frames, max_players=4 if args.allow_multiplayer else 2,
             cpu=args.cpu, characters=[character_id(c) for c in args.characters],
-            stages=[stage_id(s) for s in args.stages])
+            stages=[stage_id(s) for s in args.stages], quality_threshold=args.quality_threshold,
+            exclude_flags=args.exclude_flags)
     except ValueError as err:
         raise WorkbenchError(str(err)) from None
     result = ingest(args.paths, args.out, workers=args.workers, policy=policy,
@@ -355,8 +384,12 @@ def _dry_run(cfg) -> int:
 
 def _format_train_result(result) -> str:
     final = result.final
-    lines = [f"trained {result.steps} steps in {result.seconds / 60:.1f} min; best val loss "
-             f"{result.best_val_loss:.4f}; checkpoint {result.checkpoint}"]
+    import math
+
+    val = (f"best val loss {result.best_val_loss:.4f}" if math.isfinite(result.best_val_loss)
+           else "no validation loss (no held-out window)")
+    lines = [f"trained {result.steps} steps in {result.seconds / 60:.1f} min; {val}; "
+             f"checkpoint {result.checkpoint}"]
     for head in ("main_x", "main_y", "c_x", "A", "B", "trigger"):
         if f"val/{head}_acc" in final:
             lines.append(f"  val {head:7s} acc {final[f'val/{head}_acc']:.4f}   repeat-last "
@@ -416,6 +449,7 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=("auto", "val", "all"), default="auto",
                    help="auto: every game but the run's training games; val: its held-out "
                         "games; all: every game given")
+    _quality_flags(p)
     p.add_argument("--target-return", type=_targets, metavar="R[,R...]",
                    help="Decision Transformer: behaviour (attack, approach rates) on held-out "
                         "games conditioned on each target return, beside the human rates")
@@ -429,7 +463,9 @@ def run_eval(args: argparse.Namespace) -> int:
         if path:
             output_file(path, "--out" if path == args.out else "--export-predictions")
     report = evaluate(args.checkpoint, args.replays, args.delays, args.out,
-                      args.export_predictions, args.average_last, args.split)
+                      args.export_predictions, args.average_last, args.split,
+                      progress=sys.stderr.isatty(), quality_threshold=args.quality_threshold,
+                      exclude_flags=args.exclude_flags)
     print(format_eval(report))
     if args.target_return:
         from workbench.eval.evaluate import _clean
@@ -440,7 +476,19 @@ def run_eval(args: argparse.Namespace) -> int:
         print(format_behaviour(report["target_return"]))
         if args.out:  # eval.json gains the table
             Path(args.out).write_text(json.dumps(_clean(report), indent=1))
+    for label, path in (("eval report", args.out), ("predictions", args.export_predictions)):
+        if path:
+            print(f"wrote {label} {path} ({human_size(Path(path).stat().st_size)})")
     return 0
+
+
+def human_size(size: float) -> str:
+    """1234567 -> '1.2 MB'."""
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
 
 
 def _targets(text: str) -> tuple[float, ...]:
@@ -466,8 +514,10 @@ def _delays(text: str) -> tuple[int, ...]:
 
 
 def format_eval(report: dict) -> str:
+    # frames per delay (a longer delay leaves fewer scoreable frames), never their sum
+    per_delay = ", ".join(f"{block['frames']:,} at delay {d}" for d, block in report["delays"].items())
     lines = [f"{report['checkpoint']}: {len(report['games'])} games ({report['split']}), "
-             f"{report['frames']:,} frames; step latency {report['ms_per_frame']:.3f} ms/frame"]
+             f"frames scored {per_delay}; step latency {report['ms_per_frame']:.3f} ms/frame"]
     lines.append(f"{'delay':>5s} {'head':8s} {'acc':>7s} {'repeat':>7s} {'nll':>7s} {'repeat':>7s} {'acc@change':>10s}")
     for delay, block in report["delays"].items():
         for name, m in block["heads"].items():
@@ -499,6 +549,26 @@ def run_report(args: argparse.Namespace) -> int:
         print(line + (f"  {step['error']}" if step["error"] else ""))
     print(f"report: {result.index}  ({result.seconds / 60:.1f} min)")
     return 1 if result.failed else 0
+
+
+def add_average(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("average", help="average a run's last N checkpoints into a checkpoint folder",
+                       description="Write DIR: the mean weights (and EMA weights) of the run's last N "
+                                   "checkpoints, a checkpoint that eval, export and play take.")
+    p.add_argument("run", metavar="RUN", help="run folder (or its checkpoints folder)")
+    p.add_argument("--last", type=count(1), required=True, metavar="N", help="how many checkpoints")
+    p.add_argument("--out", required=True, metavar="DIR", help="checkpoint folder to write")
+    p.set_defaults(func=run_average)
+
+
+def run_average(args: argparse.Namespace) -> int:
+    from workbench.train.checkpoint import write_average
+
+    output_folder(args.out)
+    out = write_average(args.run, args.last, args.out)
+    meta = json.loads((out / "config.json").read_text())
+    print(f"wrote {out}: mean of {', '.join(meta['averaged_from'])}")
+    return 0
 
 
 def add_export(sub: argparse._SubParsersAction) -> None:
@@ -660,8 +730,8 @@ def run_sim_bench(args: argparse.Namespace) -> int:
 
 #: every subcommand's ``add_NAME(sub)``, in the order ``workbench --help`` lists them
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_ingest, add_embed, add_train, add_selfplay, add_eval, add_report, add_sweep, add_publish,
-    add_export, add_play, add_bench_latency, add_sim,
+    add_ingest, add_embed, add_train, add_selfplay, add_eval, add_average, add_report, add_sweep,
+    add_publish, add_export, add_play, add_bench_latency, add_sim,
 ]
 
 
@@ -677,11 +747,29 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 
+def _one_line_warnings(command: str) -> None:
+    """Print the workbench's own warnings as ``workbench CMD: warning: ...`` lines."""
+    import warnings
+
+    from workbench.errors import WorkbenchWarning
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, WorkbenchWarning):
+            print(f"{command.strip()}: warning: {_one_line(message)}", file=sys.stderr, flush=True)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; see the module docstring for what reaches the user how."""
     debug = bool(os.environ.get("WORKBENCH_DEBUG"))
     argv = sys.argv[1:] if argv is None else list(argv)
     command = "workbench " + next((a for a in argv if not a.startswith("-")), "").strip()
+    _one_line_warnings(command)
     try:
         args, extra = build_parser().parse_known_args(argv)
         if extra:

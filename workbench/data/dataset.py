@@ -80,8 +80,11 @@ def _segment_weights(segments: list[Segment], spec: WindowSpec) -> np.ndarray:
         lengths = np.array([n / totals[s.character] if totals[s.character] else 0.0
                             for s, n in zip(segments, lengths)])
     if lengths.sum() == 0:
-        raise ConfigError(f"no segment is long enough for windows of {spec.length} steps "
-                         f"with delay {spec.delay_max}")
+        longest = max(s.length for s in segments)
+        fits = longest - spec.delay_max - 1
+        hint = f"use --window {fits} or less" if fits >= 1 else "add longer games"
+        raise ConfigError(f"no training window of {spec.length} steps at delay {spec.delay_max}: "
+                          f"the longest game has {longest} frames; {hint} (or lower --delay)")
     return lengths / lengths.sum()
 
 

@@ -33,8 +33,9 @@ from workbench.errors import WorkbenchError
 from workbench.eval.metrics import Predictions, breakdown, button_metrics, head_metrics, stick_metrics
 from workbench.models.policy import Policy
 from workbench.replay import FrameStore
-from workbench.train.checkpoint import load_policy
-from workbench.train.data import stored_games
+from workbench.replay.quality import check_filters
+from workbench.train.checkpoint import load_policy, run_dir_of
+from workbench.train.data import quality_games, stored_games
 
 CHUNK = 512
 
@@ -123,7 +124,7 @@ def scored_segments(cfg, folder: Path, frame_store: FrameStore, wanted: set[str]
     ``wanted`` games to score for the checkpoint in ``folder`` (see :func:`eval_games`),
     and which split that was; an empty list when none is left."""
     emb = build_cache(frame_store, cache or cfg.cache, cfg.embed, perspectives=cfg.train.perspectives)
-    games, split_used = eval_games(wanted, folder.parent.parent, split)
+    games, split_used = eval_games(wanted, run_dir_of(folder), split)
     return emb, emb.select(md5s=games, variants={0}), split_used
 
 
@@ -141,24 +142,44 @@ def held_out(checkpoint: str | Path) -> tuple[Policy, object, EmbeddingCache, li
 def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: tuple[int, ...] = (0,),
              out: str | Path | None = None, export_predictions: str | Path | None = None,
              average_last: int = 0, split: str = "auto", store: str | None = None,
-             cache: str | None = None) -> dict:
+             cache: str | None = None, progress: bool = False, quality_threshold: float = 0.0,
+             exclude_flags: list[str] | tuple = ()) -> dict:
+    """Score ``checkpoint`` (see the module docstring); ``progress`` shows a bar over
+    (delay, game) pairs; games below ``quality_threshold`` or carrying one of
+    ``exclude_flags`` (:mod:`workbench.replay.quality`) are left out."""
+    from tqdm.auto import tqdm
+
+    check_filters(quality_threshold, exclude_flags, "--quality-threshold")
     policy, cfg, folder = load_policy(checkpoint, average_last=average_last)
     replays = replays or cfg.replays
     frame_store, wanted = stored_games(replays, store or cfg.store)
     if not wanted:
         raise WorkbenchError(f"no usable 1v1 game among {', '.join(map(str, replays))} (see "
                              f"{frame_store.root / 'ingest_report.json'} for why each was left out)")
+    kept = quality_games(frame_store, wanted, quality_threshold, exclude_flags)
+    if not kept:
+        raise WorkbenchError(f"all {len(wanted)} games are below the quality filters "
+                             f"(--quality-threshold {quality_threshold}, --exclude-flags "
+                             f"{','.join(exclude_flags) or '-'})")
+    wanted = kept
     emb, segments, split_used = scored_segments(cfg, folder, frame_store, wanted, split, cache)
     if not segments:
         raise WorkbenchError("no held-out game to evaluate: the replays given are all training "
                              "games of this run (pass --split all to score them anyway)")
     report = {"checkpoint": str(folder), "replays": [str(r) for r in replays],
               "games": sorted({s.md5 for s in segments}), "split": split_used,
+              "quality_threshold": quality_threshold, "exclude_flags": list(exclude_flags),
               "average_last": average_last, "delays": {}, "delay_curve": []}
+    longest = max(s.length for s in segments)
+    too_long = [d for d in delays if step_count(longest, d) == 0]
+    if too_long:
+        raise WorkbenchError(f"--delays {too_long[0]}: longer than every game scored (the longest "
+                             f"has {longest} frames); use delays below {longest - 1}")
     started, frames = time.perf_counter(), 0
     exports = []
+    bar = tqdm(total=len(delays) * len(segments), unit="game", desc="eval", disable=not progress)
     for delay in delays:
-        preds = _collect(policy, emb, segments, delay)
+        preds = _collect(policy, emb, segments, delay, bar)
         frames += len(preds.targets)
         report["delays"][str(delay)] = _delay_report(preds, emb)
         report["delay_curve"].append(_curve_point(delay, report["delays"][str(delay)]["heads"]))
@@ -166,6 +187,7 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
             exports.append((delay, preds))
     report["frames"] = frames
     report["eval_frames_per_s"] = frames / max(time.perf_counter() - started, 1e-9)
+    bar.close()
     report["ms_per_frame"] = step_latency_ms(policy, emb)
     if export_predictions:
         write_predictions(exports, policy, export_predictions)
@@ -175,10 +197,13 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
     return report
 
 
-def _collect(policy: Policy, cache: EmbeddingCache, segments: list[Segment], delay: int) -> Predictions:
+def _collect(policy: Policy, cache: EmbeddingCache, segments: list[Segment], delay: int,
+             bar=None) -> Predictions:
     pieces, meta = [], []
     for seg in segments:
         result = predict_segment(policy, cache, seg, delay)
+        if bar is not None:
+            bar.update(1)
         if result is None:
             continue
         n = len(result["targets"])

@@ -223,7 +223,7 @@ class Trainer:
             count += b["targets"].shape[0] * b["targets"].shape[1]
         if backup is not None:
             model.load_state_dict(backup)
-        n = max(len(self.val), 1)
+        n = len(self.val) or float("nan")  # no validation window: nan, not a perfect 0
         metrics = {"val/loss": loss_sum / n, **{f"val/loss_{k}": v / n for k, v in totals.items()}}
         for name in hits:
             metrics[f"val/{name}_acc"] = hits[name] / max(count, 1)
@@ -255,7 +255,7 @@ class Trainer:
                                         "train/lr": self.scheduler.get_last_lr()[0], "train/frames_per_s": rate})
                     window_start, window_frames = time.perf_counter(), 0
                     _memory_warning(self.device, log)
-                log.progress(self.step, loss, f"val {last_eval.get('val/loss', float('nan')):.3f}")
+                log.progress(self.step, loss, f"val {last_eval['val/loss']:.3f}" if last_eval else "")
                 if self.step % t.eval_every == 0 or self.step == self.total_steps:
                     last_eval = self._eval_and_checkpoint(log, started)
                     if t.early_stopping and self.bad_evals >= t.early_stopping:
