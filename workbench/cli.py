@@ -132,6 +132,33 @@ def _csv_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number in [0, 1]") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a score in [0, 1]")
+    return value
+
+
+def _flag_names(text: str) -> list[str]:
+    from workbench.replay.quality import parse_flags
+    try:
+        return parse_flags(text)
+    except WorkbenchError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _quality_flags(p: argparse.ArgumentParser) -> None:
+    """``--quality-threshold`` / ``--exclude-flags`` (ingest and eval; train derives its
+    own from TrainConfig)."""
+    p.add_argument("--quality-threshold", type=_unit_interval, default=0.0, metavar="SCORE",
+                   help="leave out games whose quality score (0..1) is below SCORE")
+    p.add_argument("--exclude-flags", type=_flag_names, default=[], metavar="FLAGS",
+                   help="leave out games with any of these flags, e.g. sd_chain,idle,quit_early,sandbagging")
+
+
 def add_ingest(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ingest", help="parse replays into a frame store",
                        description="Walk .slp files and folders, parse them (peppi-py, "
@@ -147,6 +174,7 @@ def add_ingest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cpu", choices=("human", "none", "any"), default="human",
                    help="games with CPUs: keep when a human plays (default), none, or any")
     p.add_argument("--parser", choices=("auto", "peppi", "py-slippi"), default="auto")
+    _quality_flags(p)
     p.add_argument("--force", action="store_true", help="re-parse files already in the store")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run_ingest)
@@ -161,7 +189,8 @@ def run_ingest(args: argparse.Namespace) -> int:
         policy = IngestPolicy(
             min_frames=args.min_frames, max_players=4 if args.allow_multiplayer else 2,
             cpu=args.cpu, characters=[character_id(c) for c in args.characters],
-            stages=[stage_id(s) for s in args.stages])
+            stages=[stage_id(s) for s in args.stages], quality_threshold=args.quality_threshold,
+            exclude_flags=args.exclude_flags)
     except ValueError as err:
         raise WorkbenchError(str(err)) from None
     result = ingest(args.paths, args.out, workers=args.workers, policy=policy,
@@ -441,6 +470,7 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=("auto", "val", "all"), default="auto",
                    help="auto: every game but the run's training games; val: its held-out "
                         "games; all: every game given")
+    _quality_flags(p)
     p.set_defaults(func=run_eval)
 
 
@@ -452,7 +482,8 @@ def run_eval(args: argparse.Namespace) -> int:
             output_file(path, "--out" if path == args.out else "--export-predictions")
     report = evaluate(args.checkpoint, args.replays, args.delays, args.out,
                       args.export_predictions, args.average_last, args.split,
-                      progress=sys.stderr.isatty())
+                      progress=sys.stderr.isatty(), quality_threshold=args.quality_threshold,
+                      exclude_flags=args.exclude_flags)
     print(format_eval(report))
     for label, path in (("eval report", args.out), ("predictions", args.export_predictions)):
         if path:
@@ -530,6 +561,26 @@ def run_report(args: argparse.Namespace) -> int:
         print(line + (f"  {step['error']}" if step["error"] else ""))
     print(f"report: {result.index}  ({result.seconds / 60:.1f} min)")
     return 1 if result.failed else 0
+
+
+def add_average(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("average", help="average a run's last N checkpoints into a checkpoint folder",
+                       description="Write DIR: the mean weights (and EMA weights) of the run's last N "
+                                   "checkpoints, a checkpoint that eval, export and play take.")
+    p.add_argument("run", metavar="RUN", help="run folder (or its checkpoints folder)")
+    p.add_argument("--last", type=count(1), required=True, metavar="N", help="how many checkpoints")
+    p.add_argument("--out", required=True, metavar="DIR", help="checkpoint folder to write")
+    p.set_defaults(func=run_average)
+
+
+def run_average(args: argparse.Namespace) -> int:
+    from workbench.train.checkpoint import write_average
+
+    output_folder(args.out)
+    out = write_average(args.run, args.last, args.out)
+    meta = json.loads((out / "config.json").read_text())
+    print(f"wrote {out}: mean of {', '.join(meta['averaged_from'])}")
+    return 0
 
 
 def add_export(sub: argparse._SubParsersAction) -> None:
@@ -691,8 +742,8 @@ def run_sim_bench(args: argparse.Namespace) -> int:
 
 #: every subcommand's ``add_NAME(sub)``, in the order ``workbench --help`` lists them
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_ingest, add_embed, add_train, add_selfplay, add_eval, add_report, add_sweep, add_publish,
-    add_export, add_play, add_bench_latency, add_sim,
+    add_ingest, add_embed, add_train, add_selfplay, add_eval, add_average, add_report, add_sweep,
+    add_publish, add_export, add_play, add_bench_latency, add_sim,
 ]
 
 

@@ -80,6 +80,11 @@ class FilteredOutError(ReplayError):
     status = "skipped"
 
 
+class LowQualityError(ReplayError):
+    reason = "low quality"               # --quality-threshold / --exclude-flags
+    status = "skipped"
+
+
 class DuplicateGameError(ReplayError):
     reason = "duplicate game"
     status = "skipped"

@@ -18,6 +18,7 @@ from workbench.embed.config import DictMixin, EmbedConfig
 from workbench.errors import ConfigError
 from workbench.io import default_path
 from workbench.models.policy import PolicyConfig
+from workbench.replay.quality import check_filters, parse_flags
 
 SCHEDULES = ("constant", "cosine", "linear", "warmup_cosine")
 CONFIG_VERSION = 2
@@ -130,8 +131,11 @@ class TrainConfig(DictMixin):
     names: list[str] = field(default_factory=list)
     # replay quality (workbench.replay.quality): games scoring below the threshold, or
     # carrying any of the flags, are left out of training
-    quality_threshold: float = 0.0
-    exclude_flags: list[str] = field(default_factory=list)
+    quality_threshold: float = option(0.0, flag="--quality-threshold", metavar="SCORE",
+                                      help="train on games whose quality score (0..1) is at least SCORE")
+    exclude_flags: list[str] = option(default_factory=list, flag="--exclude-flags", metavar="FLAGS",
+                                      parse=parse_flags, help="leave out games with any of these "
+                                      "quality flags, e.g. sd_chain,idle,quit_early,sandbagging")
     balance_characters: bool = False
     perspectives: str = "humans"      # "humans" or "all" (CPU ports too)
     wandb: str = ""                   # W&B project name; empty disables
@@ -163,6 +167,7 @@ class TrainConfig(DictMixin):
             raise ConfigError(f"train.stride={self.stride}: use >= 1 (or null for random windows)")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise ConfigError(f"train.device={self.device!r}: use auto, cpu, cuda or cuda:N")
+        check_filters(self.quality_threshold, self.exclude_flags, "train.quality_threshold")
         if self.perspectives not in ("humans", "all"):
             raise ConfigError(f"train.perspectives={self.perspectives!r}: use humans or all")
 
