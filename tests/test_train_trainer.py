@@ -228,3 +228,18 @@ def test_ddp_two_processes_on_gloo(tmp_path, shared, budget):
         assert (run / "checkpoints" / "step-00000006" / "model.safetensors").exists()
     else:
         assert summary["stop"] == "time budget" and summary["steps"] > 0
+
+
+def test_reuse_moves_a_run_of_another_config_aside_and_says_so(tmp_path, shared):
+    from workbench.errors import WorkbenchWarning
+    from workbench.train import train_or_reuse
+
+    first = tiny(tmp_path, "run", "train.max_steps=2", shared=shared)
+    assert train_or_reuse(first) == Path(first.out)
+    assert train_or_reuse(first) == Path(first.out)  # same config: reused, no warning
+    with pytest.warns(WorkbenchWarning, match=r"moved to .*run\.previous$"):
+        train_or_reuse(tiny(tmp_path, "run", "train.max_steps=3", shared=shared))
+    with pytest.warns(WorkbenchWarning, match="the older run.previous it replaces was deleted"):
+        train_or_reuse(tiny(tmp_path, "run", "train.max_steps=4", shared=shared))
+    saved = json.loads((tmp_path / "run.previous" / "config.json").read_text())
+    assert saved["train"]["max_steps"] == 3
