@@ -228,3 +228,16 @@ def test_ddp_two_processes_on_gloo(tmp_path, shared, budget):
         assert (run / "checkpoints" / "step-00000006" / "model.safetensors").exists()
     else:
         assert summary["stop"] == "time budget" and summary["steps"] > 0
+
+
+def test_loading_a_run_skips_a_broken_newest_checkpoint(tmp_path, shared):
+    run = train(tiny(tmp_path, "load", shared=shared), progress=False).run_dir
+    newest = run / "checkpoints" / "step-00000012"
+    (run / "checkpoints" / "best.json").unlink()  # the newest is the one a run folder resolves to
+    weights_file = newest / "model.safetensors"
+    weights_file.write_bytes(weights_file.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="step-00000012/model.safetensors: unreadable.*using step-00000008"):
+        _, _, folder = load_policy(run)
+    assert folder.name == "step-00000008"
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_policy(newest)  # a checkpoint the user names is never swapped for another
