@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, WorkbenchWarning
 
 CHECKPOINT_VERSION = 1
 
@@ -173,7 +173,7 @@ def latest_good_checkpoint(root: str | Path) -> Restored | None:
             continue
         for problem in problems:
             warnings.warn(f"skipping a broken checkpoint: {problem}; resuming from {folder.name}",
-                          stacklevel=2)
+                          WorkbenchWarning, stacklevel=2)
         return restored
     if problems:
         raise CheckpointError(f"no readable checkpoint in {root} ({len(problems)} broken; newest: "
@@ -341,7 +341,8 @@ def _readable(folder: Path, which: str, named: bool) -> tuple[Path, dict, dict[s
             problems.append(str(err))
             continue
         for problem in problems:
-            warnings.warn(f"skipping a broken checkpoint: {problem}; using {candidate.name}", stacklevel=3)
+            warnings.warn(f"skipping a broken checkpoint: {problem}; using {candidate.name}",
+                          WorkbenchWarning, stacklevel=3)
         return candidate, meta, weights
     raise CheckpointError(f"no readable checkpoint in {folder.parent} ({len(problems)} broken; "
                           f"newest: {problems[0]})")
