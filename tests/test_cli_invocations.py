@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, bundled
+from conftest import bundled
 
 GAME = str(bundled("games/PMcca-sheik_vs_ics_yoshis.slp"))
 FFA = str(bundled("clips/slippijs-ffa_1p2p3p_winner_3p.slp"))
@@ -208,3 +208,11 @@ def test_help_is_cheap_to_import():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=Path(__file__).resolve().parents[1])
     assert run.stdout.strip() == "False", run.stderr
+
+
+def test_top_level_help_describes_the_workbench_in_whole_sentences():
+    run = subprocess.run([sys.executable, "-m", "workbench.cli", "--help"], capture_output=True,
+                         text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    description = " ".join(run.stdout.split("\n\n")[1].split())
+    assert run.returncode == 0 and description.startswith("ExPhil Workbench:")
+    assert description.endswith("for a command's options.") and "``" not in description

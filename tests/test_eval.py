@@ -65,6 +65,36 @@ def test_average_last_and_training_games_refused(run):
         evaluate(run, replays=paths[:1], delays=(0,))
 
 
+def test_change_frames_split_into_onsets_and_releases_beside_constants():
+    """A model that never presses: about 0.5 on change frames (releases count), but 0 on
+    onsets, and exactly what the always-at-rest predictor scores."""
+    import numpy as np
+
+    from workbench.embed.config import EmbedConfig
+    from workbench.embed.controller import ControllerSpec
+    from workbench.eval.metrics import Predictions, head_metrics
+
+    spec = ControllerSpec(EmbedConfig().controller)
+    col, n = spec.index["A"], 400
+    rng = np.random.default_rng(0)
+    pressed = (np.arange(n) // 10) % 2                          # A held 10 frames, released 10
+    targets = np.zeros((n, spec.num_heads), np.int16)
+    for head in spec.heads:  # every other head at rest
+        targets[:, spec.index[head.name]] = head.classes // 2 if head.kind == "stick_axis" else 0
+    targets[:, col] = pressed
+    previous = np.roll(targets, 1, axis=0)
+    never = targets.copy()
+    never[:, col] = 0
+    preds = Predictions(targets, previous, never, rng.random((n, spec.num_heads)), {},
+                        *[np.zeros(n)] * 3, np.arange(n))
+    m = head_metrics(preds, spec)["A"]
+    assert m["change_frames"] == m["onset_frames"] + m["release_frames"] and m["onset_frames"] > 10
+    assert 0.4 < m["acc_change"] < 0.6               # what used to flatter it
+    assert m["acc_onset"] == 0.0 and m["acc_release"] == 1.0
+    assert m["rest_acc_onset"] == 0.0 and m["rest_acc_release"] == 1.0
+    assert m["constant_acc"] == 0.5 and m["acc"] == 0.5 and m["baseline_acc_change"] == 0.0
+
+
 def test_quality_filters_leave_games_out(run):
     from workbench.errors import WorkbenchError
     from workbench.replay import FrameStore

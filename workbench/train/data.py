@@ -40,9 +40,11 @@ def stored_games(replays: list[str], store: str | Path, workers: int = 1,
                  progress: bool = False) -> tuple[FrameStore, set[str]]:
     """Ingest ``replays`` into ``store`` (a cache hit for files already stored) and return
     the store with the md5s of the usable games among them."""
-    missing = [p for p in replays if not Path(p).exists()]
+    missing = [str(p) for p in replays if not Path(p).exists()]
     if missing:
-        raise WorkbenchError(f"replays not found: {', '.join(missing)}")
+        relative = [p for p in missing if not Path(p).is_absolute()]
+        where = f" (relative to the current folder {Path.cwd()})" if relative else ""
+        raise WorkbenchError(f"replays not found: {', '.join(missing)}{where}")
     ingest(replays, store, workers=workers, progress=progress)
     frame_store = FrameStore(store)
     return frame_store, frame_store.games_under(replays)
