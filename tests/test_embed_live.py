@@ -8,6 +8,7 @@ import pytest
 from workbench.embed import EmbedConfig, PlayerEmbedConfig, StateLayout, embed_state
 from workbench.embed.game import live_context
 from workbench.embed.live import LiveEmbedder
+from workbench.embed.returns import ReturnConfig
 from workbench.replay import read_replay
 from workbench.replay.live import gamestate_blocks
 
@@ -19,6 +20,8 @@ CONFIGS = {
     "onehot": EmbedConfig(player=PlayerEmbedConfig(action="onehot", character="onehot"),
                           stage="onehot", item_slots=2),
     "names": EmbedConfig(names=True, stage="learned", spatial=False),
+    "returns": EmbedConfig(returns=ReturnConfig(enabled=True, target=2.0, scale=0.5)),
+    "returns_no_target": EmbedConfig(returns=ReturnConfig(enabled=True)),
 }
 
 

@@ -23,11 +23,14 @@ import numpy as np
 
 from workbench.embed.game import opponent_of
 from workbench.embed.state import (
-    GAME_TIMER_FRAMES, POS, PLAYER_BLOCK, FLAT_OFFSETS, StateContext, StateLayout, embed_state,
+    GAME_TIMER_FRAMES, POS, PLAYER_BLOCK, FLAT_OFFSETS, RETURN_FEATURE, StateContext, StateLayout,
+    embed_state,
 )
 
 SPATIAL = ("dx", "dy", "distance", "timer")
-PER_GAME = ("stage", "self_name", "opp_name")   # constant for (stage, name ids)
+# constant for (stage, name ids) on live frames (a live frame's return-to-go is the
+# config's target, or 0: it has no future to sum)
+PER_GAME = ("stage", "self_name", "opp_name", RETURN_FEATURE)
 
 
 class LiveEmbedder:
