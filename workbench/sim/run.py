@@ -36,6 +36,7 @@ class MatchConfig:
     max_frames: int = DEFAULT_MAX_FRAMES
     parallel: int = 64            # games simulated at once
     store: bool = True            # write each game to DIR/store as Parquet
+    sample: bool = False          # trained players draw from their policies (else argmax)
     progress: bool = True
 
 
@@ -50,7 +51,8 @@ def run_matches(config: MatchConfig, out: str | Path | None = None) -> dict:
     n = min(config.games, max(1, config.parallel))
     env = SimEnv(n, tuple(config.characters), config.stage, config.seed, config.max_frames)
     edge = float(env.stage_array[5])
-    bots = [make_bot(config.p1, config.seed, edge), make_bot(config.p2, config.seed + 1, edge)]
+    bots = [make_bot(config.p1, config.seed, edge, sample=config.sample),
+            make_bot(config.p2, config.seed + 1, edge, sample=config.sample)]
     recorder = GameRecorder(n, env.stage, (config.p1, config.p2)) if out is not None and config.store else None
     obs = env.reset()
     results, tables = [], []
@@ -107,7 +109,7 @@ def summarize(results: list[dict], config: MatchConfig) -> dict:
             "damage_per_min": [round(float(damage[0]) / minutes, 3), round(float(damage[1]) / minutes, 3)],
             "frames": int(frames), "p1": config.p1, "p2": config.p2, "stage": config.stage,
             "characters": list(config.characters), "seed": config.seed,
-            "max_frames": config.max_frames}
+            "max_frames": config.max_frames, "sample": config.sample}
 
 
 def _progress(total: int, enabled: bool):
