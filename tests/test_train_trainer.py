@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import DATA, tiny_experiment
+from workbench.errors import WorkbenchWarning
 from workbench.train import CheckpointError, ExperimentConfig, load_policy, train
 from workbench.train.distill import DistillLoss
 
@@ -120,6 +121,46 @@ def test_existing_run_needs_resume_and_matching_architecture(tmp_path, shared):
         train(other, resume=True, progress=False)
 
 
+def _rows(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _steps_of(rows: list[dict], key: str) -> list[int]:
+    return [r["step"] for r in rows if key in r]
+
+
+def test_resume_falls_back_past_a_truncated_checkpoint(tmp_path, shared):
+    """A real run (checkpoints at steps 4, 6, 8, 12) whose newest trainer.pt is cut in
+    half and whose killed save left a .tmp-* folder: the resume warns, starts again from
+    step 8, removes the stale folder, ends with the uninterrupted run's weights, and
+    metrics.jsonl holds each step once."""
+    run = train(tiny(tmp_path, "cut", "train.log_every=1", shared=shared), progress=False).run_dir
+    whole = weights(run, 12)
+    trainer_pt = run / "checkpoints" / "step-00000012" / "trainer.pt"
+    trainer_pt.write_bytes(trainer_pt.read_bytes()[: trainer_pt.stat().st_size // 2])
+    stale = run / "checkpoints" / ".tmp-killed"
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"half a save")
+    rows_before = _rows(run)
+    assert _steps_of(rows_before, "train/loss") == list(range(1, 13))
+    with pytest.warns(WorkbenchWarning, match=r"step-00000012/trainer.pt: unreadable.*resuming from step-00000008"):
+        result = train(tiny(tmp_path, "cut", "train.log_every=1", shared=shared), resume=True, progress=False)
+    assert result.steps == 12 and not stale.exists()
+    assert same(weights(run, 12), whole), "the resume from step 8 replays steps 9-12 exactly"
+    rows = _rows(run)
+    assert _steps_of(rows, "train/loss") == list(range(1, 13)), "one training row per step"
+    assert _steps_of(rows, "val/loss") == [6, 12], "one evaluation row per evaluation"
+
+
+def test_resume_with_no_readable_checkpoint_is_one_line(tmp_path, shared):
+    run = train(tiny(tmp_path, "broken", "train.keep_last=1", shared=shared), progress=False).run_dir
+    for folder in (run / "checkpoints").glob("step-*"):
+        (folder / "model.safetensors").write_bytes(b"\0" * 64)
+    with pytest.raises(CheckpointError, match="no readable checkpoint") as info:
+        train(tiny(tmp_path, "broken", "train.keep_last=1", shared=shared), resume=True, progress=False)
+    assert "\n" not in str(info.value)
+
+
 def test_loading_weights_into_another_architecture_names_the_mismatch(tmp_path, shared):
     from workbench.models import Policy, PolicyConfig
     from workbench.train.checkpoint import load_state_strict, read_weights, resolve_checkpoint
@@ -188,3 +229,31 @@ def test_ddp_two_processes_on_gloo(tmp_path, shared, budget):
         assert (run / "checkpoints" / "step-00000006" / "model.safetensors").exists()
     else:
         assert summary["stop"] == "time budget" and summary["steps"] > 0
+
+
+def test_loading_a_run_skips_a_broken_newest_checkpoint(tmp_path, shared):
+    run = train(tiny(tmp_path, "load", shared=shared), progress=False).run_dir
+    newest = run / "checkpoints" / "step-00000012"
+    (run / "checkpoints" / "best.json").unlink()  # the newest is the one a run folder resolves to
+    weights_file = newest / "model.safetensors"
+    weights_file.write_bytes(weights_file.read_bytes()[:100])
+    with pytest.warns(WorkbenchWarning, match="step-00000012/model.safetensors: unreadable.*using step-00000008"):
+        _, _, folder = load_policy(run)
+    assert folder.name == "step-00000008"
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_policy(newest)  # a checkpoint the user names is never swapped for another
+
+
+def test_reuse_moves_a_run_of_another_config_aside_and_says_so(tmp_path, shared):
+    from workbench.errors import WorkbenchWarning
+    from workbench.train import train_or_reuse
+
+    first = tiny(tmp_path, "run", "train.max_steps=2", shared=shared)
+    assert train_or_reuse(first) == Path(first.out)
+    assert train_or_reuse(first) == Path(first.out)  # same config: reused, no warning
+    with pytest.warns(WorkbenchWarning, match=r"moved to .*run\.previous$"):
+        train_or_reuse(tiny(tmp_path, "run", "train.max_steps=3", shared=shared))
+    with pytest.warns(WorkbenchWarning, match="the older run.previous it replaces was deleted"):
+        train_or_reuse(tiny(tmp_path, "run", "train.max_steps=4", shared=shared))
+    saved = json.loads((tmp_path / "run.previous" / "config.json").read_text())
+    assert saved["train"]["max_steps"] == 3

@@ -28,12 +28,14 @@ import torch
 import torch.nn.functional as F
 
 from workbench.data import EmbeddingCache, Segment, Split, build_cache
+from workbench.data.align import segment_steps, step_count
 from workbench.errors import WorkbenchError
 from workbench.eval.metrics import Predictions, breakdown, button_metrics, head_metrics, stick_metrics
 from workbench.models.policy import Policy
 from workbench.replay import FrameStore
-from workbench.train.checkpoint import load_policy
-from workbench.train.data import stored_games
+from workbench.replay.quality import check_filters
+from workbench.train.checkpoint import load_policy, run_dir_of
+from workbench.train.data import quality_games, stored_games
 
 CHUNK = 512
 
@@ -42,22 +44,23 @@ CHUNK = 512
 def predict_segment(policy: Policy, cache: EmbeddingCache, seg: Segment, delay: int,
                     chunk: int = CHUNK) -> dict[str, np.ndarray] | None:
     """Teacher-forced predictions for every step of one game: i = 0 .. L - D - 2."""
-    steps = seg.length - delay - 1
+    steps = step_count(seg.length, delay)
     if steps <= 0:
         return None
     arrays = cache.arrays
     state = policy.initial_state(1)
     parts: dict[str, list] = {"targets": [], "previous": [], "predicted": [], "nll": []}
     probs: dict[str, list] = {c.name: [] for c in policy.head.components}
-    for start in range(0, steps, chunk):
-        i = np.arange(start, min(start + chunk, steps)) + seg.start
-        t = lambda a, rows: torch.from_numpy(np.asarray(arrays[a][rows]))[None]  # noqa: E731 (1, C, .)
-        targets = t("targets", i + delay + 1).long()
-        out = policy(t("floats", i), t("ids", i), t("controller", i + delay), targets, state)
+    for first in range(0, steps, chunk):
+        rows = segment_steps(seg.start, seg.length, delay, first, chunk)
+        t = lambda a, r: torch.from_numpy(np.asarray(arrays[a][r]))[None]  # noqa: E731 (1, C, .)
+        targets = t("targets", rows.target).long()
+        out = policy(t("floats", rows.state), t("ids", rows.state), t("controller", rows.controller),
+                     targets, state)
         state = out.state
         predicted, nll = _score(policy, out.logits, targets[0], probs)
         parts["targets"].append(targets[0].numpy())
-        parts["previous"].append(np.asarray(arrays["targets"][i + delay]))
+        parts["previous"].append(np.asarray(arrays["targets"][rows.controller]))  # repeat-last
         parts["predicted"].append(predicted)
         parts["nll"].append(nll)
     result = {k: np.concatenate(v) for k, v in parts.items()}
@@ -121,7 +124,7 @@ def scored_segments(cfg, folder: Path, frame_store: FrameStore, wanted: set[str]
     ``wanted`` games to score for the checkpoint in ``folder`` (see :func:`eval_games`),
     and which split that was; an empty list when none is left."""
     emb = build_cache(frame_store, cache or cfg.cache, cfg.embed, perspectives=cfg.train.perspectives)
-    games, split_used = eval_games(wanted, folder.parent.parent, split)
+    games, split_used = eval_games(wanted, run_dir_of(folder), split)
     return emb, emb.select(md5s=games, variants={0}), split_used
 
 
@@ -139,24 +142,44 @@ def held_out(checkpoint: str | Path) -> tuple[Policy, object, EmbeddingCache, li
 def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: tuple[int, ...] = (0,),
              out: str | Path | None = None, export_predictions: str | Path | None = None,
              average_last: int = 0, split: str = "auto", store: str | None = None,
-             cache: str | None = None) -> dict:
+             cache: str | None = None, progress: bool = False, quality_threshold: float = 0.0,
+             exclude_flags: list[str] | tuple = ()) -> dict:
+    """Score ``checkpoint`` (see the module docstring); ``progress`` shows a bar over
+    (delay, game) pairs; games below ``quality_threshold`` or carrying one of
+    ``exclude_flags`` (:mod:`workbench.replay.quality`) are left out."""
+    from tqdm.auto import tqdm
+
+    check_filters(quality_threshold, exclude_flags, "--quality-threshold")
     policy, cfg, folder = load_policy(checkpoint, average_last=average_last)
     replays = replays or cfg.replays
     frame_store, wanted = stored_games(replays, store or cfg.store)
     if not wanted:
         raise WorkbenchError(f"no usable 1v1 game among {', '.join(map(str, replays))} (see "
                              f"{frame_store.root / 'ingest_report.json'} for why each was left out)")
+    kept = quality_games(frame_store, wanted, quality_threshold, exclude_flags)
+    if not kept:
+        raise WorkbenchError(f"all {len(wanted)} games are below the quality filters "
+                             f"(--quality-threshold {quality_threshold}, --exclude-flags "
+                             f"{','.join(exclude_flags) or '-'})")
+    wanted = kept
     emb, segments, split_used = scored_segments(cfg, folder, frame_store, wanted, split, cache)
     if not segments:
         raise WorkbenchError("no held-out game to evaluate: the replays given are all training "
                              "games of this run (pass --split all to score them anyway)")
     report = {"checkpoint": str(folder), "replays": [str(r) for r in replays],
               "games": sorted({s.md5 for s in segments}), "split": split_used,
+              "quality_threshold": quality_threshold, "exclude_flags": list(exclude_flags),
               "average_last": average_last, "delays": {}, "delay_curve": []}
+    longest = max(s.length for s in segments)
+    too_long = [d for d in delays if step_count(longest, d) == 0]
+    if too_long:
+        raise WorkbenchError(f"--delays {too_long[0]}: longer than every game scored (the longest "
+                             f"has {longest} frames); use delays below {longest - 1}")
     started, frames = time.perf_counter(), 0
     exports = []
+    bar = tqdm(total=len(delays) * len(segments), unit="game", desc="eval", disable=not progress)
     for delay in delays:
-        preds = _collect(policy, emb, segments, delay)
+        preds = _collect(policy, emb, segments, delay, bar)
         frames += len(preds.targets)
         report["delays"][str(delay)] = _delay_report(preds, emb)
         report["delay_curve"].append(_curve_point(delay, report["delays"][str(delay)]["heads"]))
@@ -164,6 +187,7 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
             exports.append((delay, preds))
     report["frames"] = frames
     report["eval_frames_per_s"] = frames / max(time.perf_counter() - started, 1e-9)
+    bar.close()
     report["ms_per_frame"] = step_latency_ms(policy, emb)
     if export_predictions:
         write_predictions(exports, policy, export_predictions)
@@ -173,17 +197,19 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
     return report
 
 
-def _collect(policy: Policy, cache: EmbeddingCache, segments: list[Segment], delay: int) -> Predictions:
+def _collect(policy: Policy, cache: EmbeddingCache, segments: list[Segment], delay: int,
+             bar=None) -> Predictions:
     pieces, meta = [], []
     for seg in segments:
         result = predict_segment(policy, cache, seg, delay)
+        if bar is not None:
+            bar.update(1)
         if result is None:
             continue
         n = len(result["targets"])
         pieces.append(result)
-        first = delay + 1  # target rows start at segment row D + 1
-        meta.append((np.full(n, seg.character), np.full(n, seg.stage), np.full(n, seg.md5),
-                     np.arange(first, first + n)))
+        frames = segment_steps(0, seg.length, delay).target  # segment frame of each target
+        meta.append((np.full(n, seg.character), np.full(n, seg.stage), np.full(n, seg.md5), frames))
     cat = lambda key: np.concatenate([p[key] for p in pieces])  # noqa: E731
     probs = {c.name: cat(f"prob_{c.name}") for c in policy.head.components}
     return Predictions(cat("targets"), cat("previous"), cat("predicted"), cat("nll"), probs,

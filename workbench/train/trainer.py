@@ -23,14 +23,15 @@ from workbench.errors import WorkbenchError
 from workbench.models.heads import components_of
 from workbench.models.policy import Policy
 from workbench.train.checkpoint import (
-    CheckpointError, CheckpointWriter, list_checkpoints, load_policy, load_state_strict, read_meta,
+    CheckpointError, CheckpointWriter, latest_good_checkpoint, list_checkpoints, load_policy,
+    load_state_strict,
 )
 from workbench.train.config import ExperimentConfig
 from workbench.train.data import RunData, TrainBatches, prepare_data, val_batches
 from workbench.train.distill import DistillLoss
 from workbench.train.losses import BCLoss, class_balance_weights
 from workbench.train.optim import EMA, make_optimizer, make_scheduler
-from workbench.train.run_log import RunLog
+from workbench.train.run_log import RunLog, truncate_metrics
 
 
 @dataclass
@@ -87,7 +88,7 @@ class Trainer:
             self.model = torch.nn.parallel.DistributedDataParallel(
                 self.policy, find_unused_parameters=self.policy.value is not None)
         self.batches = TrainBatches(self.data, cfg, self.rank, self.world)
-        self.total_steps = self.t.max_steps or self.t.epochs * self.batches.batches_per_epoch // self.t.grad_accum
+        self.total_steps = planned_steps(self.t, self.batches.batches_per_epoch)
         self.optimizer = make_optimizer(self.policy, self.t)
         self.scheduler = make_scheduler(self.optimizer, self.total_steps, self.t)
         self.ema = EMA(self.policy, self.t.ema_decay) if self.t.ema_decay > 0 else None
@@ -101,12 +102,17 @@ class Trainer:
 
     # -- setup ---------------------------------------------------------------------------------
     def _check_resume(self, resume: bool) -> None:
-        checkpoints = list_checkpoints(self.run_dir / "checkpoints")
-        if checkpoints and not resume:
+        """Before any data is read: a run with checkpoints needs ``resume``, and resumes
+        from its newest readable checkpoint, whose architecture must match the config."""
+        root = self.run_dir / "checkpoints"
+        self._restored = None
+        if list_checkpoints(root) and not resume:
             raise WorkbenchError(f"{self.run_dir} already has checkpoints: pass --resume to "
                                  "continue it, or choose another --out")
-        if resume and checkpoints:
-            saved = ExperimentConfig.from_dict(read_meta(checkpoints[-1])["config"])
+        if resume:
+            self._restored = latest_good_checkpoint(root)
+        if self._restored is not None:
+            saved = ExperimentConfig.from_dict(self._restored.meta["config"])
             for section in ("embed", "policy"):
                 a, b = getattr(saved, section).to_dict(), getattr(self.cfg, section).to_dict()
                 if a != b:
@@ -134,21 +140,21 @@ class Trainer:
         return BCLoss(self.cfg.loss, comps, heads, weights, centers)
 
     def _restore(self) -> None:
-        checkpoints = list_checkpoints(self.run_dir / "checkpoints")
-        if not checkpoints:
+        restored, self._restored = self._restored, None
+        if restored is None:
             return
-        folder = checkpoints[-1]
-        from workbench.train.checkpoint import read_weights
-        load_state_strict(self.policy, read_weights(folder, "model"), str(folder))
-        state = torch.load(folder / "trainer.pt", weights_only=True)
+        load_state_strict(self.policy, restored.model, str(restored.folder))
+        state = restored.trainer
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        if self.ema is not None:
-            self.ema.load_state_dict(read_weights(folder, "ema"))
+        if self.ema is not None and restored.ema is not None:
+            self.ema.load_state_dict(restored.ema)
         self.batches.load_state_dict(state["data"])
         self.step, self.best_val = state["step"], state["best_val"]
         self.bad_evals, self.elapsed = state["bad_evals"], state["elapsed"]
         set_rng_state(state["rng"])
+        if self.main:  # the rows a killed run logged after this checkpoint are replayed
+            truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
 
     # -- one optimizer step ---------------------------------------------------------------------
     def _autocast(self):
@@ -217,7 +223,7 @@ class Trainer:
             count += b["targets"].shape[0] * b["targets"].shape[1]
         if backup is not None:
             model.load_state_dict(backup)
-        n = max(len(self.val), 1)
+        n = len(self.val) or float("nan")  # no validation window: nan, not a perfect 0
         metrics = {"val/loss": loss_sum / n, **{f"val/loss_{k}": v / n for k, v in totals.items()}}
         for name in hits:
             metrics[f"val/{name}_acc"] = hits[name] / max(count, 1)
@@ -249,7 +255,7 @@ class Trainer:
                                         "train/lr": self.scheduler.get_last_lr()[0], "train/frames_per_s": rate})
                     window_start, window_frames = time.perf_counter(), 0
                     _memory_warning(self.device, log)
-                log.progress(self.step, loss, f"val {last_eval.get('val/loss', float('nan')):.3f}")
+                log.progress(self.step, loss, f"val {last_eval['val/loss']:.3f}" if last_eval else "")
                 if self.step % t.eval_every == 0 or self.step == self.total_steps:
                     last_eval = self._eval_and_checkpoint(log, started)
                     if t.early_stopping and self.bad_evals >= t.early_stopping:
@@ -305,6 +311,27 @@ class Trainer:
                          ema=self.ema.state_dict() if self.ema is not None else None, best=best)
 
 
+#: fewer optimizer steps than this leave the model near a constant predictor (measured on
+#: the bundled replays: see the README's "Defaults that train")
+MIN_LEARNING_STEPS = 100
+
+
+def planned_steps(t, batches_per_epoch: int) -> int:
+    """Optimizer steps of a run: ``max_steps``, else its epochs but at least
+    ``min_steps``. A budget too small to learn from is said so (a warning), not hidden."""
+    import warnings
+
+    from workbench.errors import WorkbenchWarning
+
+    by_epochs = t.epochs * batches_per_epoch // t.grad_accum
+    total = t.max_steps or max(by_epochs, t.min_steps)
+    if total < MIN_LEARNING_STEPS and not t.time_budget:
+        warnings.warn(f"{total} optimizer steps are too few to learn from: expect a model near a "
+                      f"constant predictor (use --max-steps {MIN_LEARNING_STEPS * 3} or more)",
+                      WorkbenchWarning, stacklevel=3)
+    return max(total, 1)
+
+
 def _memory_warning(device: torch.device, log: RunLog) -> None:
     if device.type != "cuda":
         return
@@ -355,7 +382,8 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True,
 def train_or_reuse(cfg: ExperimentConfig, progress: bool = False, on_log=None) -> Path:
     """Notebooks' training step: reuse ``cfg.out`` when it holds a finished run of the
     same config, resume it when it was cut short, otherwise train. A run of another config
-    in that folder is moved aside to ``<out>.previous`` (replacing an older one) first.
+    in that folder is moved aside to ``<out>.previous`` (replacing an older one) first,
+    with a warning that says so.
     Returns the run folder."""
     import json
     import shutil
@@ -367,9 +395,18 @@ def train_or_reuse(cfg: ExperimentConfig, progress: bool = False, on_log=None) -
     if finished and json.loads(saved.read_text()) == wanted:
         return run
     if saved.exists() and json.loads(saved.read_text()) != wanted:
+        import warnings
+
+        from workbench.errors import WorkbenchWarning
+
         previous = run.with_name(run.name + ".previous")
-        shutil.rmtree(previous, ignore_errors=True)
+        note = ""
+        if previous.exists():
+            shutil.rmtree(previous)
+            note = f"; the older {previous.name} it replaces was deleted"
         run.rename(previous)
+        warnings.warn(f"{run} held a run of another config: moved to {previous}{note}",
+                      WorkbenchWarning, stacklevel=2)
     has_checkpoints = bool(list_checkpoints(run / "checkpoints"))
     train(cfg, resume=has_checkpoints, progress=progress, on_log=on_log)
     return run
