@@ -166,6 +166,10 @@ def add_ingest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help=".slp files or folders")
     p.add_argument("--out", required=True, help="store folder (created if missing)")
     p.add_argument("--workers", type=count(1), default=1, help="parser processes (default 1)")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="read the files in tasks on this Ray cluster ('auto' to join the one "
+                        "this machine belongs to, 'local' to start one here); the store and "
+                        "the replays must be on a filesystem every node sees")
     p.add_argument("--characters", type=_csv_list, default=[], nargs="?", const=[],
                    help="keep games with any of these characters, e.g. fox,marth")
     p.add_argument("--stages", type=_csv_list, default=[], help="keep games on these stages, e.g. fd,bf")
@@ -194,7 +198,8 @@ def run_ingest(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise WorkbenchError(str(err)) from None
     result = ingest(args.paths, args.out, workers=args.workers, policy=policy,
-                    parser=args.parser, progress=sys.stderr.isatty(), force=args.force)
+                    parser=args.parser, progress=sys.stderr.isatty(), force=args.force,
+                    ray_address=args.ray)
     print(json.dumps(result.summary, indent=1) if args.json else format_summary(result))
     # non-zero only when nothing at all could be read
     readable = result.summary["ok"] + result.summary["skipped"]
@@ -634,7 +639,9 @@ def run_export(args: argparse.Namespace) -> int:
                                 warm_start_frames=args.warm_start,
                                 calibration_frames=args.calibration_frames)
     states = ", ".join(f"{s['name']}{tuple(s['shape'])}" for s in sidecar.states) or "none"
-    print(f"wrote {args.out} ({sidecar.quantization['mode']}, {sidecar.graph['nodes']} nodes, "
+    fp32 = sidecar.graph.get("fp32_nodes")
+    nodes = f"{sidecar.graph['nodes']} nodes" + (f" (fp32: {fp32})" if fp32 else "")
+    print(f"wrote {args.out} ({sidecar.quantization['mode']}, {nodes}, "
           f"backbone {sidecar.policy_config['backbone']['name']}); states: {states}")
     return 0
 
