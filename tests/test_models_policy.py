@@ -81,3 +81,24 @@ def test_kmeans_policy_decodes_centres():
     policy = Policy(cfg, PolicyConfig(backbone={"name": "mlp", "hidden_size": 16, "num_layers": 1}))
     chosen, _ = policy.head.sample(torch.randn(8, 16))
     np.testing.assert_allclose(policy.decoder(chosen).numpy(), ControllerSpec(cfg.controller).decode(chosen.numpy()))
+
+
+def test_delay_input_and_float_normalisation():
+    torch.manual_seed(0)
+    policy = Policy(EmbedConfig(), PolicyConfig(backbone={"name": "gru", "hidden_size": 16, "num_layers": 1},
+                                                delay_input=True, normalize_floats=True))
+    floats, ids, controller, targets = _batch(policy, b=2, t=4)
+    policy.set_float_stats(floats.flatten(0, 1))
+    x = policy.inputs(floats, ids, controller, torch.tensor([0, 18]))
+    f = policy.layout.float_dim
+    standard = x[..., :f].flatten(0, 1)
+    assert torch.allclose(standard.mean(0), torch.zeros(f), atol=1e-5)
+    assert torch.allclose(x[0, :, f + 13], torch.zeros(4)) and torch.allclose(x[1, :, f + 13], torch.ones(4))
+    # streaming play without a delay argument uses play_delay, like forward with that delay
+    policy.play_delay = 18
+    out = policy(floats, ids, controller, targets, delay=torch.tensor([18, 18]))
+    state = policy.initial_state(2)
+    h, state = policy.backbone.step(policy.inputs(floats[:, 0], ids[:, 0], controller[:, 0]), state)
+    assert torch.allclose(h, out.features[:, 0], atol=1e-5)
+    other = policy(floats, ids, controller, targets, delay=torch.tensor([0, 0]))
+    assert not torch.allclose(other.features, out.features)

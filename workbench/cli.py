@@ -357,6 +357,9 @@ def _format_train_result(result) -> str:
     final = result.final
     lines = [f"trained {result.steps} steps in {result.seconds / 60:.1f} min; best val loss "
              f"{result.best_val_loss:.4f}; checkpoint {result.checkpoint}"]
+    if "val/bits_per_frame" in final:
+        lines.append(f"  val bits/frame {final['val/bits_per_frame']:.3f}   repeat-last "
+                     f"{final['val/repeat_baseline/bits_per_frame']:.3f}")
     for head in ("main_x", "main_y", "c_x", "A", "B", "trigger"):
         if f"val/{head}_acc" in final:
             lines.append(f"  val {head:7s} acc {final[f'val/{head}_acc']:.4f}   repeat-last "
@@ -416,6 +419,9 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=("auto", "val", "all"), default="auto",
                    help="auto: every game but the run's training games; val: its held-out "
                         "games; all: every game given")
+    p.add_argument("--ablation-delays", type=_delays_or_none, default=None, metavar="D,D",
+                   help="delays at which the model is also scored with the state, then its "
+                        "own inputs, held constant (default: the first delay; 'none' skips)")
     p.set_defaults(func=run_eval)
 
 
@@ -426,7 +432,8 @@ def run_eval(args: argparse.Namespace) -> int:
         if path:
             output_file(path, "--out" if path == args.out else "--export-predictions")
     report = evaluate(args.checkpoint, args.replays, args.delays, args.out,
-                      args.export_predictions, args.average_last, args.split)
+                      args.export_predictions, args.average_last, args.split,
+                      ablation_delays=args.ablation_delays)
     print(format_eval(report))
     return 0
 
@@ -442,9 +449,20 @@ def _delays(text: str) -> tuple[int, ...]:
     return delays
 
 
+def _delays_or_none(text: str) -> tuple[int, ...]:
+    """``--ablation-delays none`` -> (); otherwise as ``--delays``."""
+    return () if text.strip().lower() == "none" else _delays(text)
+
+
 def format_eval(report: dict) -> str:
     lines = [f"{report['checkpoint']}: {len(report['games'])} games ({report['split']}), "
              f"{report['frames']:,} frames; step latency {report['ms_per_frame']:.3f} ms/frame"]
+    for delay, block in report["delays"].items():
+        line = (f"delay {delay}: {block['bits_per_frame']:.3f} bits/frame, repeat-last "
+                f"{block['baseline_bits_per_frame']:.3f}")
+        for name, ablated in block.get("ablations", {}).items():
+            line += f"; {name.replace('_', ' ')} {ablated['bits_per_frame']:.3f}"
+        lines.append(line)
     lines.append(f"{'delay':>5s} {'head':8s} {'acc':>7s} {'repeat':>7s} {'nll':>7s} {'repeat':>7s} {'acc@change':>10s}")
     for delay, block in report["delays"].items():
         for name, m in block["heads"].items():

@@ -72,6 +72,9 @@ class LossConfig(DictMixin):
     stick_edge_weight: float = 0.0           # extra weight on far-from-neutral stick classes
     balance_stick_classes: bool = False      # inverse-frequency weights over stick classes
     aux_action_lambda: float = 0.0           # > 0 adds the next-action-state head
+    # extra weight on change frames: a component's loss on a frame whose target differs
+    # from the input before it counts 1 + change_weight times (rewards reacting)
+    change_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -80,7 +83,7 @@ class LossConfig(DictMixin):
             raise ConfigError(f"loss.focal_gamma={self.focal_gamma}: use >= 0")
         _at_least("loss", 0, button_weight=self.button_weight, stick_weight=self.stick_weight,
                   trigger_weight=self.trigger_weight, stick_edge_weight=self.stick_edge_weight,
-                  aux_action_lambda=self.aux_action_lambda)
+                  aux_action_lambda=self.aux_action_lambda, change_weight=self.change_weight)
 
 
 @dataclass
