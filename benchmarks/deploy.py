@@ -34,7 +34,7 @@ from workbench.deploy.quantize import MODES
 REPLAY = ROOT / "data" / "replays" / "games" / "Walnut356-falcon_throws.slp"
 HELD_OUT = [ROOT / "data" / "replays" / "clips" / "PMcca-item-export.slp",
             ROOT / "data" / "replays" / "clips" / "peppi-v3.18.slp"]
-BACKBONES = ("mlp", "lstm", "gru", "attention", "mamba", "mamba2", "jamba", "zamba")
+BACKBONES = ("mlp", "lstm", "gru", "attention", "mamba", "mamba2", "jamba", "zamba", "gla", "rwkv7", "s5")
 PRODUCTION = (256, 2)
 
 

@@ -22,6 +22,8 @@ from workbench.models.backbones import (
 from workbench.models.backbones import mamba as mamba_module
 from workbench.models.backbones.mamba import MambaBackbone, MambaMixer
 from workbench.models.backbones.mamba2 import Mamba2Mixer
+from workbench.models.backbones.dplr_ops import dplr_chunked, dplr_sequential, fla_available
+from workbench.models.backbones.s5 import hippo_n_eigen, s5_parallel, s5_sequential
 from workbench.models.backbones.ssm_ops import (
     entering_state_contribution,
     kernels_available,
@@ -43,13 +45,16 @@ SMALL = {
     "mamba2": dict(hidden_size=16, num_layers=2, d_state=8, headdim=8, chunk_size=4),
     "jamba": dict(hidden_size=16, num_layers=3, num_heads=2, window=WINDOW, d_state=4, attention_every=2),
     "zamba": dict(hidden_size=16, num_layers=3, num_heads=2, window=WINDOW, d_state=4, shared_attention_every=1),
+    "gla": dict(hidden_size=16, num_layers=2, num_heads=2, gate_rank=4, chunk_size=4),
+    "rwkv7": dict(hidden_size=16, num_layers=2, head_size=8, lora_rank=4, chunk_size=4),
+    "s5": dict(hidden_size=16, num_layers=2, d_state=4),
 }
 TOLERANCE = {torch.float32: dict(atol=2e-5, rtol=1e-4), torch.float64: dict(atol=1e-10, rtol=1e-9)}
 
 
 def test_small_configs_cover_the_registry():
     assert set(SMALL) == set(BACKBONES) == {
-        "mlp", "lstm", "gru", "attention", "mamba", "mamba2", "jamba", "zamba"
+        "mlp", "lstm", "gru", "attention", "mamba", "mamba2", "jamba", "zamba", "gla", "rwkv7", "s5"
     }
 
 
@@ -286,6 +291,91 @@ def test_scans_in_float32_stay_close_to_float64():
     y64, _ = ssd_sequential(**inputs)
     y32, _ = ssd_chunked(**{k: v.float() for k, v in inputs.items()}, chunk=16)
     torch.testing.assert_close(y32.double(), y64, atol=1e-4, rtol=1e-4)
+
+
+def dplr_inputs(low_rank: bool, dtype=torch.float64, seq_len=23, heads=3, key_dim=4, value_dim=5):
+    """GLA (no low-rank term) or RWKV-7 (a = -kk, b = kk * lr) recurrence inputs."""
+    torch.manual_seed(4)
+    shape = (BATCH, seq_len, heads, key_dim)
+    kk = F.normalize(torch.randn(shape, dtype=dtype), dim=-1)
+    return dict(
+        q=torch.randn(shape, dtype=dtype), k=torch.randn(shape, dtype=dtype),
+        v=torch.randn(BATCH, seq_len, heads, value_dim, dtype=dtype),
+        log_w=-F.softplus(torch.randn(shape, dtype=dtype)),
+        a=-kk if low_rank else None, b=kk * torch.rand(shape, dtype=dtype) if low_rank else None,
+        S0=torch.randn(BATCH, heads, key_dim, value_dim, dtype=dtype),
+    )
+
+
+@pytest.mark.parametrize("low_rank", [False, True], ids=["gla", "rwkv7"])
+@pytest.mark.parametrize("chunk", [1, 4, 5, 16, 23, 40])
+def test_dplr_chunked_matches_sequential(low_rank, chunk):
+    """GLA's and RWKV-7's chunked form against the recurrence, values and gradients."""
+    inputs = dplr_inputs(low_rank)
+    tensors = {name: t.requires_grad_(True) for name, t in inputs.items() if t is not None}
+    o_ref, S_ref = dplr_sequential(**inputs)
+    o, S = dplr_chunked(**inputs, chunk=chunk)
+    torch.testing.assert_close(o, o_ref, atol=1e-11, rtol=1e-9)
+    torch.testing.assert_close(S, S_ref, atol=1e-11, rtol=1e-9)
+    readout = torch.randn_like(o)
+    grads_ref = torch.autograd.grad((o_ref * readout).sum() + S_ref.sum(), list(tensors.values()))
+    grads = torch.autograd.grad((o * readout).sum() + S.sum(), list(tensors.values()))
+    for name, g, g_ref in zip(tensors, grads, grads_ref):
+        assert torch.isfinite(g).all(), name
+        torch.testing.assert_close(g, g_ref, atol=1e-10, rtol=1e-8, msg=name)
+
+
+def test_dplr_low_rank_term_is_the_delta_rule():
+    """With w = 1, lr = 1 and a unit key, RWKV-7's update replaces what the state stored
+    along kk: S^T kk after the write equals the new value (the delta rule)."""
+    torch.manual_seed(5)
+    kk = F.normalize(torch.randn(1, 1, 1, 4, dtype=torch.float64), dim=-1)
+    v = torch.randn(1, 1, 1, 3, dtype=torch.float64)
+    S0 = torch.randn(1, 1, 4, 3, dtype=torch.float64)
+    _, S = dplr_sequential(q=kk, k=kk, v=v, log_w=torch.zeros_like(kk), a=-kk, b=kk, S0=S0)
+    torch.testing.assert_close(S[0, 0].T @ kk[0, 0, 0], v[0, 0, 0])
+
+
+def test_dplr_chunked_in_float32_stays_close_to_float64():
+    inputs = dplr_inputs(True, seq_len=64)
+    o64, _ = dplr_sequential(**inputs)
+    o32, _ = dplr_chunked(**{k: None if v is None else v.float() for k, v in inputs.items()}, chunk=16)
+    torch.testing.assert_close(o32.double(), o64, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("seq_len", [1, 2, 7, 16, 33])
+def test_s5_parallel_scan_matches_sequential(seq_len):
+    torch.manual_seed(6)
+    num_states = 5
+    args = dict(
+        log_a_re=-torch.rand(num_states, dtype=torch.float64), a_angle=torch.randn(num_states, dtype=torch.float64),
+        bu_re=torch.randn(BATCH, seq_len, num_states, dtype=torch.float64),
+        bu_im=torch.randn(BATCH, seq_len, num_states, dtype=torch.float64),
+        x_re=torch.randn(BATCH, num_states, dtype=torch.float64), x_im=torch.randn(BATCH, num_states, dtype=torch.float64),
+    )
+    for tensor in args.values():
+        tensor.requires_grad_(True)
+    ref = s5_sequential(**args)
+    got = s5_parallel(**args)
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+    readout = torch.randn_like(ref[0])
+    grads_ref = torch.autograd.grad((ref[0] * readout).sum() + ref[1].sum(), list(args.values()))
+    grads = torch.autograd.grad((got[0] * readout).sum() + got[1].sum(), list(args.values()))
+    for name, g, g_ref in zip(args, grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, atol=1e-10, rtol=1e-8, msg=name)
+
+
+def test_s5_init_is_hippo_n_and_stable():
+    """Eigenvalues -1/2 + i*omega with distinct frequencies (one of each conjugate pair),
+    orthonormal eigenvectors, and a discretised |A_bar| < 1 in the built layer."""
+    eigenvalues, vectors = hippo_n_eigen(8)
+    torch.testing.assert_close(eigenvalues.real, torch.full((8,), -0.5, dtype=torch.float64))
+    assert torch.all(eigenvalues.imag < 0) and len(set(eigenvalues.imag.round(decimals=6).tolist())) == 8
+    torch.testing.assert_close(vectors.conj().T @ vectors, torch.eye(8, dtype=torch.complex128))
+    model = make("s5")
+    log_a_re, _, _, _ = model.layers[0].ssm.discretise()
+    assert torch.all(log_a_re < 0)
 
 
 # ---------------------------------------------------------------- mamba-ssm compatibility
@@ -540,3 +630,28 @@ def test_mamba_ssm_kernels_match_the_pure_path():
     (y_pure * readout).sum().backward()
     for (name, p_fused), p_pure in zip(fused.named_parameters(), pure.parameters()):
         torch.testing.assert_close(p_fused.grad, p_pure.grad, atol=1e-3, rtol=1e-2, msg=name)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not fla_available(), reason="needs CUDA and flash-linear-attention")
+@pytest.mark.parametrize("name", ["gla", "rwkv7"])
+def test_fla_kernels_match_the_pure_path(name):
+    """fla's chunk_gla / chunk_rwkv7 against the pure chunked form, forward and backward,
+    from a carried state."""
+    torch.manual_seed(0)
+    sizes = dict(gla=dict(num_heads=4), rwkv7=dict(head_size=64))[name]
+    fused = build_backbone(name, 32, hidden_size=256, num_layers=2, use_kernels=True, **sizes).cuda()
+    pure = build_backbone(name, 32, hidden_size=256, num_layers=2, use_kernels=False, **sizes).cuda()
+    pure.load_state_dict(fused.state_dict())
+    x = torch.randn(4, 128, 32, device="cuda")
+    with torch.no_grad():
+        _, state = pure(x[:, :64])
+    y_fused, state_fused = fused(x[:, 64:], state)
+    y_pure, state_pure = pure(x[:, 64:], state)
+    torch.testing.assert_close(y_fused, y_pure, atol=1e-3, rtol=1e-3)
+    assert_states_close(state_fused, state_pure, atol=1e-3, rtol=1e-3)
+    readout = torch.randn_like(y_pure)
+    (y_fused * readout).sum().backward()
+    (y_pure * readout).sum().backward()
+    for (param_name, p_fused), p_pure in zip(fused.named_parameters(), pure.parameters()):
+        torch.testing.assert_close(p_fused.grad, p_pure.grad, atol=1e-2, rtol=1e-2, msg=param_name)

@@ -19,37 +19,6 @@ def cache(bundled_store, tmp_path_factory):
     return build_cache(FrameStore(bundled_store), tmp_path_factory.mktemp("cache"), EmbedConfig())
 
 
-def _cache_of(table, cfg=EmbedConfig()) -> EmbeddingCache:
-    game = embed_game(table, cfg, 0)
-    cache = EmbeddingCache(None, cfg, None, [Segment("g", 0, 0, 0, len(game))])
-    cache.arrays = {"floats": game.floats, "ids": game.ids, "targets": game.targets,
-                    "controller": game.controller}
-    return cache
-
-
-@pytest.mark.parametrize("delay", [0, 6, 18])
-def test_changing_the_target_frame_changes_no_input(delay):
-    """The controller at frame i + D + 1 is the target of step i: rewriting it must
-    leave every input of step i (and of all earlier steps) untouched."""
-    table = read_replay(bundled("games/Walnut356-falcon_throws.slp"))
-    base = _cache_of(table)
-    step, length = 700, 32
-    windows = np.array([[0, step - length + 1, delay, 0]])  # the window ends at step i
-    before = gather(base, windows, length)
-    countdown = int(np.searchsorted(table.frames, 0))    # cache rows start at frame 0
-    target_frame = countdown + step + delay + 1          # table row of frame i + D + 1
-    changed = {k: v.copy() for k, v in table.columns.items()}
-    for name, value in (("stick_x", 1.0), ("stick_y", -1.0), ("cstick_x", 1.0), ("trigger", 1.0)):
-        changed[f"p0_{name}"][target_frame] = value
-    changed["p0_buttons"][target_frame] ^= 0x0100 | 0x0200  # toggle A and B
-    table.columns = changed
-    after = gather(_cache_of(table), windows, length)
-    assert not np.array_equal(before["targets"][0, -1], after["targets"][0, -1]), "target moved"
-    for key in ("floats", "ids", "controller"):
-        np.testing.assert_array_equal(before[key], after[key], err_msg=key)
-    np.testing.assert_array_equal(before["targets"][0, :-1], after["targets"][0, :-1])
-
-
 def test_batch_rows_follow_the_stated_alignment(cache):
     spec = WindowSpec(length=16, delay_min=0, delay_max=18)
     segments = cache.select(variants={0})

@@ -27,6 +27,9 @@ SMALL = {
     "mamba2": dict(hidden_size=16, num_layers=2, d_state=8, headdim=8),
     "jamba": dict(hidden_size=16, num_layers=3, num_heads=2, window=WINDOW, d_state=4, attention_every=2),
     "zamba": dict(hidden_size=16, num_layers=3, num_heads=2, window=WINDOW, d_state=4, shared_attention_every=1),
+    "gla": dict(hidden_size=16, num_layers=2, num_heads=2, gate_rank=4),
+    "rwkv7": dict(hidden_size=16, num_layers=2, head_size=8, lora_rank=4),
+    "s5": dict(hidden_size=16, num_layers=2, d_state=8),
 }
 ROLLOUT = 320
 

@@ -120,6 +120,46 @@ def test_existing_run_needs_resume_and_matching_architecture(tmp_path, shared):
         train(other, resume=True, progress=False)
 
 
+def _rows(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _steps_of(rows: list[dict], key: str) -> list[int]:
+    return [r["step"] for r in rows if key in r]
+
+
+def test_resume_falls_back_past_a_truncated_checkpoint(tmp_path, shared):
+    """A real run (checkpoints at steps 4, 6, 8, 12) whose newest trainer.pt is cut in
+    half and whose killed save left a .tmp-* folder: the resume warns, starts again from
+    step 8, removes the stale folder, ends with the uninterrupted run's weights, and
+    metrics.jsonl holds each step once."""
+    run = train(tiny(tmp_path, "cut", "train.log_every=1", shared=shared), progress=False).run_dir
+    whole = weights(run, 12)
+    trainer_pt = run / "checkpoints" / "step-00000012" / "trainer.pt"
+    trainer_pt.write_bytes(trainer_pt.read_bytes()[: trainer_pt.stat().st_size // 2])
+    stale = run / "checkpoints" / ".tmp-killed"
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"half a save")
+    rows_before = _rows(run)
+    assert _steps_of(rows_before, "train/loss") == list(range(1, 13))
+    with pytest.warns(UserWarning, match=r"step-00000012/trainer.pt: unreadable.*resuming from step-00000008"):
+        result = train(tiny(tmp_path, "cut", "train.log_every=1", shared=shared), resume=True, progress=False)
+    assert result.steps == 12 and not stale.exists()
+    assert same(weights(run, 12), whole), "the resume from step 8 replays steps 9-12 exactly"
+    rows = _rows(run)
+    assert _steps_of(rows, "train/loss") == list(range(1, 13)), "one training row per step"
+    assert _steps_of(rows, "val/loss") == [6, 12], "one evaluation row per evaluation"
+
+
+def test_resume_with_no_readable_checkpoint_is_one_line(tmp_path, shared):
+    run = train(tiny(tmp_path, "broken", "train.keep_last=1", shared=shared), progress=False).run_dir
+    for folder in (run / "checkpoints").glob("step-*"):
+        (folder / "model.safetensors").write_bytes(b"\0" * 64)
+    with pytest.raises(CheckpointError, match="no readable checkpoint") as info:
+        train(tiny(tmp_path, "broken", "train.keep_last=1", shared=shared), resume=True, progress=False)
+    assert "\n" not in str(info.value)
+
+
 def test_loading_weights_into_another_architecture_names_the_mismatch(tmp_path, shared):
     from workbench.models import Policy, PolicyConfig
     from workbench.train.checkpoint import load_state_strict, read_weights, resolve_checkpoint

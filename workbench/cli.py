@@ -355,8 +355,12 @@ def _dry_run(cfg) -> int:
 
 def _format_train_result(result) -> str:
     final = result.final
-    lines = [f"trained {result.steps} steps in {result.seconds / 60:.1f} min; best val loss "
-             f"{result.best_val_loss:.4f}; checkpoint {result.checkpoint}"]
+    import math
+
+    val = (f"best val loss {result.best_val_loss:.4f}" if math.isfinite(result.best_val_loss)
+           else "no validation loss (no held-out window)")
+    lines = [f"trained {result.steps} steps in {result.seconds / 60:.1f} min; {val}; "
+             f"checkpoint {result.checkpoint}"]
     if "val/bits_per_frame" in final:
         lines.append(f"  val bits/frame {final['val/bits_per_frame']:.3f}   repeat-last "
                      f"{final['val/repeat_baseline/bits_per_frame']:.3f}")
@@ -433,9 +437,21 @@ def run_eval(args: argparse.Namespace) -> int:
             output_file(path, "--out" if path == args.out else "--export-predictions")
     report = evaluate(args.checkpoint, args.replays, args.delays, args.out,
                       args.export_predictions, args.average_last, args.split,
-                      ablation_delays=args.ablation_delays)
+                      progress=sys.stderr.isatty(), ablation_delays=args.ablation_delays)
     print(format_eval(report))
+    for label, path in (("eval report", args.out), ("predictions", args.export_predictions)):
+        if path:
+            print(f"wrote {label} {path} ({human_size(Path(path).stat().st_size)})")
     return 0
+
+
+def human_size(size: float) -> str:
+    """1234567 -> '1.2 MB'."""
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
 
 
 def _delays(text: str) -> tuple[int, ...]:
@@ -455,8 +471,10 @@ def _delays_or_none(text: str) -> tuple[int, ...]:
 
 
 def format_eval(report: dict) -> str:
+    # frames per delay (a longer delay leaves fewer scoreable frames), never their sum
+    per_delay = ", ".join(f"{block['frames']:,} at delay {d}" for d, block in report["delays"].items())
     lines = [f"{report['checkpoint']}: {len(report['games'])} games ({report['split']}), "
-             f"{report['frames']:,} frames; step latency {report['ms_per_frame']:.3f} ms/frame"]
+             f"frames scored {per_delay}; step latency {report['ms_per_frame']:.3f} ms/frame"]
     for delay, block in report["delays"].items():
         line = (f"delay {delay}: {block['bits_per_frame']:.3f} bits/frame, repeat-last "
                 f"{block['baseline_bits_per_frame']:.3f}")
@@ -672,11 +690,29 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 
+def _one_line_warnings(command: str) -> None:
+    """Print the workbench's own warnings as ``workbench CMD: warning: ...`` lines."""
+    import warnings
+
+    from workbench.errors import WorkbenchWarning
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, WorkbenchWarning):
+            print(f"{command.strip()}: warning: {_one_line(message)}", file=sys.stderr, flush=True)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; see the module docstring for what reaches the user how."""
     debug = bool(os.environ.get("WORKBENCH_DEBUG"))
     argv = sys.argv[1:] if argv is None else list(argv)
     command = "workbench " + next((a for a in argv if not a.startswith("-")), "").strip()
+    _one_line_warnings(command)
     try:
         args, extra = build_parser().parse_known_args(argv)
         if extra:

@@ -19,3 +19,8 @@ class UsageError(WorkbenchError):
     def __init__(self, message: str, prog: str = "workbench"):
         super().__init__(message)
         self.prog = prog
+
+
+class WorkbenchWarning(UserWarning):
+    """Something the workbench changed or skipped for the user (a smaller batch than asked,
+    a metric it could not compute). The CLI prints it as one line on stderr."""

@@ -1,9 +1,10 @@
 """The repeat-last-action baseline: predict that the controller at frame i + D + 1 is
-the one at frame i + D. Every accuracy and NLL the workbench reports stands beside it."""
+the one at frame i + D (rows from :func:`workbench.data.align.align`). Every accuracy and NLL the workbench reports stands beside it."""
 from __future__ import annotations
 
 import numpy as np
 
+from workbench.data.align import segment_steps
 from workbench.data.cache import EmbeddingCache, Segment
 from workbench.embed.controller import ControllerSpec
 
@@ -33,11 +34,11 @@ def aligned_targets(cache: EmbeddingCache, segments: list[Segment], delay: int
     targets, previous = [], []
     data = cache.arrays["targets"]
     for s in segments:
-        if s.length < delay + 2:
+        rows = segment_steps(s.start, s.length, delay)
+        if len(rows.target) == 0:
             continue
-        rows = np.arange(s.start + delay + 1, s.start + s.length)
-        targets.append(np.asarray(data[rows]))
-        previous.append(np.asarray(data[rows - 1]))
+        targets.append(np.asarray(data[rows.target]))
+        previous.append(np.asarray(data[rows.controller]))
     if not targets:
         width = cache.spec.num_heads
         return np.zeros((0, width), np.int16), np.zeros((0, width), np.int16)

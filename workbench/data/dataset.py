@@ -1,19 +1,11 @@
 """Windows over the embedding cache, batched, with the delay alignment built in.
 
-Alignment (the one place it is written). With a delay of D frames, step i of a
-sequence sees
-
-* the post-frame state of frame i (``floats``/``ids`` row i), and
-* the agent's own controller at frame i + D (``controller`` row i + D),
-
-and its target is the controller at frame i + D + 1 (``targets`` row i + D + 1). With
-D = 0 the agent sees the result of frame i and the input it pressed at frame i, and
-predicts frame i + 1. The agent always knows its own past inputs; delay only hides the
-game state. No input row is ever later than i + D, so a target never leaks into an
-input (``tests/test_data_dataset.py`` changes a target frame and checks that).
+The alignment (state frame i, own controller i + D, target i + D + 1) comes from
+:mod:`workbench.data.align`, the one place it is written; ``tests/test_data_align.py``
+changes a target frame and checks that no input moves.
 
 A window is (segment, start, delay): steps ``start .. start + T - 1`` of that segment,
-valid when ``start + T - 1 + D + 1 <= length - 1``.
+valid when ``start + T <= step_count(length, D)``.
 """
 from __future__ import annotations
 
@@ -22,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from workbench.data.align import align, step_count
 from workbench.data.cache import EmbeddingCache, Segment
 from workbench.errors import ConfigError
 
@@ -40,7 +33,7 @@ class WindowSpec:
 
 def max_start(segment: Segment, length: int, delay: int) -> int:
     """Last valid start of a window in ``segment`` (negative: none fits)."""
-    return segment.length - length - delay - 1
+    return step_count(segment.length, delay) - length
 
 
 def enumerate_windows(segments: list[Segment], spec: WindowSpec, epoch: int, seed: int
@@ -87,17 +80,19 @@ def _segment_weights(segments: list[Segment], spec: WindowSpec) -> np.ndarray:
         lengths = np.array([n / totals[s.character] if totals[s.character] else 0.0
                             for s, n in zip(segments, lengths)])
     if lengths.sum() == 0:
-        raise ConfigError(f"no segment is long enough for windows of {spec.length} steps "
-                         f"with delay {spec.delay_max}")
+        longest = max(s.length for s in segments)
+        fits = longest - spec.delay_max - 1
+        hint = f"use --window {fits} or less" if fits >= 1 else "add longer games"
+        raise ConfigError(f"no training window of {spec.length} steps at delay {spec.delay_max}: "
+                          f"the longest game has {longest} frames; {hint} (or lower --delay)")
     return lengths / lengths.sum()
 
 
 def gather(cache: EmbeddingCache, windows: np.ndarray, length: int) -> dict[str, np.ndarray]:
     """Batch arrays for windows ``(B, 4)``: the aligned inputs and targets, ``(B, T, .)``."""
     steps = np.arange(length)
-    state_rows = windows[:, 3, None] + windows[:, 1, None] + steps          # (B, T): frame i
-    input_rows = state_rows + windows[:, 2, None]                           # frame i + D
-    target_rows = input_rows + 1                                            # frame i + D + 1
+    rows = align(windows[:, 3, None] + windows[:, 1, None] + steps, windows[:, 2, None])  # (B, T) each
+    state_rows, input_rows, target_rows = rows.state, rows.controller, rows.target
     arrays = cache.arrays
     names = cache.layout.id_names if cache.config is not None else []
     extra = {}

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from workbench.data.align import segment_steps
 from workbench.data.cache import EmbeddingCache, Segment
 from workbench.errors import WorkbenchError
 from workbench.models.policy import Policy
@@ -37,13 +38,13 @@ class AttentionTrace:
 def attention_trace(policy: Policy, cache: EmbeddingCache, segment: Segment, delay: int = 0,
                     start: int = 0, length: int = 600) -> AttentionTrace:
     """Attention weights over ``length`` steps of one game, from step ``start``."""
-    steps = min(length, segment.length - delay - 1 - start)
-    if steps <= 0:
+    aligned = segment_steps(segment.start, segment.length, delay, start, length)
+    if len(aligned.state) == 0:
         raise WorkbenchError(f"the game has no steps from {start} at delay {delay}")
-    rows = segment.start + start + np.arange(steps)
+    rows = aligned.state
     a = cache.arrays
     t = lambda name, r: torch.from_numpy(np.asarray(a[name][r]))[None]  # noqa: E731 (1, T, .)
-    x = policy.inputs(t("floats", rows), t("ids", rows), t("controller", rows + delay))
+    x = policy.inputs(t("floats", rows), t("ids", rows), t("controller", aligned.controller))
     try:
         _, _, weights = policy.backbone(x, None, return_attention=True)
     except TypeError:

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.data import EmbeddingCache, Segment, Split, build_cache
+from workbench.data.align import segment_steps, step_count
 from workbench.errors import WorkbenchError
 from workbench.eval import diagnostics
 from workbench.eval.metrics import Predictions, breakdown, button_metrics, head_metrics, stick_metrics
@@ -52,26 +53,27 @@ def predict_segment(policy: Policy, cache: EmbeddingCache, seg: Segment, delay: 
     """Teacher-forced predictions for every step of one game: i = 0 .. L - D - 2.
     ``replace`` maps input arrays (floats, ids, controller) to a constant row that
     stands in for every frame of them (:mod:`workbench.eval.diagnostics`)."""
-    steps = seg.length - delay - 1
+    steps = step_count(seg.length, delay)
     if steps <= 0:
         return None
     arrays, replace = cache.arrays, replace or {}
     state = policy.initial_state(1)
     parts: dict[str, list] = {"targets": [], "previous": [], "predicted": [], "nll": []}
     probs: dict[str, list] = {c.name: [] for c in policy.head.components}
-    for start in range(0, steps, chunk):
-        i = np.arange(start, min(start + chunk, steps)) + seg.start
-        def t(name: str, rows: np.ndarray) -> torch.Tensor:                   # (1, C, .)
-            if name in replace:
-                return torch.from_numpy(np.broadcast_to(replace[name], (len(rows), *replace[name].shape)).copy())[None]
-            return torch.from_numpy(np.asarray(arrays[name][rows]))[None]
-        targets = t("targets", i + delay + 1).long()
-        out = policy(t("floats", i), t("ids", i), t("controller", i + delay), targets, state,
-                     delay=torch.tensor([delay]))
+    for first in range(0, steps, chunk):
+        rows = segment_steps(seg.start, seg.length, delay, first, chunk)
+
+        def t(name: str, r: np.ndarray) -> torch.Tensor:                      # (1, C, .)
+            if name in replace:  # an ablated input: one constant row for every step
+                return torch.from_numpy(np.broadcast_to(replace[name], (len(r), *replace[name].shape)).copy())[None]
+            return torch.from_numpy(np.asarray(arrays[name][r]))[None]
+        targets = t("targets", rows.target).long()
+        out = policy(t("floats", rows.state), t("ids", rows.state), t("controller", rows.controller),
+                     targets, state, delay=torch.tensor([delay]))
         state = out.state
         predicted, nll = _score(policy, out.logits, targets[0], probs)
         parts["targets"].append(targets[0].numpy())
-        parts["previous"].append(np.asarray(arrays["targets"][i + delay]))
+        parts["previous"].append(np.asarray(arrays["targets"][rows.controller]))  # repeat-last
         parts["predicted"].append(predicted)
         parts["nll"].append(nll)
     result = {k: np.concatenate(v) for k, v in parts.items()}
@@ -153,10 +155,14 @@ def held_out(checkpoint: str | Path) -> tuple[Policy, object, EmbeddingCache, li
 def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: tuple[int, ...] = (0,),
              out: str | Path | None = None, export_predictions: str | Path | None = None,
              average_last: int = 0, split: str = "auto", store: str | None = None,
-             cache: str | None = None, ablation_delays: tuple[int, ...] | None = None) -> dict:
-    """Score ``checkpoint`` at each of ``delays`` (see the module docstring). At each of
-    ``ablation_delays`` (default: the first delay) the model is also scored with the
-    state, then its own inputs, held constant (:mod:`workbench.eval.diagnostics`)."""
+             cache: str | None = None, progress: bool = False,
+             ablation_delays: tuple[int, ...] | None = None) -> dict:
+    """Score ``checkpoint`` (see the module docstring); ``progress`` shows a bar over
+    (delay, game) pairs. At each of ``ablation_delays`` (default: the first delay) the
+    model is also scored with the state, then its own inputs, held constant
+    (:mod:`workbench.eval.diagnostics`)."""
+    from tqdm.auto import tqdm
+
     ablation_delays = tuple(delays[:1]) if ablation_delays is None else tuple(ablation_delays)
     policy, cfg, folder = load_policy(checkpoint, average_last=average_last)
     replays = replays or cfg.replays
@@ -171,10 +177,16 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
     report = {"checkpoint": str(folder), "replays": [str(r) for r in replays],
               "games": sorted({s.md5 for s in segments}), "split": split_used,
               "average_last": average_last, "delays": {}, "delay_curve": []}
+    longest = max(s.length for s in segments)
+    too_long = [d for d in delays if d >= longest - 1]
+    if too_long:
+        raise WorkbenchError(f"--delays {too_long[0]}: longer than every game scored (the longest "
+                             f"has {longest} frames); use delays below {longest - 1}")
     started, frames = time.perf_counter(), 0
     exports = []
+    bar = tqdm(total=len(delays) * len(segments), unit="game", desc="eval", disable=not progress)
     for delay in delays:
-        preds = _collect(policy, emb, segments, delay)
+        preds = _collect(policy, emb, segments, delay, bar)
         frames += len(preds.targets)
         report["delays"][str(delay)] = _delay_report(preds, emb)
         if delay in ablation_delays:
@@ -185,6 +197,7 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
             exports.append((delay, preds))
     report["frames"] = frames
     report["eval_frames_per_s"] = frames / max(time.perf_counter() - started, 1e-9)
+    bar.close()
     report["ms_per_frame"] = step_latency_ms(policy, emb)
     if export_predictions:
         write_predictions(exports, policy, export_predictions)
@@ -195,17 +208,19 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
 
 
 def _collect(policy: Policy, cache: EmbeddingCache, segments: list[Segment], delay: int,
-             replace: dict[str, np.ndarray] | None = None) -> Predictions:
+             bar=None, replace: dict[str, np.ndarray] | None = None) -> Predictions:
     pieces, meta = [], []
     for seg in segments:
         result = predict_segment(policy, cache, seg, delay, replace=replace)
+        if bar is not None:
+            bar.update(1)
         if result is None:
             continue
         n = len(result["targets"])
         pieces.append(result)
-        first = delay + 1  # target rows start at segment row D + 1
+        rows = segment_steps(seg.start, seg.length, delay)
         meta.append((np.full(n, seg.character), np.full(n, seg.stage), np.full(n, seg.md5),
-                     np.arange(first, first + n), seg.start + np.arange(n)))
+                     rows.target - seg.start, rows.state))  # segment frame of each target
     cat = lambda key: np.concatenate([p[key] for p in pieces])  # noqa: E731
     probs = {c.name: cat(f"prob_{c.name}") for c in policy.head.components}
     return Predictions(cat("targets"), cat("previous"), cat("predicted"), cat("nll"), probs,
@@ -232,7 +247,7 @@ def _ablations(policy: Policy, cache: EmbeddingCache, segments: list[Segment], d
     out = {}
     for name in diagnostics.ABLATIONS:
         replace = diagnostics.ablation_constants(cache, segments, name)
-        preds = _collect(policy, cache, segments, delay, replace)
+        preds = _collect(policy, cache, segments, delay, replace=replace)
         ablated = {"heads": head_metrics(preds, cache.spec),
                    "bits_per_frame": diagnostics.bits_per_frame(preds.nll)}
         out[name] = diagnostics.ablation_summary(full, ablated)

@@ -394,6 +394,7 @@ def run_sweep(notebook: str | os.PathLike, grid: Grid, out: str | os.PathLike, *
         raise SweepError(f"no such notebook: {notebook}")
     if retries < 0 or workers < 1:
         raise SweepError("--retries must be >= 0 and --workers >= 1")
+    check_parameters(notebook, grid)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     arms = expand_grid(grid, num_cpus, num_gpus)
@@ -419,6 +420,32 @@ def run_sweep(notebook: str | os.PathLike, grid: Grid, out: str | os.PathLike, *
         if on_result:
             on_result(result)
     return [results[arm.name] for arm in arms]
+
+
+def notebook_parameters(notebook: str | os.PathLike) -> list[str]:
+    """The names set in ``notebook``'s cell tagged ``parameters`` (what papermill injects)."""
+    import papermill
+
+    return list(papermill.inspect_notebook(str(notebook)))
+
+
+def check_parameters(notebook: str | os.PathLike, grid: Grid) -> None:
+    """Every parameter the grid sets must be one of the notebook's: papermill would only
+    warn and run the notebook's default instead (a misspelt ``backbon`` trains the default
+    backbone and publishes a row named after the typo). Checked before any arm runs."""
+    import difflib
+
+    valid = notebook_parameters(notebook)
+    if not valid:
+        raise SweepError(f"{notebook} has no cell tagged 'parameters': a sweep cannot set "
+                         "anything in it")
+    used = [*grid.parameters, *grid.grid, *(key for arm in grid.arms for key in arm)]
+    for name in dict.fromkeys(used):
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise SweepError(f"the grid sets {name!r}, which {Path(notebook).name} does not take; "
+                             f"{hint}its parameters: {', '.join(valid)}")
 
 
 def format_results(results: Iterable[ArmResult]) -> str:

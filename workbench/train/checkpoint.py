@@ -18,6 +18,9 @@ import os
 import shutil
 import tempfile
 import threading
+import time
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -44,6 +47,7 @@ class CheckpointWriter:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.keep_last = keep_last
+        remove_stale_temporaries(self.root)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
@@ -102,6 +106,79 @@ def _detach_tree(obj):
     if isinstance(obj, (list, tuple)):
         return type(obj)(_detach_tree(v) for v in obj)
     return obj
+
+
+def remove_stale_temporaries(root: str | Path, older_than_s: float = 0.0) -> list[Path]:
+    """Delete the ``.tmp-*`` folders a save that was killed midway leaves behind (a live
+    save only exists inside a writer, and a run has one writer). Returns what was removed."""
+    removed = []
+    now = time.time()
+    for tmp in Path(root).glob(".tmp-*"):
+        try:
+            if tmp.is_dir() and now - tmp.stat().st_mtime >= older_than_s:
+                shutil.rmtree(tmp, ignore_errors=True)
+                removed.append(tmp)
+        except OSError:
+            continue
+    return removed
+
+
+@dataclass
+class Restored:
+    """Everything a resume needs from one checkpoint, read and checked."""
+
+    folder: Path
+    meta: dict
+    model: dict[str, torch.Tensor]
+    ema: dict[str, torch.Tensor] | None
+    trainer: dict
+
+
+def read_trainer_state(folder: str | Path) -> dict:
+    """``trainer.pt`` with ``weights_only=True``; a cut or corrupt file is a CheckpointError."""
+    path = Path(folder) / "trainer.pt"
+    if not path.exists():
+        raise CheckpointError(f"{folder}: no trainer.pt")
+    try:
+        state = torch.load(path, weights_only=True)
+    except Exception as err:  # zipfile/pickle errors of a truncated or corrupt file
+        raise CheckpointError(f"{path}: unreadable trainer state, truncated or corrupt "
+                              f"({' '.join(str(err).split())[:160]})") from None
+    missing = {"optimizer", "scheduler", "data", "step"} - set(state if isinstance(state, dict) else ())
+    if missing:
+        raise CheckpointError(f"{path}: trainer state lacks {sorted(missing)}")
+    return state
+
+
+def read_checkpoint(folder: str | Path) -> Restored:
+    """Read every file of one checkpoint; the first problem is a CheckpointError."""
+    folder = Path(folder)
+    meta = read_meta(folder)
+    model = read_weights(folder, "model")
+    ema = read_weights(folder, "ema") if (folder / "ema.safetensors").exists() else None
+    return Restored(folder, meta, model, ema, read_trainer_state(folder))
+
+
+def latest_good_checkpoint(root: str | Path) -> Restored | None:
+    """The newest checkpoint under ``root`` that reads whole. A broken newer one (cut by a
+    kill, a full disk, a bad copy) is skipped with a warning naming what was wrong; when
+    checkpoints exist but none reads, a one-line CheckpointError. None when there are none."""
+    folders = list_checkpoints(root)
+    problems = []
+    for folder in reversed(folders):
+        try:
+            restored = read_checkpoint(folder)
+        except CheckpointError as err:
+            problems.append(str(err))
+            continue
+        for problem in problems:
+            warnings.warn(f"skipping a broken checkpoint: {problem}; resuming from {folder.name}",
+                          stacklevel=2)
+        return restored
+    if problems:
+        raise CheckpointError(f"no readable checkpoint in {root} ({len(problems)} broken; newest: "
+                              f"{problems[0]}); start the run again with another --out")
+    return None
 
 
 def list_checkpoints(root: str | Path) -> list[Path]:

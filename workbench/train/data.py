@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from workbench.data import (
     EmbeddingCache, Segment, Split, WindowBatches, WindowSpec, build_cache, split_games,
 )
 from workbench.data.streams import GameStreams
-from workbench.errors import WorkbenchError
+from workbench.errors import ConfigError, WorkbenchError, WorkbenchWarning
 from workbench.replay import FrameStore, ingest
 from workbench.train.config import ExperimentConfig
 
@@ -84,7 +85,10 @@ class TrainBatches:
         else:
             spec = WindowSpec(t.window, t.stride, t.delay_min, t.delay_max, t.balance_characters, variants)
             self.dataset = WindowBatches(data.cache, data.train_segments, spec, t.batch_size, seed=t.seed)
+            self.dataset.batch_size = fit_batch_size(data, spec, len(self.dataset.windows), t.batch_size,
+                                                     world)
             self.batches_per_epoch = max(1, len(self.dataset) // world)
+        self.batch_size = self.dataset.batch_size if self.streams is None else t.batch_size
         self.epoch, self.index = 0, 0
         self.workers = t.workers
 
@@ -113,10 +117,36 @@ class TrainBatches:
                 self.dataset, batch_size=None, sampler=mine[self.index:], num_workers=self.workers,
                 pin_memory=torch.cuda.is_available(),
                 generator=torch.Generator().manual_seed(self.epoch))  # keeps the global RNG untouched
+            yielded = False
             for batch in loader:
                 self.index += 1
+                yielded = True
                 yield batch, None
+            if not yielded and self.index == 0:  # an epoch without a batch would loop forever
+                raise ConfigError(f"epoch {self.epoch} has no full batch of {self.dataset.batch_size} "
+                                  "windows; lower --batch-size or --window, or add replays")
             self.epoch, self.index = self.epoch + 1, 0
+
+
+def fit_batch_size(data: RunData, spec: WindowSpec, windows: int, batch_size: int,
+                   world: int = 1) -> int:
+    """The batch size a run can use: ``batch_size``, or the number of training windows
+    per rank when there are fewer (with a warning). No window at all is a one-line error
+    saying what to change, before training starts (an empty epoch never ends)."""
+    per_rank = windows // world
+    if per_rank >= batch_size:
+        return batch_size
+    if per_rank == 0:
+        longest = max((s.length for s in data.train_segments), default=0)
+        fits = max(longest - spec.delay_max - 1, 0)
+        hint = (f"use --window {fits} or less" if fits >= 1 else "add longer games")
+        raise ConfigError(f"no training window of {spec.length} steps at delay {spec.delay_max}: "
+                          f"the longest of {len(data.split.train)} training games has {longest} "
+                          f"frames; {hint} (or lower --delay)")
+    warnings.warn(f"only {windows} training windows of {spec.length} steps for --batch-size "
+                  f"{batch_size}: training with batch size {per_rank} (lower --window or add "
+                  "replays for full batches)", WorkbenchWarning, stacklevel=2)
+    return per_rank
 
 
 def _tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -129,7 +159,12 @@ def val_batches(data: RunData, cfg: ExperimentConfig, limit: int) -> list[dict[s
     t = cfg.train
     spec = WindowSpec(t.window, t.window, t.delay_max, t.delay_max)
     ds = WindowBatches(data.cache, data.val_segments, spec, t.batch_size, seed=12345, drop_last=False)
+    if len(ds) == 0:
+        what = (f"the {len(data.split.val)} validation games have no window of {t.window} steps"
+                if data.split.val else "no game is held out for validation (one game given)")
+        warnings.warn(f"{what}: validation loss is not computed (add replays or lower --window)",
+                      WorkbenchWarning, stacklevel=2)
     return [ds[k] for k in range(min(limit, len(ds)))]
 
 
-__all__ = ["RunData", "prepare_data", "stored_games", "TrainBatches", "val_batches"]
+__all__ = ["RunData", "prepare_data", "stored_games", "TrainBatches", "fit_batch_size", "val_batches"]

@@ -20,6 +20,30 @@ def sparkline(values: list[float], width: int = 24) -> str:
     return "".join(SPARKS[min(int((v - low) / span * (len(SPARKS) - 1)), len(SPARKS) - 1)] for v in values)
 
 
+def truncate_metrics(path: Path, step: int) -> int:
+    """Drop the rows of ``metrics.jsonl`` logged after ``step``: a run killed after its
+    last checkpoint logged steps that the resume trains (and logs) again. Rewritten
+    atomically; a torn last line (the kill cut a write) goes too. Returns rows dropped."""
+    if not path.exists():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            dropped += 1
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] > step:
+            dropped += 1
+            continue
+        kept.append(line)
+    if dropped:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        tmp.replace(path)
+    return dropped
+
+
 class RunLog:
     def __init__(self, run_dir: Path, total_steps: int, start_step: int, enabled: bool = True,
                  progress: bool = True, wandb_project: str = "", config: dict | None = None,

@@ -24,14 +24,15 @@ from workbench.errors import WorkbenchError
 from workbench.models.heads import components_of
 from workbench.models.policy import Policy
 from workbench.train.checkpoint import (
-    CheckpointError, CheckpointWriter, list_checkpoints, load_policy, load_state_strict, read_meta,
+    CheckpointError, CheckpointWriter, latest_good_checkpoint, list_checkpoints, load_policy,
+    load_state_strict,
 )
 from workbench.train.config import ExperimentConfig
 from workbench.train.data import RunData, TrainBatches, prepare_data, val_batches
 from workbench.train.distill import DistillLoss
 from workbench.train.losses import BITS, BCLoss, class_balance_weights, joint_nll
 from workbench.train.optim import EMA, make_optimizer, make_scheduler
-from workbench.train.run_log import RunLog
+from workbench.train.run_log import RunLog, truncate_metrics
 
 
 @dataclass
@@ -105,12 +106,17 @@ class Trainer:
 
     # -- setup ---------------------------------------------------------------------------------
     def _check_resume(self, resume: bool) -> None:
-        checkpoints = list_checkpoints(self.run_dir / "checkpoints")
-        if checkpoints and not resume:
+        """Before any data is read: a run with checkpoints needs ``resume``, and resumes
+        from its newest readable checkpoint, whose architecture must match the config."""
+        root = self.run_dir / "checkpoints"
+        self._restored = None
+        if list_checkpoints(root) and not resume:
             raise WorkbenchError(f"{self.run_dir} already has checkpoints: pass --resume to "
                                  "continue it, or choose another --out")
-        if resume and checkpoints:
-            saved = ExperimentConfig.from_dict(read_meta(checkpoints[-1])["config"])
+        if resume:
+            self._restored = latest_good_checkpoint(root)
+        if self._restored is not None:
+            saved = ExperimentConfig.from_dict(self._restored.meta["config"])
             for section in ("embed", "policy"):
                 a, b = getattr(saved, section).to_dict(), getattr(self.cfg, section).to_dict()
                 if a != b:
@@ -138,21 +144,21 @@ class Trainer:
         return BCLoss(self.cfg.loss, comps, heads, weights, centers)
 
     def _restore(self) -> None:
-        checkpoints = list_checkpoints(self.run_dir / "checkpoints")
-        if not checkpoints:
+        restored, self._restored = self._restored, None
+        if restored is None:
             return
-        folder = checkpoints[-1]
-        from workbench.train.checkpoint import read_weights
-        load_state_strict(self.policy, read_weights(folder, "model"), str(folder))
-        state = torch.load(folder / "trainer.pt", weights_only=True)
+        load_state_strict(self.policy, restored.model, str(restored.folder))
+        state = restored.trainer
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        if self.ema is not None:
-            self.ema.load_state_dict(read_weights(folder, "ema"))
+        if self.ema is not None and restored.ema is not None:
+            self.ema.load_state_dict(restored.ema)
         self.batches.load_state_dict(state["data"])
         self.step, self.best_val = state["step"], state["best_val"]
         self.bad_evals, self.elapsed = state["bad_evals"], state["elapsed"]
         set_rng_state(state["rng"])
+        if self.main:  # the rows a killed run logged after this checkpoint are replayed
+            truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
 
     # -- one optimizer step ---------------------------------------------------------------------
     def _autocast(self):
@@ -226,7 +232,7 @@ class Trainer:
             count += b["targets"].shape[0] * b["targets"].shape[1]
         if backup is not None:
             model.load_state_dict(backup)
-        n = max(len(self.val), 1)
+        n = len(self.val) or float("nan")  # no validation window: nan, not a perfect 0
         metrics = {"val/loss": loss_sum / n, **{f"val/loss_{k}": v / n for k, v in totals.items()}}
         for name in hits:
             metrics[f"val/{name}_acc"] = hits[name] / max(count, 1)
@@ -262,7 +268,7 @@ class Trainer:
                                         "train/lr": self.scheduler.get_last_lr()[0], "train/frames_per_s": rate})
                     window_start, window_frames = time.perf_counter(), 0
                     _memory_warning(self.device, log)
-                log.progress(self.step, loss, f"val {last_eval.get('val/loss', float('nan')):.3f}")
+                log.progress(self.step, loss, f"val {last_eval['val/loss']:.3f}" if last_eval else "")
                 if self.step % t.eval_every == 0 or self.step == self.total_steps:
                     last_eval = self._eval_and_checkpoint(log, started)
                     if t.early_stopping and self.bad_evals >= t.early_stopping:

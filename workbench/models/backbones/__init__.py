@@ -19,7 +19,7 @@ from .registry import (
 )
 
 # Importing the modules registers them, in the order the registry lists them.
-from . import attention, gru, jamba, lstm, mamba, mamba2, mlp, zamba  # noqa: E402,F401  (isort: skip)
+from . import attention, gla, gru, jamba, lstm, mamba, mamba2, mlp, rwkv7, s5, zamba  # noqa: E402,F401  (isort: skip)
 
 __all__ = [
     "BACKBONES",
