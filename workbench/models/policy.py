@@ -19,7 +19,7 @@ from workbench.embed.state import StateLayout
 from workbench.models.backbones import (
     BACKBONES, BackboneConfig, State, backbone_config_class, build_backbone, config_from_dict,
 )
-from workbench.models.heads import AutoregressiveHead, ControllerDecoder, ValueHead
+from workbench.models.heads import AutoregressiveHead, ControllerDecoder, CopyPrior, ValueHead
 from workbench.types import NUM_ACTIONS
 
 DELAY_SCALE = 18.0  # frames: the delay input is D / 18 (300 ms, the far end of online play)
@@ -47,6 +47,8 @@ class PolicyConfig(DictMixin):
     # standardise every float state column with the training data's mean and std (kept as
     # buffers in the weights, so play and export apply the same shift and scale)
     normalize_floats: bool = False
+    # logits favouring the agent's own last input, learned per class (heads.CopyPrior)
+    copy_prior: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.backbone, dict):  # PolicyConfig(backbone={"name": "gru", ...})
@@ -85,6 +87,7 @@ class Policy(nn.Module):
         hidden = self.backbone.output_dim
         self.head = AutoregressiveHead(hidden, self.spec, self.config.head_hidden)
         self.decoder = ControllerDecoder(self.spec)
+        self.copy_prior = CopyPrior(self.spec) if self.config.copy_prior else None
         self.value = ValueHead(hidden) if self.config.value_head else None
         self.aux_action = nn.Linear(hidden, NUM_ACTIONS + 1) if self.config.aux_action_head else None
 
@@ -139,8 +142,9 @@ class Policy(nn.Module):
         so behavioural cloning leaves no unused outputs."""
         x = self.inputs(floats, ids, controller, delay)                      # (B, T, D)
         h, state = self.backbone(x, state)                                   # (B, T, H)
+        prior = self.copy_prior(controller.to(h.dtype)) if self.copy_prior is not None else None
         return PolicyOutput(
-            logits=self.head(h, targets), state=state,
+            logits=self.head(h, targets, prior), state=state,
             value=self.value(h) if with_value and self.value is not None else None,
             aux_action=self.aux_action(h) if self.aux_action is not None else None,
             features=h)
@@ -154,7 +158,8 @@ class Policy(nn.Module):
         without it the most likely controller is chosen."""
         x = self.inputs(floats, ids, controller)                             # (B, D)
         h, state = self.backbone.step(x, state)                              # (B, H)
-        targets, _ = self.head.sample(h, temperature, uniform)
+        prior = self.copy_prior(controller.to(h.dtype)) if self.copy_prior is not None else None
+        targets, _ = self.head.sample(h, temperature, uniform, prior)
         return targets, self.decoder(targets), state
 
     @property
