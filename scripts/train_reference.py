@@ -31,8 +31,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "data" / "replays" / "games"
-# the CPU-sized network; everything else is workbench train's default recipe
-SIZE = ["policy.backbone.hidden_size=128", "policy.backbone.num_layers=1"]
+# the CPU-sized network and one model for delays 0 to 18; everything else is workbench
+# train's default recipe
+SIZE = ["policy.backbone.hidden_size=128", "policy.backbone.num_layers=1", "train.delay_min=0",
+        "train.delay_max=18"]
 
 
 def main(argv: list[str] | None = None) -> int:

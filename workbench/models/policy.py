@@ -42,13 +42,13 @@ class PolicyConfig(DictMixin):
     # the frame delay as one more input (D / DELAY_SCALE), so a model trained on a range of
     # delays knows how stale the state it sees is; play_delay is the D it assumes when a
     # caller does not say (streaming play, ONNX export)
-    delay_input: bool = False
+    delay_input: bool = True
     play_delay: int = 0
     # standardise every float state column with the training data's mean and std (kept as
     # buffers in the weights, so play and export apply the same shift and scale)
     normalize_floats: bool = False
     # logits favouring the agent's own last input, learned per class (heads.CopyPrior)
-    copy_prior: bool = False
+    copy_prior: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.backbone, dict):  # PolicyConfig(backbone={"name": "gru", ...})

@@ -19,7 +19,7 @@ from workbench.errors import ConfigError
 from workbench.models.policy import PolicyConfig
 
 SCHEDULES = ("constant", "cosine", "linear", "warmup_cosine")
-CONFIG_VERSION = 2
+CONFIG_VERSION = 3
 BUDGET_STEPS = 10**9  # max_steps under a time budget: the clock decides when to stop
 
 
@@ -180,8 +180,16 @@ def _v1_to_v2(data: dict) -> dict:
     return data
 
 
+def _v2_to_v3(data: dict) -> dict:
+    """v3 made the copy prior and the delay input defaults; v2 runs had neither."""
+    policy = data.setdefault("policy", {})
+    policy.setdefault("copy_prior", False)
+    policy.setdefault("delay_input", False)
+    return data
+
+
 #: version -> the step that brings a config dict of that version to the next
-UPGRADES = {1: _v1_to_v2}
+UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 @dataclass
