@@ -133,6 +133,13 @@ class Policy(nn.Module):
         return {k: torch.where(mask.view(-1, *[1] * (v.dim() - 1)), init[k], v.detach())
                 for k, v in carried.items()}
 
+    def prior(self, controller: Tensor, dtype=None) -> dict[str, Tensor] | None:
+        """The copy prior's logits from the agent's own last input (…, 13), or None; every
+        caller that runs ``head`` or ``head.sample`` itself passes this to it."""
+        if self.copy_prior is None:
+            return None
+        return self.copy_prior(controller.to(dtype or controller.dtype))
+
     # -- training --------------------------------------------------------------------------
     def forward(self, floats: Tensor, ids: Tensor, controller: Tensor, targets: Tensor,
                 state: State | None = None, with_value: bool = False,
@@ -142,9 +149,8 @@ class Policy(nn.Module):
         so behavioural cloning leaves no unused outputs."""
         x = self.inputs(floats, ids, controller, delay)                      # (B, T, D)
         h, state = self.backbone(x, state)                                   # (B, T, H)
-        prior = self.copy_prior(controller.to(h.dtype)) if self.copy_prior is not None else None
         return PolicyOutput(
-            logits=self.head(h, targets, prior), state=state,
+            logits=self.head(h, targets, self.prior(controller, h.dtype)), state=state,
             value=self.value(h) if with_value and self.value is not None else None,
             aux_action=self.aux_action(h) if self.aux_action is not None else None,
             features=h)
@@ -158,8 +164,7 @@ class Policy(nn.Module):
         without it the most likely controller is chosen."""
         x = self.inputs(floats, ids, controller)                             # (B, D)
         h, state = self.backbone.step(x, state)                              # (B, H)
-        prior = self.copy_prior(controller.to(h.dtype)) if self.copy_prior is not None else None
-        targets, _ = self.head.sample(h, temperature, uniform, prior)
+        targets, _ = self.head.sample(h, temperature, uniform, self.prior(controller, h.dtype))
         return targets, self.decoder(targets), state
 
     @property
