@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, bundled
+from conftest import bundled
 
 GAME = str(bundled("games/PMcca-sheik_vs_ics_yoshis.slp"))
 FFA = str(bundled("clips/slippijs-ffa_1p2p3p_winner_3p.slp"))
@@ -70,6 +70,8 @@ WRONG = [
     ("ingest {game} --out {file}", "not a folder"),
     ("ingest {game} --out {tmp}/s --cpu maybe", "invalid choice"),
     ("ingest {game} --out {tmp}/s --parser slowest", "invalid choice"),
+    ("ingest {game} --out {tmp}/s --quality-threshold 1.5", "[0, 1]"),
+    ("ingest {game} --out {tmp}/s --exclude-flags sdchain", "did you mean sd_chain"),
     ("train --hiden 3", "did you mean --hidden"),
     ("train --lr abc", "expected a number"),
     ("train --set train.lr=abc", "train.lr='abc'"),
@@ -97,6 +99,8 @@ WRONG = [
     ("train --stick-centers {game}", "not a stick-centres file"),
     ("train --out {file} --max-steps 1", "not a folder"),
     ("train --set version=1", "version"),
+    ("train --quality-threshold 1.5", "[0, 1]"),
+    ("train --exclude-flags idel", "did you mean idle"),
     ("eval --checkpoint {tmp}/nope", "no checkpoint"),
     ("eval --checkpoint {ckpt} --average-last -3", "--average-last"),
     ("eval --checkpoint {ckpt} --delays a,b", "comma-separated"),
@@ -105,6 +109,13 @@ WRONG = [
     ("eval --checkpoint {newer}", "newer than this workbench"),
     ("eval --checkpoint {ckpt} --out {tmp}", "is a folder"),
     ("eval --checkpoint {ckpt} --replays {ffa}", "no usable 1v1 game"),
+    ("eval --checkpoint {ckpt} --quality-threshold abc", "expected a number"),
+    ("eval --checkpoint {ckpt} --exclude-flags quit_erly", "did you mean quit_early"),
+    ("average {tmp}/nope --last 2 --out {tmp}/avg", "no checkpoint"),
+    ("average {tmp}/run --last 0 --out {tmp}/avg", "--last"),
+    ("average {tmp}/run --last 5 --out {tmp}/avg", "has only 1 checkpoints"),
+    ("average {tmp}/run --last 1 --out {file}", "not a folder"),
+    ("average {tmp}/run --out {tmp}/avg", "required: --last"),
     ("embed fit-sticks {game} --k 0 --out {tmp}/c.json", "--k"),
     ("embed fit-sticks {tmp}/nope --out {tmp}/c.json", "no such file or folder"),
     ("embed fit-sticks {game} --out {file}/c.json", "is a file, not a folder"),
@@ -197,3 +208,11 @@ def test_help_is_cheap_to_import():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=Path(__file__).resolve().parents[1])
     assert run.stdout.strip() == "False", run.stderr
+
+
+def test_top_level_help_describes_the_workbench_in_whole_sentences():
+    run = subprocess.run([sys.executable, "-m", "workbench.cli", "--help"], capture_output=True,
+                         text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    description = " ".join(run.stdout.split("\n\n")[1].split())
+    assert run.returncode == 0 and description.startswith("ExPhil Workbench:")
+    assert description.endswith("for a command's options.") and "``" not in description

@@ -101,3 +101,16 @@ def test_misspelt_grid_parameter_stops_before_any_arm(tmp_path):
     assert "'backbon'" in done.stderr and "did you mean 'backbone'?" in done.stderr
     assert "max_steps" in done.stderr  # the valid names are listed
     assert not list((tmp_path / "arms").glob("*.ipynb")) if (tmp_path / "arms").exists() else True
+
+
+def test_resume_takes_the_whole_config_from_the_run(one_game, tmp_path):
+    first = workbench(*small(one_game, "run", "--backbone", "mlp", "--window", "1"), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    more = workbench("train", "--resume", "--out", "run", "--max-steps", "5", cwd=tmp_path)
+    assert more.returncode == 0, more.stderr
+    assert "trained 5 steps" in more.stdout
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["policy"]["backbone"]["name"] == "mlp" and saved["train"]["max_steps"] == 5
+    assert saved["replays"] == [str(one_game)]
+    changed = workbench("train", "--resume", "--out", "run", "--hidden", "32", cwd=tmp_path)
+    assert changed.returncode == 2 and "hidden_size" in changed.stderr

@@ -79,3 +79,76 @@ def test_average_last_and_training_games_refused(run):
         store = FrameStore(cfg["store"])
         paths = [r["path"] for r in store.games() if r["md5"] in set(split.train)]
         evaluate(run, replays=paths[:1], delays=(0,))
+
+
+def test_change_frames_split_into_onsets_and_releases_beside_constants():
+    """A model that never presses: about 0.5 on change frames (releases count), but 0 on
+    onsets, and exactly what the always-at-rest predictor scores."""
+    import numpy as np
+
+    from workbench.embed.config import EmbedConfig
+    from workbench.embed.controller import ControllerSpec
+    from workbench.eval.metrics import Predictions, head_metrics
+
+    spec = ControllerSpec(EmbedConfig().controller)
+    col, n = spec.index["A"], 400
+    rng = np.random.default_rng(0)
+    pressed = (np.arange(n) // 10) % 2                          # A held 10 frames, released 10
+    targets = np.zeros((n, spec.num_heads), np.int16)
+    for head in spec.heads:  # every other head at rest
+        targets[:, spec.index[head.name]] = head.classes // 2 if head.kind == "stick_axis" else 0
+    targets[:, col] = pressed
+    previous = np.roll(targets, 1, axis=0)
+    never = targets.copy()
+    never[:, col] = 0
+    preds = Predictions(targets, previous, never, rng.random((n, spec.num_heads)), {},
+                        *[np.zeros(n)] * 3, np.arange(n))
+    m = head_metrics(preds, spec)["A"]
+    assert m["change_frames"] == m["onset_frames"] + m["release_frames"] and m["onset_frames"] > 10
+    assert 0.4 < m["acc_change"] < 0.6               # what used to flatter it
+    assert m["acc_onset"] == 0.0 and m["acc_release"] == 1.0
+    assert m["rest_acc_onset"] == 0.0 and m["rest_acc_release"] == 1.0
+    assert m["constant_acc"] == 0.5 and m["acc"] == 0.5 and m["baseline_acc_change"] == 0.0
+
+
+def test_quality_filters_leave_games_out(run):
+    from workbench.errors import WorkbenchError
+    from workbench.replay import FrameStore
+    from workbench.train.config import load_experiment
+
+    cfg = load_experiment(str(run / "config.json"))
+    rows = {r["md5"]: r for r in FrameStore(cfg.store).games()}
+    every = evaluate(run, delays=(0,), split="all")
+    clean = evaluate(run, delays=(0,), split="all", exclude_flags=["sd_chain", "idle"])
+    assert set(clean["games"]) < set(every["games"]) and clean["exclude_flags"] == ["sd_chain", "idle"]
+    assert not any({"sd_chain", "idle"} & set(rows[m]["quality_flags"]) for m in clean["games"])
+    strict = evaluate(run, delays=(0,), split="all", quality_threshold=0.5)
+    assert all(rows[m]["quality"] >= 0.5 for m in strict["games"])
+    with pytest.raises(WorkbenchError, match="below the quality filters"):
+        evaluate(run, delays=(0,), split="all", quality_threshold=1.0)
+
+
+def test_averaged_checkpoint_is_a_checkpoint(run, tmp_path, capsys):
+    """``workbench average RUN --last 3 --out DIR`` writes a folder that eval scores on the
+    run's held-out games exactly as ``--average-last 3`` does, and that export turns into
+    the ONNX model play runs."""
+    from workbench.cli import main
+    from workbench.deploy.runtime import OnnxPolicy
+
+    avg = tmp_path / "avg"
+    assert main(["average", str(run), "--last", "3", "--out", str(avg)]) == 0
+    assert "mean of step-00000010, step-00000015, step-00000020" in capsys.readouterr().out
+    assert not (avg / "trainer.pt").exists()
+    expected = average_weights(list_checkpoints(run / "checkpoints")[-3:])
+    policy, _, folder = load_policy(avg)
+    assert folder == avg
+    for key, value in policy.state_dict().items():
+        torch.testing.assert_close(value, expected[key].to(value.dtype))
+    scored = evaluate(avg, delays=(0,))
+    reference = evaluate(run, delays=(0,), average_last=3)
+    assert scored["split"] == "held-out" and scored["games"] == reference["games"]
+    assert scored["delays"]["0"]["heads"]["main_x"]["nll"] == pytest.approx(
+        reference["delays"]["0"]["heads"]["main_x"]["nll"], rel=1e-5)
+    model = tmp_path / "avg.onnx"
+    assert main(["export", "--checkpoint", str(avg), "--out", str(model)]) == 0
+    assert OnnxPolicy(model).state_keys

@@ -14,7 +14,7 @@ from workbench.replay import (
 from workbench.replay.header import meta_from_header, read_header
 from workbench.replay.peppi_reader import read_peppi
 from workbench.replay.slippi_reader import read_pyslippi
-from workbench.replay.validate import check_bounds, check_policy, quality_flags
+from workbench.replay.validate import check_bounds, check_policy
 from workbench.types import Character, GameMeta
 
 GOOD = sorted(p.relative_to(DATA).as_posix() for p in DATA.rglob("*.slp") if "bad/" not in p.as_posix())
@@ -162,19 +162,6 @@ def test_metadata():
     assert [p.netplay_code for p in rollback.players] == ["NIKKI#0", "PHUN#947"]
     assert rollback.winner_port == 0 and rollback.end_method == "game"
     assert GameMeta.from_dict(rollback.to_dict()) == rollback
-
-
-def test_quality_flags():
-    table = read_replay(bundled("clips/peppi-v3.18.slp"))
-    assert "quit_early" in quality_flags(table)["quality_flags"]  # ended by L+R+A+Start
-    game = read_replay(bundled("games/slippijs-rollbackFrameTest.slp"))
-    assert quality_flags(game)["quality_flags"] == []
-    for key in ("stick_x", "stick_y", "cstick_x", "cstick_y", "trigger", "buttons"):
-        col = game.columns[f"p0_{key}"].copy()
-        col[500:1200] = col[500]
-        game.columns[f"p0_{key}"] = col
-    flags = quality_flags(game)
-    assert "idle" in flags["quality_flags"] and flags["idle_seconds"][0] >= 11.6
 
 
 # -- parser parity -------------------------------------------------------------------------

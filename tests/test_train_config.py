@@ -158,3 +158,15 @@ def test_coerce_keeps_optional_and_nested_types():
     assert coerce([[1, 2]], list[list[float]], "k") == [[1.0, 2.0]]
     with pytest.raises(ConfigError):
         coerce(True, int, "k")
+
+
+def test_default_paths_live_under_the_project_not_the_current_folder(tmp_path, monkeypatch):
+    from workbench.io import project_root
+
+    monkeypatch.chdir(tmp_path)
+    cfg = experiment()
+    root = project_root()
+    assert cfg.replays == [str(root / "data" / "replays")]
+    assert cfg.store == str(root / ".cache" / "store") and cfg.out == str(root / "runs" / "default")
+    given = experiment(replays="games", out="runs/x")  # typed paths: the current folder
+    assert given.replays == [str(tmp_path / "games")] and given.out == str(tmp_path / "runs" / "x")

@@ -40,3 +40,28 @@ def test_averaging_and_keeping_the_last_n_plus_best(tmp_path):
     avg = average_weights(list_checkpoints(tmp_path)[-2:])
     torch.testing.assert_close(avg["w"], torch.full((2,), 6.5))
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_warmup_fits_the_budget():
+    """A 10-step run with the default 100-step warm-up used to end at a tenth of its
+    learning rate; the warm-up is now at most a tenth of the run."""
+    import warnings
+
+    from workbench.errors import WorkbenchWarning
+    from workbench.train.optim import warmup_steps
+    from workbench.train.trainer import MIN_LEARNING_STEPS, planned_steps
+
+    default = TrainConfig()
+    assert warmup_steps(10, default) == 1 and warmup_steps(300, default) == 30
+    assert warmup_steps(5000, default) == default.warmup_steps == 100
+    peak = max(lr_factor(step, 300, default) for step in range(300))
+    assert peak == 1.0 and lr_factor(30, 300, default) > 0.99
+    # a budget in epochs runs at least min_steps; an explicit tiny one says it is too small
+    assert planned_steps(default, batches_per_epoch=10) == default.min_steps == 300
+    assert planned_steps(TrainConfig(epochs=50), batches_per_epoch=10) == 500
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert planned_steps(TrainConfig(max_steps=20), batches_per_epoch=10) == 20
+        assert planned_steps(TrainConfig(max_steps=MIN_LEARNING_STEPS), batches_per_epoch=10) == 100
+    messages = [str(w.message) for w in caught if issubclass(w.category, WorkbenchWarning)]
+    assert len(messages) == 1 and "20 optimizer steps are too few to learn" in messages[0]

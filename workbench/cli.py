@@ -132,6 +132,33 @@ def _csv_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number in [0, 1]") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a score in [0, 1]")
+    return value
+
+
+def _flag_names(text: str) -> list[str]:
+    from workbench.replay.quality import parse_flags
+    try:
+        return parse_flags(text)
+    except WorkbenchError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _quality_flags(p: argparse.ArgumentParser) -> None:
+    """``--quality-threshold`` / ``--exclude-flags`` (ingest and eval; train derives its
+    own from TrainConfig)."""
+    p.add_argument("--quality-threshold", type=_unit_interval, default=0.0, metavar="SCORE",
+                   help="leave out games whose quality score (0..1) is below SCORE")
+    p.add_argument("--exclude-flags", type=_flag_names, default=[], metavar="FLAGS",
+                   help="leave out games with any of these flags, e.g. sd_chain,idle,quit_early,sandbagging")
+
+
 def add_ingest(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ingest", help="parse replays into a frame store",
                        description="Walk .slp files and folders, parse them (peppi-py, "
@@ -147,6 +174,7 @@ def add_ingest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cpu", choices=("human", "none", "any"), default="human",
                    help="games with CPUs: keep when a human plays (default), none, or any")
     p.add_argument("--parser", choices=("auto", "peppi", "py-slippi"), default="auto")
+    _quality_flags(p)
     p.add_argument("--force", action="store_true", help="re-parse files already in the store")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run_ingest)
@@ -161,7 +189,8 @@ def run_ingest(args: argparse.Namespace) -> int:
         policy = IngestPolicy(
             min_frames=args.min_frames, max_players=4 if args.allow_multiplayer else 2,
             cpu=args.cpu, characters=[character_id(c) for c in args.characters],
-            stages=[stage_id(s) for s in args.stages])
+            stages=[stage_id(s) for s in args.stages], quality_threshold=args.quality_threshold,
+            exclude_flags=args.exclude_flags)
     except ValueError as err:
         raise WorkbenchError(str(err)) from None
     result = ingest(args.paths, args.out, workers=args.workers, policy=policy,
@@ -302,7 +331,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="YAML/JSON experiment config")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="any config field, e.g. --set loss.focal_gamma=2 (repeatable)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out exactly, with the config saved in it (flags "
+                        "given change it, e.g. --max-steps to train longer)")
     p.add_argument("--dry-run", action="store_true", help="print config, data and parameters, then exit")
     p.defer(_train_flags)
     p.set_defaults(func=run_train)
@@ -323,7 +354,26 @@ def train_config(args: argparse.Namespace):
 
     dests = {flag.dest for _, flag, _ in flag_fields(ExperimentConfig)}
     flags = {dest: value for dest, value in vars(args).items() if dest in dests}
-    return experiment(args.config, args.overrides, **flags)
+    config = args.config
+    if args.resume:
+        config = resumed_config(args, ExperimentConfig().out)
+        flags["out"] = flags.get("out") or ExperimentConfig().out
+    return experiment(config, args.overrides, **flags)
+
+
+def resumed_config(args: argparse.Namespace, default_out: str) -> dict | str | None:
+    """``--resume``: the run's own ``config.json`` is the base (flags and ``--set`` still
+    apply over it, e.g. a longer ``--max-steps``), so ``train --resume --out RUN`` needs
+    no other flag. A run folder without one (never started) falls back to ``--config``."""
+    saved = Path(args.out or default_out) / "config.json"
+    if not saved.exists():
+        return args.config
+    if args.config:
+        raise WorkbenchError(f"--resume takes the config from {saved}; drop --config (flags "
+                             "and --set still apply on top of it)")
+    data = json.loads(saved.read_text())
+    data.pop("out", None)  # the folder given now, wherever the run was moved to
+    return data
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -426,6 +476,10 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ablation-delays", type=_delays_or_none, default=None, metavar="D,D",
                    help="delays at which the model is also scored with the state, then its "
                         "own inputs, held constant (default: the first delay; 'none' skips)")
+    _quality_flags(p)
+    p.add_argument("--target-return", type=_targets, metavar="R[,R...]",
+                   help="Decision Transformer: behaviour (attack, approach rates) on held-out "
+                        "games conditioned on each target return, beside the human rates")
     p.set_defaults(func=run_eval)
 
 
@@ -437,8 +491,18 @@ def run_eval(args: argparse.Namespace) -> int:
             output_file(path, "--out" if path == args.out else "--export-predictions")
     report = evaluate(args.checkpoint, args.replays, args.delays, args.out,
                       args.export_predictions, args.average_last, args.split,
-                      progress=sys.stderr.isatty(), ablation_delays=args.ablation_delays)
+                      progress=sys.stderr.isatty(), quality_threshold=args.quality_threshold,
+                      exclude_flags=args.exclude_flags, ablation_delays=args.ablation_delays)
     print(format_eval(report))
+    if args.target_return:
+        from workbench.eval.evaluate import _clean
+        from workbench.eval.target_return import format_behaviour, target_return_report
+
+        report["target_return"] = target_return_report(args.checkpoint, list(args.target_return),
+                                                       args.replays, args.split)
+        print(format_behaviour(report["target_return"]))
+        if args.out:  # eval.json gains the table
+            Path(args.out).write_text(json.dumps(_clean(report), indent=1))
     for label, path in (("eval report", args.out), ("predictions", args.export_predictions)):
         if path:
             print(f"wrote {label} {path} ({human_size(Path(path).stat().st_size)})")
@@ -452,6 +516,17 @@ def human_size(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{size:.1f} GB"
+
+
+def _targets(text: str) -> tuple[float, ...]:
+    """``--target-return -1,0,1.5`` -> (-1.0, 0.0, 1.5)."""
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write comma-separated numbers, e.g. -1,0,1") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least one target return")
+    return values
 
 
 def _delays(text: str) -> tuple[int, ...]:
@@ -481,11 +556,19 @@ def format_eval(report: dict) -> str:
         for name, ablated in block.get("ablations", {}).items():
             line += f"; {name.replace('_', ' ')} {ablated['bits_per_frame']:.3f}"
         lines.append(line)
-    lines.append(f"{'delay':>5s} {'head':8s} {'acc':>7s} {'repeat':>7s} {'nll':>7s} {'repeat':>7s} {'acc@change':>10s}")
+    # change frames split into onsets (a press, a stick leaving rest) and releases, each
+    # beside the best constant predictor's score (a model that never presses gets 1 on
+    # releases and 0 on onsets)
+    lines.append(f"{'delay':>5s} {'head':8s} {'acc':>7s} {'repeat':>7s} {'const':>7s} {'nll':>7s} "
+                 f"{'repeat':>7s} {'onset':>7s} {'const':>7s} {'release':>7s} {'const':>7s}")
     for delay, block in report["delays"].items():
         for name, m in block["heads"].items():
             lines.append(f"{delay:>5s} {name:8s} {m['acc']:7.4f} {m['baseline_acc']:7.4f} "
-                         f"{m['nll']:7.4f} {m['baseline_nll']:7.4f} {m['acc_change']:10.4f}")
+                         f"{m['constant_acc']:7.4f} {m['nll']:7.4f} {m['baseline_nll']:7.4f} "
+                         f"{m['acc_onset']:7.4f} {m['constant_acc_onset']:7.4f} "
+                         f"{m['acc_release']:7.4f} {m['constant_acc_release']:7.4f}")
+    lines.append("const: the most frequent class of each head; onset/release: accuracy on frames "
+                 "where the input changes away from rest / back to rest (repeat-last scores 0)")
     return "\n".join(lines)
 
 
@@ -494,9 +577,11 @@ def add_report(sub: argparse._SubParsersAction) -> None:
                        description="Run the notebooks headless (explore, train and eval, stick "
                                    "confusions, attention, deployment) and publish reports/index.html.")
     p.add_argument("--replays", nargs="+", help="replay files/folders (default: data/replays)")
-    p.add_argument("--out", default="reports", help="report folder (default reports/)")
-    p.add_argument("--runs", default="papermill_runs/main", help="executed notebooks")
-    p.add_argument("--work", default=".cache/main_job", help="stores, caches and training runs")
+    # defaults under the project folder, whatever the current directory
+    p.add_argument("--out", help="report folder (default: the project's reports/)")
+    p.add_argument("--runs", help="executed notebooks (default: the project's papermill_runs/main)")
+    p.add_argument("--work", help="stores, caches and training runs (default: the project's "
+                                  ".cache/main_job)")
     p.add_argument("--train-steps", type=count(1), default=400,
                    help="training steps of the small model")
     p.set_defaults(func=run_report)
@@ -505,13 +590,37 @@ def add_report(sub: argparse._SubParsersAction) -> None:
 def run_report(args: argparse.Namespace) -> int:
     from workbench.report.main_job import run_main_job
 
-    output_folder(args.out)
-    result = run_main_job(args.replays, args.out, args.runs, args.work, args.train_steps)
+    from workbench.io import default_path
+
+    out = args.out or default_path("reports")
+    output_folder(out)
+    result = run_main_job(args.replays, out, args.runs or default_path("papermill_runs/main"),
+                          args.work or default_path(".cache/main_job"), args.train_steps)
     for step in result.steps:
         line = f"  {step['status']:6s} {step['step']:16s} {step['seconds']:6.0f}s"
         print(line + (f"  {step['error']}" if step["error"] else ""))
     print(f"report: {result.index}  ({result.seconds / 60:.1f} min)")
     return 1 if result.failed else 0
+
+
+def add_average(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("average", help="average a run's last N checkpoints into a checkpoint folder",
+                       description="Write DIR: the mean weights (and EMA weights) of the run's last N "
+                                   "checkpoints, a checkpoint that eval, export and play take.")
+    p.add_argument("run", metavar="RUN", help="run folder (or its checkpoints folder)")
+    p.add_argument("--last", type=count(1), required=True, metavar="N", help="how many checkpoints")
+    p.add_argument("--out", required=True, metavar="DIR", help="checkpoint folder to write")
+    p.set_defaults(func=run_average)
+
+
+def run_average(args: argparse.Namespace) -> int:
+    from workbench.train.checkpoint import write_average
+
+    output_folder(args.out)
+    out = write_average(args.run, args.last, args.out)
+    meta = json.loads((out / "config.json").read_text())
+    print(f"wrote {out}: mean of {', '.join(meta['averaged_from'])}")
+    return 0
 
 
 def add_export(sub: argparse._SubParsersAction) -> None:
@@ -673,13 +782,17 @@ def run_sim_bench(args: argparse.Namespace) -> int:
 
 #: every subcommand's ``add_NAME(sub)``, in the order ``workbench --help`` lists them
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_ingest, add_embed, add_train, add_selfplay, add_eval, add_report, add_sweep, add_publish,
-    add_export, add_play, add_bench_latency, add_sim,
+    add_ingest, add_embed, add_train, add_selfplay, add_eval, add_average, add_report, add_sweep,
+    add_publish, add_export, add_play, add_bench_latency, add_sim,
 ]
 
 
+DESCRIPTION = ("ExPhil Workbench: Slippi replays in; trained, evaluated and deployable Melee "
+               "bots out. Run `workbench COMMAND --help` for a command's options.")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = WorkbenchParser(prog="workbench", description=__doc__.split("\n")[0])
+    parser = WorkbenchParser(prog="workbench", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(sub)

@@ -1,4 +1,5 @@
-"""Reading config files a user names: JSON or YAML, with one-line errors."""
+"""Reading config files a user names: JSON or YAML, with one-line errors; where default
+paths live (the project folder, not whatever the current directory happens to be)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,3 +21,17 @@ def load_config_file(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise WorkbenchError(f"{path}: expected a mapping of options, got {type(data).__name__}")
     return data
+
+
+def project_root() -> Path:
+    """The checkout this workbench runs from (it holds ``pyproject.toml`` and ``data/``);
+    the current directory when the package is installed elsewhere."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").exists() else Path.cwd()
+
+
+def default_path(path: str | Path) -> str:
+    """A default relative path (``data/replays``, ``.cache/store``) under the project, so a
+    command gives the same result from any folder. Paths a user types stay relative to
+    the current directory."""
+    return str(path) if Path(path).is_absolute() else str(project_root() / path)

@@ -51,3 +51,45 @@ def repeat_last_baseline(cache: EmbeddingCache, segments: list[Segment], delay: 
     originals = [s for s in segments if s.variant == 0]
     targets, previous = aligned_targets(cache, originals, delay)
     return baseline_scores(targets, previous, cache.spec, eps)
+
+
+def rest_class(spec: ControllerSpec, name: str) -> int:
+    """The class a head sits at when the player does nothing: released for buttons and
+    the trigger, the centre for a stick axis, the centre nearest (0, 0) for a 2-D stick."""
+    head = spec.heads[spec.index[name]]
+    if head.kind in ("button", "trigger"):
+        return 0
+    if head.kind == "stick_axis":
+        return head.classes // 2
+    centers = spec.main_centers if name == "main" else spec.c_centers
+    return int(np.argmin(np.square(centers).sum(-1)))
+
+
+def constant_scores(targets: np.ndarray, previous: np.ndarray, spec: ControllerSpec
+                    ) -> dict[str, dict[str, float]]:
+    """Per head, the best constant predictor in hindsight (the most frequent class of
+    ``targets``) and the always-at-rest predictor: accuracy on every frame, on change
+    frames, on onsets (a change to a non-rest class: a press, a stick leaving the
+    centre or moving on) and on releases (a change back to rest). A model that never
+    presses scores 1 on releases and 0 on onsets; both beside the model's keep a
+    change-frame accuracy of 0.5 from passing for skill."""
+    out = {}
+    for col, head in enumerate(spec.heads):
+        truth, before = targets[:, col], previous[:, col]
+        rest = rest_class(spec, head.name)
+        counts = np.bincount(truth.astype(np.int64), minlength=head.classes)
+        majority = int(counts.argmax()) if len(truth) else rest
+        changed = truth != before
+        onset, release = changed & (truth != rest), changed & (truth == rest)
+        row = {"majority_class": majority, "rest_class": rest}
+        for label, guess in (("constant", majority), ("rest", rest)):
+            right = truth == guess
+            row.update({f"{label}_acc": _mean(right), f"{label}_acc_change": _mean(right[changed]),
+                        f"{label}_acc_onset": _mean(right[onset]),
+                        f"{label}_acc_release": _mean(right[release])})
+        out[head.name] = row
+    return out
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")

@@ -40,8 +40,9 @@ from workbench.eval import diagnostics
 from workbench.eval.metrics import Predictions, breakdown, button_metrics, head_metrics, stick_metrics
 from workbench.models.policy import Policy
 from workbench.replay import FrameStore
-from workbench.train.checkpoint import load_policy
-from workbench.train.data import stored_games
+from workbench.replay.quality import check_filters
+from workbench.train.checkpoint import load_policy, run_dir_of
+from workbench.train.data import quality_games, stored_games
 
 CHUNK = 512
 
@@ -137,7 +138,7 @@ def scored_segments(cfg, folder: Path, frame_store: FrameStore, wanted: set[str]
     ``wanted`` games to score for the checkpoint in ``folder`` (see :func:`eval_games`),
     and which split that was; an empty list when none is left."""
     emb = build_cache(frame_store, cache or cfg.cache, cfg.embed, perspectives=cfg.train.perspectives)
-    games, split_used = eval_games(wanted, folder.parent.parent, split)
+    games, split_used = eval_games(wanted, run_dir_of(folder), split)
     return emb, emb.select(md5s=games, variants={0}), split_used
 
 
@@ -155,14 +156,16 @@ def held_out(checkpoint: str | Path) -> tuple[Policy, object, EmbeddingCache, li
 def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: tuple[int, ...] = (0,),
              out: str | Path | None = None, export_predictions: str | Path | None = None,
              average_last: int = 0, split: str = "auto", store: str | None = None,
-             cache: str | None = None, progress: bool = False,
-             ablation_delays: tuple[int, ...] | None = None) -> dict:
+             cache: str | None = None, progress: bool = False, quality_threshold: float = 0.0,
+             exclude_flags: list[str] | tuple = (), ablation_delays: tuple[int, ...] | None = None) -> dict:
     """Score ``checkpoint`` (see the module docstring); ``progress`` shows a bar over
-    (delay, game) pairs. At each of ``ablation_delays`` (default: the first delay) the
-    model is also scored with the state, then its own inputs, held constant
-    (:mod:`workbench.eval.diagnostics`)."""
+    (delay, game) pairs; games below ``quality_threshold`` or carrying one of
+    ``exclude_flags`` (:mod:`workbench.replay.quality`) are left out. At each of
+    ``ablation_delays`` (default: the first delay) the model is also scored with the
+    state, then its own inputs, held constant (:mod:`workbench.eval.diagnostics`)."""
     from tqdm.auto import tqdm
 
+    check_filters(quality_threshold, exclude_flags, "--quality-threshold")
     ablation_delays = tuple(delays[:1]) if ablation_delays is None else tuple(ablation_delays)
     policy, cfg, folder = load_policy(checkpoint, average_last=average_last)
     replays = replays or cfg.replays
@@ -170,15 +173,22 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
     if not wanted:
         raise WorkbenchError(f"no usable 1v1 game among {', '.join(map(str, replays))} (see "
                              f"{frame_store.root / 'ingest_report.json'} for why each was left out)")
+    kept = quality_games(frame_store, wanted, quality_threshold, exclude_flags)
+    if not kept:
+        raise WorkbenchError(f"all {len(wanted)} games are below the quality filters "
+                             f"(--quality-threshold {quality_threshold}, --exclude-flags "
+                             f"{','.join(exclude_flags) or '-'})")
+    wanted = kept
     emb, segments, split_used = scored_segments(cfg, folder, frame_store, wanted, split, cache)
     if not segments:
         raise WorkbenchError("no held-out game to evaluate: the replays given are all training "
                              "games of this run (pass --split all to score them anyway)")
     report = {"checkpoint": str(folder), "replays": [str(r) for r in replays],
               "games": sorted({s.md5 for s in segments}), "split": split_used,
+              "quality_threshold": quality_threshold, "exclude_flags": list(exclude_flags),
               "average_last": average_last, "delays": {}, "delay_curve": []}
     longest = max(s.length for s in segments)
-    too_long = [d for d in delays if d >= longest - 1]
+    too_long = [d for d in delays if step_count(longest, d) == 0]
     if too_long:
         raise WorkbenchError(f"--delays {too_long[0]}: longer than every game scored (the longest "
                              f"has {longest} frames); use delays below {longest - 1}")

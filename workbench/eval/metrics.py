@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workbench.data.baseline import DEFAULT_EPS, baseline_scores
+from workbench.data.baseline import DEFAULT_EPS, baseline_scores, constant_scores, rest_class
 from workbench.embed.controller import ControllerSpec
 
 
@@ -28,20 +28,33 @@ class Predictions:
 
 def head_metrics(p: Predictions, spec: ControllerSpec, mask: np.ndarray | None = None,
                  eps: float = DEFAULT_EPS) -> dict[str, dict[str, float]]:
-    """acc, nll and acc on change frames per head, each beside the baseline's."""
+    """acc, nll and acc on change frames per head, each beside the baseline's; change
+    frames split into onsets (to a non-rest class) and releases (back to rest), each
+    beside the constant predictors' (:func:`~workbench.data.baseline.constant_scores`)."""
     sel = np.ones(len(p.targets), bool) if mask is None else mask
     targets, previous, predicted = p.targets[sel], p.previous[sel], p.predicted[sel]
     base = baseline_scores(targets, previous, spec, eps)
+    constants = constant_scores(targets, previous, spec)
     out = {}
     for col, head in enumerate(spec.heads):
         changed = targets[:, col] != previous[:, col]
+        at_rest = targets[:, col] == rest_class(spec, head.name)
+        onset, release = changed & ~at_rest, changed & at_rest
         right = predicted[:, col] == targets[:, col]
+        # paired per-frame difference from repeat-last; frames within a game are
+        # correlated, so this 95% half-width is a lower bound on the real uncertainty
+        gain = right.astype(np.float64) - (~changed)
+        half_width = 1.96 * gain.std(ddof=1) / np.sqrt(len(gain)) if len(gain) > 1 else float("nan")
         out[head.name] = {
             "acc": _mean(right), "nll": _mean(p.nll[sel][:, col]),
+            "gain_ci95": float(half_width),
             "acc_change": _mean(right[changed]), "change_frames": int(changed.sum()),
+            "acc_onset": _mean(right[onset]), "onset_frames": int(onset.sum()),
+            "acc_release": _mean(right[release]), "release_frames": int(release.sum()),
             "baseline_acc": base[head.name]["acc"], "baseline_nll": base[head.name]["nll"],
             "baseline_acc_change": 0.0 if changed.any() else float("nan"),
             "frames": int(len(right)),
+            **{k: v for k, v in constants[head.name].items() if k != "rest_class"},
         }
     return out
 

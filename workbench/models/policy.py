@@ -15,9 +15,9 @@ from torch import Tensor, nn
 from workbench.configtree import option
 from workbench.embed.config import DictMixin, EmbedConfig
 from workbench.embed.controller import CONTROLLER_COLUMNS, ControllerSpec
-from workbench.embed.state import StateLayout
+from workbench.embed.state import RETURN_FEATURE, StateLayout
 from workbench.models.backbones import (
-    BACKBONES, BackboneConfig, State, backbone_config_class, build_backbone, config_from_dict,
+    BACKBONES, BackboneConfig, InputColumns, State, backbone_config_class, build_backbone, config_from_dict,
 )
 from workbench.models.heads import AutoregressiveHead, ControllerDecoder, CopyPrior, ValueHead
 from workbench.types import NUM_ACTIONS
@@ -83,7 +83,7 @@ class Policy(nn.Module):
         if self.config.normalize_floats:  # set from the training data (set_float_stats)
             self.register_buffer("float_shift", torch.zeros(self.layout.float_dim))
             self.register_buffer("float_scale", torch.ones(self.layout.float_dim))
-        self.backbone = build_backbone(self.config.backbone, self.input_dim)
+        self.backbone = build_backbone(self.config.backbone, self.input_dim, self.input_columns())
         hidden = self.backbone.output_dim
         self.head = AutoregressiveHead(hidden, self.spec, self.config.head_hidden)
         self.decoder = ControllerDecoder(self.spec)
@@ -92,6 +92,27 @@ class Policy(nn.Module):
         self.aux_action = nn.Linear(hidden, NUM_ACTIONS + 1) if self.config.aux_action_head else None
 
     # -- inputs --------------------------------------------------------------------------
+    def input_columns(self) -> InputColumns:
+        """Where the return-to-go and the previous controller sit in :meth:`inputs`'s
+        output (floats first, then the controller, then the id embeddings, then the delay)."""
+        floats = self.layout.float_dim
+        rtg = self.layout.slices.get(RETURN_FEATURE)
+        action = (floats, floats + len(CONTROLLER_COLUMNS)) if self.embed_config.prev_controller else None
+        sides: dict[str, list[int]] = {"self_": [], "opp_": []}
+        named = [(f.name, range(self.layout.slices[f.name].start, self.layout.slices[f.name].stop))
+                 for f in self.layout.float_features]
+        start = floats + (len(CONTROLLER_COLUMNS) if action else 0)
+        for name, group in zip(self.layout.id_names, self.id_columns):  # id embeddings follow
+            width = self.config.id_embed_dim.get(group, 8)
+            named.append((name, range(start, start + width)))
+            start += width
+        for name, columns in named:
+            for prefix, found in sides.items():
+                if name.startswith(prefix):
+                    found.extend(columns)
+        return InputColumns(return_to_go=None if rtg is None else rtg.start, action=action,
+                            own=tuple(sides["self_"]), opponent=tuple(sides["opp_"]))
+
     def inputs(self, floats: Tensor, ids: Tensor, controller: Tensor,
                delay: Tensor | None = None) -> Tensor:
         """floats (…, F), ids (…, K), own controller (…, 13), and with ``delay_input`` the
@@ -101,15 +122,15 @@ class Policy(nn.Module):
         parts = [floats]
         if self.embed_config.prev_controller:
             parts.append(controller.to(floats.dtype))
-        if self.config.delay_input:
+        ids = ids.long()
+        for col, group in enumerate(self.id_columns):
+            parts.append(self.id_embeddings[group](ids[..., col]))            # (…, E)
+        if self.config.delay_input:  # last, so input_columns' map of the others holds
             if delay is None:
                 d = torch.full(floats.shape[:-1], float(self.play_delay), dtype=floats.dtype, device=floats.device)
             else:  # (B,) -> (B, 1, ...) broadcast over the time axis of (B, T, F) inputs
                 d = delay.to(floats.dtype).view(-1, *[1] * (floats.dim() - 2)).expand(floats.shape[:-1])
             parts.append(d[..., None] / DELAY_SCALE)                             # (…, 1)
-        ids = ids.long()
-        for col, group in enumerate(self.id_columns):
-            parts.append(self.id_embeddings[group](ids[..., col]))            # (…, E)
         return torch.cat(parts, dim=-1)
 
     @torch.no_grad()

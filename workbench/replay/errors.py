@@ -80,6 +80,11 @@ class FilteredOutError(ReplayError):
     status = "skipped"
 
 
+class LowQualityError(ReplayError):
+    reason = "low quality"               # --quality-threshold / --exclude-flags
+    status = "skipped"
+
+
 class DuplicateGameError(ReplayError):
     reason = "duplicate game"
     status = "skipped"
@@ -90,6 +95,6 @@ ALL_REASONS = tuple(
     cls.reason for cls in (
         EmptyReplayError, UnreadableFileError, NotAFileError, TooLargeError, NotSlippiError, CorruptReplayError, OutOfRangeError,
         UnsupportedModeError, TooShortError, TooManyPlayersError, CPUPlayerError,
-        FilteredOutError, DuplicateGameError,
+        FilteredOutError, LowQualityError, DuplicateGameError,
     )
 )

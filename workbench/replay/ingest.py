@@ -14,12 +14,15 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from workbench.replay.errors import CorruptReplayError, DuplicateGameError, ReplayError, WorkbenchError
+from workbench.replay.errors import (
+    CorruptReplayError, DuplicateGameError, LowQualityError, ReplayError, WorkbenchError,
+)
 from workbench.replay.files import printable_path, read_replay_bytes
 from workbench.replay.reader import read_replay
 from workbench.replay.store import FrameStore, game_key
 from workbench.replay.table import META_KEY, GameTable
-from workbench.replay.validate import IngestPolicy, check_policy, quality_flags
+from workbench.replay.quality import quality_flags
+from workbench.replay.validate import IngestPolicy, check_policy
 from workbench.types import GameMeta, stage_name
 
 REPORT_KEYS = ("path", "md5", "status", "reason", "frames", "characters", "stage",
@@ -96,7 +99,7 @@ def _row(path: Path, md5: str, table: GameTable | None = None, err: ReplayError 
 def _policy_row(row: dict, meta: GameMeta, policy: IngestPolicy) -> dict:
     """Re-judge a stored game against this run's policy (a cache hit needs no parse)."""
     try:
-        check_policy(meta, row["playable_frames"], policy, row["path"])
+        check_policy(meta, row["playable_frames"], policy, row["path"], quality=row)
         row.update(status="ok", reason="", detail="")
     except ReplayError as err:
         row.update(status=err.status, reason=err.reason, detail=err.detail)
@@ -131,7 +134,10 @@ def _cached_row(md5: str, path: Path, store: FrameStore, policy: IngestPolicy) -
     if cached.get("file") and store.has_game(md5):
         info = pq.read_schema(store.game_path(md5)).metadata[META_KEY]
         meta = GameMeta.from_dict(json.loads(info)["meta"])
-        return dict(_policy_row(dict(cached, path=printable_path(path)), meta, policy), cache_hit=True)
+        row = dict(cached, path=printable_path(path))
+        if row.get("quality") is None:  # stored before quality scores: score it once
+            row.update(quality_flags(store.load(md5)))
+        return dict(_policy_row(row, meta, policy), cache_hit=True)
     if cached["status"] == "error":
         return dict(cached, path=printable_path(path), cache_hit=True)
     return None
@@ -178,7 +184,7 @@ def ingest_file(path: Path, root: str, policy: IngestPolicy, parser: str = "auto
     (write or _write_now)(store, md5, table)
     row["file"] = f"games/{md5}.parquet"
     try:
-        check_policy(table.meta, row["playable_frames"], policy, str(path))
+        check_policy(table.meta, row["playable_frames"], policy, str(path), quality=row)
     except ReplayError as error:
         row.update(status=error.status, reason=error.reason, detail=error.detail)
     return row
@@ -316,12 +322,17 @@ def summarize(report: list[dict], manifest: dict[str, dict]) -> dict:
     stages = Counter(r.get("stage_name") for r in ok)
     versions = Counter(r.get("slippi_version") for r in ok)
     flags = Counter(f for r in ok for f in (r.get("quality_flags") or []))
+    low = [manifest.get(e["md5"], e) for e in report if e["reason"] == LowQualityError.reason]
+    low_flags = Counter(f for r in low for f in (r.get("quality_flags") or ["none"]))
+    scores = [r["quality"] for r in ok if r.get("quality") is not None]
     return {
         "files": len(report), "ok": by_status["ok"], "skipped": by_status["skipped"],
         "error": by_status["error"], "reasons": dict(reasons.most_common()),
         "frames": int(sum(r.get("frames") or 0 for r in ok)),
         "characters": dict(characters.most_common()), "stages": dict(stages.most_common()),
         "versions": dict(versions.most_common()), "quality_flags": dict(flags.most_common()),
+        "low_quality": len(low), "low_quality_flags": dict(low_flags.most_common()),
+        "quality_mean": round(sum(scores) / len(scores), 4) if scores else None,
         "parsers": dict(Counter(r.get("parser") for r in ok)),
     }
 
@@ -333,9 +344,14 @@ def format_summary(result: IngestResult) -> str:
         f"{s['ok']} ok, {s['skipped']} skipped, {s['error']} errors",
         f"frames in ok games: {s['frames']:,} ({s['frames'] / 3600:.1f} min of play)",
     ]
+    if s.get("quality_mean") is not None:
+        lines.append(f"quality score of kept games: mean {s['quality_mean']:.2f} "
+                     f"({s['low_quality']} left out as low quality)")
     for title, key in (("skipped/errors", "reasons"), ("characters", "characters"),
                        ("stages", "stages"), ("slippi versions", "versions"),
-                       ("quality flags", "quality_flags"), ("parsers", "parsers")):
+                       ("quality flags (kept games)", "quality_flags"),
+                       (f"left out as low quality ({s['low_quality']} games), by flag", "low_quality_flags"),
+                       ("parsers", "parsers")):
         if s[key]:
             lines.append(f"{title}:")
             lines += [f"  {count:5d}  {name}" for name, count in s[key].items()]

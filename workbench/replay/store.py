@@ -41,6 +41,7 @@ MANIFEST_COLUMNS = {
     "end_method": pa.string(), "winner_port": pa.int64(), "game_key": pa.string(),
     "duplicate_of": pa.string(), "quality_flags": pa.list_(pa.string()),
     "sd_count": pa.list_(pa.int64()), "idle_seconds": pa.list_(pa.float64()),
+    "quality": pa.float64(), "sd_chain": pa.list_(pa.int64()), "sandbagging": pa.list_(pa.float64()),
     "has_cpu": pa.bool_(), "start_at": pa.string(), "file": pa.string(),
     "size": pa.int64(), "mtime_ns": pa.int64(),
 }

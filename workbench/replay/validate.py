@@ -1,5 +1,5 @@
-"""Bounds checks on decoded values, the ingest policy (what training takes by default),
-and quality flags that research filters use."""
+"""Bounds checks on decoded values and the ingest policy (what training takes by default);
+quality flags and scores live in :mod:`workbench.replay.quality`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from workbench.replay.errors import (
-    CorruptReplayError, CPUPlayerError, FilteredOutError, OutOfRangeError, TooManyPlayersError,
-    TooShortError,
+    CorruptReplayError, CPUPlayerError, FilteredOutError, LowQualityError, OutOfRangeError,
+    TooManyPlayersError, TooShortError,
 )
 from workbench.replay.files import MAX_REPLAY_BYTES
 from workbench.replay.header import RawHeader
+from workbench.replay.quality import check_filters, passes
 from workbench.replay.table import GameTable
 from workbench.types import FIRST_FRAME, EXTERNAL_CHARACTER_NAMES, GameMeta, stage_name
 
@@ -26,8 +27,6 @@ PLAYER_BOUNDS: dict[str, tuple[float, float]] = {
 ITEM_BOUNDS: dict[str, tuple[float, float]] = {
     "x": (-10000.0, 10000.0), "y": (-10000.0, 10000.0), "type": (0, 1023),
 }
-IDLE_FRAMES = 600       # 10 s without any input change while the game runs
-SD_QUIET_FRAMES = 180   # no damage and no knockback in the 3 s before a stock loss: an SD
 
 
 MAX_SLIPPI_MAJOR = 3        # Slippi 0.1 .. 3.x; a larger major version is a corrupt byte
@@ -104,10 +103,19 @@ class IngestPolicy:
     characters: list[int] = field(default_factory=list)  # external ids; empty = any
     stages: list[int] = field(default_factory=list)      # external ids; empty = any
     max_bytes: int = MAX_REPLAY_BYTES                    # larger files are skipped unread
+    # replay quality (workbench.replay.quality): games scoring below the threshold, or
+    # carrying any of these flags, are skipped with reason "low quality"
+    quality_threshold: float = 0.0
+    exclude_flags: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_filters(self.quality_threshold, self.exclude_flags, "--quality-threshold")
 
 
-def check_policy(meta: GameMeta, playable: int, policy: IngestPolicy, path: str) -> None:
-    """Raise the skip error for a game the policy does not keep (``playable``: frames >= 0).
+def check_policy(meta: GameMeta, playable: int, policy: IngestPolicy, path: str,
+                 quality: dict | None = None) -> None:
+    """Raise the skip error for a game the policy does not keep (``playable``: frames >= 0;
+    ``quality``: the manifest row's quality columns, see :mod:`workbench.replay.quality`).
 
     Needs only the metadata, so a cached game is re-judged without loading its frames.
     """
@@ -125,62 +133,8 @@ def check_policy(meta: GameMeta, playable: int, policy: IngestPolicy, path: str)
         raise FilteredOutError(path, f"characters {names} not in --characters")
     if policy.stages and meta.stage not in policy.stages:
         raise FilteredOutError(path, f"stage {stage_name(meta.stage)} not in --stages")
-
-
-def quality_flags(table: GameTable) -> dict:
-    """Flags for research filters: SD chains, idle stretches, games quit early."""
-    meta = table.meta
-    live = table.frames >= 0
-    flags: list[str] = []
-    sd_counts, idle_seconds = [], []
-    for index in range(table.num_players):
-        player = table.player(index)
-        sd_counts.append(_self_destructs(player))
-        idle_seconds.append(_longest_idle(player, live) / 60.0)
-    if max(sd_counts, default=0) >= 2:
-        flags.append("sd_chain")
-    if max(idle_seconds, default=0.0) * 60 >= IDLE_FRAMES:
-        flags.append("idle")
-    final_stocks = [int(table.columns[f"p{i}_stocks"][-1]) for i in range(table.num_players)]
-    if meta.end_method in ("no_contest", "unresolved", "unknown") or (
-            meta.end_method != "time" and min(final_stocks, default=0) > 0
-            and len(final_stocks) == 2):
-        flags.append("quit_early")
-    if len(meta.players) > 2:
-        flags.append("multiplayer")
-    if any(p.type == "cpu" for p in meta.players):
-        flags.append("cpu")
-    return {"quality_flags": flags, "sd_count": sd_counts,
-            "idle_seconds": [round(s, 1) for s in idle_seconds]}
-
-
-def _self_destructs(player: dict[str, np.ndarray]) -> int:
-    """Stock losses with no damage taken and no knockback in the SD_QUIET_FRAMES before.
-
-    Replays before Slippi 3.5 record no knockback speed; there the damage test alone
-    decides, which can count a slow KO off a high-percent hit as an SD.
-    """
-    lost = np.nonzero(np.diff(player["stocks"].astype(np.int16)) < 0)[0]
-    knockback = (player["speed_x_attack"] != 0) | (player["speed_y_attack"] != 0)
-    count = 0
-    for row in lost:
-        start = max(0, row - SD_QUIET_FRAMES)
-        no_damage = np.all(np.diff(player["percent"][start:row + 1]) <= 0)
-        if no_damage and not knockback[start:row + 1].any():
-            count += 1
-    return count
-
-
-def _longest_idle(player: dict[str, np.ndarray], live: np.ndarray) -> int:
-    """Longest run of live frames in which no input changed."""
-    inputs = np.stack([player["stick_x"], player["stick_y"], player["cstick_x"],
-                       player["cstick_y"], player["trigger"],
-                       player["buttons"].astype(np.float32)], axis=1)
-    changed = np.ones(len(inputs), dtype=bool)
-    changed[1:] = np.any(inputs[1:] != inputs[:-1], axis=1)
-    changed |= ~live
-    boundaries = np.nonzero(changed)[0]
-    if len(boundaries) == 0:
-        return int(live.sum())
-    runs = np.diff(np.concatenate([boundaries, [len(inputs)]]))
-    return int(runs.max()) if len(runs) else 0
+    if quality is not None and not passes(quality, policy.quality_threshold, policy.exclude_flags):
+        flags = ",".join(quality.get("quality_flags") or []) or "none"
+        raise LowQualityError(path, f"quality {quality.get('quality')} (flags: {flags}) below "
+                                    f"--quality-threshold {policy.quality_threshold} or in "
+                                    f"--exclude-flags {','.join(policy.exclude_flags) or '-'}")

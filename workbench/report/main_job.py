@@ -16,7 +16,7 @@ from typing import Callable
 
 from workbench.errors import WorkbenchError
 from workbench.report.publish import ReportEntry, build_index, publish_notebook
-from workbench.report.sweep import Arm, ArmTask, execute_arm, write_result
+from workbench.report.sweep import Arm, ArmTask, Grid, check_parameters, execute_arm, write_result
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
@@ -41,8 +41,14 @@ class JobPaths:
         return str(self.work / "runs" / "train")
 
     def common(self) -> dict:
+        # every output of the job under its own work folder: never the notebooks' default
+        # ../.cache/notebook_runs, which `make test` (nbval) uses
         return {"replays": self.replays, "store": str(self.work / "store"),
                 "cache": str(self.work / "embeddings")}
+
+    def own_runs(self) -> dict:
+        """The folder of the runs a notebook trains for itself (comparison models)."""
+        return {**self.common(), "runs": str(self.work / "notebook_runs")}
 
 
 STEPS = [
@@ -54,12 +60,12 @@ STEPS = [
                     "batch_size": 32, "max_steps": p.train_steps, "delay": "0-6", "eval_delays": "0,6"},
          ("eval/main_x_acc@0", "eval/repeat_baseline/main_x_acc@0")),
     Step("stick_confusion", "Stick confusions", "confusion matrices, change frames, neutral vs edge, per character",
-         lambda p: {**p.common(), "checkpoint": p.train_run, "max_steps": 60},
+         lambda p: {**p.own_runs(), "checkpoint": p.train_run, "max_steps": 60},
          ("confusion/main_x_acc", "confusion/main_x_acc_change")),
     Step("attention", "Attention", "what an attention policy looks at, around hits, shields and action changes",
-         lambda p: {**p.common(), "max_steps": 60}, ("attention/mean_entropy", "attention/uniform_entropy")),
+         lambda p: {**p.own_runs(), "max_steps": 60}, ("attention/mean_entropy", "attention/uniform_entropy")),
     Step("deploy", "Deployment", "ONNX export, parity, INT8/INT4 and per-frame latency",
-         lambda p: {**p.common(), "checkpoint": p.train_run},
+         lambda p: {**p.own_runs(), "checkpoint": p.train_run, "out_dir": str(p.work / "deploy")},
          ("deploy/none/p50_ms", "deploy/none/max_rel_error", "deploy/int8-dynamic/accuracy_change")),
     Step("selfplay", "Self-play", "a few PPO updates from the trained GRU in the simulator, ratings, head to head",
          lambda p: {"init": p.train_run, "out": str(p.work / "runs" / "selfplay")},
@@ -90,6 +96,10 @@ def run_main_job(replays: list[str] | None = None, out: str | Path = "reports",
     if not find_replays(replays):
         raise WorkbenchError(f"no .slp replays under {', '.join(replays)}")
     paths = JobPaths(replays, Path(work).resolve(), train_steps)
+    for step in STEPS:  # a parameter a notebook does not take would be ignored silently
+        source = NOTEBOOKS / f"{step.notebook}.ipynb"
+        if source.exists():
+            check_parameters(source, Grid(parameters=step.parameters(paths)))
     out, runs = Path(out), Path(runs)
     out.mkdir(parents=True, exist_ok=True)
     runs.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, WorkbenchWarning
 
 CHECKPOINT_VERSION = 1
 
@@ -173,7 +173,7 @@ def latest_good_checkpoint(root: str | Path) -> Restored | None:
             continue
         for problem in problems:
             warnings.warn(f"skipping a broken checkpoint: {problem}; resuming from {folder.name}",
-                          stacklevel=2)
+                          WorkbenchWarning, stacklevel=2)
         return restored
     if problems:
         raise CheckpointError(f"no readable checkpoint in {root} ({len(problems)} broken; newest: "
@@ -275,22 +275,96 @@ def average_weights(folders: list[Path], which: str = "auto") -> dict[str, torch
     return {k: (v / len(folders)).float() if v.dtype == torch.float64 else v for k, v in total.items()}
 
 
+def run_dir_of(folder: str | Path) -> Path:
+    """The run folder a checkpoint belongs to (its split.json says which games it trained
+    on): ``<run>/checkpoints/step-N``, or the run an averaged checkpoint names."""
+    folder = Path(folder)
+    try:
+        run = json.loads((folder / "config.json").read_text()).get("run")
+    except (OSError, ValueError, AttributeError):
+        run = None
+    return Path(run) if run else folder.parent.parent
+
+
+def write_average(run: str | Path, last: int, out: str | Path) -> Path:
+    """Average the weights (and EMA weights, when kept) of the run's last ``last``
+    checkpoints into a checkpoint folder at ``out`` that eval, export and play load like
+    any other: ``model.safetensors``, ``ema.safetensors``, and ``config.json`` with the
+    newest checkpoint's config, its step, the run and the folders averaged (no
+    ``trainer.pt``: an average is not a point training can resume from)."""
+    run = Path(run)
+    root = run / "checkpoints" if (run / "checkpoints").is_dir() else run
+    folders = list_checkpoints(root)
+    if not folders:
+        raise CheckpointError(f"no checkpoint at {run}: give a run folder that has checkpoints/step-*")
+    if last < 1:
+        raise CheckpointError(f"--last {last}: average at least 1 checkpoint")
+    if last > len(folders):
+        raise CheckpointError(f"--last {last}: {run} has only {len(folders)} checkpoints")
+    folders = folders[-last:]
+    out = Path(out)
+    if out.resolve() in {f.resolve() for f in list_checkpoints(root)}:
+        raise CheckpointError(f"--out {out}: is one of the run's own checkpoints")
+    meta = read_meta(folders[-1])
+    meta.update(averaged_from=[f.name for f in folders], run=str(run.resolve()))
+    model = average_weights(folders, "model")
+    has_ema = all((f / "ema.safetensors").exists() for f in folders)
+    ema = average_weights(folders, "ema") if has_ema else None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".tmp-{out.name}-"))
+    try:
+        save_file(model, str(tmp / "model.safetensors"))
+        if ema is not None:
+            save_file(ema, str(tmp / "ema.safetensors"))
+        (tmp / "config.json").write_text(json.dumps(meta, indent=1))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _readable(folder: Path, which: str, named: bool) -> tuple[Path, dict, dict[str, torch.Tensor]]:
+    """``folder``'s config and weights. When the folder was picked from a run (not named
+    by the user) and is broken, the newest earlier checkpoint that reads is taken instead,
+    with a warning."""
+    candidates = [folder] if named else [folder] + [c for c in reversed(list_checkpoints(folder.parent))
+                                                    if c != folder]
+    problems = []
+    for candidate in candidates:
+        try:
+            meta, weights = read_meta(candidate), read_weights(candidate, which)
+        except CheckpointError as err:
+            if named:
+                raise
+            problems.append(str(err))
+            continue
+        for problem in problems:
+            warnings.warn(f"skipping a broken checkpoint: {problem}; using {candidate.name}",
+                          WorkbenchWarning, stacklevel=3)
+        return candidate, meta, weights
+    raise CheckpointError(f"no readable checkpoint in {folder.parent} ({len(problems)} broken; "
+                          f"newest: {problems[0]})")
+
+
 def load_policy(path: str | Path, which: str = "auto", average_last: int = 0):
     """Rebuild the policy a checkpoint (or run folder) holds, from its folder alone."""
     from workbench.models.policy import Policy
     from workbench.train.config import ExperimentConfig
 
     folder = resolve_checkpoint(path)
-    meta = read_meta(folder)
+    if average_last > 1:
+        meta = read_meta(folder)
+        folders = list_checkpoints(folder.parent)[-average_last:]
+        weights, source = average_weights(folders, which), f"average of {len(folders)} in {folder.parent}"
+    else:
+        folder, meta, weights = _readable(folder, which, named=folder == Path(path))
+        source = str(folder)
     if not isinstance(meta.get("config"), dict):
         raise CheckpointError(f"{folder}: config.json has no experiment config")
     config = ExperimentConfig.from_dict(meta["config"])
     policy = Policy(config.embed, config.policy)
-    if average_last > 1:
-        folders = list_checkpoints(folder.parent)[-average_last:]
-        weights, source = average_weights(folders, which), f"average of {len(folders)} in {folder.parent}"
-    else:
-        weights, source = read_weights(folder, which), str(folder)
     load_state_strict(policy, weights, source)
     policy.eval()
     return policy, config, folder

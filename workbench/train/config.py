@@ -16,7 +16,9 @@ from workbench.configtree import build, flag_updates, option, parse_override, se
 from workbench.data.cache import AugmentConfig
 from workbench.embed.config import DictMixin, EmbedConfig
 from workbench.errors import ConfigError
+from workbench.io import default_path
 from workbench.models.policy import PolicyConfig
+from workbench.replay.quality import check_filters, parse_flags
 
 SCHEDULES = ("constant", "cosine", "linear", "warmup_cosine")
 CONFIG_VERSION = 3
@@ -98,7 +100,11 @@ class TrainConfig(DictMixin):
                                 help="stream games in chunks of K frames, carrying state")
     # > 0: stream games in chunks of this many frames, carrying the state across chunks,
     # reset per game
-    epochs: int = option(1, flag="--epochs", group="budget", help="passes over the data")
+    epochs: int = option(1, flag="--epochs", group="budget",
+                         help="passes over the data (at least train.min_steps steps)")
+    # a budget in epochs runs at least this many optimizer steps: one pass over a small
+    # corpus (the bundled replays: about 10 batches) is too few to learn anything
+    min_steps: int = 300
     max_steps: int = option(0, flag="--max-steps", group="budget",
                             help="optimizer steps (overrides --epochs)")  # > 0 stops there
     time_budget: float = option(0.0, flag="--time-budget", group="budget", parse=_budget,
@@ -107,7 +113,7 @@ class TrainConfig(DictMixin):
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
     schedule: str = "warmup_cosine"
-    warmup_steps: int = 100
+    warmup_steps: int = 100           # at most a tenth of a run's steps (optim.warmup_steps)
     min_lr_ratio: float = 0.1
     grad_clip: float = 1.0            # 0 disables
     grad_accum: int = 1
@@ -128,8 +134,11 @@ class TrainConfig(DictMixin):
     names: list[str] = field(default_factory=list)
     # replay quality (workbench.replay.quality): games scoring below the threshold, or
     # carrying any of the flags, are left out of training
-    quality_threshold: float = 0.0
-    exclude_flags: list[str] = field(default_factory=list)
+    quality_threshold: float = option(0.0, flag="--quality-threshold", metavar="SCORE",
+                                      help="train on games whose quality score (0..1) is at least SCORE")
+    exclude_flags: list[str] = option(default_factory=list, flag="--exclude-flags", metavar="FLAGS",
+                                      parse=parse_flags, help="leave out games with any of these "
+                                      "quality flags, e.g. sd_chain,idle,quit_early,sandbagging")
     balance_characters: bool = False
     perspectives: str = "humans"      # "humans" or "all" (CPU ports too)
     wandb: str = ""                   # W&B project name; empty disables
@@ -149,7 +158,7 @@ class TrainConfig(DictMixin):
                   time_budget=self.time_budget, truncate_bptt=self.truncate_bptt,
                   weight_decay=self.weight_decay, warmup_steps=self.warmup_steps,
                   grad_clip=self.grad_clip, early_stopping=self.early_stopping,
-                  keep_last=self.keep_last, workers=self.workers,
+                  keep_last=self.keep_last, workers=self.workers, min_steps=self.min_steps,
                   quality_threshold=self.quality_threshold)
         if not (self.epochs or self.max_steps or self.time_budget):
             raise ConfigError("train.epochs, max_steps and time_budget are all 0: nothing to train")
@@ -161,6 +170,7 @@ class TrainConfig(DictMixin):
             raise ConfigError(f"train.stride={self.stride}: use >= 1 (or null for random windows)")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise ConfigError(f"train.device={self.device!r}: use auto, cpu, cuda or cuda:N")
+        check_filters(self.quality_threshold, self.exclude_flags, "train.quality_threshold")
         if self.perspectives not in ("humans", "all"):
             raise ConfigError(f"train.perspectives={self.perspectives!r}: use humans or all")
 
@@ -216,6 +226,8 @@ class ExperimentConfig(DictMixin):
                 raise ConfigError("loss.aux_action_lambda needs embed.player.action=learned "
                                   "(the next action is read from the action ids)")
             self.policy.aux_action_head = True  # derived: the loss needs the head
+        if self.policy.backbone.name == "dt":
+            self.embed.returns.enabled = True  # derived: a Decision Transformer reads the return
 
     @classmethod
     def upgrade(cls, data: dict) -> dict:
@@ -265,7 +277,14 @@ def experiment(config: str | dict | None = None, overrides: list[str] | tuple[st
     if isinstance(flags.get("replays"), (str, os.PathLike)):
         flags["replays"] = [str(flags["replays"])]
     cfg = build(ExperimentConfig, config, flag_updates(flags, ExperimentConfig), overrides)
-    # absolute paths: a run's config is read later from other folders (eval, notebooks)
+    # absolute paths: a run's config is read later from other folders (eval, notebooks);
+    # the defaults live under the project, whatever the current directory
+    defaults = ExperimentConfig()
+    if cfg.replays == defaults.replays:
+        cfg.replays = [default_path(p) for p in cfg.replays]
+    for name in ("store", "cache", "out"):
+        value = getattr(cfg, name)
+        setattr(cfg, name, default_path(value) if value == getattr(defaults, name) else value)
     cfg.replays = [os.path.abspath(p) for p in cfg.replays]
     cfg.store, cfg.cache, cfg.out = (os.path.abspath(p) for p in (cfg.store, cfg.cache, cfg.out))
     if cfg.distill.teacher:

@@ -15,6 +15,7 @@ from workbench.data import (
 from workbench.data.streams import GameStreams
 from workbench.errors import ConfigError, WorkbenchError, WorkbenchWarning
 from workbench.replay import FrameStore, ingest
+from workbench.replay.quality import passes
 from workbench.train.config import ExperimentConfig
 
 
@@ -39,12 +40,24 @@ def stored_games(replays: list[str], store: str | Path, workers: int = 1,
                  progress: bool = False) -> tuple[FrameStore, set[str]]:
     """Ingest ``replays`` into ``store`` (a cache hit for files already stored) and return
     the store with the md5s of the usable games among them."""
-    missing = [p for p in replays if not Path(p).exists()]
+    missing = [str(p) for p in replays if not Path(p).exists()]
     if missing:
-        raise WorkbenchError(f"replays not found: {', '.join(missing)}")
+        relative = [p for p in missing if not Path(p).is_absolute()]
+        where = f" (relative to the current folder {Path.cwd()})" if relative else ""
+        raise WorkbenchError(f"replays not found: {', '.join(missing)}{where}")
     ingest(replays, store, workers=workers, progress=progress)
     frame_store = FrameStore(store)
     return frame_store, frame_store.games_under(replays)
+
+
+def quality_games(store: FrameStore, md5s: set[str], threshold: float = 0.0,
+                  exclude_flags: list[str] | tuple = ()) -> set[str]:
+    """The games among ``md5s`` that clear the quality filters (see
+    :func:`workbench.replay.quality.passes`)."""
+    if threshold <= 0 and not exclude_flags:
+        return set(md5s)
+    return {r["md5"] for r in store.games() if r["md5"] in md5s
+            and passes(r, threshold, exclude_flags)}
 
 
 def prepare_data(cfg: ExperimentConfig, progress: bool = False, split: Split | None = None) -> RunData:
@@ -60,11 +73,16 @@ def prepare_data(cfg: ExperimentConfig, progress: bool = False, split: Split | N
     t = cfg.train
     filters = dict(characters={c.lower() for c in t.characters} or None,
                    stages={s.lower() for s in t.stages} or None, names={n.lower() for n in t.names} or None)
-    train = cache.select(md5s=set(split.train), **filters)
-    val = cache.select(md5s=set(split.val), variants={0}, **filters)
+    # the split is drawn over every usable game, so runs that differ only in their quality
+    # filters are scored on the same held-out games (less the ones they leave out)
+    kept = quality_games(store, wanted, t.quality_threshold, t.exclude_flags)
+    train = cache.select(md5s=set(split.train) & kept, **filters)
+    val = cache.select(md5s=set(split.val) & kept, variants={0}, **filters)
     if not train:
         raise WorkbenchError("no training games left after the split and filters "
-                             f"(characters={t.characters}, stages={t.stages}, names={t.names})")
+                             f"(characters={t.characters}, stages={t.stages}, names={t.names}, "
+                             f"quality_threshold={t.quality_threshold}, exclude_flags={t.exclude_flags}; "
+                             f"{len(wanted) - len(kept)} of {len(wanted)} games below the quality filters)")
     return RunData(store, cache, split, train, val)
 
 

@@ -21,6 +21,13 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
 
 
+def warmup_steps(total: int, cfg: TrainConfig) -> int:
+    """The warm-up a run of ``total`` steps gets: ``cfg.warmup_steps``, but never more
+    than a tenth of the run (a 10-step run with a 100-step warm-up never reaches its
+    learning rate)."""
+    return min(cfg.warmup_steps, max(total // 10, 1)) if cfg.warmup_steps else 0
+
+
 def lr_factor(step: int, total: int, cfg: TrainConfig) -> float:
     """Multiplier of the base LR at ``step`` of ``total`` optimizer steps."""
     total = max(total, 1)
@@ -29,7 +36,7 @@ def lr_factor(step: int, total: int, cfg: TrainConfig) -> float:
     progress = min(step / total, 1.0)
     if cfg.schedule == "linear":
         return 1.0 - (1.0 - cfg.min_lr_ratio) * progress
-    warmup = cfg.warmup_steps if cfg.schedule == "warmup_cosine" else 0
+    warmup = warmup_steps(total, cfg) if cfg.schedule == "warmup_cosine" else 0
     if step < warmup:
         return (step + 1) / warmup
     progress = min((step - warmup) / max(total - warmup, 1), 1.0)

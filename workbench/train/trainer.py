@@ -92,7 +92,7 @@ class Trainer:
             self.model = torch.nn.parallel.DistributedDataParallel(
                 self.policy, find_unused_parameters=self.policy.value is not None)
         self.batches = TrainBatches(self.data, cfg, self.rank, self.world)
-        self.total_steps = self.t.max_steps or self.t.epochs * self.batches.batches_per_epoch // self.t.grad_accum
+        self.total_steps = planned_steps(self.t, self.batches.batches_per_epoch)
         self.optimizer = make_optimizer(self.policy, self.t)
         self.scheduler = make_scheduler(self.optimizer, self.total_steps, self.t)
         self.ema = EMA(self.policy, self.t.ema_decay) if self.t.ema_decay > 0 else None
@@ -332,6 +332,27 @@ def _float_sample(data: RunData, rows: int = 50000) -> np.ndarray:
     return np.asarray(data.cache.arrays["floats"][picked], dtype=np.float32)
 
 
+#: fewer optimizer steps than this leave the model near a constant predictor (measured on
+#: the bundled replays: see the README's "Defaults that train")
+MIN_LEARNING_STEPS = 100
+
+
+def planned_steps(t, batches_per_epoch: int) -> int:
+    """Optimizer steps of a run: ``max_steps``, else its epochs but at least
+    ``min_steps``. A budget too small to learn from is said so (a warning), not hidden."""
+    import warnings
+
+    from workbench.errors import WorkbenchWarning
+
+    by_epochs = t.epochs * batches_per_epoch // t.grad_accum
+    total = t.max_steps or max(by_epochs, t.min_steps)
+    if total < MIN_LEARNING_STEPS and not t.time_budget:
+        warnings.warn(f"{total} optimizer steps are too few to learn from: expect a model near a "
+                      f"constant predictor (use --max-steps {MIN_LEARNING_STEPS * 3} or more)",
+                      WorkbenchWarning, stacklevel=3)
+    return max(total, 1)
+
+
 def _memory_warning(device: torch.device, log: RunLog) -> None:
     if device.type != "cuda":
         return
@@ -382,7 +403,8 @@ def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True,
 def train_or_reuse(cfg: ExperimentConfig, progress: bool = False, on_log=None) -> Path:
     """Notebooks' training step: reuse ``cfg.out`` when it holds a finished run of the
     same config, resume it when it was cut short, otherwise train. A run of another config
-    in that folder is moved aside to ``<out>.previous`` (replacing an older one) first.
+    in that folder is moved aside to ``<out>.previous`` (replacing an older one) first,
+    with a warning that says so.
     Returns the run folder."""
     import json
     import shutil
@@ -394,9 +416,18 @@ def train_or_reuse(cfg: ExperimentConfig, progress: bool = False, on_log=None) -
     if finished and json.loads(saved.read_text()) == wanted:
         return run
     if saved.exists() and json.loads(saved.read_text()) != wanted:
+        import warnings
+
+        from workbench.errors import WorkbenchWarning
+
         previous = run.with_name(run.name + ".previous")
-        shutil.rmtree(previous, ignore_errors=True)
+        note = ""
+        if previous.exists():
+            shutil.rmtree(previous)
+            note = f"; the older {previous.name} it replaces was deleted"
         run.rename(previous)
+        warnings.warn(f"{run} held a run of another config: moved to {previous}{note}",
+                      WorkbenchWarning, stacklevel=2)
     has_checkpoints = bool(list_checkpoints(run / "checkpoints"))
     train(cfg, resume=has_checkpoints, progress=progress, on_log=on_log)
     return run

@@ -68,8 +68,12 @@ def eval_table(report: dict, delay: int | str | None = None) -> pd.DataFrame:
         for head, m in report["delays"][d]["heads"].items():
             rows.append({"delay": int(d), "head": head, "acc": m["acc"], "baseline_acc": m["baseline_acc"],
                          "acc_gain": m["acc"] - m["baseline_acc"], "nll": m["nll"],
-                         "baseline_nll": m["baseline_nll"], "acc_change": m["acc_change"],
-                         "change_frames": m["change_frames"], "frames": m["frames"]})
+                         "baseline_nll": m["baseline_nll"], "constant_acc": m.get("constant_acc"),
+                         "acc_change": m["acc_change"], "change_frames": m["change_frames"],
+                         "acc_onset": m.get("acc_onset"), "constant_acc_onset": m.get("constant_acc_onset"),
+                         "onset_frames": m.get("onset_frames"), "acc_release": m.get("acc_release"),
+                         "constant_acc_release": m.get("constant_acc_release"),
+                         "release_frames": m.get("release_frames"), "frames": m["frames"]})
     return pd.DataFrame(rows)
 
 
