@@ -727,6 +727,8 @@ def add_sim(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--max-frames", type=count(1), default=8 * 60 * 60, help="frames per game (default: 8 minutes)")
     run.add_argument("--parallel", type=count(1), default=64, help="games simulated at once (default 64)")
     run.add_argument("--no-store", action="store_true", help="do not write the games as Parquet")
+    run.add_argument("--sample", action="store_true",
+                     help="checkpoint and ONNX players sample from their policies (seeded) instead of argmax")
     run.set_defaults(func=run_sim_run)
     bench = tools.add_parser("bench", help="env frames per second on one core")
     bench.add_argument("--games", type=count(1), default=4096)
@@ -749,7 +751,7 @@ def run_sim_run(args: argparse.Namespace) -> int:
     from workbench.sim.run import MatchConfig, run_matches
 
     config = MatchConfig(args.p1, args.p2, args.games, args.stage, _two_characters(args.characters),
-                         args.seed, args.max_frames, args.parallel, not args.no_store)
+                         args.seed, args.max_frames, args.parallel, not args.no_store, args.sample)
     result = run_matches(config, args.out)
     lo, hi = result["p1_win_rate_ci95"]
     print(f"{args.p1} vs {args.p2}: {result['p1_wins']}-{result['p2_wins']} ({result['draws']} draws) "
