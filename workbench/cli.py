@@ -166,6 +166,10 @@ def add_ingest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help=".slp files or folders")
     p.add_argument("--out", required=True, help="store folder (created if missing)")
     p.add_argument("--workers", type=count(1), default=1, help="parser processes (default 1)")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="read the files in tasks on this Ray cluster ('auto' to join the one "
+                        "this machine belongs to, 'local' to start one here); the store and "
+                        "the replays must be on a filesystem every node sees")
     p.add_argument("--characters", type=_csv_list, default=[], nargs="?", const=[],
                    help="keep games with any of these characters, e.g. fox,marth")
     p.add_argument("--stages", type=_csv_list, default=[], help="keep games on these stages, e.g. fd,bf")
@@ -194,7 +198,8 @@ def run_ingest(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise WorkbenchError(str(err)) from None
     result = ingest(args.paths, args.out, workers=args.workers, policy=policy,
-                    parser=args.parser, progress=sys.stderr.isatty(), force=args.force)
+                    parser=args.parser, progress=sys.stderr.isatty(), force=args.force,
+                    ray_address=args.ray)
     print(json.dumps(result.summary, indent=1) if args.json else format_summary(result))
     # non-zero only when nothing at all could be read
     readable = result.summary["ok"] + result.summary["skipped"]
@@ -651,7 +656,9 @@ def run_export(args: argparse.Namespace) -> int:
                                 warm_start_frames=args.warm_start,
                                 calibration_frames=args.calibration_frames)
     states = ", ".join(f"{s['name']}{tuple(s['shape'])}" for s in sidecar.states) or "none"
-    print(f"wrote {args.out} ({sidecar.quantization['mode']}, {sidecar.graph['nodes']} nodes, "
+    fp32 = sidecar.graph.get("fp32_nodes")
+    nodes = f"{sidecar.graph['nodes']} nodes" + (f" (fp32: {fp32})" if fp32 else "")
+    print(f"wrote {args.out} ({sidecar.quantization['mode']}, {nodes}, "
           f"backbone {sidecar.policy_config['backbone']['name']}); states: {states}")
     return 0
 
@@ -737,6 +744,8 @@ def add_sim(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--max-frames", type=count(1), default=8 * 60 * 60, help="frames per game (default: 8 minutes)")
     run.add_argument("--parallel", type=count(1), default=64, help="games simulated at once (default 64)")
     run.add_argument("--no-store", action="store_true", help="do not write the games as Parquet")
+    run.add_argument("--sample", action="store_true",
+                     help="checkpoint and ONNX players sample from their policies (seeded) instead of argmax")
     run.set_defaults(func=run_sim_run)
     bench = tools.add_parser("bench", help="env frames per second on one core")
     bench.add_argument("--games", type=count(1), default=4096)
@@ -759,7 +768,7 @@ def run_sim_run(args: argparse.Namespace) -> int:
     from workbench.sim.run import MatchConfig, run_matches
 
     config = MatchConfig(args.p1, args.p2, args.games, args.stage, _two_characters(args.characters),
-                         args.seed, args.max_frames, args.parallel, not args.no_store)
+                         args.seed, args.max_frames, args.parallel, not args.no_store, args.sample)
     result = run_matches(config, args.out)
     lo, hi = result["p1_win_rate_ci95"]
     print(f"{args.p1} vs {args.p2}: {result['p1_wins']}-{result['p2_wins']} ({result['draws']} draws) "

@@ -170,7 +170,7 @@ class TrainConfig(DictMixin):
             raise ConfigError(f"train.stride={self.stride}: use >= 1 (or null for random windows)")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise ConfigError(f"train.device={self.device!r}: use auto, cpu, cuda or cuda:N")
-        check_filters(self.quality_threshold, self.exclude_flags, "train.quality_threshold")
+        check_filters(self.quality_threshold, self.exclude_flags, "train.quality_threshold=")
         if self.perspectives not in ("humans", "all"):
             raise ConfigError(f"train.perspectives={self.perspectives!r}: use humans or all")
 
