@@ -3,7 +3,6 @@ compute: the same backbone input, the same chosen classes (greedy and sampled, a
 temperature), the same decoded controller, probabilities within 1e-5."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

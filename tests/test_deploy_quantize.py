@@ -113,7 +113,7 @@ def test_calibration_reads_real_states(fp32):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["mlp", "lstm", "gru", "attention", "mamba", "mamba2", "jamba", "zamba",
-                                  "gla", "rwkv7", "s5"])
+                                  "gla", "rwkv7", "s5", "dt"])
 def test_every_backbone_quantizes(name, held_out, tmp_path):
     """Each backbone's INT8/INT4 variants load, keep the interface and stay close to fp32."""
     policy = policy_for(name)
