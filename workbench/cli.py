@@ -609,7 +609,8 @@ def run_export(args: argparse.Namespace) -> int:
     sidecar = export_checkpoint(args.checkpoint, args.out, quantize=args.quantize,
                                 calibration=args.calibration, temperature=args.temperature,
                                 warm_start_frames=args.warm_start,
-                                calibration_frames=args.calibration_frames)
+                                calibration_frames=args.calibration_frames,
+                                progress=sys.stderr.isatty())
     states = ", ".join(f"{s['name']}{tuple(s['shape'])}" for s in sidecar.states) or "none"
     print(f"wrote {args.out} ({sidecar.quantization['mode']}, {sidecar.graph['nodes']} nodes, "
           f"backbone {sidecar.policy_config['backbone']['name']}); states: {states}")
