@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REPLAYS ?= data/replays
 
-.PHONY: venv demo test test-slow bench clean browser
+.PHONY: venv demo test test-slow bench clean browser lint format lab hooks
 
 venv: $(STAMP)
 
@@ -25,8 +25,24 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "chromium not installed: the browser test will skip"; }
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(BIN)/python -m pytest -q
+
+# ruff's lint rules ([tool.ruff.lint] in pyproject.toml); CI runs it through `make test`
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# formats the tree ([tool.ruff.format]); not enforced by lint yet
+format: $(STAMP)
+	$(BIN)/ruff format .
+
+# the notebooks in JupyterLab (outputs are stripped on commit by the nbstripout hook)
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+# git hooks from .pre-commit-config.yaml: nbstripout and ruff on every commit
+hooks: $(STAMP)
+	$(BIN)/pre-commit install
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

@@ -45,7 +45,7 @@ from torch import Tensor, nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from common import RESULTS, write_json  # noqa: E402
-from workbench.models.backbones import BACKBONES, Backbone, build_backbone  # noqa: E402
+from workbench.models.backbones import BACKBONES, VARIANTS, Backbone, build_backbone, variant_backbone  # noqa: E402
 from workbench.models.backbones.ssm_ops import kernels_available  # noqa: E402
 
 SIZES = {
@@ -63,7 +63,7 @@ class BenchSettings:
 
     device: str = "cpu"
     quick: bool = False
-    backbones: list[str] = field(default_factory=lambda: sorted(BACKBONES))
+    backbones: list[str] = field(default_factory=lambda: [*sorted(BACKBONES), *VARIANTS])
     sizes: list[str] = field(default_factory=lambda: list(SIZES))
     input_dim: int = 64
     train_batch: int = 64
@@ -291,7 +291,7 @@ def bench_one(name: str, size: str, settings: BenchSettings, device: torch.devic
     measured once and repeated on each row."""
     gc.collect()  # drop the previous model's buffers before timing the next one
     torch.manual_seed(0)
-    model = build_backbone(name, settings.input_dim, **SIZES[size]).to(device)
+    model = build_backbone({**variant_backbone(name), **SIZES[size]}, settings.input_dim).to(device)
     common = {
         "backbone": name,
         "size": size,
@@ -382,7 +382,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchSettings, Path]:
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--out", type=Path, default=RESULTS / "backbones.json")
-    parser.add_argument("--backbones", nargs="+", choices=sorted(BACKBONES), default=sorted(BACKBONES))
+    names = [*sorted(BACKBONES), *VARIANTS]
+    parser.add_argument("--backbones", nargs="+", choices=names, default=names)
     parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
     parser.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=["eager"],
                         help="where window and step run: eager PyTorch, torch.compile, onnxruntime (CPU)")

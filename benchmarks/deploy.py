@@ -34,7 +34,8 @@ from workbench.deploy.quantize import MODES
 REPLAY = ROOT / "data" / "replays" / "games" / "Walnut356-falcon_throws.slp"
 HELD_OUT = [ROOT / "data" / "replays" / "clips" / "PMcca-item-export.slp",
             ROOT / "data" / "replays" / "clips" / "peppi-v3.18.slp"]
-BACKBONES = ("mlp", "lstm", "gru", "attention", "mamba", "mamba2", "jamba", "zamba", "gla", "rwkv7", "s5")
+BACKBONES = ("mlp", "lstm", "gru", "attention", "attention+opponent", "mamba", "mamba2", "jamba", "zamba",
+             "gla", "rwkv7", "s5", "dt")
 PRODUCTION = (256, 2)
 
 
@@ -46,10 +47,12 @@ def stats(ns: np.ndarray) -> dict:
 
 def build_policy(name: str, hidden: int, layers: int, seed: int = 0):
     from workbench.embed import EmbedConfig
+    from workbench.models.backbones import variant_backbone
     from workbench.models.policy import Policy, PolicyConfig
 
     torch.manual_seed(seed)
-    backbone = {"name": name, "hidden_size": hidden, "num_layers": layers}
+    backbone = {**variant_backbone(name), "hidden_size": hidden, "num_layers": layers}
+    # dt without a return feature feeds a zero return: the same tokens and cost per frame
     return Policy(EmbedConfig(), PolicyConfig(backbone=backbone)).eval()
 
 
@@ -118,6 +121,7 @@ def latency_block(name: str, hidden: int, layers: int, args, states, game, work:
 
 def train_briefly(name: str, steps: int, work: Path):
     """Production-size policy trained ``steps`` steps on the bundled games."""
+    from workbench.models.backbones import variant_backbone
     from workbench.train import load_experiment, train
     from workbench.train.checkpoint import load_policy
 
@@ -125,7 +129,7 @@ def train_briefly(name: str, steps: int, work: Path):
     cfg = load_experiment(None, [
         f"replays={[str(ROOT / 'data' / 'replays' / 'games')]}", f"store={work / 'store'}",
         f"cache={work / 'cache'}", f"out={work / 'train' / name}",
-        f'policy.backbone={{"name": "{name}", "hidden_size": {hidden}, "num_layers": {layers}}}',
+        f"policy.backbone={json.dumps({**variant_backbone(name), 'hidden_size': hidden, 'num_layers': layers})}",
         "train.window=32", "train.batch_size=16", f"train.max_steps={steps}",
         f"train.eval_every={steps}", "train.warmup_steps=10", "train.device=\"cpu\""])
     run = train(cfg, progress=False).run_dir

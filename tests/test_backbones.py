@@ -14,6 +14,7 @@ from torch.export.graph_signature import InputKind
 from workbench.models.backbones import (
     BACKBONES,
     BackboneConfigError,
+    InputColumns,
     UnknownBackboneError,
     backbone_config_class,
     build_backbone,
@@ -47,6 +48,7 @@ SMALL = {
     "zamba": dict(hidden_size=16, num_layers=3, num_heads=2, window=WINDOW, d_state=4, shared_attention_every=1),
     "gla": dict(hidden_size=16, num_layers=2, num_heads=2, gate_rank=4, chunk_size=4),
     "rwkv7": dict(hidden_size=16, num_layers=2, head_size=8, lora_rank=4, chunk_size=4),
+    "dt": dict(hidden_size=16, num_layers=2, num_heads=2, window=WINDOW),
     "s5": dict(hidden_size=16, num_layers=2, d_state=4),
 }
 TOLERANCE = {torch.float32: dict(atol=2e-5, rtol=1e-4), torch.float64: dict(atol=1e-10, rtol=1e-9)}
@@ -54,7 +56,7 @@ TOLERANCE = {torch.float32: dict(atol=2e-5, rtol=1e-4), torch.float64: dict(atol
 
 def test_small_configs_cover_the_registry():
     assert set(SMALL) == set(BACKBONES) == {
-        "mlp", "lstm", "gru", "attention", "mamba", "mamba2", "jamba", "zamba", "gla", "rwkv7", "s5"
+        "mlp", "lstm", "gru", "attention", "mamba", "mamba2", "jamba", "zamba", "gla", "rwkv7", "s5", "dt"
     }
 
 
@@ -109,7 +111,8 @@ def test_step_equals_forward(name, dtype):
 @pytest.mark.parametrize(
     "name, overrides",
     [("mamba2", dict(ngroups=2, d_state=4)), ("mamba", dict(dt_rank=3, d_conv=2)),
-     ("mlp", dict(residual=False, layer_norm=False)), ("zamba", dict(shared_attention_every=2))],
+     ("mlp", dict(residual=False, layer_norm=False)), ("zamba", dict(shared_attention_every=2)),
+     ("attention", dict(opponent_attention=True))],
 )
 def test_step_equals_forward_for_config_variants(name, overrides):
     model = make(name, torch.float64, **overrides)
@@ -376,6 +379,64 @@ def test_s5_init_is_hippo_n_and_stable():
     model = make("s5")
     log_a_re, _, _, _ = model.layers[0].ssm.discretise()
     assert torch.all(log_a_re < 0)
+
+
+def test_decision_transformer_tokens_stream_and_read_the_return():
+    """With action columns (three tokens a_{t-1}, R_t, s_t per frame) step still equals
+    forward; the output depends on the return column, and the action token of frame t
+    (the controller *before* t) may change what frame t sees."""
+    torch.manual_seed(0)
+    columns = InputColumns(return_to_go=5, action=(1, 3))
+    model = build_backbone("dt", INPUT_DIM, columns, **SMALL["dt"]).double().eval()
+    assert model.tokens == 3 and model.state_index.tolist() == [0, 3, 4]
+    x = torch.randn(BATCH, SEQ_LEN, INPUT_DIM, dtype=torch.float64)
+    with torch.no_grad():
+        y, state = model(x)
+        y_steps, state_steps = unroll(model, x, model.initial_state(BATCH))
+        torch.testing.assert_close(y_steps, y, **TOLERANCE[torch.float64])
+        assert_states_close(state_steps, state, **TOLERANCE[torch.float64])
+        other_return = x.clone()
+        other_return[..., 5] += 2.0
+        assert (model(other_return)[0] - y).abs().amax(dim=(0, 2)).min() > 1e-4  # every frame
+    # a policy without a return feature: a zero return, no column read
+    plain = build_backbone("dt", INPUT_DIM, InputColumns(return_to_go=None, action=(3, 5)), **SMALL["dt"])
+    assert plain.state_index.tolist() == [0, 1, 2, 5]
+
+
+def test_opponent_cross_attention_reads_the_opponent_through_keys_only():
+    """Queries from the player's columns, keys/values from the opponent's: every new
+    parameter learns, and the cross block's output moves with the opponent's frames in
+    the window but not with the opponent's frames before it."""
+    columns = InputColumns(own=(0, 1, 2), opponent=(3, 4, 5))
+    torch.manual_seed(0)
+    model = build_backbone("attention", INPUT_DIM, columns, **SMALL["attention"], opponent_attention=True).train()
+    assert {"opp_k_cache", "opp_v_cache"} <= set(model.initial_state(BATCH))
+    x = torch.randn(BATCH, SEQ_LEN, INPUT_DIM)
+    y, _ = model(x)
+    (y * torch.randn_like(y)).sum().backward()
+    for name in ("own_proj.weight", "opponent_proj.weight", "cross.q_proj.weight", "cross.kv_proj.weight"):
+        assert model.get_parameter(name).grad.abs().sum() > 0, name
+    model.eval()
+    with torch.no_grad():
+        cross = lambda inputs: model.cross(model._sides(inputs), None, None)[0]  # noqa: E731
+        base = cross(x)
+        moved = x.clone()
+        moved[:, 2, 3:] += 1.0  # the opponent at frame 2
+        change = (cross(moved) - base).abs().amax(dim=(0, 2))
+    assert torch.all(change[:2] == 0) and torch.all(change[2:2 + WINDOW] > 0) and torch.all(change[2 + WINDOW:] == 0)
+
+
+def test_policy_splits_own_and_opponent_columns():
+    from workbench.embed import EmbedConfig
+    from workbench.models import Policy
+    from workbench.models.policy import PolicyConfig
+
+    policy = Policy(EmbedConfig(), PolicyConfig(backbone={"name": "attention", "hidden_size": 16, "num_heads": 2,
+                                                          "num_layers": 1, "opponent_attention": True}))
+    columns = policy.input_columns()
+    assert len(columns.own) == len(columns.opponent) > 20 and not set(columns.own) & set(columns.opponent)
+    assert max(columns.own + columns.opponent) < policy.input_dim
+    assert policy.backbone.own_index.tolist() == list(columns.own)
 
 
 # ---------------------------------------------------------------- mamba-ssm compatibility

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, bundled
+from conftest import bundled
 
 GAME = str(bundled("games/PMcca-sheik_vs_ics_yoshis.slp"))
 FFA = str(bundled("clips/slippijs-ffa_1p2p3p_winner_3p.slp"))

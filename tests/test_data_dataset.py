@@ -6,12 +6,11 @@ import pytest
 import torch
 
 from workbench.data import (
-    EmbeddingCache, Segment, WindowBatches, WindowSpec, build_cache, enumerate_windows, gather,
+    WindowBatches, WindowSpec, build_cache, enumerate_windows, gather,
     make_loader, split_games,
 )
-from workbench.embed import EmbedConfig, embed_game
-from workbench.replay import FrameStore, read_replay
-from conftest import bundled
+from workbench.embed import EmbedConfig
+from workbench.replay import FrameStore
 
 
 @pytest.fixture(scope="module")

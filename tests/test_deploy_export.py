@@ -29,6 +29,7 @@ SMALL = {
     "zamba": dict(hidden_size=16, num_layers=3, num_heads=2, window=WINDOW, d_state=4, shared_attention_every=1),
     "gla": dict(hidden_size=16, num_layers=2, num_heads=2, gate_rank=4),
     "rwkv7": dict(hidden_size=16, num_layers=2, head_size=8, lora_rank=4),
+    "dt": dict(hidden_size=16, num_layers=2, num_heads=2, window=WINDOW),
     "s5": dict(hidden_size=16, num_layers=2, d_state=8),
 }
 ROLLOUT = 320
@@ -109,6 +110,17 @@ def test_every_backbone_exports_and_matches_pytorch(name, game, exported):
         np.testing.assert_array_equal(bound.outputs["targets"], exported.targets[i:i + 1])
         for component, probs in exported.probs.items():
             np.testing.assert_allclose(bound.outputs[f"probs_{component}"], probs[i:i + 1], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name, overrides", [("attention", dict(opponent_attention=True))])
+def test_backbone_options_export_and_match_pytorch(name, overrides, game, tmp_path):
+    """Options that add state (the opponent cross-attention's caches) keep fp32 parity."""
+    policy = small_policy(name, **overrides)
+    path = tmp_path / "model.onnx"
+    export_policy(policy, path)
+    assert {"state_in_opp_k_cache", "state_in_opp_v_cache"} <= {i.name for i in OnnxPolicy(path).session.get_inputs()}
+    drift = compare(rollout_torch(policy, game, ROLLOUT), rollout_onnx(OnnxPolicy(path), game, ROLLOUT))
+    assert drift["max_rel_error"] <= 1e-4 and drift["target_agreement"] == 1.0, drift
 
 
 @pytest.mark.parametrize("name", ["gru", "attention"])

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from conftest import bundled
-from workbench.cli import main
 from workbench.deploy.controller import RecordingController
 from workbench.embed import EmbedConfig, StateLayout, embed_state
 from workbench.replay import read_replay

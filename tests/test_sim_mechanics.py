@@ -14,7 +14,7 @@ from workbench.sim import make_env
 from workbench.sim import actions as A
 from workbench.sim.hits import knockback, launch_angle
 from workbench.sim.state import (
-    F_HITSTUN, F_PERCENT, F_SHIELD, F_X, F_Y, I_ACTION, I_GROUND, I_JUMPS, I_PLAT, I_STOCKS, I_TUMBLE,
+    F_HITSTUN, F_PERCENT, F_SHIELD, F_X, F_Y, I_ACTION, I_GROUND, I_PLAT, I_STOCKS, I_TUMBLE,
 )
 from workbench.sim.tables import CHAR_FIELDS, MOVE_INFO, MOVE_KINDS, load_game_data
 

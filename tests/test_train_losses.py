@@ -1,7 +1,7 @@
 """Every loss option changes the loss the way it should."""
 import torch
 
-from workbench.embed import ControllerSpec, EmbedConfig
+from workbench.embed import EmbedConfig
 from workbench.models import Policy, PolicyConfig
 from workbench.models.heads import components_of
 from workbench.train.config import LossConfig

@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import DATA, tiny_experiment
+from workbench.errors import WorkbenchWarning
 from workbench.train import CheckpointError, ExperimentConfig, load_policy, train
 from workbench.train.distill import DistillLoss
 
@@ -142,7 +143,7 @@ def test_resume_falls_back_past_a_truncated_checkpoint(tmp_path, shared):
     (stale / "model.safetensors").write_bytes(b"half a save")
     rows_before = _rows(run)
     assert _steps_of(rows_before, "train/loss") == list(range(1, 13))
-    with pytest.warns(UserWarning, match=r"step-00000012/trainer.pt: unreadable.*resuming from step-00000008"):
+    with pytest.warns(WorkbenchWarning, match=r"step-00000012/trainer.pt: unreadable.*resuming from step-00000008"):
         result = train(tiny(tmp_path, "cut", "train.log_every=1", shared=shared), resume=True, progress=False)
     assert result.steps == 12 and not stale.exists()
     assert same(weights(run, 12), whole), "the resume from step 8 replays steps 9-12 exactly"
@@ -228,6 +229,19 @@ def test_ddp_two_processes_on_gloo(tmp_path, shared, budget):
         assert (run / "checkpoints" / "step-00000006" / "model.safetensors").exists()
     else:
         assert summary["stop"] == "time budget" and summary["steps"] > 0
+
+
+def test_loading_a_run_skips_a_broken_newest_checkpoint(tmp_path, shared):
+    run = train(tiny(tmp_path, "load", shared=shared), progress=False).run_dir
+    newest = run / "checkpoints" / "step-00000012"
+    (run / "checkpoints" / "best.json").unlink()  # the newest is the one a run folder resolves to
+    weights_file = newest / "model.safetensors"
+    weights_file.write_bytes(weights_file.read_bytes()[:100])
+    with pytest.warns(WorkbenchWarning, match="step-00000012/model.safetensors: unreadable.*using step-00000008"):
+        _, _, folder = load_policy(run)
+    assert folder.name == "step-00000008"
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_policy(newest)  # a checkpoint the user names is never swapped for another
 
 
 def test_reuse_moves_a_run_of_another_config_aside_and_says_so(tmp_path, shared):

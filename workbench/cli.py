@@ -471,6 +471,9 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
                    help="auto: every game but the run's training games; val: its held-out "
                         "games; all: every game given")
     _quality_flags(p)
+    p.add_argument("--target-return", type=_targets, metavar="R[,R...]",
+                   help="Decision Transformer: behaviour (attack, approach rates) on held-out "
+                        "games conditioned on each target return, beside the human rates")
     p.set_defaults(func=run_eval)
 
 
@@ -485,6 +488,15 @@ def run_eval(args: argparse.Namespace) -> int:
                       progress=sys.stderr.isatty(), quality_threshold=args.quality_threshold,
                       exclude_flags=args.exclude_flags)
     print(format_eval(report))
+    if args.target_return:
+        from workbench.eval.evaluate import _clean
+        from workbench.eval.target_return import format_behaviour, target_return_report
+
+        report["target_return"] = target_return_report(args.checkpoint, list(args.target_return),
+                                                       args.replays, args.split)
+        print(format_behaviour(report["target_return"]))
+        if args.out:  # eval.json gains the table
+            Path(args.out).write_text(json.dumps(_clean(report), indent=1))
     for label, path in (("eval report", args.out), ("predictions", args.export_predictions)):
         if path:
             print(f"wrote {label} {path} ({human_size(Path(path).stat().st_size)})")
@@ -498,6 +510,17 @@ def human_size(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{size:.1f} GB"
+
+
+def _targets(text: str) -> tuple[float, ...]:
+    """``--target-return -1,0,1.5`` -> (-1.0, 0.0, 1.5)."""
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write comma-separated numbers, e.g. -1,0,1") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r}: give at least one target return")
+    return values
 
 
 def _delays(text: str) -> tuple[int, ...]:

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 
 from workbench.configtree import decode, encode, option
+from workbench.embed.returns import ReturnConfig
 from workbench.errors import ConfigError
 
 CATEGORICAL = ("onehot", "learned")
@@ -101,6 +102,7 @@ class EmbedConfig(DictMixin):
     prev_controller: bool = True   # the agent's own controller at frame i + delay
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     skip_countdown: bool = True    # train from frame 0, not the 123 countdown frames
+    returns: ReturnConfig = field(default_factory=ReturnConfig)  # return-to-go (Decision Transformer)
 
     def __post_init__(self) -> None:
         _check("nana", self.nana, NANA_MODES)
@@ -109,5 +111,9 @@ class EmbedConfig(DictMixin):
             raise ConfigError(f"item_slots={self.item_slots}: choose 0 to 15")
 
     def cache_key(self) -> str:
-        """Stable hash of everything that changes the embedded arrays."""
-        return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """Stable hash of everything that changes the embedded arrays (the return options
+        only when the feature is on, so caches made before it existed stay valid)."""
+        data = self.to_dict()
+        if not self.returns.enabled:
+            data.pop("returns")
+        return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

@@ -22,12 +22,14 @@ from typing import Callable
 import numpy as np
 
 from workbench.embed.config import EmbedConfig
+from workbench.embed.returns import frame_rewards, return_to_go
 from workbench.types import ITEM_FIELDS, MAX_ITEMS, NUM_ACTIONS, NUM_CHARACTERS, PLAYER_FIELDS
 
 TOURNAMENT_STAGES = (2, 3, 8, 28, 31, 32)   # FoD, PS, YS, DL, BF, FD; compact index 6 = other
 STAGE_VOCAB = 64
 ITEM_TYPE_VOCAB = 256
 GAME_TIMER_FRAMES = 8 * 60 * 60
+RETURN_FEATURE = "return_to_go"
 POS, SPEED = 0.01, 0.2                       # world units -> roughly [-3, 3]
 # ops applied to a source column v (float features) or producing ids
 OPS = ("scale",    # v * scale
@@ -221,12 +223,32 @@ def _name_features(cfg: EmbedConfig) -> list[Feature]:
                     vocab=cfg.name_vocab, group="name") for i, who in enumerate(("self", "opp"))]
 
 
+def _return_to_go(ctx: StateContext, cfg: EmbedConfig) -> np.ndarray:
+    """The conditioning return (:mod:`workbench.embed.returns`): the target when one is
+    set, else what is still to come in a stored game (a live frame has no future: 0)."""
+    returns = cfg.returns
+    if returns.target is not None:
+        return np.full(len(ctx.frames), returns.target * returns.scale, np.float32)
+    if ctx.flat is not None:
+        return np.zeros(len(ctx.frames), np.float32)
+    rewards = frame_rewards(ctx.col("self", "stocks"), ctx.col("opp", "stocks"),
+                            ctx.col("self", "percent"), ctx.col("opp", "percent"), returns)
+    return (return_to_go(rewards, returns.horizon) * returns.scale).astype(np.float32)
+
+
+def _return_features(cfg: EmbedConfig) -> list[Feature]:
+    if not cfg.returns.enabled:
+        return []
+    return [Feature(RETURN_FEATURE, fn=lambda ctx: _return_to_go(ctx, cfg))]
+
+
 def feature_list(cfg: EmbedConfig) -> list[Feature]:
-    """Every state feature of a config, in layout order."""
+    """Every state feature of a config, in layout order (the return-to-go, when on, is
+    the last float column)."""
     return (_player_features("self", cfg) + _player_features("opp", cfg)
             + _nana_features("self", cfg) + _nana_features("opp", cfg)
             + _stage_features(cfg) + _item_features(cfg) + _spatial_features(cfg)
-            + _name_features(cfg))
+            + _name_features(cfg) + _return_features(cfg))
 
 
 @dataclass

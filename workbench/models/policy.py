@@ -15,9 +15,9 @@ from torch import Tensor, nn
 from workbench.configtree import option
 from workbench.embed.config import DictMixin, EmbedConfig
 from workbench.embed.controller import CONTROLLER_COLUMNS, ControllerSpec
-from workbench.embed.state import StateLayout
+from workbench.embed.state import RETURN_FEATURE, StateLayout
 from workbench.models.backbones import (
-    BACKBONES, BackboneConfig, State, backbone_config_class, build_backbone, config_from_dict,
+    BACKBONES, BackboneConfig, InputColumns, State, backbone_config_class, build_backbone, config_from_dict,
 )
 from workbench.models.heads import AutoregressiveHead, ControllerDecoder, ValueHead
 from workbench.types import NUM_ACTIONS
@@ -67,7 +67,7 @@ class Policy(nn.Module):
         controller_dim = len(CONTROLLER_COLUMNS) if embed.prev_controller else 0
         self.input_dim = (self.layout.float_dim + controller_dim
                           + sum(dims.get(g, 8) for g in self.id_columns))
-        self.backbone = build_backbone(self.config.backbone, self.input_dim)
+        self.backbone = build_backbone(self.config.backbone, self.input_dim, self.input_columns())
         hidden = self.backbone.output_dim
         self.head = AutoregressiveHead(hidden, self.spec, self.config.head_hidden)
         self.decoder = ControllerDecoder(self.spec)
@@ -75,6 +75,27 @@ class Policy(nn.Module):
         self.aux_action = nn.Linear(hidden, NUM_ACTIONS + 1) if self.config.aux_action_head else None
 
     # -- inputs --------------------------------------------------------------------------
+    def input_columns(self) -> InputColumns:
+        """Where the return-to-go and the previous controller sit in :meth:`inputs`'s
+        output (floats first, then the controller, then the id embeddings)."""
+        floats = self.layout.float_dim
+        rtg = self.layout.slices.get(RETURN_FEATURE)
+        action = (floats, floats + len(CONTROLLER_COLUMNS)) if self.embed_config.prev_controller else None
+        sides: dict[str, list[int]] = {"self_": [], "opp_": []}
+        named = [(f.name, range(self.layout.slices[f.name].start, self.layout.slices[f.name].stop))
+                 for f in self.layout.float_features]
+        start = floats + (len(CONTROLLER_COLUMNS) if action else 0)
+        for name, group in zip(self.layout.id_names, self.id_columns):  # id embeddings follow
+            width = self.config.id_embed_dim.get(group, 8)
+            named.append((name, range(start, start + width)))
+            start += width
+        for name, columns in named:
+            for prefix, found in sides.items():
+                if name.startswith(prefix):
+                    found.extend(columns)
+        return InputColumns(return_to_go=None if rtg is None else rtg.start, action=action,
+                            own=tuple(sides["self_"]), opponent=tuple(sides["opp_"]))
+
     def inputs(self, floats: Tensor, ids: Tensor, controller: Tensor) -> Tensor:
         """floats (…, F), ids (…, K), own controller (…, 13) -> backbone input (…, D)."""
         parts = [floats]

@@ -5,7 +5,7 @@ validated :class:`GameTable`; ``ingest(paths, out)`` fills a :class:`FrameStore`
 """
 from workbench.replay.errors import (
     ALL_REASONS, CorruptReplayError, CPUPlayerError, DuplicateGameError, EmptyReplayError,
-    FilteredOutError, NotSlippiError, OutOfRangeError, ReplayError, TooManyPlayersError,
+    FilteredOutError, LowQualityError, NotSlippiError, OutOfRangeError, ReplayError, TooManyPlayersError,
     TooShortError, UnsupportedModeError, WorkbenchError,
 )
 from workbench.replay.ingest import IngestResult, MissingPathError, find_replays, format_summary, ingest
@@ -17,7 +17,7 @@ from workbench.replay.validate import IngestPolicy
 
 __all__ = [
     "ALL_REASONS", "CorruptReplayError", "CPUPlayerError", "DuplicateGameError",
-    "EmptyReplayError", "FilteredOutError", "NotSlippiError", "OutOfRangeError",
+    "EmptyReplayError", "FilteredOutError", "LowQualityError", "NotSlippiError", "OutOfRangeError",
     "ReplayError", "TooManyPlayersError", "TooShortError", "UnsupportedModeError",
     "WorkbenchError", "IngestResult", "MissingPathError", "find_replays", "format_summary",
     "ingest", "read_replay", "FrameStore", "file_md5", "game_key", "load_arrays",

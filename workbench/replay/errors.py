@@ -95,6 +95,6 @@ ALL_REASONS = tuple(
     cls.reason for cls in (
         EmptyReplayError, UnreadableFileError, NotAFileError, TooLargeError, NotSlippiError, CorruptReplayError, OutOfRangeError,
         UnsupportedModeError, TooShortError, TooManyPlayersError, CPUPlayerError,
-        FilteredOutError, DuplicateGameError,
+        FilteredOutError, LowQualityError, DuplicateGameError,
     )
 )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 
 from workbench.selfplay.actor import PolicyActor
 from workbench.selfplay.ratings import GameLog, GameRecord, wilson_interval

@@ -7,7 +7,6 @@ import copy
 
 import torch
 
-from workbench.models.backbones import State
 from workbench.models.policy import Policy
 from workbench.selfplay.actor import PolicyActor, ValueNet
 from workbench.selfplay.config import PPOConfig

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from workbench.sim.actions import *  # noqa: F403 - action ids and thresholds are the vocabulary here
-from workbench.sim.jit import jitable, kernel
+from workbench.sim.jit import jitable
 from workbench.sim.state import *  # noqa: F403 - field indices
 
 # character columns (tables.CHAR_FIELDS order)

@@ -166,7 +166,6 @@ def respawn(pf, pi, chars, stage, first_frame, g, p):
 def control(pf, pi, chars, moves, hb, motions, loco, first_frame, stage, g, p):
     """The action state machine for one frame. Returns True when the player's position
     is held this frame (hanging, on the respawn halo, grabbed)."""
-    c = pi[g, p, I_CHAR]
     action = pi[g, p, I_ACTION]
     fi = pi[g, p, I_FIN]
     if action == GRABBED or (action >= THROWN_FORWARD and action <= THROWN_FORWARD + 3):

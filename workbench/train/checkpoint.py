@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, WorkbenchWarning
 
 CHECKPOINT_VERSION = 1
 
@@ -173,7 +173,7 @@ def latest_good_checkpoint(root: str | Path) -> Restored | None:
             continue
         for problem in problems:
             warnings.warn(f"skipping a broken checkpoint: {problem}; resuming from {folder.name}",
-                          stacklevel=2)
+                          WorkbenchWarning, stacklevel=2)
         return restored
     if problems:
         raise CheckpointError(f"no readable checkpoint in {root} ({len(problems)} broken; newest: "
@@ -325,22 +325,46 @@ def write_average(run: str | Path, last: int, out: str | Path) -> Path:
     return out
 
 
+def _readable(folder: Path, which: str, named: bool) -> tuple[Path, dict, dict[str, torch.Tensor]]:
+    """``folder``'s config and weights. When the folder was picked from a run (not named
+    by the user) and is broken, the newest earlier checkpoint that reads is taken instead,
+    with a warning."""
+    candidates = [folder] if named else [folder] + [c for c in reversed(list_checkpoints(folder.parent))
+                                                    if c != folder]
+    problems = []
+    for candidate in candidates:
+        try:
+            meta, weights = read_meta(candidate), read_weights(candidate, which)
+        except CheckpointError as err:
+            if named:
+                raise
+            problems.append(str(err))
+            continue
+        for problem in problems:
+            warnings.warn(f"skipping a broken checkpoint: {problem}; using {candidate.name}",
+                          WorkbenchWarning, stacklevel=3)
+        return candidate, meta, weights
+    raise CheckpointError(f"no readable checkpoint in {folder.parent} ({len(problems)} broken; "
+                          f"newest: {problems[0]})")
+
+
 def load_policy(path: str | Path, which: str = "auto", average_last: int = 0):
     """Rebuild the policy a checkpoint (or run folder) holds, from its folder alone."""
     from workbench.models.policy import Policy
     from workbench.train.config import ExperimentConfig
 
     folder = resolve_checkpoint(path)
-    meta = read_meta(folder)
+    if average_last > 1:
+        meta = read_meta(folder)
+        folders = list_checkpoints(folder.parent)[-average_last:]
+        weights, source = average_weights(folders, which), f"average of {len(folders)} in {folder.parent}"
+    else:
+        folder, meta, weights = _readable(folder, which, named=folder == Path(path))
+        source = str(folder)
     if not isinstance(meta.get("config"), dict):
         raise CheckpointError(f"{folder}: config.json has no experiment config")
     config = ExperimentConfig.from_dict(meta["config"])
     policy = Policy(config.embed, config.policy)
-    if average_last > 1:
-        folders = list_checkpoints(folder.parent)[-average_last:]
-        weights, source = average_weights(folders, which), f"average of {len(folders)} in {folder.parent}"
-    else:
-        weights, source = read_weights(folder, which), str(folder)
     load_state_strict(policy, weights, source)
     policy.eval()
     return policy, config, folder

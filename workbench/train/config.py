@@ -215,6 +215,8 @@ class ExperimentConfig(DictMixin):
                 raise ConfigError("loss.aux_action_lambda needs embed.player.action=learned "
                                   "(the next action is read from the action ids)")
             self.policy.aux_action_head = True  # derived: the loss needs the head
+        if self.policy.backbone.name == "dt":
+            self.embed.returns.enabled = True  # derived: a Decision Transformer reads the return
 
     @classmethod
     def upgrade(cls, data: dict) -> dict:

@@ -10,26 +10,32 @@ from .registry import (
     Backbone,
     BackboneConfig,
     BackboneConfigError,
+    InputColumns,
     State,
     UnknownBackboneError,
+    VARIANTS,
     backbone_config_class,
     build_backbone,
     config_from_dict,
     register,
+    variant_backbone,
 )
 
 # Importing the modules registers them, in the order the registry lists them.
-from . import attention, gla, gru, jamba, lstm, mamba, mamba2, mlp, rwkv7, s5, zamba  # noqa: E402,F401  (isort: skip)
+from . import attention, dt, gla, gru, jamba, lstm, mamba, mamba2, mlp, rwkv7, s5, zamba  # noqa: E402,F401  (isort: skip)
 
 __all__ = [
     "BACKBONES",
     "Backbone",
     "BackboneConfig",
     "BackboneConfigError",
+    "InputColumns",
     "State",
     "UnknownBackboneError",
+    "VARIANTS",
     "backbone_config_class",
     "build_backbone",
     "config_from_dict",
     "register",
+    "variant_backbone",
 ]

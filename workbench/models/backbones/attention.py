@@ -10,7 +10,9 @@ loss after hours of frames, and the state shapes never change.
 
 State keys: ``k_cache_{i}``, ``v_cache_{i}`` (B, heads, W, head_dim) per layer, the
 keys/values of the last W frames (oldest first), and ``valid`` (B, W) bool, which of
-those slots hold a real frame (False until W frames have been seen).
+those slots hold a real frame (False until W frames have been seen). With
+``opponent_attention`` also ``opp_k_cache``, ``opp_v_cache``: the opponent's keys and
+values for the cross-attention (queries: the player's own features) before the stack.
 
 ``forward(x, state, return_attention=True)`` also returns per-layer attention weights,
 each (B, heads, T, W) with index w = W-1 the frame itself and w = W-1-k the frame k back.
@@ -24,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .layers import FeedForward, layer_norm, linear
-from .registry import Backbone, BackboneConfig, BackboneConfigError, State, register
+from .registry import Backbone, BackboneConfig, BackboneConfigError, InputColumns, State, register
 
 
 @dataclass
@@ -53,9 +55,12 @@ def check_heads(dim: int, num_heads: int) -> None:
 
 @dataclass
 class AttentionConfig(AttentionOptions, BackboneConfig):
-    """Sliding-window transformer stack of ``num_layers`` pre-norm blocks."""
+    """Sliding-window transformer stack of ``num_layers`` pre-norm blocks.
+    ``opponent_attention``: before the stack, the player's own features attend to the
+    opponent's over the same window (:class:`OpponentCrossAttention`)."""
 
     name = "attention"
+    opponent_attention: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -122,6 +127,16 @@ class SlidingWindowAttention(nn.Module):
             self._slot_tables[key] = ((cos * scale).to(dtype), (signed_sin * scale).to(dtype))
         return self._slot_tables[key]
 
+    def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, T, H) -> q, k, v each (B, heads, T, hd). Self-attention: all from x."""
+        batch, seq_len, _ = x.shape
+        qkv = self.qkv_proj(x).view(batch, seq_len, 3, self.num_heads, self.head_dim)
+        return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+
+    def project_step(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, H) -> q, k, v each (B, heads, 1, hd)."""
+        return linear(x, self.qkv_proj).view(x.shape[0], 3, self.num_heads, 1, self.head_dim).unbind(1)
+
     def _rope(self, x: Tensor, start: int) -> Tensor:
         """x (B, heads, S, hd) at positions start..start+S-1 -> rotated x."""
         positions = torch.arange(start, start + x.shape[2], device=x.device)
@@ -136,8 +151,9 @@ class SlidingWindowAttention(nn.Module):
 
         Returns out (B, T, H), the new cache, and weights (B, heads, T, W) if asked.
         """
-        batch, seq_len, dim = x.shape
-        q, k, v = self.qkv_proj(x).view(batch, seq_len, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        batch, seq_len, _ = x.shape
+        dim = self.num_heads * self.head_dim
+        q, k, v = self.project(x)  # each (B, h, T, hd)
         num_prefix = 0 if cache is None else cache[0].shape[2]
         mask = window_mask(seq_len, num_prefix, self.window, x.device)  # (T, P+T)
         if cache is not None:  # keys/values of the previous W frames come first
@@ -172,10 +188,8 @@ class SlidingWindowAttention(nn.Module):
 
         Returns out (B, H) and the shifted caches (oldest slot dropped, this frame last).
         """
-        batch, dim = x.shape
-        q, k, v = linear(x, self.qkv_proj).view(
-            batch, 3, self.num_heads, 1, self.head_dim
-        ).unbind(1)  # each (B, h, 1, hd)
+        batch, dim = x.shape[0], self.num_heads * self.head_dim
+        q, k, v = self.project_step(x)  # each (B, h, 1, hd)
         k_cache = torch.cat([k_cache[:, :, 1:], k], dim=2)  # (B, h, W, hd)
         v_cache = torch.cat([v_cache[:, :, 1:], v], dim=2)
         cos, signed_sin = self.slot_cos_sin(x.device, x.dtype)  # scaled by 1/sqrt(hd)
@@ -184,6 +198,38 @@ class SlidingWindowAttention(nn.Module):
         probs = torch.softmax(q @ k_rot.transpose(-1, -2) + mask_bias, dim=-1)  # (B, h, 1, W)
         out = (probs @ v_cache).reshape(batch, dim)  # (B, H)
         return linear(out, self.out_proj), k_cache, v_cache
+
+
+class OpponentCrossAttention(SlidingWindowAttention):
+    """Cross-attention over the window: queries from the player's own features, keys
+    and values from the opponent's (RoPE on their relative frame offset, as above).
+
+    The input is ``[own (H), opponent (H)]`` joined on the last axis, so the window,
+    mask and cache code of :class:`SlidingWindowAttention` is shared; the cache holds
+    the opponent's keys and values of the last W frames."""
+
+    def __init__(self, dim: int, num_heads: int, window: int, dropout: float = 0.0,
+                 rope_base: float = 10000.0) -> None:
+        super().__init__(dim, num_heads, window, dropout, rope_base)
+        del self.qkv_proj
+        self.q_proj = nn.Linear(dim, dim)
+        self.kv_proj = nn.Linear(dim, 2 * dim)
+
+    def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, T, 2H) = [own, opponent] -> q (own), k, v (opponent), each (B, h, T, hd)."""
+        batch, seq_len, _ = x.shape
+        own, opponent = x.chunk(2, dim=-1)
+        q = self.q_proj(own).view(batch, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
+        kv = self.kv_proj(opponent).view(batch, seq_len, 2, self.num_heads, self.head_dim)
+        k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)
+        return q, k, v
+
+    def project_step(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, 2H) -> q, k, v each (B, h, 1, hd)."""
+        own, opponent = x.chunk(2, dim=-1)
+        q = linear(own, self.q_proj).view(x.shape[0], self.num_heads, 1, self.head_dim)
+        k, v = linear(opponent, self.kv_proj).view(x.shape[0], 2, self.num_heads, 1, self.head_dim).unbind(1)
+        return q, k, v
 
 
 def step_mask_bias(valid: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
@@ -240,10 +286,24 @@ class AttentionBackbone(Backbone):
     """input_proj (D -> H), ``num_layers`` transformer blocks, final LayerNorm."""
 
     config_class = AttentionConfig
+    uses_columns = True
 
-    def __init__(self, config: AttentionConfig, input_dim: int) -> None:
+    def __init__(self, config: AttentionConfig, input_dim: int, columns: InputColumns | None = None) -> None:
         super().__init__(config, input_dim)
         self.input_proj = nn.Linear(input_dim, config.hidden_size)
+        self.cross = None
+        if config.opponent_attention:
+            # Without the policy's columns (registry tests): the first half of x is the
+            # player's, the second half the opponent's.
+            half = input_dim // 2
+            own = (columns.own if columns and columns.own else None) or tuple(range(half))
+            opponent = (columns.opponent if columns and columns.opponent else None) or tuple(range(half, input_dim))
+            self.register_buffer("own_index", torch.tensor(own), persistent=False)
+            self.register_buffer("opponent_index", torch.tensor(opponent), persistent=False)
+            self.own_proj = nn.Linear(len(own), config.hidden_size)
+            self.opponent_proj = nn.Linear(len(opponent), config.hidden_size)
+            self.cross = OpponentCrossAttention(config.hidden_size, config.num_heads, config.window,
+                                                config.dropout, config.rope_base)
         self.layers = nn.ModuleList(
             TransformerBlock(config.hidden_size, config.num_heads, config.window,
                              config.mlp_ratio, config.dropout, config.rope_base)
@@ -256,7 +316,14 @@ class AttentionBackbone(Backbone):
         state = {"valid": torch.zeros(batch_size, self.config.window, dtype=torch.bool, device=device)}
         for i, layer in enumerate(self.layers):
             state[f"k_cache_{i}"], state[f"v_cache_{i}"] = layer.zero_cache(batch_size, device, dtype)
+        if self.cross is not None:
+            state["opp_k_cache"], state["opp_v_cache"] = self.layers[0].zero_cache(batch_size, device, dtype)
         return state
+
+    def _sides(self, x: Tensor) -> Tensor:
+        """x (..., D) -> [own_proj(own), opponent_proj(opponent)] (..., 2H)."""
+        own = linear(x.index_select(-1, self.own_index), self.own_proj)
+        return torch.cat([own, linear(x.index_select(-1, self.opponent_index), self.opponent_proj)], dim=-1)
 
     def forward(self, x: Tensor, state: State | None = None, *, return_attention: bool = False):
         """x (B, T, D) -> (y (B, T, H), state) or, with ``return_attention``,
@@ -264,6 +331,10 @@ class AttentionBackbone(Backbone):
         valid = None if state is None else state["valid"]
         h = self.input_proj(x)  # (B, T, H)
         new_state, all_weights = {}, []
+        if self.cross is not None:  # the player's features attend to the opponent's
+            cache = None if state is None else (state["opp_k_cache"], state["opp_v_cache"])
+            out, (new_state["opp_k_cache"], new_state["opp_v_cache"]), _ = self.cross(self._sides(x), cache, valid)
+            h = h + out
         for i, layer in enumerate(self.layers):
             cache = None if state is None else (state[f"k_cache_{i}"], state[f"v_cache_{i}"])
             h, (new_state[f"k_cache_{i}"], new_state[f"v_cache_{i}"]), weights = layer(
@@ -279,6 +350,10 @@ class AttentionBackbone(Backbone):
         valid, mask_bias = step_mask_bias(state["valid"], x.dtype)
         h = linear(x, self.input_proj)  # (B, H)
         new_state = {"valid": valid}
+        if self.cross is not None:
+            out, new_state["opp_k_cache"], new_state["opp_v_cache"] = self.cross.step(
+                self._sides(x), state["opp_k_cache"], state["opp_v_cache"], mask_bias)
+            h = h + out
         for i, layer in enumerate(self.layers):
             h, new_state[f"k_cache_{i}"], new_state[f"v_cache_{i}"] = layer.step(
                 h, state[f"k_cache_{i}"], state[f"v_cache_{i}"], mask_bias

@@ -132,7 +132,7 @@ class MambaMixer(nn.Module):
         """mamba-ssm fused path; kernels use the (B, C, T) layout. A carried conv state is
         prepended to the conv input; a carried SSM state is added afterwards with
         ``entering_state_contribution`` (the scan kernel only starts from zero)."""
-        seq_len, prefix = u.shape[1], self.d_conv - 1
+        prefix = self.d_conv - 1
         x, z = self.in_proj(u).transpose(1, 2).chunk(2, dim=1)  # (B, Di, T) each
         x = torch.cat([conv_state.to(x.dtype), x], dim=-1)  # (B, Di, K-1+T)
         conv_state = x[:, :, -prefix:]

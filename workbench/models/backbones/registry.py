@@ -93,14 +93,28 @@ class BackboneConfig:
             raise BackboneConfigError(f"backbone {cls.name!r}: {err}") from None
 
 
+@dataclass(frozen=True)
+class InputColumns:
+    """Where known parts of the input x sit, for backbones that treat them apart (the
+    Decision Transformer's return, state and action tokens). Derived by the policy from
+    the embedding config, so a checkpoint rebuilds it; ``None`` when absent."""
+
+    return_to_go: int | None = None      # the return-to-go column
+    action: tuple[int, int] | None = None  # [start, stop) of the previous-controller columns
+    own: tuple[int, ...] | None = None     # the agent's own features (floats and id embeddings)
+    opponent: tuple[int, ...] | None = None  # the opponent's
+
+
 class Backbone(nn.Module):
     """Base class: stores ``config``, ``input_dim`` and ``output_dim`` (H).
 
     Subclasses implement ``forward``, ``step`` and ``initial_state`` with the contracts
-    in the module docstring.
+    in the module docstring. Those with ``uses_columns`` also take ``columns``
+    (:class:`InputColumns`) when built.
     """
 
     config_class: ClassVar[type[BackboneConfig]] = BackboneConfig
+    uses_columns: ClassVar[bool] = False
 
     def __init__(self, config: BackboneConfig, input_dim: int) -> None:
         super().__init__()
@@ -159,6 +173,21 @@ def register(name: str) -> Callable[[BackboneT], BackboneT]:
     return decorator
 
 
+# Named option sets measured beside the registered backbones (benchmarks, sweeps): an
+# option's cost gets its own row. A plain registry name is its own variant.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "attention+opponent": {"name": "attention", "opponent_attention": True},
+}
+
+
+def variant_backbone(name: str) -> dict[str, Any]:
+    """The backbone config dict (``name`` plus options) of a registry name or a variant."""
+    if name in VARIANTS:
+        return dict(VARIANTS[name])
+    _lookup(name)
+    return {"name": name}
+
+
 def _lookup(name: str) -> type[Backbone]:
     try:
         return BACKBONES[name]
@@ -182,11 +211,13 @@ def config_from_dict(data: dict[str, Any]) -> BackboneConfig:
 
 
 def build_backbone(
-    name_or_config: str | BackboneConfig | dict[str, Any], input_dim: int, **overrides: Any
+    name_or_config: str | BackboneConfig | dict[str, Any], input_dim: int,
+    columns: InputColumns | None = None, **overrides: Any,
 ) -> Backbone:
     """Build a backbone from a registry name, a config, or a config dict.
 
-    ``overrides`` replace config fields, e.g. ``build_backbone("lstm", 64, hidden_size=128)``.
+    ``overrides`` replace config fields, e.g. ``build_backbone("lstm", 64, hidden_size=128)``;
+    ``columns`` reaches only backbones that use it (``uses_columns``).
     """
     if isinstance(name_or_config, str):
         config_cls = backbone_config_class(name_or_config)
@@ -197,4 +228,5 @@ def build_backbone(
         config = name_or_config
         if overrides:
             config = type(config).from_dict({**config.to_dict(), **overrides})
-    return _lookup(config.name)(config, input_dim)
+    cls = _lookup(config.name)
+    return cls(config, input_dim, columns) if cls.uses_columns else cls(config, input_dim)
