@@ -79,6 +79,8 @@ def test_each_mode_quantizes_and_keeps_the_interface(mode, marker, fp32, held_ou
                             calibration_frames=200)
     ops = Counter(n.op_type for n in onnx.load(str(path)).graph.node)
     assert ops[marker] > 0, ops
+    # the sidecar (and `workbench export`'s line) count this graph's nodes, not fp32's
+    assert sidecar.graph["nodes"] == sum(ops.values()) != sidecar.graph["fp32_nodes"]
     assert sidecar.quantization["mode"] == mode and sidecar.quantization["quantized_matmuls"] > 0
     if mode == "int8-static":
         assert sidecar.quantization["calibration_frames"] == 200
@@ -111,7 +113,7 @@ def test_calibration_reads_real_states(fp32):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["mlp", "lstm", "gru", "attention", "mamba", "mamba2", "jamba", "zamba",
-                                  "gla", "rwkv7", "s5"])
+                                  "gla", "rwkv7", "s5", "dt"])
 def test_every_backbone_quantizes(name, held_out, tmp_path):
     """Each backbone's INT8/INT4 variants load, keep the interface and stay close to fp32."""
     policy = policy_for(name)

@@ -22,8 +22,8 @@ from workbench.viz.inputs import neutral_share, stick_heatmap, stick_histograms
 from workbench.viz.render import notebook_setup, report_renderer
 from workbench.viz.stages import STAGE_GEOMETRY, Platform, StageGeometry, stage_geometry
 from workbench.viz.training import (
-    LiveLoss, delay_curve_chart, eval_chart, eval_table, loss_chart, loss_curves, run_metrics,
-    metrics_table, verdict, verdict_note,
+    LiveLoss, bits_curve_chart, delay_curve_chart, eval_chart, eval_table, loss_chart, loss_curves,
+    metrics_table, run_metrics, situation_table, state_use_table, verdict, verdict_note,
 )
 
 __all__ = [
@@ -35,5 +35,6 @@ __all__ = [
     "stage_geometry", "notebook_setup", "report_renderer", "compare_reports", "confusion_frame",
     "confusion_heatmaps", "neutral_edge_table", "per_character_chart", "top_confusions",
     "LiveLoss", "delay_curve_chart", "eval_chart", "eval_table", "loss_chart", "loss_curves",
-    "run_metrics", "attention", "verdict", "verdict_note", "corpus_verdict", "metrics_table",
+    "run_metrics", "attention", "bits_curve_chart", "situation_table", "state_use_table",
+    "verdict", "verdict_note", "corpus_verdict", "metrics_table",
 ]
