@@ -68,7 +68,8 @@ class StepGraph(nn.Module):
             return (targets, next_controller, *probs, *(new_state[k] for k in self.state_keys))
         x = policy.inputs(floats, ids, controller)                           # (1, D)
         h, new_state = policy.backbone.step(x, dict(zip(self.state_keys, states)))  # (1, H)
-        targets, logits = policy.head.sample(h, self.temperature, uniform)  # (1, heads)
+        targets, logits = policy.head.sample(h, self.temperature, uniform,
+                                             policy.prior(controller, h.dtype))  # (1, heads)
         probs = [torch.sigmoid(logits[c]) if binary else torch.softmax(logits[c], dim=-1)
                  for c, binary in zip(self.components, self.binary)]
         return (targets, policy.decoder(targets), *probs,
