@@ -3,12 +3,22 @@
     python benchmarks/deploy.py [--frames 10000] [--backbones gru,mamba] [--sizes 256x2]
 
 Latency (random weights; latency does not depend on them): each backbone at each size
-is exported as fp32, INT8 dynamic, INT8 static and INT4, and the four loop a replay's
-frames through the bot (embedding + onnxruntime step + decoding, one thread) taking
-turns every 500 frames, so a shared machine's busy spells fall on all of them alike;
-p50/p99 per frame over 10,000 frames each. Beside them, on the same embedded frames and one thread: PyTorch
-eager ``policy.step`` and a full-window recompute (``forward`` over the last T=60 frames
-each frame), the baselines every ONNX number is a ratio against.
+is exported as fp32, INT8 dynamic, INT8 static and INT4 (the fused graph of
+:mod:`workbench.deploy.fused`), plus ``reference``: the fp32 graph of the reference
+modules node for node (the "before"). All loop a replay's frames through the bot
+(embedding + onnxruntime step + decoding, one thread; :func:`bench_interleaved`, the
+function ``workbench bench-latency`` calls) taking turns every 500 frames, so a shared
+machine's busy spells fall on all of them alike; p50/p99 per frame over 10,000 frames
+each, in wall time and in the thread's CPU time. Node counts: the ONNX graph and what
+onnxruntime runs after its fusions. The embedding before/after: the reference
+``live_context`` + ``embed_state`` route timed beside the bot's ``LiveEmbedder`` on the
+same frames. Beside them, on the same embedded frames and one thread: PyTorch eager
+``policy.step`` and a full-window recompute (``forward`` over the last T=60 frames each
+frame), the baselines every ONNX number is a ratio against.
+
+Streaming step against its floor: each backbone's own ``step`` exported alone and run in
+onnxruntime, beside that runtime's weight-streaming floor (one matrix-vector product per
+weight matrix, ``benchmarks/backbones.py``'s ``WeightStream``): ``step / floor``.
 
 Accuracy (weights trained briefly at production size): each variant streams held-out
 replay frames (clips the run never trained on); reported beside fp32: accuracy against
@@ -86,13 +96,80 @@ def torch_window_latency(policy, game, frames: int, window: int = 60) -> dict:
     return stats(times[min(10, frames // 10):])
 
 
-def export_all(policy, folder: Path, calibration: list[Path]) -> dict[str, Path]:
-    """Every quantization mode of ``policy`` in ``folder``, from one fp32 export."""
+def export_all(policy, folder: Path, calibration: list[Path], reference: bool = False) -> dict[str, Path]:
+    """Every quantization mode of ``policy`` in ``folder``, from one fp32 export; with
+    ``reference``, also the unfused fp32 graph as ``reference``."""
     from workbench.deploy import export_variants
 
     paths = {mode: folder / f"{mode}.onnx" for mode in MODES}
     export_variants(policy, paths, calibration=[str(p) for p in calibration], calibration_frames=300)
+    if reference:
+        export_variants(policy, {"none": folder / "reference.onnx"}, fused=False)
+        paths = {"reference": folder / "reference.onnx", **paths}
     return paths
+
+
+def graph_nodes(path: Path) -> dict:
+    """Nodes of the ONNX graph and of what onnxruntime runs after its graph fusions."""
+    import onnx
+
+    from workbench.deploy.runtime import import_ort, session_options
+
+    with tempfile.TemporaryDirectory() as tmp:
+        options = session_options(1)
+        options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+        import_ort().InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        optimized = len(onnx.load(options.optimized_model_filepath).graph.node)
+    return {"onnx": len(onnx.load(str(path)).graph.node), "onnxruntime": optimized}
+
+
+def embed_routes(states, frames: int) -> dict:
+    """p50/p99 of one live frame's embedding (player blocks ready) by the reference route
+    (``live_context`` + ``embed_state``) and by the bot's ``LiveEmbedder``, interleaved."""
+    from workbench.embed import EmbedConfig, StateLayout, embed_state
+    from workbench.embed.game import live_context
+    from workbench.embed.live import LiveEmbedder
+    from workbench.replay.live import gamestate_blocks
+
+    layout = StateLayout(EmbedConfig())
+    embedder = LiveEmbedder(layout)
+    floats = np.zeros((1, layout.float_dim), np.float32)
+    ids = np.zeros((1, layout.id_dim), np.int32)
+    in_game = [s for s in states if s.frame >= 0 and len(s.players) >= 2]
+    ports = sorted(in_game[0].players)[:2]
+    lives = [gamestate_blocks(s, [p - 1 for p in ports]) for s in in_game]
+    times = {"reference": [], "live_embedder": [], "player_blocks": []}
+    for k in range(frames):
+        live, state = lives[k % len(lives)], in_game[k % len(in_game)]
+        start = time.perf_counter_ns()
+        embed_state(live_context(live, 0, 31, tuple(ports)), layout)
+        middle = time.perf_counter_ns()
+        embedder.embed_live(live, 0, 31, tuple(ports), (0, 0), floats, ids)
+        end = time.perf_counter_ns()
+        gamestate_blocks(state, [p - 1 for p in ports])
+        times["reference"].append(middle - start)
+        times["live_embedder"].append(end - middle)
+        times["player_blocks"].append(time.perf_counter_ns() - end)
+    return {k: stats(v) for k, v in times.items()}
+
+
+def step_over_floor(policy) -> dict:
+    """The backbone's streaming step alone in onnxruntime beside that runtime's
+    weight-streaming floor (both timed best-of-7 over 200 calls, one thread)."""
+    from backbones import best_time, onnx_calls
+
+    backbone = policy.backbone.eval()
+    frame = torch.randn(1, backbone.input_dim)
+    state = backbone.initial_state(1)
+    with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
+        window_x = torch.randn(1, 8, frame.shape[1])
+        _, step, floor = onnx_calls(backbone, window_x, frame, state, Path(tmp))
+        step(), floor()
+        device = torch.device("cpu")
+        step_s, floor_s = best_time(step, 200, 7, device), best_time(floor, 200, 7, device)
+    matrices = sum(1 for p in backbone.parameters() if p.dim() >= 2)
+    return {"step_ms": step_s * 1e3, "floor_ms": floor_s * 1e3, "step_over_floor": step_s / floor_s,
+            "weight_matrices": matrices, "within_1_5x": step_s / floor_s <= 1.5}
 
 
 def latency_block(name: str, hidden: int, layers: int, args, states, game, work: Path) -> dict:
@@ -102,12 +179,19 @@ def latency_block(name: str, hidden: int, layers: int, args, states, game, work:
     policy = build_policy(name, hidden, layers)
     folder = work / f"{name}-{hidden}x{layers}"
     folder.mkdir(parents=True, exist_ok=True)
-    variants = export_all(policy, folder, [REPLAY])
+    variants = export_all(policy, folder, [REPLAY], reference=True)
     block = {"backbone": name, "hidden": hidden, "layers": layers,
-             "parameters": policy.num_parameters(), "onnx": {}}
+             "parameters": policy.num_parameters(), "onnx": {}, "reference": {}}
     for mode, result in bench_interleaved(variants, states, args.frames).items():
-        block["onnx"][mode] = {k: result[k] for k in ("p50_ms", "p99_ms", "mean_ms", "min_ms",
-                                                      "breakdown", "loadavg")}
+        row = {k: result[k] for k in ("p50_ms", "p99_ms", "mean_ms", "min_ms", "cpu_p50_ms",
+                                      "cpu_p99_ms", "breakdown", "loadavg")}
+        row["nodes"] = graph_nodes(variants[mode])
+        if mode == "reference":
+            block["reference"] = row
+        else:
+            block["onnx"][mode] = row
+    with torch_threads(1):
+        block["floor"] = step_over_floor(policy)
     with torch_threads(1):
         block["torch_step"] = torch_step_latency(policy, game, args.torch_frames)
         block["torch_window"] = torch_window_latency(policy, game, args.window_frames, args.window)
@@ -163,6 +247,29 @@ def accuracy_block(name: str, args, work: Path) -> dict:
     return out
 
 
+def print_before_after(blocks: list[dict], embed: dict | None) -> None:
+    print("\nbefore (reference graph) -> after (fused graph), fp32; nodes ONNX/onnxruntime; "
+          "p50/p99 ms wall, p50/p99 ms thread CPU; model part p50")
+    for b in blocks:
+        before, after = b["reference"], b["onnx"]["none"]
+        cell = lambda r: (f"{r['nodes']['onnx']:4d}/{r['nodes']['onnxruntime']:4d} nodes "  # noqa: E731
+                          f"{r['p50_ms']:.3f}/{r['p99_ms']:.3f} cpu {r['cpu_p50_ms']:.3f}/{r['cpu_p99_ms']:.3f} "
+                          f"model {r['breakdown']['model']['p50_ms']:.3f}")
+        print(f"{b['backbone']:10s} {b['hidden']:>4d}x{b['layers']}  {cell(before)}  ->  {cell(after)}")
+    if embed:
+        print(f"live-frame embedding p50/p99 ms: reference {embed['reference']['p50_ms']:.4f}/"
+              f"{embed['reference']['p99_ms']:.4f} -> LiveEmbedder {embed['live_embedder']['p50_ms']:.4f}/"
+              f"{embed['live_embedder']['p99_ms']:.4f} (libmelee -> player blocks, before both: "
+              f"{embed['player_blocks']['p50_ms']:.4f})")
+    print("\nstreaming step / weight-streaming floor, onnxruntime (goal <= 1.5x)")
+    for b in blocks:
+        f = b.get("floor")
+        if f:
+            print(f"{b['backbone']:10s} {b['hidden']:>4d}x{b['layers']}  step {f['step_ms']:.4f} ms  "
+                  f"floor {f['floor_ms']:.4f} ms  {f['step_over_floor']:.2f}x"
+                  f"{'' if f['within_1_5x'] else '  (over 1.5x)'}")
+
+
 def print_latency(blocks: list[dict]) -> None:
     head = (f"{'backbone':10s} {'size':>6s} {'params':>7s} | " + " | ".join(f"{m:>17s}" for m in MODES)
             + f" | {'torch step':>17s} | {'torch T=60':>17s} | fastest (model x torch step)")
@@ -202,7 +309,10 @@ def summarise(result: dict, target_ms: float = 0.2) -> list[dict]:
         best = b["onnx"][b["fastest"]]
         cost = result["accuracy"].get(b["backbone"], {}).get(b["fastest"], {})
         rows.append({"backbone": b["backbone"], "fastest": b["fastest"], "p50_ms": best["p50_ms"],
-                     "p99_ms": best["p99_ms"], "model_p50_ms": best["breakdown"]["model"]["p50_ms"],
+                     "p99_ms": best["p99_ms"], "cpu_p50_ms": best.get("cpu_p50_ms"),
+                     "cpu_p99_ms": best.get("cpu_p99_ms"),
+                     "meets_p50_target": best["p50_ms"] <= target_ms / 2,
+                     "model_p50_ms": best["breakdown"]["model"]["p50_ms"],
                      "embed_p50_ms": best["breakdown"]["embed"]["p50_ms"],
                      "meets_p99_target": best["p99_ms"] <= target_ms,
                      "meets_p99_target_without_embedding":
@@ -219,13 +329,17 @@ def print_summary(rows: list[dict]) -> None:
         change = "n/a" if r["accuracy_change"] is None else (
             f"{r['accuracy_change']:+.4f} all heads, {r['stick_trigger_accuracy_change']:+.4f} sticks/trigger, "
             f"{r['agreement_with_fp32']:.3f} agreement")
-        print(f"{r['backbone']:10s} {r['fastest']:13s} p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms "
+        cpu = f", thread CPU p50 {r['cpu_p50_ms']:.3f} p99 {r['cpu_p99_ms']:.3f}" if r.get("cpu_p50_ms") else ""
+        print(f"{r['backbone']:10s} {r['fastest']:13s} p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms{cpu} "
               f"(model p50 {r['model_p50_ms']:.3f}, embed p50 {r['embed_p50_ms']:.3f}); "
+              f"p50 <= 0.1 ms: {'yes' if r.get('meets_p50_target') else 'no'}; "
               f"p99 <= 0.2 ms: {'yes' if r['meets_p99_target'] else 'no'}; accuracy {change}")
 
 
 def report(result: dict) -> None:
     print_latency(result["latency"])
+    if all("reference" in b for b in result["latency"]):
+        print_before_after(result["latency"], result.get("embed_routes"))
     if result["accuracy"]:
         print_accuracy(result["accuracy"])
     result["summary"] = summarise(result)
@@ -264,6 +378,7 @@ def main() -> None:
     result = {"machine": machine(loadavg_start=list(os.getloadavg())),
               "frames": args.frames, "torch_frames": args.torch_frames,
               "window_frames": args.window_frames, "window": args.window, "latency": [], "accuracy": {}}
+    result["embed_routes"] = embed_routes(states, min(args.frames, 5000))
     for name in names:
         for hidden, layers in sizes:
             block = latency_block(name, hidden, layers, args, states, game, work)

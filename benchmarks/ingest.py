@@ -8,6 +8,11 @@ process (hash, parse, validate, quality flags, Parquet write, manifest), (d) loa
 whole store back into numpy arrays (one thread per core; ``d1``: one thread). Frames are the finalized frames of the files each
 step read. Each step is timed ``--repeats`` times and the fastest run is kept (the
 machine is shared; the minimum is the least disturbed measurement).
+
+Also: (c) with ``--workers 2`` (scaling; near-linear needs two free cores), and the
+Parquet codec measured on the games themselves (encode and decode CPU time per game and
+the bytes on disk for each candidate; the store's ``COMPRESSION``/``COMPRESSION_LEVEL``
+is the one chosen from this table).
 """
 from __future__ import annotations
 
@@ -52,11 +57,54 @@ def bench_pyslippi(files: list[Path]) -> int:
     return frames
 
 
-def bench_ingest(files: list[Path], root: Path) -> tuple[int, object]:
+CODECS = (("none", None), ("snappy", None), ("lz4", None), ("zstd", -1), ("zstd", 1), ("zstd", 3))
+
+
+def bench_codecs(files: list[Path], limit: int = 12) -> dict:
+    """Per codec: encode and decode CPU seconds (thread time, robust to a busy machine)
+    summed over up to ``limit`` games, and their bytes on disk."""
+    import io
+    import time
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from workbench.replay import read_replay
+    from workbench.replay.store import to_arrow
+
+    tables = []
+    for path in files:
+        try:
+            tables.append(to_arrow(read_replay(path)))
+        except Exception:
+            continue
+        if len(tables) >= limit:
+            break
+    out = {}
+    for codec, level in CODECS:
+        encode = decode = 0.0
+        size = 0
+        for arrow in tables:
+            buffer = io.BytesIO()
+            start = time.thread_time()
+            pq.write_table(arrow, buffer, compression=codec, compression_level=level,
+                           write_statistics=False, use_dictionary=False)
+            encode += time.thread_time() - start
+            data = buffer.getvalue()
+            start = time.thread_time()
+            pq.read_table(pa.BufferReader(data))
+            decode += time.thread_time() - start
+            size += len(data)
+        out[f"{codec}{'' if level is None else level}"] = {"encode_s": encode, "decode_s": decode,
+                                                            "bytes": size, "games": len(tables)}
+    return out
+
+
+def bench_ingest(files: list[Path], root: Path, workers: int = 1) -> tuple[int, object]:
     from workbench.replay import IngestPolicy, ingest
 
     shutil.rmtree(root, ignore_errors=True)
-    result = ingest(files, root, workers=1, progress=False, force=True,
+    result = ingest(files, root, workers=workers, progress=False, force=True,
                     policy=IngestPolicy(min_frames=0, cpu="any", max_players=4))
     frames = sum(r.get("frames") or 0 for r in result.rows if r.get("file"))
     return frames, result
@@ -91,6 +139,8 @@ def main() -> None:
         rows["b_pyslippi_parse"] = (t, frames)
     t, (frames, result) = best_of(lambda: bench_ingest(files, store_root), args.repeats)
     rows["c_workbench_ingest"] = (t, frames)
+    t, (frames, _) = best_of(lambda: bench_ingest(files, store_root, workers=2), args.repeats)
+    rows["c2_ingest_2_workers"] = (t, frames)
     # Same measurement restricted to the files ingest reads with peppi-py (the rest go
     # through py-slippi at ~1/80 of peppi's speed): the overhead of the workbench itself.
     peppi_files = [Path(r["path"]) for r in result.rows if r.get("parser") == "peppi"]
@@ -113,17 +163,29 @@ def main() -> None:
     for key, (t, frames) in rows.items():
         print(f"{key:24s} {t:9.3f} {frames:9d} {rate[key]:12,.0f} {rate[key] / base:8.2f}")
     ratios = {"c_over_a": rate["c_workbench_ingest"] / base,
+              "c2_over_c": rate["c2_ingest_2_workers"] / rate["c_workbench_ingest"],
               "c_over_a_peppi_files": rate["c_ingest_peppi_files"] / rate["a_peppi_parse_same_files"],
               "d_over_a": rate["d_store_load_numpy"] / base,
               "d1_over_a": rate["d1_store_load_1thread"] / base}
     print(f"(c)/(a) = {ratios['c_over_a']:.2f} all files, {ratios['c_over_a_peppi_files']:.2f} "
           f"on the {len(peppi_files)} files read by peppi-py  (target >= 0.5)")
     print(f"(d)/(a) = {ratios['d_over_a']:.2f}, one thread {ratios['d1_over_a']:.2f}  (target >= 2)")
+    print(f"--workers 2 / --workers 1 = {ratios['c2_over_c']:.2f}  (near-linear: ~2 with two free cores)")
+    codecs = bench_codecs(files)
+    from workbench.replay.store import COMPRESSION, COMPRESSION_LEVEL
+    chosen = f"{COMPRESSION}{COMPRESSION_LEVEL if COMPRESSION == 'zstd' else ''}"
+    print(f"\nParquet codec on {next(iter(codecs.values()))['games']} games (CPU s encode / decode, MB; "
+          f"store uses {chosen})")
+    for name, c in codecs.items():
+        print(f"{name:8s} {c['encode_s']:7.3f} {c['decode_s']:7.3f} {c['bytes'] / 2**20:8.1f}"
+              f"{'  <- store' if name == chosen else ''}")
+    print(f"load average {os.getloadavg()[0]:.1f}")
     out = {"files": len(files), "replays": args.replays, "repeats": args.repeats,
            "machine": machine(),
            "steps": {k: {"seconds": t, "frames": f, "frames_per_s": rate[k]}
                      for k, (t, f) in rows.items()},
-           "ratios": ratios, "ingest_summary": result.summary}
+           "ratios": ratios, "codecs": codecs, "loadavg_end": list(os.getloadavg()),
+           "ingest_summary": result.summary}
     write_json(args.out, out)
 
 

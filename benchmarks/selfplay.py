@@ -90,8 +90,11 @@ def main() -> None:
     parser.add_argument("--stage", default="fd")
     parser.add_argument("--cartpole", action="store_true", help="also train PPO on CartPole-v1")
     parser.add_argument("--no-loop", action="store_true", help="skip the self-play loop figures")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     parser.add_argument("--json", default=str(RESULTS / "selfplay.json"))
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     load = open("/proc/loadavg").read().split()[:3] if __import__("os").path.exists("/proc/loadavg") else []
     result = {"machine": machine(torch_threads=torch.get_num_threads(), load=load,
                                  device="cuda" if torch.cuda.is_available() else "cpu"),

@@ -79,6 +79,8 @@ def test_each_mode_quantizes_and_keeps_the_interface(mode, marker, fp32, held_ou
                             calibration_frames=200)
     ops = Counter(n.op_type for n in onnx.load(str(path)).graph.node)
     assert ops[marker] > 0, ops
+    # the sidecar (and `workbench export`'s line) count this graph's nodes, not fp32's
+    assert sidecar.graph["nodes"] == sum(ops.values()) != sidecar.graph["fp32_nodes"]
     assert sidecar.quantization["mode"] == mode and sidecar.quantization["quantized_matmuls"] > 0
     if mode == "int8-static":
         assert sidecar.quantization["calibration_frames"] == 200

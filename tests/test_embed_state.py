@@ -47,7 +47,7 @@ def test_config_round_trip_and_errors():
 
 
 @pytest.mark.parametrize("cfg", [EmbedConfig(), EmbedConfig(
-    nana="enhanced", stage="onehot", item_slots=15, names=True,
+    nana="enhanced", stage="onehot", item_slots=15, names=True, relative=True,
     player=PlayerEmbedConfig(action="onehot", character="onehot"))])
 def test_whole_game_equals_frame_by_frame(ics_game, cfg):
     layout = StateLayout(cfg)
@@ -91,7 +91,7 @@ def test_live_frames_embed_like_stored_frames(items_game):
 
 
 def test_mirroring(items_game):
-    cfg = EmbedConfig(item_slots=5)
+    cfg = EmbedConfig(item_slots=5, relative=True)
     layout = StateLayout(cfg)
     ctx = table_context(items_game, 0, 5)
     floats, ids = embed_state(ctx, layout)
@@ -112,3 +112,15 @@ def test_noise_touches_only_continuous_features(items_game):
     changed = (noisy != floats).any(axis=0)
     np.testing.assert_array_equal(changed, layout.noise_mask)
     assert abs(float((noisy - floats)[:, layout.noise_mask].std()) - 0.05) < 0.005
+
+
+def test_relative_features(ics_game):
+    layout = StateLayout(EmbedConfig(relative=True))
+    floats, _ = embed_state(table_context(ics_game, 0, 5), layout)
+    col = lambda name: floats[:, layout.slices[name].start]  # noqa: E731
+    toward = col("self_facing") * np.sign(col("dx"))
+    np.testing.assert_array_equal(col("self_facing_opp"), toward)
+    assert set(np.unique(toward)) <= {-1.0, 0.0, 1.0} and (toward == 1).mean() > 0.3
+    # Yoshi's Story's ground edge is at |x| = 56: mostly over the stage (> 0), sometimes past it
+    np.testing.assert_allclose(col("self_ledge"), 0.56 - np.abs(col("self_x")), atol=1e-5)
+    assert 0.7 < (col("self_ledge") > 0).mean() < 1.0

@@ -1,5 +1,6 @@
 """workbench eval: schema, baseline beside every number, exports, averaging."""
 import json
+import math
 
 import pyarrow.parquet as pq
 import pytest
@@ -37,6 +38,21 @@ def test_eval_schema_and_baselines(run, tmp_path):
     assert len(conf) == 17 and sum(map(sum, conf)) == block["frames"]
     assert block["per_character"] and block["per_stage"]
     assert [p["delay"] for p in saved["delay_curve"]] == [0, 6]
+    # bits per frame: the per-head NLLs summed, in bits, beside repeat-last's
+    nats = sum(block["heads"][h]["nll"] for h in block["heads"])
+    assert block["bits_per_frame"] == pytest.approx(nats / math.log(2), rel=1e-4)
+    assert block["baseline_bits_per_frame"] > 0 and saved["delay_curve"][1]["bits_per_frame"] > 0
+    # input ablations at the first delay only: removing an input changes the score
+    ablations = block["ablations"]
+    assert set(ablations) == {"state_removed", "own_inputs_removed"} and "ablations" not in saved["delays"]["6"]
+    for ablated in ablations.values():
+        assert ablated["bits_gap"] == pytest.approx(ablated["bits_per_frame"] - block["bits_per_frame"])
+        assert ablated["bits_gap"] != 0
+    situations = block["situations"]
+    assert {"hitstun", "shield", "ledge", "opponent_action_change", "neutral"} <= situations.keys()
+    assert 0 < situations["neutral"]["frames"] < block["frames"]
+    change = situations["neutral"]["heads"]["main_x"]
+    assert change["change_frames"] <= block["heads"]["main_x"]["change_frames"]
     assert saved["ms_per_frame"] > 0
     table = pq.read_table(tmp_path / "pred.parquet")
     assert table.num_rows == report["frames"] and "prob_main_x" in table.column_names

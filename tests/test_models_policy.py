@@ -81,3 +81,46 @@ def test_kmeans_policy_decodes_centres():
     policy = Policy(cfg, PolicyConfig(backbone={"name": "mlp", "hidden_size": 16, "num_layers": 1}))
     chosen, _ = policy.head.sample(torch.randn(8, 16))
     np.testing.assert_allclose(policy.decoder(chosen).numpy(), ControllerSpec(cfg.controller).decode(chosen.numpy()))
+
+
+def test_delay_input_and_float_normalisation():
+    torch.manual_seed(0)
+    policy = Policy(EmbedConfig(), PolicyConfig(backbone={"name": "gru", "hidden_size": 16, "num_layers": 1},
+                                                delay_input=True, normalize_floats=True))
+    floats, ids, controller, targets = _batch(policy, b=2, t=4)
+    policy.set_float_stats(floats.flatten(0, 1))
+    x = policy.inputs(floats, ids, controller, torch.tensor([0, 18]))
+    f = policy.layout.float_dim
+    standard = x[..., :f].flatten(0, 1)
+    assert torch.allclose(standard.mean(0), torch.zeros(f), atol=1e-5)
+    assert torch.allclose(x[0, :, -1], torch.zeros(4)) and torch.allclose(x[1, :, -1], torch.ones(4))
+    # streaming play without a delay argument uses play_delay, like forward with that delay
+    policy.play_delay = 18
+    out = policy(floats, ids, controller, targets, delay=torch.tensor([18, 18]))
+    state = policy.initial_state(2)
+    h, state = policy.backbone.step(policy.inputs(floats[:, 0], ids[:, 0], controller[:, 0]), state)
+    assert torch.allclose(h, out.features[:, 0], atol=1e-5)
+    other = policy(floats, ids, controller, targets, delay=torch.tensor([0, 0]))
+    assert not torch.allclose(other.features, out.features)
+
+
+def test_copy_prior_favours_the_last_input_in_training_and_play():
+    torch.manual_seed(0)
+    policy = Policy(EmbedConfig(), PolicyConfig(backbone={"name": "gru", "hidden_size": 16, "num_layers": 1},
+                                                copy_prior=True))
+    floats, ids, _, targets = _batch(policy, b=8, t=3)
+    previous = torch.stack([torch.randint(0, h.classes, (8, 3)) for h in policy.spec.heads], -1)
+    controller = torch.from_numpy(policy.spec.decode(previous.numpy().reshape(-1, previous.shape[-1]))).view(8, 3, 13)
+    prior = policy.copy_prior(controller)
+    for comp in policy.head.components:  # the classes recovered from the controller are the previous ones
+        cols = list(comp.heads)
+        got = policy.copy_prior.previous_classes(controller)[comp.name]
+        expected = previous[..., cols] if comp.binary else previous[..., cols[0]]
+        assert torch.equal(got.long(), expected.long()), comp.name
+    with torch.no_grad():
+        policy.copy_prior.weight["main_x"].fill_(50.0)  # a prior that dominates the network
+    out = policy(floats, ids, controller, targets)
+    assert torch.equal(out.logits["main_x"].argmax(-1), previous[..., policy.spec.index["main_x"]])
+    chosen, _, _ = policy.step(floats[:, 0], ids[:, 0], controller[:, 0], policy.initial_state(8))
+    assert torch.equal(chosen[:, policy.spec.index["main_x"]], previous[:, 0, policy.spec.index["main_x"]])
+    assert prior["buttons"].shape == (8, 3, 8)

@@ -114,12 +114,29 @@ def test_every_bundled_replay_reads(name):
         assert set(np.unique(p["facing"])) <= {-1, 1}
 
 
-def test_fallback_reads_what_peppi_rejects():
+def test_zero_size_event_is_repaired_for_peppi_and_reads_like_the_fallback():
+    """peppi-py refuses a file whose payload table declares an event of size 0; the
+    byte-level repair drops those events and peppi reads the rest, equal field by field
+    to what the py-slippi fallback reads from the original."""
+    from workbench.replay.repair import drop_zero_size_events, zero_size_codes
+
     path = bundled("games/Walnut356-unknown_event.slp")
     with pytest.raises(Exception):
         read_peppi(str(path))
+    data = path.read_bytes()
+    assert zero_size_codes(data) == [0xFF]
+    fixed, dropped = drop_zero_size_events(data)
+    assert dropped == 1 and len(fixed) == len(data) - 4 and zero_size_codes(fixed) == []
     table = read_replay(path)
-    assert table.parser == "py-slippi" and len(table) == 5209
+    assert table.parser == "peppi-repaired" and len(table) == 5209
+    fallback = read_pyslippi(str(path), read_header(data), data)
+    assert table.meta.to_dict() == fallback.meta.to_dict()
+    np.testing.assert_array_equal(table.frames, fallback.frames)
+    assert table.columns.keys() == fallback.columns.keys()
+    for key in table.columns:
+        np.testing.assert_array_equal(table.columns[key], fallback.columns[key], err_msg=key)
+    assert drop_zero_size_events(fixed) is None   # nothing left to repair
+    assert drop_zero_size_events(bundled("games/Walnut356-game.slp").read_bytes()) is None
 
 
 def test_fod_platforms_reads_through_the_fallback():
@@ -213,9 +230,29 @@ def test_parsers_agree_field_by_field(name):
         np.testing.assert_array_equal(a.items.fields[key], b.items.fields[key], err_msg=f"{name}: item {key}")
 
 
-def test_auto_uses_the_fallback_where_peppi_misaligns():
-    table = read_replay(bundled("games/PMcca-sheik_vs_ics_yoshis.slp"))
-    assert table.parser == "py-slippi"
+def test_nana_rows_peppi_misplaces_are_realigned_like_the_fallback():
+    """Pre-3.0, Nana dies mid-game: peppi-py lays her frames on the first rows; the
+    realignment from her events' frame numbers equals py-slippi's read, every column."""
+    path = bundled("games/PMcca-sheik_vs_ics_yoshis.slp")
+    data = path.read_bytes()
+    raw = read_peppi(str(path))
+    fallback = read_pyslippi(str(path), read_header(data), data)
+    assert any(not np.array_equal(raw.columns[k], fallback.columns[k]) for k in raw.columns if "_nana_" in k)
+    table = read_replay(path)
+    assert table.parser == "peppi-realigned"
+    assert table.columns.keys() == fallback.columns.keys()
+    for key in table.columns:
+        np.testing.assert_array_equal(table.columns[key], fallback.columns[key], err_msg=key)
+    assert table.columns["p1_nana_present"].sum() == 4360 and not table.columns["p1_nana_present"][3270]
+
+
+def test_auto_uses_the_fallback_where_peppi_misaligns_players():
+    """3-4 player pre-3.0 games (a player eliminated mid-game) still go to py-slippi."""
+    from workbench.replay.reader import _peppi_may_misalign
+
+    table = read_replay(bundled("clips/slippijs-ffa_1p2p3p_winner_3p.slp"))
+    assert table.parser == ("py-slippi" if _peppi_may_misalign(read_peppi(
+        str(bundled("clips/slippijs-ffa_1p2p3p_winner_3p.slp")))) else "peppi")
 
 
 @pytest.mark.skipif(not (DATA.parent.parent.parent / "shared" / "replays").exists()

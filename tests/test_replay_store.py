@@ -55,7 +55,7 @@ def test_same_game_saved_twice_counts_once(tmp_path):
     assert statuses["Walnut356-game.slp"] == ("ok", "")
     assert statuses["Walnut356-unknown_event.slp"] == ("skipped", "duplicate game")
     dup = [e for e in result.report if e["status"] == "skipped"][0]
-    assert dup["duplicate_of"] == file_md5(pair[0]) and dup["parser"] == "py-slippi"
+    assert dup["duplicate_of"] == file_md5(pair[0]) and dup["parser"] == "peppi-repaired"
     assert len(FrameStore(tmp_path).games()) == 1
 
 
@@ -92,7 +92,7 @@ def test_report_schema(bundled_store):
         assert len(entry["md5"]) == 32
         if entry["status"] == "ok":
             assert entry["reason"] == "" and entry["frames"] > 0
-            assert entry["parser"] in ("peppi", "py-slippi") and isinstance(entry["characters"], list)
+            assert entry["parser"] in ("peppi", "peppi-repaired", "peppi-realigned", "py-slippi") and isinstance(entry["characters"], list)
         else:
             assert entry["reason"], entry
     reasons = {e["reason"] for e in report}

@@ -96,8 +96,9 @@ def test_league_with_an_exploiter_runs_and_logs_games(bc, tmp_path, monkeypatch)
     assert all({r.p1, r.p2} == {"main_exploiter-0", "main-0"} for r in log.records
                if "main_exploiter-0" in (r.p1, r.p2))
     assert "main_exploiter-0/losses/policy_loss" in result["metrics"]
-    assert 0.0 <= result["metrics"]["selfplay/eval_win_rate_vs_teacher"] <= 1.0
-    assert sum(r.kind == "eval" for r in log.records) == 2
+    for opponent in ("teacher", "heuristic"):   # the in-loop evaluation's default opponents
+        assert 0.0 <= result["metrics"][f"selfplay/eval_win_rate_vs_{opponent}"] <= 1.0
+        assert sum(r.kind == "eval" and opponent in (r.p1, r.p2) for r in log.records) == 2
     board = leaderboard(log)
     assert "main-0" in set(board["player"])
     assert (tmp_path / "league" / "population" / "main_exploiter-0@00000002").exists()

@@ -83,9 +83,11 @@ def test_pfsp_prefers_hard_opponents():
     assert even[1] > even[0] and even[1] > even[2]
 
 
-def _league(**league) -> League:
-    return League(LeagueConfig(**league), PopulationConfig(latest_ratio=0.5, teacher_ratio=0.25, opponent_slots=3),
-                  CurriculumConfig(stages=["idle", "random", "self"], threshold=0.7, window=10), "runs/bc")
+def _league(bot_ratio: float = 0.0, max_updates: int = 0, **league) -> League:
+    return League(LeagueConfig(**league), PopulationConfig(latest_ratio=0.5, teacher_ratio=0.25, opponent_slots=3,
+                                                           bot_ratio=bot_ratio),
+                  CurriculumConfig(stages=["idle", "random", "self"], threshold=0.7, window=10,
+                                   max_updates=max_updates), "runs/bc")
 
 
 def test_curriculum_advances_on_win_rate_then_self_play():
@@ -94,10 +96,25 @@ def test_curriculum_advances_on_win_rate_then_self_play():
     log = _log([("main-0", "idle", 1)] * 6 + [("idle", "main-0", 1)] * 4)   # 60%: stays
     assert not league.advance_curriculum("main-0", log)
     log = _log([("main-0", "idle", 1)] * 9 + [("idle", "main-0", 1)])       # 90%: moves on
-    assert league.advance_curriculum("main-0", log) and league.curriculum_bot("main-0") == "random"
+    assert league.advance_curriculum("main-0", log) == "passed" and league.curriculum_bot("main-0") == "random"
     league.stage["main-0"] = 2
     dist = league.distribution("main-0", GameLog())
     assert dist == pytest.approx({"main-0": 0.75, "teacher": 0.25})  # no snapshots yet
+
+
+def test_curriculum_times_out_and_self_play_keeps_a_share_of_the_heuristic():
+    league = _league(bot_ratio=0.2, max_updates=5)
+    losing = _log([("idle", "main-0", 1)] * 10)
+    assert league.advance_curriculum("main-0", losing, update=4) == ""
+    assert league.advance_curriculum("main-0", losing, update=5) == "timed out"
+    assert league.curriculum_bot("main-0") == "random"
+    assert league.advance_curriculum("main-0", losing, update=9) == ""     # its own clock
+    assert league.advance_curriculum("main-0", losing, update=10) == "timed out"
+    dist = league.distribution("main-0", GameLog())
+    assert dist == pytest.approx({"main-0": 0.55, "teacher": 0.25, "heuristic": 0.2})
+    again = _league(bot_ratio=0.2, max_updates=5)
+    again.load_state_dict(league.state_dict())
+    assert again.stage_began == league.stage_began
 
 
 def test_league_roles_have_their_own_opponents():

@@ -11,7 +11,7 @@ from workbench.cli import main
 from workbench.replay.store import FrameStore
 from workbench.sim import make_env
 from workbench.sim.bots import HeuristicBot, RandomBot, make_bot
-from workbench.sim.run import MatchConfig, run_matches, wilson_interval
+from workbench.sim.run import MatchConfig, run_matches, simulated_game, wilson_interval
 
 RESULT_KEYS = {"games", "p1_wins", "p2_wins", "draws", "p1_win_rate", "p1_win_rate_ci95",
                "stocks_taken_per_min", "damage_per_min", "frames"}
@@ -109,11 +109,8 @@ def test_a_simulated_game_draws_with_its_hitboxes(tmp_path):
     from workbench import viz
     from workbench.sim.render import hitbox_frame
 
-    out = tmp_path / "drawn"
-    run_matches(MatchConfig("heuristic", "idle", games=1, max_frames=300, parallel=1,
-                            progress=False), out)
-    store = FrameStore(out / "store")
-    table = store.load(store.games()[0]["md5"])
+    table = simulated_game("heuristic", "idle", tmp_path / "drawn", max_frames=300)
+    assert len(table.frames) == 300 and table.meta.stage == make_env(num_games=1, jit=False).stage
     boxes = hitbox_frame(table)
     assert len(boxes) > 0 and (boxes["radius"] > 0).all()
     row = int(boxes["row"].iloc[0])

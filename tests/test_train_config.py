@@ -127,7 +127,13 @@ def test_adding_an_option_is_adding_a_field():
 
 def test_config_versions_upgrade(tmp_path):
     saved = ExperimentConfig().to_dict()
-    assert saved["version"] == CONFIG_VERSION == 2
+    assert saved["version"] == CONFIG_VERSION == 3
+    v2 = json.loads(json.dumps(saved))
+    v2["version"] = 2
+    del v2["policy"]["copy_prior"], v2["policy"]["delay_input"]
+    older = ExperimentConfig.from_dict(v2)  # a run from before the copy prior and delay input
+    assert not older.policy.copy_prior and not older.policy.delay_input
+    assert ExperimentConfig().policy.copy_prior and ExperimentConfig().policy.delay_input
     v1 = json.loads(json.dumps(saved))
     v1["version"] = 1
     del v1["train"]["quality_threshold"], v1["train"]["exclude_flags"]

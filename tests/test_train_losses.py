@@ -5,7 +5,7 @@ from workbench.embed import EmbedConfig
 from workbench.models import Policy, PolicyConfig
 from workbench.models.heads import components_of
 from workbench.train.config import LossConfig
-from workbench.train.losses import BCLoss, class_balance_weights, stick_edge_weights
+from workbench.train.losses import BCLoss, class_balance_weights, joint_nll, stick_edge_weights
 
 
 def setup(seed=0):
@@ -77,3 +77,19 @@ def test_aux_action_loss_and_mask():
     masked, mparts = BCLoss(LossConfig(), comps, spec.heads)(logits, targets, mask=mask)
     first, _ = BCLoss(LossConfig(), comps, spec.heads)({k: v[:, :2] for k, v in logits.items()}, targets[:, :2])
     assert torch.isclose(masked, first)
+
+
+def test_change_weight_counts_change_frames_more_and_joint_nll_is_plain():
+    spec, comps, logits, targets = setup()
+    previous = targets.clone()
+    col = spec.index["main_x"]
+    previous[0, :, col] = (targets[0, :, col] + 1) % spec.heads[col].classes  # row 0 changed
+    plain, parts = BCLoss(LossConfig(), comps, spec.heads)(logits, targets, previous=previous)
+    weighted, wparts = BCLoss(LossConfig(change_weight=2.0), comps, spec.heads)(logits, targets, previous=previous)
+    ce = torch.nn.functional.cross_entropy(logits["main_x"].flatten(0, 1), targets[..., col].flatten(),
+                                           reduction="none").view(4, 5)
+    expected = (ce * torch.tensor([3.0, 1, 1, 1])[:, None]).mean()
+    assert torch.isclose(wparts["main_x"], expected)
+    assert torch.isclose(wparts["c_x"], parts["c_x"])   # no change in c_x: same loss
+    nll = joint_nll(logits, targets, comps)
+    assert nll.shape == (4, 5) and torch.isclose(nll.mean(), plain)  # plain loss = joint NLL

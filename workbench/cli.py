@@ -166,6 +166,10 @@ def add_ingest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help=".slp files or folders")
     p.add_argument("--out", required=True, help="store folder (created if missing)")
     p.add_argument("--workers", type=count(1), default=1, help="parser processes (default 1)")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="read the files in tasks on this Ray cluster ('auto' to join the one "
+                        "this machine belongs to, 'local' to start one here); the store and "
+                        "the replays must be on a filesystem every node sees")
     p.add_argument("--characters", type=_csv_list, default=[], nargs="?", const=[],
                    help="keep games with any of these characters, e.g. fox,marth")
     p.add_argument("--stages", type=_csv_list, default=[], help="keep games on these stages, e.g. fd,bf")
@@ -194,7 +198,8 @@ def run_ingest(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise WorkbenchError(str(err)) from None
     result = ingest(args.paths, args.out, workers=args.workers, policy=policy,
-                    parser=args.parser, progress=sys.stderr.isatty(), force=args.force)
+                    parser=args.parser, progress=sys.stderr.isatty(), force=args.force,
+                    ray_address=args.ray)
     print(json.dumps(result.summary, indent=1) if args.json else format_summary(result))
     # non-zero only when nothing at all could be read
     readable = result.summary["ok"] + result.summary["skipped"]
@@ -411,6 +416,9 @@ def _format_train_result(result) -> str:
            else "no validation loss (no held-out window)")
     lines = [f"trained {result.steps} steps in {result.seconds / 60:.1f} min; {val}; "
              f"checkpoint {result.checkpoint}"]
+    if "val/bits_per_frame" in final:
+        lines.append(f"  val bits/frame {final['val/bits_per_frame']:.3f}   repeat-last "
+                     f"{final['val/repeat_baseline/bits_per_frame']:.3f}")
     for head in ("main_x", "main_y", "c_x", "A", "B", "trigger"):
         if f"val/{head}_acc" in final:
             lines.append(f"  val {head:7s} acc {final[f'val/{head}_acc']:.4f}   repeat-last "
@@ -470,6 +478,9 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=("auto", "val", "all"), default="auto",
                    help="auto: every game but the run's training games; val: its held-out "
                         "games; all: every game given")
+    p.add_argument("--ablation-delays", type=_delays_or_none, default=None, metavar="D,D",
+                   help="delays at which the model is also scored with the state, then its "
+                        "own inputs, held constant (default: the first delay; 'none' skips)")
     _quality_flags(p)
     p.add_argument("--target-return", type=_targets, metavar="R[,R...]",
                    help="Decision Transformer: behaviour (attack, approach rates) on held-out "
@@ -486,7 +497,7 @@ def run_eval(args: argparse.Namespace) -> int:
     report = evaluate(args.checkpoint, args.replays, args.delays, args.out,
                       args.export_predictions, args.average_last, args.split,
                       progress=sys.stderr.isatty(), quality_threshold=args.quality_threshold,
-                      exclude_flags=args.exclude_flags)
+                      exclude_flags=args.exclude_flags, ablation_delays=args.ablation_delays)
     print(format_eval(report))
     if args.target_return:
         from workbench.eval.evaluate import _clean
@@ -534,11 +545,22 @@ def _delays(text: str) -> tuple[int, ...]:
     return delays
 
 
+def _delays_or_none(text: str) -> tuple[int, ...]:
+    """``--ablation-delays none`` -> (); otherwise as ``--delays``."""
+    return () if text.strip().lower() == "none" else _delays(text)
+
+
 def format_eval(report: dict) -> str:
     # frames per delay (a longer delay leaves fewer scoreable frames), never their sum
     per_delay = ", ".join(f"{block['frames']:,} at delay {d}" for d, block in report["delays"].items())
     lines = [f"{report['checkpoint']}: {len(report['games'])} games ({report['split']}), "
              f"frames scored {per_delay}; step latency {report['ms_per_frame']:.3f} ms/frame"]
+    for delay, block in report["delays"].items():
+        line = (f"delay {delay}: {block['bits_per_frame']:.3f} bits/frame, repeat-last "
+                f"{block['baseline_bits_per_frame']:.3f}")
+        for name, ablated in block.get("ablations", {}).items():
+            line += f"; {name.replace('_', ' ')} {ablated['bits_per_frame']:.3f}"
+        lines.append(line)
     # change frames split into onsets (a press, a stick leaving rest) and releases, each
     # beside the best constant predictor's score (a model that never presses gets 1 on
     # releases and 0 on onsets)
@@ -634,7 +656,9 @@ def run_export(args: argparse.Namespace) -> int:
                                 warm_start_frames=args.warm_start,
                                 calibration_frames=args.calibration_frames)
     states = ", ".join(f"{s['name']}{tuple(s['shape'])}" for s in sidecar.states) or "none"
-    print(f"wrote {args.out} ({sidecar.quantization['mode']}, {sidecar.graph['nodes']} nodes, "
+    fp32 = sidecar.graph.get("fp32_nodes")
+    nodes = f"{sidecar.graph['nodes']} nodes" + (f" (fp32: {fp32})" if fp32 else "")
+    print(f"wrote {args.out} ({sidecar.quantization['mode']}, {nodes}, "
           f"backbone {sidecar.policy_config['backbone']['name']}); states: {states}")
     return 0
 
@@ -720,6 +744,8 @@ def add_sim(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--max-frames", type=count(1), default=8 * 60 * 60, help="frames per game (default: 8 minutes)")
     run.add_argument("--parallel", type=count(1), default=64, help="games simulated at once (default 64)")
     run.add_argument("--no-store", action="store_true", help="do not write the games as Parquet")
+    run.add_argument("--sample", action="store_true",
+                     help="checkpoint and ONNX players sample from their policies (seeded) instead of argmax")
     run.set_defaults(func=run_sim_run)
     bench = tools.add_parser("bench", help="env frames per second on one core")
     bench.add_argument("--games", type=count(1), default=4096)
@@ -742,7 +768,7 @@ def run_sim_run(args: argparse.Namespace) -> int:
     from workbench.sim.run import MatchConfig, run_matches
 
     config = MatchConfig(args.p1, args.p2, args.games, args.stage, _two_characters(args.characters),
-                         args.seed, args.max_frames, args.parallel, not args.no_store)
+                         args.seed, args.max_frames, args.parallel, not args.no_store, args.sample)
     result = run_matches(config, args.out)
     lo, hi = result["p1_win_rate_ci95"]
     print(f"{args.p1} vs {args.p2}: {result['p1_wins']}-{result['p2_wins']} ({result['draws']} draws) "

@@ -1,7 +1,9 @@
 """The runtime agent: a libmelee ``GameState`` in, a ``ControllerState`` out, every frame.
 
-Per frame: the game state is embedded with the training code path (the bot route of
-``workbench.embed``: ``gamestate_blocks`` -> ``live_context`` -> ``embed_state``, which
+Per frame: the game state is embedded with the training layout (the bot route of
+``workbench.embed``: ``gamestate_blocks`` -> ``live_context`` -> :class:`LiveEmbedder`,
+the precompiled form of ``embed_state`` that writes straight into the session's bound
+input rows; ``tests/test_embed_live.py`` checks it equals ``embed_state``, which
 ``tests/test_embed_state.py`` checks against stored frames), the exported step runs with
 the agent's own most recent output as its controller input (the training alignment of
 :mod:`workbench.data.dataset`), and the chosen controller goes through a delay queue:
@@ -22,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from workbench.deploy.runtime import BoundStep, OnnxPolicy
-from workbench.embed import StateLayout, embed_state
+from workbench.embed import StateLayout
 from workbench.embed.controller import controller_state
-from workbench.embed.game import live_context
+from workbench.embed.live import LiveEmbedder
 from workbench.replay.live import PLAYER_COLUMNS, gamestate_blocks
 from workbench.types import LIBMELEE_TO_STAGE, NUM_ACTIONS, ControllerState
 
@@ -47,6 +49,7 @@ class Agent:
         self.model = model if isinstance(model, OnnxPolicy) else OnnxPolicy(model)
         self.embed_config = self.model.sidecar.embed()
         self.layout = StateLayout(self.embed_config)
+        self.embedder = LiveEmbedder(self.layout)
         self.port, self.opponent_port, self.delay = port, opponent_port, int(delay)
         self.sample, self.name_ids = sample, tuple(name_ids)
         self.rng = np.random.default_rng(seed)
@@ -58,7 +61,6 @@ class Agent:
         # ns of the last frame; embed_row (libmelee -> player blocks) is part of embed
         self.timing = {"embed": 0, "model": 0, "decode": 0, "embed_row": 0}
         self._row_ns = 0
-        self.last_floats = self.last_ids = None
         self.reset()
 
     def reset(self) -> None:
@@ -114,13 +116,22 @@ class Agent:
             if not 0 <= block[0, ACTION] < NUM_ACTIONS:
                 return "unknown_action"
         stage = LIBMELEE_TO_STAGE.get(int(getattr(gamestate.stage, "value", gamestate.stage)), 0)
-        floats, ids = embed_state(live_context(live, 0, stage, ports, self.name_ids), self.layout)
+        floats, ids = self.step_fn.floats, self.step_fn.ids   # (1, F), (1, K): bound inputs
+        # every column is rewritten each frame, so a skipped frame leaves nothing behind
+        self.embedder.embed_live(live, 0, stage, ports, self.name_ids, floats, ids)
         if not np.isfinite(floats).all():
             return "nan_state"
-        np.copyto(self.step_fn.floats, floats)
-        np.copyto(self.step_fn.ids, ids)
-        self.last_floats, self.last_ids = floats, ids
         return None
+
+    @property
+    def last_floats(self) -> np.ndarray:
+        """(1, F): the state features of the last embedded frame (the model's input row)."""
+        return self.step_fn.floats
+
+    @property
+    def last_ids(self) -> np.ndarray:
+        """(1, K): the id columns of the last embedded frame."""
+        return self.step_fn.ids
 
     def _skip(self, problem: str) -> ControllerState:
         """Neutral in place of this frame's output (pressed ``delay`` frames later); what

@@ -37,11 +37,12 @@ def import_onnx():
     return require("onnx", "onnx onnxscript onnxruntime")
 
 
-def export_graph(policy: Policy, out: str | Path, temperature: float = 1.0):
+def export_graph(policy: Policy, out: str | Path, temperature: float = 1.0, fused: bool = True):
     """Export one frame of ``policy.step`` to ``out`` (fp32) and return the checked
-    ``onnx.ModelProto``."""
+    ``onnx.ModelProto``. ``fused=False`` exports the reference modules node for node
+    (what ``benchmarks/deploy.py`` compares the fused graph against)."""
     onnx = import_onnx()
-    graph = StepGraph(policy, temperature)
+    graph = StepGraph(policy, temperature, fused)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with quiet_exporter(), torch.no_grad():
@@ -128,13 +129,15 @@ def _opset(model) -> int:
 def export_variants(policy: Policy, paths: dict[str, str | Path], calibration: list | None = None,
                     temperature: float = 1.0, checkpoint: str | Path | None = None,
                     checkpoint_hash: str | None = None, warm_start_frames: int = 0,
-                    calibration_frames: int = 600) -> dict[str, Sidecar]:
+                    calibration_frames: int = 600, fused: bool = True) -> dict[str, Sidecar]:
     """Export ``policy`` once in fp32 and write each mode of ``paths`` (quantization mode ->
     .onnx path) from that one graph, each with its sidecar. Returns the sidecars by mode.
 
     ``calibration``: replay paths; static INT8 calibrates on rollouts of them, and
     ``warm_start_frames`` > 0 saves the mean state after that many frames of their
-    openings (rolled out in fp32) as every variant's start state.
+    openings (rolled out in fp32) as every variant's start state. ``fused=False``: the
+    reference graph (see :func:`export_graph`). Each sidecar records its own graph's
+    node count (a quantized graph has more nodes than the fp32 one it came from).
     """
     from workbench.deploy import quantize as q
 
@@ -144,7 +147,7 @@ def export_variants(policy: Policy, paths: dict[str, str | Path], calibration: l
     sidecars = {}
     with tempfile.TemporaryDirectory(prefix="workbench-export-") as tmp:
         fp32 = Path(tmp) / "model.onnx"
-        model = export_graph(policy, fp32, temperature)
+        model = export_graph(policy, fp32, temperature, fused)
         base = build_sidecar(policy, model, fp32, temperature, checkpoint, checkpoint_hash)
         base.save(sidecar_path(fp32))
         games = q.calibration_games(calibration, policy.embed_config) if calibration else []
@@ -159,6 +162,8 @@ def export_variants(policy: Policy, paths: dict[str, str | Path], calibration: l
                 shutil.copyfile(fp32, out)
             else:
                 sidecar.quantization = q.quantize_model(fp32, out, mode, games, calibration_frames)
+                sidecar.graph = {**base.graph, "nodes": len(import_onnx().load(str(out)).graph.node),
+                                 "fp32_nodes": base.graph["nodes"]}
             if warm is not None:
                 np.savez(warm_start_path(out), **warm)
                 sidecar.warm_start = warm_start_path(out).name

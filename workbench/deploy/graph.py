@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from workbench.deploy.fused import FusedHead, FusedInputs
 from workbench.models.policy import Policy
 
 FRAME_INPUTS = ("floats", "ids", "controller", "uniform")
@@ -32,10 +33,16 @@ STATE_IN, STATE_OUT = "state_in_", "state_out_"
 class StepGraph(nn.Module):
     """``Policy.step`` with positional tensors in and out, as the ONNX exporter sees it."""
 
-    def __init__(self, policy: Policy, temperature: float = 1.0):
+    def __init__(self, policy: Policy, temperature: float = 1.0, fused: bool = True):
         super().__init__()
         self.policy = policy.eval()
         self.temperature = float(temperature)
+        # fused: the few-node inputs and head of workbench.deploy.fused (same numbers);
+        # False exports the reference modules as they are (the benchmark's "before")
+        self.fused = fused
+        if fused:
+            self.fused_inputs = FusedInputs(policy)
+            self.fused_head = FusedHead(policy, temperature)
         self.state_keys = list(policy.initial_state(1))
         self.components = [c.name for c in policy.head.components]
         self.binary = [c.binary for c in policy.head.components]
@@ -54,9 +61,15 @@ class StepGraph(nn.Module):
         """floats (1, F), ids (1, K), controller (1, 13), uniform (1, noise), states ->
         targets (1, heads), next_controller (1, 13), probs per component, new states."""
         policy = self.policy
+        if self.fused:
+            x = self.fused_inputs(floats, ids, controller)                    # (1, D)
+            h, new_state = policy.backbone.step(x, dict(zip(self.state_keys, states)))  # (1, H)
+            targets, next_controller, probs = self.fused_head(h, uniform)
+            return (targets, next_controller, *probs, *(new_state[k] for k in self.state_keys))
         x = policy.inputs(floats, ids, controller)                           # (1, D)
         h, new_state = policy.backbone.step(x, dict(zip(self.state_keys, states)))  # (1, H)
-        targets, logits = policy.head.sample(h, self.temperature, uniform)  # (1, heads)
+        targets, logits = policy.head.sample(h, self.temperature, uniform,
+                                             policy.prior(controller, h.dtype))  # (1, heads)
         probs = [torch.sigmoid(logits[c]) if binary else torch.softmax(logits[c], dim=-1)
                  for c, binary in zip(self.components, self.binary)]
         return (targets, policy.decoder(targets), *probs,

@@ -104,8 +104,9 @@ def torch_threads(count: int = 1):
 def rollout_torch(policy: Policy, game: EmbeddedGame, frames: int, start: int = 0,
                   temperature: float = 1.0) -> Rollout:
     """The same rollout through PyTorch: the exported function run eagerly, which is
-    ``policy.step`` plus the distributions (the parity test checks both agree)."""
-    graph = StepGraph(policy, temperature)
+    ``policy.step`` plus the distributions, through the reference modules (not the fused
+    ones the export uses: the parity test checks both agree)."""
+    graph = StepGraph(policy, temperature, fused=False)
     state = list(policy.initial_state(1).values())
     uniform = torch.full((1, policy.noise_size), 0.5)
     names, rows = graph.output_names, []

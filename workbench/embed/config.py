@@ -97,6 +97,7 @@ class EmbedConfig(DictMixin):
     stage: str = "compact"         # "onehot" over 64 ids, "compact" (6 tournament stages + other), "learned"
     item_slots: int = 5            # projectiles/items embedded, nearest first; 0 turns items off
     spatial: bool = True           # distance and relative position to the opponent, game timer
+    relative: bool = False         # facing toward each other, ledge distances, relative speed
     names: bool = False            # player-name ids from a NameRegistry (learned embedding)
     name_vocab: int = 256          # rows of the name embedding (id 0 = unknown player)
     prev_controller: bool = True   # the agent's own controller at frame i + delay

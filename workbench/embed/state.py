@@ -29,6 +29,11 @@ TOURNAMENT_STAGES = (2, 3, 8, 28, 31, 32)   # FoD, PS, YS, DL, BF, FD; compact i
 STAGE_VOCAB = 64
 ITEM_TYPE_VOCAB = 256
 GAME_TIMER_FRAMES = 8 * 60 * 60
+# x of the main platform's ground edge per tournament stage (world units, symmetric stages):
+# libmelee stages.py EDGE_GROUND_POSITION, as in data/sim/stages.json "edge_ground"
+# (embed does not read sim tables); other stages use a typical 80
+LEDGE_X = {2: 63.3475, 3: 87.75, 8: 56.0, 28: 77.2713, 31: 68.4, 32: 85.5657}
+DEFAULT_LEDGE_X = 80.0
 RETURN_FEATURE = "return_to_go"
 POS, SPEED = 0.01, 0.2                       # world units -> roughly [-3, 3]
 # ops applied to a source column v (float features) or producing ids
@@ -205,6 +210,38 @@ def _dy(ctx: StateContext) -> np.ndarray:
     return (ctx.col("opp", "y") - ctx.col("self", "y")) * POS
 
 
+def _toward(who: str, other: str):
+    """+1 when ``who`` faces ``other``, -1 when it faces away (0 when level in x)."""
+    def fn(ctx: StateContext) -> np.ndarray:
+        return ctx.col(who, "facing") * np.sign(ctx.col(other, "x") - ctx.col(who, "x"))
+    return fn
+
+
+def _ledge(who: str):
+    """Horizontal distance to the nearer ledge: > 0 over the stage, < 0 past the edge."""
+    def fn(ctx: StateContext) -> np.ndarray:
+        return (LEDGE_X.get(ctx.stage, DEFAULT_LEDGE_X) - np.abs(ctx.col(who, "x"))) * POS
+    return fn
+
+
+def _relative_features(cfg: EmbedConfig) -> list[Feature]:
+    """Features a reaction depends on that a network would otherwise have to compute:
+    facing toward the opponent, distance to the ledge, the relative speed."""
+    if not cfg.relative:
+        return []
+    return [
+        Feature("self_facing_opp", fn=_toward("self", "opp")),
+        Feature("opp_facing_self", fn=_toward("opp", "self")),
+        Feature("self_ledge", fn=_ledge("self"), noise=True),
+        Feature("opp_ledge", fn=_ledge("opp"), noise=True),
+        Feature("dvx", fn=lambda ctx: (ctx.col("opp", "speed_air_x_self") + ctx.col("opp", "speed_ground_x_self")
+                                       - ctx.col("self", "speed_air_x_self") - ctx.col("self", "speed_ground_x_self"))
+                * SPEED, mirror=True, noise=True),
+        Feature("dvy", fn=lambda ctx: (ctx.col("opp", "speed_y_self") - ctx.col("self", "speed_y_self")) * SPEED,
+                noise=True),
+    ]
+
+
 def _spatial_features(cfg: EmbedConfig) -> list[Feature]:
     if not cfg.spatial:
         return []
@@ -248,7 +285,7 @@ def feature_list(cfg: EmbedConfig) -> list[Feature]:
     return (_player_features("self", cfg) + _player_features("opp", cfg)
             + _nana_features("self", cfg) + _nana_features("opp", cfg)
             + _stage_features(cfg) + _item_features(cfg) + _spatial_features(cfg)
-            + _name_features(cfg) + _return_features(cfg))
+            + _relative_features(cfg) + _name_features(cfg) + _return_features(cfg))
 
 
 @dataclass

@@ -12,8 +12,14 @@ frame has its full history. Heads are teacher-forced on the true earlier compone
                                            "baseline_nll", ...}, ...},
                       "buttons": {"A": {"acc", "true_rate", "pred_rate", ...}, ...},
                       "sticks": {"main_x": {"confusion", "top_confusions", ...}, ...},
+                      "bits_per_frame", "baseline_bits_per_frame",
+                      "situations": {"hitstun": {"frames", "heads": {"main_x": {"acc",
+                                     "baseline_acc", "acc_change", "change_frames"}}}, ...},
+                      "ablations": {"state_removed": {"bits_per_frame", "bits_gap", "heads"},
+                                    "own_inputs_removed": {...}},   # ablation delays only
                       "per_character": {...}, "per_stage": {...}}, ...},
-     "delay_curve": [{"delay", "main_x_acc", "main_x_baseline_acc", ...}],
+     "delay_curve": [{"delay", "bits_per_frame", "baseline_bits_per_frame", "main_x_acc",
+                      "main_x_baseline_acc", ...}],
      "ms_per_frame", "eval_frames_per_s"}
 """
 from __future__ import annotations
@@ -30,6 +36,7 @@ import torch.nn.functional as F
 from workbench.data import EmbeddingCache, Segment, Split, build_cache
 from workbench.data.align import segment_steps, step_count
 from workbench.errors import WorkbenchError
+from workbench.eval import diagnostics
 from workbench.eval.metrics import Predictions, breakdown, button_metrics, head_metrics, stick_metrics
 from workbench.models.policy import Policy
 from workbench.replay import FrameStore
@@ -42,21 +49,28 @@ CHUNK = 512
 
 @torch.no_grad()
 def predict_segment(policy: Policy, cache: EmbeddingCache, seg: Segment, delay: int,
-                    chunk: int = CHUNK) -> dict[str, np.ndarray] | None:
-    """Teacher-forced predictions for every step of one game: i = 0 .. L - D - 2."""
+                    chunk: int = CHUNK, replace: dict[str, np.ndarray] | None = None
+                    ) -> dict[str, np.ndarray] | None:
+    """Teacher-forced predictions for every step of one game: i = 0 .. L - D - 2.
+    ``replace`` maps input arrays (floats, ids, controller) to a constant row that
+    stands in for every frame of them (:mod:`workbench.eval.diagnostics`)."""
     steps = step_count(seg.length, delay)
     if steps <= 0:
         return None
-    arrays = cache.arrays
+    arrays, replace = cache.arrays, replace or {}
     state = policy.initial_state(1)
     parts: dict[str, list] = {"targets": [], "previous": [], "predicted": [], "nll": []}
     probs: dict[str, list] = {c.name: [] for c in policy.head.components}
     for first in range(0, steps, chunk):
         rows = segment_steps(seg.start, seg.length, delay, first, chunk)
-        t = lambda a, r: torch.from_numpy(np.asarray(arrays[a][r]))[None]  # noqa: E731 (1, C, .)
+
+        def t(name: str, r: np.ndarray) -> torch.Tensor:                      # (1, C, .)
+            if name in replace:  # an ablated input: one constant row for every step
+                return torch.from_numpy(np.broadcast_to(replace[name], (len(r), *replace[name].shape)).copy())[None]
+            return torch.from_numpy(np.asarray(arrays[name][r]))[None]
         targets = t("targets", rows.target).long()
         out = policy(t("floats", rows.state), t("ids", rows.state), t("controller", rows.controller),
-                     targets, state)
+                     targets, state, delay=torch.tensor([delay]))
         state = out.state
         predicted, nll = _score(policy, out.logits, targets[0], probs)
         parts["targets"].append(targets[0].numpy())
@@ -143,13 +157,16 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
              out: str | Path | None = None, export_predictions: str | Path | None = None,
              average_last: int = 0, split: str = "auto", store: str | None = None,
              cache: str | None = None, progress: bool = False, quality_threshold: float = 0.0,
-             exclude_flags: list[str] | tuple = ()) -> dict:
+             exclude_flags: list[str] | tuple = (), ablation_delays: tuple[int, ...] | None = None) -> dict:
     """Score ``checkpoint`` (see the module docstring); ``progress`` shows a bar over
     (delay, game) pairs; games below ``quality_threshold`` or carrying one of
-    ``exclude_flags`` (:mod:`workbench.replay.quality`) are left out."""
+    ``exclude_flags`` (:mod:`workbench.replay.quality`) are left out. At each of
+    ``ablation_delays`` (default: the first delay) the model is also scored with the
+    state, then its own inputs, held constant (:mod:`workbench.eval.diagnostics`)."""
     from tqdm.auto import tqdm
 
     check_filters(quality_threshold, exclude_flags, "--quality-threshold")
+    ablation_delays = tuple(delays[:1]) if ablation_delays is None else tuple(ablation_delays)
     policy, cfg, folder = load_policy(checkpoint, average_last=average_last)
     replays = replays or cfg.replays
     frame_store, wanted = stored_games(replays, store or cfg.store)
@@ -182,7 +199,10 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
         preds = _collect(policy, emb, segments, delay, bar)
         frames += len(preds.targets)
         report["delays"][str(delay)] = _delay_report(preds, emb)
-        report["delay_curve"].append(_curve_point(delay, report["delays"][str(delay)]["heads"]))
+        if delay in ablation_delays:
+            report["delays"][str(delay)]["ablations"] = _ablations(policy, emb, segments, delay,
+                                                                   report["delays"][str(delay)])
+        report["delay_curve"].append(_curve_point(delay, report["delays"][str(delay)]))
         if export_predictions:
             exports.append((delay, preds))
     report["frames"] = frames
@@ -198,34 +218,56 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
 
 
 def _collect(policy: Policy, cache: EmbeddingCache, segments: list[Segment], delay: int,
-             bar=None) -> Predictions:
+             bar=None, replace: dict[str, np.ndarray] | None = None) -> Predictions:
     pieces, meta = [], []
     for seg in segments:
-        result = predict_segment(policy, cache, seg, delay)
+        result = predict_segment(policy, cache, seg, delay, replace=replace)
         if bar is not None:
             bar.update(1)
         if result is None:
             continue
         n = len(result["targets"])
         pieces.append(result)
-        frames = segment_steps(0, seg.length, delay).target  # segment frame of each target
-        meta.append((np.full(n, seg.character), np.full(n, seg.stage), np.full(n, seg.md5), frames))
+        rows = segment_steps(seg.start, seg.length, delay)
+        meta.append((np.full(n, seg.character), np.full(n, seg.stage), np.full(n, seg.md5),
+                     rows.target - seg.start, rows.state))  # segment frame of each target
     cat = lambda key: np.concatenate([p[key] for p in pieces])  # noqa: E731
     probs = {c.name: cat(f"prob_{c.name}") for c in policy.head.components}
     return Predictions(cat("targets"), cat("previous"), cat("predicted"), cat("nll"), probs,
-                       *[np.concatenate([m[k] for m in meta]) for k in range(4)])
+                       *[np.concatenate([m[k] for m in meta]) for k in range(5)])
 
 
 def _delay_report(preds: Predictions, cache: EmbeddingCache) -> dict:
     spec = cache.spec
-    return {"frames": int(len(preds.targets)), "heads": head_metrics(preds, spec),
+    heads = head_metrics(preds, spec)
+    masks = diagnostics.situation_masks(cache, preds.state_row)
+    return {"frames": int(len(preds.targets)), "heads": heads,
+            "bits_per_frame": diagnostics.bits_per_frame(preds.nll),
+            "baseline_bits_per_frame": diagnostics.baseline_bits(heads),
             "buttons": button_metrics(preds, spec), "sticks": stick_metrics(preds, spec),
+            "situations": diagnostics.situation_report(preds.targets, preds.previous, preds.predicted,
+                                                       masks, [h.name for h in spec.heads]),
             "per_character": breakdown(preds, spec, "character"),
             "per_stage": breakdown(preds, spec, "stage")}
 
 
-def _curve_point(delay: int, heads: dict) -> dict:
-    point = {"delay": delay}
+def _ablations(policy: Policy, cache: EmbeddingCache, segments: list[Segment], delay: int,
+               full: dict) -> dict:
+    """The same model with the state, then its own past inputs, held at a constant."""
+    out = {}
+    for name in diagnostics.ABLATIONS:
+        replace = diagnostics.ablation_constants(cache, segments, name)
+        preds = _collect(policy, cache, segments, delay, replace=replace)
+        ablated = {"heads": head_metrics(preds, cache.spec),
+                   "bits_per_frame": diagnostics.bits_per_frame(preds.nll)}
+        out[name] = diagnostics.ablation_summary(full, ablated)
+    return out
+
+
+def _curve_point(delay: int, block: dict) -> dict:
+    heads = block["heads"]
+    point = {"delay": delay, "bits_per_frame": block["bits_per_frame"],
+             "baseline_bits_per_frame": block["baseline_bits_per_frame"]}
     for name, m in heads.items():
         point[f"{name}_acc"], point[f"{name}_baseline_acc"] = m["acc"], m["baseline_acc"]
         point[f"{name}_nll"] = m["nll"]

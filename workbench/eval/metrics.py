@@ -23,6 +23,7 @@ class Predictions:
     stage: np.ndarray            # (N,) stage name
     game: np.ndarray             # (N,) md5
     frame: np.ndarray            # (N,) frame number of the target
+    state_row: np.ndarray | None = None  # (N,) cache row of the state frame i each step saw
 
 
 def head_metrics(p: Predictions, spec: ControllerSpec, mask: np.ndarray | None = None,

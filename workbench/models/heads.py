@@ -72,12 +72,16 @@ class AutoregressiveHead(nn.Module):
             return self.feedback[k](chosen.to(self.feedback[k].weight.dtype))   # (…, H)
         return self.feedback[k](chosen[..., 0].long())                         # (…, H)
 
-    def forward(self, h: Tensor, targets: Tensor) -> dict[str, Tensor]:
+    def forward(self, h: Tensor, targets: Tensor, prior: dict[str, Tensor] | None = None
+                ) -> dict[str, Tensor]:
         """Teacher forcing: h (…, H), targets (…, heads) -> logits per component
-        (``buttons``: (…, 8) Bernoulli logits; others (…, classes))."""
+        (``buttons``: (…, 8) Bernoulli logits; others (…, classes)). ``prior`` adds fixed
+        logits per component (the copy prior, :class:`CopyPrior`)."""
         r, logits = h, {}
         for k, comp in enumerate(self.components):
             logits[comp.name] = self.mlps[k](r)
+            if prior is not None:
+                logits[comp.name] = logits[comp.name] + prior[comp.name]
             if k < len(self.feedback):
                 r = r + self._feed(k, targets[..., list(comp.heads)])
         return logits
@@ -87,8 +91,8 @@ class AutoregressiveHead(nn.Module):
         """Uniform numbers one sampling step consumes: one per button, one per class."""
         return sum(len(c.heads) if c.binary else c.classes for c in self.components)
 
-    def sample(self, h: Tensor, temperature: float = 1.0, uniform: Tensor | None = None
-               ) -> tuple[Tensor, dict[str, Tensor]]:
+    def sample(self, h: Tensor, temperature: float = 1.0, uniform: Tensor | None = None,
+               prior: dict[str, Tensor] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """Choose every component in order: h (B, H) -> targets (B, heads) int64, logits.
 
         ``uniform`` (B, noise_size) in (0, 1) makes sampling explicit, so an exported
@@ -101,7 +105,10 @@ class AutoregressiveHead(nn.Module):
         logits = {}
         offset = 0
         for k, comp in enumerate(self.components):
-            z = self.mlps[k](r) / temperature
+            z = self.mlps[k](r)
+            if prior is not None:
+                z = z + prior[comp.name]
+            z = z / temperature
             logits[comp.name] = z
             width = z.shape[-1]
             if uniform is not None:
@@ -123,6 +130,55 @@ class AutoregressiveHead(nn.Module):
         """Per-head most likely class of (e.g. teacher-forced) logits -> (…, heads)."""
         return torch.cat([(logits[c.name] > 0).long() if c.binary else logits[c.name].argmax(-1, keepdim=True)
                           for c in self.components], dim=-1)
+
+
+class CopyPrior(nn.Module):
+    """Logits that favour repeating the agent's own last input: per component, a learned
+    weight per class on the previous input's class (buttons: per button, on pressed
+    versus released). A controller repeats its input on most frames, so with this prior
+    the network starts near repeat-last and its features go to predicting the changes.
+
+    The previous input arrives as controller values at bucket centres (the model input),
+    so its classes are recovered exactly: ``controller (…, 13) -> prior logits``."""
+
+    def __init__(self, spec: ControllerSpec, init: float = 3.0):
+        super().__init__()
+        self.components = components_of(spec)
+        self.kmeans = spec.kmeans
+        self.index = dict(spec.index)
+        k, t = len(spec.axis_values), len(spec.trigger_values)
+        self.axis_classes, self.trigger_classes = k, t
+        if spec.kmeans:
+            self.register_buffer("main", torch.from_numpy(spec.main_centers), persistent=False)
+            self.register_buffer("c", torch.from_numpy(spec.c_centers), persistent=False)
+        self.weight = nn.ParameterDict({
+            c.name: nn.Parameter(torch.full((len(c.heads) if c.binary else c.classes,), init))
+            for c in self.components})
+
+    def previous_classes(self, controller: Tensor) -> dict[str, Tensor]:
+        """controller (…, 13) at bucket centres -> per component the classes (…,) (buttons (…, 8))."""
+        out = {"buttons": (controller[..., 5:13] > 0.5).to(controller.dtype)}
+        if self.kmeans:
+            for name, cols in (("main", slice(0, 2)), ("c", slice(2, 4))):
+                centers = getattr(self, name).to(controller.dtype)                  # (K, 2)
+                out[name] = ((controller[..., None, cols] - centers) ** 2).sum(-1).argmin(-1)
+        else:
+            for col, name in enumerate(("main_x", "main_y", "c_x", "c_y")):
+                out[name] = torch.round((controller[..., col] + 1) * 0.5 * (self.axis_classes - 1)).long()
+        out["trigger"] = torch.round(controller[..., 4] * (self.trigger_classes - 1)).long()
+        return out
+
+    def forward(self, controller: Tensor) -> dict[str, Tensor]:
+        previous = self.previous_classes(controller)
+        prior = {}
+        for comp in self.components:
+            w = self.weight[comp.name]
+            if comp.binary:   # +w on pressed, -w on released: a logit toward the last state
+                prior[comp.name] = w * (2 * previous[comp.name] - 1)                      # (…, 8)
+            else:
+                classes = previous[comp.name].clamp(0, comp.classes - 1)
+                prior[comp.name] = w * nn.functional.one_hot(classes, comp.classes).to(w.dtype)  # (…, K)
+        return prior
 
 
 class ValueHead(nn.Module):

@@ -213,8 +213,15 @@ def _dedup(existing: list[dict], new_rows: list[dict]) -> list[dict]:
 
 def ingest(paths: list[str | os.PathLike], out: str | os.PathLike, workers: int = 1,
            policy: IngestPolicy | None = None, parser: str = "auto", progress: bool = True,
-           force: bool = False) -> IngestResult:
-    """Ingest replays into the store at ``out``; see the module docstring."""
+           force: bool = False, ray_address: str | None = None) -> IngestResult:
+    """Ingest replays into the store at ``out``; see the module docstring.
+
+    ``ray_address``: read the files in tasks on that Ray cluster ("local" starts one
+    here) instead of local processes. Every task writes its games straight into the
+    store (``out`` must be a filesystem every node sees, as the replay paths must be);
+    the rows come back to this process, which alone writes the manifest and the
+    report, with the same dedup, so the store equals a local ingest's.
+    """
     policy = policy or IngestPolicy()
     files = find_replays(paths)
     store = FrameStore(out)
@@ -235,7 +242,9 @@ def ingest(paths: list[str | os.PathLike], out: str | os.PathLike, workers: int 
 
     bar = tqdm(total=len(files), unit="file", desc="ingest", disable=not progress,
                dynamic_ncols=True)
-    for row in _run(files, str(store.root), policy, parser, workers, cache):
+    rows_in = (_run_ray(files, str(store.root), policy, parser, cache, ray_address) if ray_address
+               else _run(files, str(store.root), policy, parser, workers, cache))
+    for row in rows_in:
         rows.append(row)
         pending.append(row)
         bar.update(1)
@@ -287,6 +296,47 @@ def _run(files, root, policy, parser, workers, cache):
                 yield future.result()
             except Exception as err:  # a worker crash must not stop the run
                 yield _crash_row(futures[future], err)
+
+
+RAY_BATCH_FILES = 16   # files per Ray task: a task costs milliseconds, a file ~50 ms
+
+
+def _ingest_batch(paths: list[str], root: str, policy: IngestPolicy, parser: str,
+                  cache: dict[str, dict]) -> list[dict]:
+    """One Ray task: ingest ``paths`` (writing their games into the store at ``root``)
+    and return their manifest rows."""
+    if _CACHE is not cache:
+        _init_worker(cache)
+    rows = []
+    for path in map(Path, paths):
+        try:
+            rows.append(ingest_file(path, root, policy, parser))
+        except Exception as err:  # a bug: this file fails, the batch goes on
+            rows.append(_crash_row(path, err))
+    return rows
+
+
+def _run_ray(files, root, policy, parser, cache, address: str):
+    """Rows of every file, read in Ray tasks of :data:`RAY_BATCH_FILES` files each."""
+    try:
+        import ray
+    except ImportError:
+        raise WorkbenchError("--ray needs Ray: pip install -e '.[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(address=None if address == "local" else address, ignore_reinit_error=True,
+                 log_to_driver=False)
+    remote = ray.remote(num_cpus=1, max_retries=2)(_ingest_batch)
+    cache_ref = ray.put(cache)
+    batches = [[str(p) for p in files[k:k + RAY_BATCH_FILES]] for k in range(0, len(files), RAY_BATCH_FILES)]
+    pending = {remote.remote(batch, root, policy, parser, cache_ref): batch for batch in batches}
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        batch = pending.pop(done[0])
+        try:
+            rows = ray.get(done[0])
+        except Exception as err:  # a task that died (its node lost): its files say so
+            rows = [_crash_row(Path(path), err) for path in batch]
+        yield from rows
 
 
 def _crash_row(path: Path, err: BaseException) -> dict:

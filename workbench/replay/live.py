@@ -48,13 +48,19 @@ def _enum_value(value) -> int:
     return int(getattr(value, "value", value))
 
 
-def _button_bits(button_dict: dict) -> int:
+@lru_cache(maxsize=1)
+def _button_enums() -> tuple[tuple[object, int], ...]:
+    """(libmelee button enum, our bit) pairs, looked up once (not per frame)."""
     import melee
 
+    return tuple((getattr(melee.enums.Button, name), int(bit)) for bit, name in BUTTON_NAMES.items())
+
+
+def _button_bits(button_dict: dict) -> int:
     bits = 0
-    for bit, name in BUTTON_NAMES.items():
-        if button_dict.get(getattr(melee.enums.Button, name), False):
-            bits |= int(bit)
+    for button, bit in _button_enums():
+        if button_dict.get(button, False):
+            bits |= bit
     return bits
 
 

@@ -88,10 +88,11 @@ def passes(row: dict, threshold: float = 0.0, exclude_flags: list[str] | tuple =
     return threshold <= 0 or score is None or score >= threshold
 
 
-def check_filters(threshold: float, exclude_flags: list[str] | tuple, where: str = "quality") -> None:
+def check_filters(threshold: float, exclude_flags: list[str] | tuple, where: str = "--quality-threshold") -> None:
     """A threshold outside [0, 1] or an unknown flag name is a one-line ConfigError."""
     if not 0.0 <= threshold <= 1.0:
-        raise ConfigError(f"{where} threshold {threshold}: use a score in [0, 1]")
+        sep = "" if where.endswith("=") else " "  # "train.quality_threshold=1.5", "--quality-threshold 1.5"
+        raise ConfigError(f"{where}{sep}{threshold}: use a score in [0, 1]")
     for flag in exclude_flags:
         if flag not in QUALITY_FLAGS:
             close = difflib.get_close_matches(flag, QUALITY_FLAGS, n=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 
 from workbench.errors import ConfigError
 from workbench.replay.errors import (
@@ -12,6 +13,7 @@ from workbench.replay.errors import (
 from workbench.replay.files import MAX_REPLAY_BYTES, read_replay_bytes, utf8_path
 from workbench.replay.header import HeaderError, RawHeader, game_mode, read_header
 from workbench.replay.peppi_reader import read_peppi
+from workbench.replay.repair import drop_zero_size_events, realign_followers
 from workbench.replay.slippi_reader import read_pyslippi
 from workbench.replay.table import GameTable
 from workbench.replay.validate import check_bounds, check_frames, check_header
@@ -104,6 +106,28 @@ def _describe(err: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+def _peppi_repaired(data: bytes, header: RawHeader) -> GameTable | None:
+    """peppi-py on the file with its zero-size events dropped (see
+    :mod:`workbench.replay.repair`), or None when that repair does not apply or fails."""
+    repaired = drop_zero_size_events(data)
+    if repaired is None:
+        return None
+    fixed, dropped = repaired
+    folder = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    with tempfile.NamedTemporaryFile(suffix=".slp", dir=folder) as handle:
+        handle.write(fixed)
+        handle.flush()
+        try:
+            with _quiet_stderr():
+                table = read_peppi(handle.name, header)
+        except BaseException as err:
+            if isinstance(err, _FATAL):
+                raise
+            return None
+    table.parser = "peppi-repaired"
+    return table
+
+
 def _parse(path: str, header: RawHeader, parser: str, data: bytes) -> GameTable:
     failures = []
     if parser in ("auto", "peppi"):
@@ -112,10 +136,16 @@ def _parse(path: str, header: RawHeader, parser: str, data: bytes) -> GameTable:
                 table = read_peppi(readable, header)
             if parser == "peppi" or not _peppi_may_misalign(table):
                 return table
+            if len(table.meta.players) == 2 and realign_followers(table, data):
+                table.parser = "peppi-realigned"   # Nana's rows moved to her frames
+                return table
         except BaseException as err:  # peppi: OSError/ValueError, or a Rust panic
             if isinstance(err, _FATAL):
                 raise
             failures.append(f"peppi-py: {_describe(err)}")
+            # one flaw peppi stops at has a byte-level repair: cheaper than the fallback
+            if (table := _peppi_repaired(data, header)) is not None and not _peppi_may_misalign(table):
+                return table
             if parser == "peppi":
                 raise CorruptReplayError(path, failures[0]) from None
     try:

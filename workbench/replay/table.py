@@ -74,7 +74,7 @@ class GameTable:
     frames: np.ndarray               # (N,) int32 frame index, from -123 up
     columns: dict[str, np.ndarray]
     items: Items
-    parser: str = "peppi"            # which parser produced it: "peppi" or "py-slippi"
+    parser: str = "peppi"            # "peppi", "peppi-repaired" (see replay.repair) or "py-slippi"
 
     @property
     def num_players(self) -> int:

@@ -98,7 +98,7 @@ class PolicyActor:
         noise (the exported step's, so a bot plays exactly what was trained)."""
         x = self.policy.inputs(floats, ids, controller)                      # (B, D)
         h, state = self.policy.backbone.step(x, state)                       # (B, H)
-        targets, logits = self.policy.head.sample(h, 1.0, uniform)           # (B, heads)
+        targets, logits = self.policy.head.sample(h, 1.0, uniform, self.policy.prior(controller, h.dtype))
         logprob, _ = self.joint(logits, targets)
         return targets, self.policy.decoder(targets), logprob, state
 
@@ -109,7 +109,7 @@ class PolicyActor:
     def evaluate(self, obs: dict[str, Tensor], actions: Tensor, state: State, starts: Tensor,
                  with_value: bool = True) -> Evaluation:
         h, _ = self.features(obs, state, starts)
-        logits = self.policy.head(h, actions)                                # teacher forced
+        logits = self.policy.head(h, actions, self.policy.prior(obs["controller"], h.dtype))  # teacher forced
         logprob, entropy = self.joint(logits, actions)                       # (B, T)
         value = self.policy.value(h) if with_value and self.policy.value is not None else None
         return Evaluation(logprob, entropy, value, logits)
@@ -120,7 +120,7 @@ class PolicyActor:
         """As a frozen teacher: its logits along the learner's actions and its state
         after the sequence (the start of the next rollout, since it never changes)."""
         h, state = self.features(obs, state, starts)
-        return self.policy.head(h, actions), state
+        return self.policy.head(h, actions, self.policy.prior(obs["controller"], h.dtype)), state
 
 
 class ValueNet(nn.Module):
@@ -131,7 +131,9 @@ class ValueNet(nn.Module):
     def __init__(self, policy: Policy, hidden: int = 128):
         super().__init__()
         config = PolicyConfig(backbone={"name": "gru", "hidden_size": hidden, "num_layers": 1},
-                              id_embed_dim=dict(policy.config.id_embed_dim), value_head=True)
+                              id_embed_dim=dict(policy.config.id_embed_dim), value_head=True,
+                              copy_prior=False, delay_input=policy.config.delay_input,
+                              play_delay=policy.config.play_delay)
         self.net = Policy(policy.embed_config, config)
         del self.net.head  # the critic predicts no controller
         self.net.head = None

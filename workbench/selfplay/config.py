@@ -28,7 +28,7 @@ class PPOConfig(DictMixin):
     gae_lambda: float = 0.95
     clip_coef: float = 0.2
     clip_vloss: bool = True
-    ent_coef: float = 0.0
+    ent_coef: float = 0.01            # > 0: without it the policy collapses (entropy 1.1 -> 0.1)
     vf_coef: float = 0.5
     kl_teacher: float = 0.0           # weight of the teacher KL penalty; 0 disables it
     kl_direction: str = "forward"     # forward, reverse or both (summed)
@@ -85,11 +85,19 @@ class PopulationConfig(DictMixin):
                                       # even, or uniform (plain fictitious self-play)
     pfsp_power: float = 2.0
     teacher_ratio: float = 0.25       # share of games against the frozen teacher
+    bot_ratio: float = 0.25           # share against scripted bots (main agents, after the
+    bots: list[str] = field(default_factory=lambda: ["heuristic"])   # curriculum): keeps the
+                                      # learner honest against a fixed, non-learning opponent
     opponent_slots: int = 4           # distinct opponents live at once (each a batch step)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.latest_ratio <= 1.0 or not 0.0 <= self.teacher_ratio <= 1.0:
-            raise ConfigError("population.latest_ratio and teacher_ratio must be in [0, 1]")
+        ratios = (self.latest_ratio, self.teacher_ratio, self.bot_ratio)
+        if not all(0.0 <= r <= 1.0 for r in ratios) or sum(ratios) > 1.0 + 1e-9:
+            raise ConfigError("population.latest_ratio, teacher_ratio and bot_ratio must be in [0, 1] "
+                              "and sum to at most 1")
+        bad = [b for b in self.bots if b not in CURRICULUM_STAGES[:3]]
+        if bad:
+            raise ConfigError(f"population.bots: unknown {bad}; choose from idle, random, heuristic")
         if self.pfsp not in ("hard", "even", "uniform"):
             raise ConfigError(f"population.pfsp={self.pfsp!r}: choose hard, even or uniform")
 
@@ -98,11 +106,13 @@ class PopulationConfig(DictMixin):
 class CurriculumConfig(DictMixin):
     """Opponent stages idle -> random -> heuristic -> self; a stage is passed when the
     learner's win rate over its last ``window`` finished games there exceeds
-    ``threshold``. Empty ``stages`` turns the curriculum off (straight to self-play)."""
+    ``threshold``, or after ``max_updates`` updates in it (0: no limit; the run's budget
+    is not spent on one stage). Empty ``stages`` turns the curriculum off."""
 
-    stages: list[str] = field(default_factory=list)
+    stages: list[str] = field(default_factory=lambda: ["idle", "random", "heuristic", "self"])
     threshold: float = 0.7
     window: int = 50
+    max_updates: int = 0
 
     def __post_init__(self) -> None:
         bad = [s for s in self.stages if s not in CURRICULUM_STAGES]
@@ -157,7 +167,8 @@ class SelfPlayConfig(DictMixin):
     checkpoint_every: int = 10        # updates
     keep_last: int = 3
     eval_games: int = 0               # > 0: head-to-head games vs the teacher every eval_every
-    eval_every: int = 20              # updates (selfplay/eval_win_rate_vs_teacher and its CI)
+    eval_every: int = 20              # updates (selfplay/eval_win_rate_vs_<opponent> and its CI)
+    eval_opponents: list[str] = field(default_factory=lambda: ["teacher", "heuristic"])
     jit: bool | None = None           # the simulator's numba step; False: its plain-Python
                                       # reference (no compile: tiny runs, tests); None: default
     threads: int = 1                  # torch threads (small batched steps: more threads only
@@ -173,6 +184,9 @@ class SelfPlayConfig(DictMixin):
     def __post_init__(self) -> None:
         if len(self.characters) != 2:
             raise ConfigError(f"characters={self.characters}: give two, e.g. fox,fox")
+        bad = [o for o in self.eval_opponents if o not in ("teacher", *CURRICULUM_STAGES[:3])]
+        if bad:
+            raise ConfigError(f"eval_opponents: unknown {bad}; choose from teacher, idle, random, heuristic")
 
 
 def parse_league(text: str) -> dict[str, int]:

@@ -103,27 +103,19 @@ def embed_both(frames, layout: StateLayout) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([v[0] for v in views]), np.stack([v[1] for v in views]).astype(np.int64)
 
 
-class IdleBot:
-    """Holds the neutral controller (the curriculum's first opponent)."""
+def scripted_bot(name: str, n: int, seed: int, edge: float = 85.0):
+    """A scripted opponent by name (``idle``, ``random``, ``heuristic``: the simulator's
+    bots through :func:`workbench.sim.bots.make_bot`), answering for rows of games.
+    ``edge`` is the stage's ledge x (the heuristic recovers toward it)."""
+    from workbench.sim.bots import make_bot
 
-    def __init__(self, n: int, seed: int):
-        self.n = n
-
-    def act_rows(self, frames, side: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return np.zeros((len(rows), 13), np.float32)
+    return _SimBot(make_bot(name, seed=seed, edge=edge, num_games=n))
 
 
-def scripted_bot(name: str, n: int, seed: int):
-    """A scripted opponent by name. ``idle`` is here; ``random`` and ``heuristic`` come
-    from :mod:`workbench.sim`'s bots when it ships them."""
-    if name == "idle":
-        return IdleBot(n, seed)
-    try:
-        from workbench.sim.bots import make_bot  # the simulator issue's scripted opponents
-    except ImportError:
-        raise WorkbenchError(f"scripted bot {name!r} needs workbench.sim.bots, which this "
-                             "checkout does not have yet; use the idle bot or a checkpoint") from None
-    return _SimBot(make_bot(name, num_games=n, seed=seed))
+def stage_edge(env) -> float:
+    """The ledge x of a :class:`GameEnv`'s stage (the sim backend's table), else FD's."""
+    stage = getattr(env.env, "stage_array", None)
+    return float(stage[5]) if stage is not None else 85.0
 
 
 class _SimBot:

@@ -6,8 +6,9 @@ bots (``idle``, ``random``, ``heuristic``), each learner's live weights (``main-
 (``main-0@00000040``). Every learner has a role (AlphaStar's league, Vinyals et al.
 2019) that sets its opponent distribution:
 
-* ``main``: the latest self (``latest_ratio``), the teacher (``teacher_ratio``) and
-  prioritised fictitious self-play (PFSP) over every snapshot for the rest;
+* ``main``: the latest self (``latest_ratio``), the teacher (``teacher_ratio``), the
+  scripted ``bots`` (``bot_ratio``) and prioritised fictitious self-play (PFSP) over
+  every snapshot for the rest;
 * ``main_exploiter``: the main agents' live weights only, restarting from the teacher
   once it beats them (or after ``exploiter_max_updates``);
 * ``league_exploiter``: PFSP over the whole population, restarting likewise.
@@ -73,6 +74,7 @@ class League:
         for name, role in self.learners:
             self.members[name] = Member(name, "learner", role)
         self.stage = {name: 0 for name, _ in self.learners}     # curriculum stage index
+        self.stage_began = {name: 0 for name, _ in self.learners}   # update it was entered
         self.started = {name: 0 for name, _ in self.learners}   # update of the last restart
 
     # -- population ------------------------------------------------------------------------
@@ -99,17 +101,23 @@ class League:
         stage = stages[min(self.stage[learner], len(stages) - 1)]
         return None if stage == "self" else stage
 
-    def advance_curriculum(self, learner: str, log: GameLog) -> bool:
+    def advance_curriculum(self, learner: str, log: GameLog, update: int = 0) -> str:
         """Move to the next stage when the learner's last ``window`` games against the
-        current bot pass ``threshold``; True when it moved."""
+        current bot pass ``threshold`` ("passed"), or once ``max_updates`` updates were
+        spent in it ("timed out"); "" when it stays."""
         bot = self.curriculum_bot(learner)
         if bot is None:
-            return False
+            return ""
         wins, games = log.score(learner, bot, last=self.curriculum.window, kind="train")
+        why = ""
         if games >= self.curriculum.window and wins / games > self.curriculum.threshold:
+            why = "passed"
+        elif self.curriculum.max_updates and update - self.stage_began[learner] >= self.curriculum.max_updates:
+            why = "timed out"
+        if why:
             self.stage[learner] += 1
-            return True
-        return False
+            self.stage_began[learner] = update
+        return why
 
     # -- exploiters --------------------------------------------------------------------------
     def exploiter_should_restart(self, learner: str, update: int, log: GameLog) -> bool:
@@ -151,7 +159,10 @@ class League:
         if role == "league_exploiter":
             return pfsp
         out = {learner: self.pop.latest_ratio, TEACHER: self.pop.teacher_ratio}
-        rest = max(1.0 - self.pop.latest_ratio - self.pop.teacher_ratio, 0.0)
+        for bot in self.pop.bots:
+            out[bot] = out.get(bot, 0.0) + self.pop.bot_ratio / len(self.pop.bots)
+        rest = max(1.0 - self.pop.latest_ratio - self.pop.teacher_ratio
+                   - (self.pop.bot_ratio if self.pop.bots else 0.0), 0.0)
         historical = {k: v for k, v in pfsp.items() if k != TEACHER}
         if not historical:  # nothing in the population yet: the rest goes to the latest self
             out[learner] += rest
@@ -178,8 +189,10 @@ class League:
     # -- resume ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"members": [list(asdict(m).values()) for m in self.members.values()],
-                "stage": dict(self.stage), "started": dict(self.started)}
+                "stage": dict(self.stage), "started": dict(self.started),
+                "stage_began": dict(self.stage_began)}
 
     def load_state_dict(self, state: dict) -> None:
         self.members = {row[0]: Member(*row) for row in state["members"]}
         self.stage, self.started = dict(state["stage"]), dict(state["started"])
+        self.stage_began = dict(state.get("stage_began", {n: 0 for n in self.stage}))

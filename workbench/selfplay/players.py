@@ -77,8 +77,8 @@ class ScriptedBots:
     """The simulator's scripted opponents (``idle``, ``random``, ``heuristic``), created
     through :mod:`workbench.sim` on first use."""
 
-    def __init__(self, n: int, seed: int):
-        self.n, self.seed, self.bots = n, seed, {}
+    def __init__(self, n: int, seed: int, edge: float = 85.0):
+        self.n, self.seed, self.edge, self.bots = n, seed, edge, {}
 
     def act(self, name: str, frames, side: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """(len(rows), 13) controllers of bot ``name`` in games ``rows``, where it plays
@@ -86,5 +86,5 @@ class ScriptedBots:
         from workbench.selfplay.env import scripted_bot
 
         if name not in self.bots:
-            self.bots[name] = scripted_bot(name, self.n, self.seed + len(self.bots))
+            self.bots[name] = scripted_bot(name, self.n, self.seed + len(self.bots), self.edge)
         return self.bots[name].act_rows(frames, side, rows)

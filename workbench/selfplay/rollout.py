@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from workbench.selfplay.actor import PolicyActor
-from workbench.selfplay.env import GameEnv, embed_both
+from workbench.selfplay.env import GameEnv, embed_both, stage_edge
 from workbench.selfplay.players import ScriptedBots, Seat, act_rows
 from workbench.selfplay.ppo import Rollout
 from workbench.selfplay.ratings import GameRecord
@@ -51,7 +51,7 @@ class Arena:
         self.generator = torch.Generator().manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.frames = env.reset()
-        self.bots = ScriptedBots(self.n, seed)
+        self.bots = ScriptedBots(self.n, seed, stage_edge(env))
         self.noise = actor.policy.noise_size
         self.planned = False
 

@@ -138,8 +138,10 @@ class SelfPlayRun:
         return metrics
 
     def _league_after(self, name: str, learner: Learner) -> None:
-        if self.league.advance_curriculum(name, self.log):
-            self.log_line(f"{name}: curriculum -> {self.league.curriculum_bot(name) or 'self-play'}")
+        why = self.league.advance_curriculum(name, self.log, self.update + 1)
+        if why:
+            self.log_line(f"{name}: curriculum {why} at update {self.update + 1} -> "
+                          f"{self.league.curriculum_bot(name) or 'self-play'}")
         if self.league.exploiter_should_restart(name, self.update, self.log):
             learner.restart_from_teacher()
             self.league.restarted(name, self.update)
@@ -173,22 +175,29 @@ class SelfPlayRun:
         return out
 
     def evaluate(self) -> dict[str, float]:
-        """Fresh games of the main agent against the teacher (its own seed, so training
-        draws no differently); the games join the log as ``kind="eval"``."""
+        """Fresh games of the main agent against each of ``eval_opponents`` (the teacher
+        and the heuristic bot by default; their own seeds, so training draws no
+        differently); the games join the log as ``kind="eval"``."""
         from workbench.selfplay.evaluate import play_match
 
         main = self.learners["main-0"]
-        r = play_match(("main-0", main.actor), (TEACHER, main.teacher), games=self.cfg.eval_games,
-                       characters=tuple(self.cfg.characters), stage=self.cfg.stage,
-                       max_frames=self.cfg.rollout.max_frames, delay=self.cfg.rollout.delay,
-                       seed=self.cfg.seed + 7 + self.update, jit=self.cfg.jit, log=self.log)
-        lo, hi = r.win_rate_ci95
-        return {"selfplay/eval_win_rate_vs_teacher": r.win_rate, "selfplay/eval_win_rate_lo": lo,
-                "selfplay/eval_win_rate_hi": hi}
+        out = {}
+        for k, name in enumerate(self.cfg.eval_opponents):
+            opponent = (TEACHER, main.teacher) if name == TEACHER else name
+            r = play_match(("main-0", main.actor), opponent, games=self.cfg.eval_games,
+                           characters=tuple(self.cfg.characters), stage=self.cfg.stage,
+                           max_frames=self.cfg.rollout.max_frames, delay=self.cfg.rollout.delay,
+                           seed=self.cfg.seed + 7 + self.update + 100_003 * k, jit=self.cfg.jit, log=self.log)
+            lo, hi = r.win_rate_ci95
+            out.update({f"selfplay/eval_win_rate_vs_{name}": r.win_rate,
+                        f"selfplay/eval_win_rate_vs_{name}_lo": lo, f"selfplay/eval_win_rate_vs_{name}_hi": hi})
+            self.log_line(f"update {self.update}: {r.line()}")
+        return out
 
     def log_line(self, text: str) -> None:
-        if self.progress:
-            print(text, flush=True)
+        """Rare events (curriculum moves, in-loop evaluations): printed also without a
+        progress bar, so a nohup log has them."""
+        print(text, flush=True)
 
     # -- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict:

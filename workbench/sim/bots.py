@@ -119,10 +119,11 @@ class HeuristicBot:
 
 
 def make_bot(spec: str, seed: int = 0, edge: float = 85.0, device: str = "cpu",
-             num_games: int | None = None):
+             num_games: int | None = None, sample: bool = False):
     """A bot from a CLI spec: a scripted name, a checkpoint folder or an ONNX file.
     ``num_games`` is accepted for callers that size bots up front; every bot sizes itself
-    from the frames it is given."""
+    from the frames it is given. ``sample``: trained bots draw from their policy (seeded)
+    instead of playing its most likely controller."""
     if spec == "idle":
         return IdleBot()
     if spec == "random":
@@ -132,9 +133,9 @@ def make_bot(spec: str, seed: int = 0, edge: float = 85.0, device: str = "cpu",
     path = Path(spec)
     if path.suffix == ".onnx" and path.is_file():
         from workbench.sim.policy_bots import OnnxBot
-        return OnnxBot(path, seed)
+        return OnnxBot(path, seed, sample=sample)
     if path.is_dir():
         from workbench.sim.policy_bots import CheckpointBot
-        return CheckpointBot(path, seed, device)
+        return CheckpointBot(path, seed, device, sample=sample)
     raise SimError(f"unknown player {spec!r}: use {', '.join(SCRIPTED)}, a checkpoint folder "
                    "or an .onnx file")

@@ -36,6 +36,8 @@ class MatchConfig:
     max_frames: int = DEFAULT_MAX_FRAMES
     parallel: int = 64            # games simulated at once
     store: bool = True            # write each game to DIR/store as Parquet
+    sample: bool = False          # trained players draw from their policies (else argmax)
+    jit: bool | None = None       # the compiled step (None: WORKBENCH_SIM_JIT, default on)
     progress: bool = True
 
 
@@ -48,9 +50,10 @@ def run_matches(config: MatchConfig, out: str | Path | None = None) -> dict:
     if config.games < 1:
         raise SimError(f"--games must be at least 1, got {config.games}")
     n = min(config.games, max(1, config.parallel))
-    env = SimEnv(n, tuple(config.characters), config.stage, config.seed, config.max_frames)
+    env = SimEnv(n, tuple(config.characters), config.stage, config.seed, config.max_frames, jit=config.jit)
     edge = float(env.stage_array[5])
-    bots = [make_bot(config.p1, config.seed, edge), make_bot(config.p2, config.seed + 1, edge)]
+    bots = [make_bot(config.p1, config.seed, edge, sample=config.sample),
+            make_bot(config.p2, config.seed + 1, edge, sample=config.sample)]
     recorder = GameRecorder(n, env.stage, (config.p1, config.p2)) if out is not None and config.store else None
     obs = env.reset()
     results, tables = [], []
@@ -90,6 +93,20 @@ def run_matches(config: MatchConfig, out: str | Path | None = None) -> dict:
     return summary
 
 
+def simulated_game(p1: str, p2: str, out: str | Path, max_frames: int = 600, stage: str = "fd",
+                   characters: tuple[str, str] = ("fox", "fox"), seed: int = 0, sample: bool = True,
+                   jit: bool | None = None):
+    """One short game of ``p1`` against ``p2`` (specs as ``sim run`` takes them), stored
+    under ``out/store`` and read back as a :class:`GameTable` from the frame store, for
+    drawing with ``workbench.viz`` like any replay."""
+    from workbench.replay.store import FrameStore
+
+    run_matches(MatchConfig(p1, p2, games=1, stage=stage, characters=characters, seed=seed,
+                            max_frames=max_frames, parallel=1, progress=False, sample=sample, jit=jit), out)
+    store = FrameStore(Path(out) / "store")
+    return store.load(store.games()[-1]["md5"])
+
+
 def summarize(results: list[dict], config: MatchConfig) -> dict:
     """results.json: counts, p1's win rate (wins / games; a draw is not a win) with its
     Wilson 95% interval, stocks taken and damage dealt per minute of game time."""
@@ -107,7 +124,7 @@ def summarize(results: list[dict], config: MatchConfig) -> dict:
             "damage_per_min": [round(float(damage[0]) / minutes, 3), round(float(damage[1]) / minutes, 3)],
             "frames": int(frames), "p1": config.p1, "p2": config.p2, "stage": config.stage,
             "characters": list(config.characters), "seed": config.seed,
-            "max_frames": config.max_frames}
+            "max_frames": config.max_frames, "sample": config.sample}
 
 
 def _progress(total: int, enabled: bool):

@@ -21,7 +21,7 @@ from workbench.models.policy import PolicyConfig
 from workbench.replay.quality import check_filters, parse_flags
 
 SCHEDULES = ("constant", "cosine", "linear", "warmup_cosine")
-CONFIG_VERSION = 2
+CONFIG_VERSION = 3
 BUDGET_STEPS = 10**9  # max_steps under a time budget: the clock decides when to stop
 
 
@@ -74,6 +74,9 @@ class LossConfig(DictMixin):
     stick_edge_weight: float = 0.0           # extra weight on far-from-neutral stick classes
     balance_stick_classes: bool = False      # inverse-frequency weights over stick classes
     aux_action_lambda: float = 0.0           # > 0 adds the next-action-state head
+    # extra weight on change frames: a component's loss on a frame whose target differs
+    # from the input before it counts 1 + change_weight times (rewards reacting)
+    change_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -82,7 +85,7 @@ class LossConfig(DictMixin):
             raise ConfigError(f"loss.focal_gamma={self.focal_gamma}: use >= 0")
         _at_least("loss", 0, button_weight=self.button_weight, stick_weight=self.stick_weight,
                   trigger_weight=self.trigger_weight, stick_edge_weight=self.stick_edge_weight,
-                  aux_action_lambda=self.aux_action_lambda)
+                  aux_action_lambda=self.aux_action_lambda, change_weight=self.change_weight)
 
 
 @dataclass
@@ -167,7 +170,7 @@ class TrainConfig(DictMixin):
             raise ConfigError(f"train.stride={self.stride}: use >= 1 (or null for random windows)")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise ConfigError(f"train.device={self.device!r}: use auto, cpu, cuda or cuda:N")
-        check_filters(self.quality_threshold, self.exclude_flags, "train.quality_threshold")
+        check_filters(self.quality_threshold, self.exclude_flags, "train.quality_threshold=")
         if self.perspectives not in ("humans", "all"):
             raise ConfigError(f"train.perspectives={self.perspectives!r}: use humans or all")
 
@@ -187,8 +190,16 @@ def _v1_to_v2(data: dict) -> dict:
     return data
 
 
+def _v2_to_v3(data: dict) -> dict:
+    """v3 made the copy prior and the delay input defaults; v2 runs had neither."""
+    policy = data.setdefault("policy", {})
+    policy.setdefault("copy_prior", False)
+    policy.setdefault("delay_input", False)
+    return data
+
+
 #: version -> the step that brings a config dict of that version to the next
-UPGRADES = {1: _v1_to_v2}
+UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 @dataclass

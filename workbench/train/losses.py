@@ -3,12 +3,16 @@ smoothing, focal loss, per-head weights, stick-edge weighting, class-balanced st
 weights, and the optional next-action-state auxiliary loss."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from workbench.models.heads import Component
 from workbench.train.config import LossConfig
+
+BITS = 1.0 / math.log(2.0)  # nats -> bits
 
 
 def stick_edge_weights(classes: int, kind: str, centers: Tensor | None, edge: float) -> Tensor:
@@ -46,10 +50,11 @@ class BCLoss:
             kind, self.config.stick_weight)
 
     def __call__(self, logits: dict[str, Tensor], targets: Tensor, mask: Tensor | None = None,
-                 aux_logits: Tensor | None = None, next_action: Tensor | None = None
-                 ) -> tuple[Tensor, dict[str, Tensor]]:
+                 aux_logits: Tensor | None = None, next_action: Tensor | None = None,
+                 previous: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """logits per component (B, T, .), targets (B, T, heads), mask (B, T) of valid
-        steps. Returns the total loss and per-component mean losses (detached)."""
+        steps, ``previous`` (B, T, heads) the inputs before the targets (for change-frame
+        weighting). Returns the total loss and per-component mean losses (detached)."""
         total, parts = 0.0, {}
         mask = torch.ones(targets.shape[:-1], device=targets.device) if mask is None else mask.float()
         denom = mask.sum().clamp(min=1.0)
@@ -59,6 +64,10 @@ class BCLoss:
                 per = self._bce(z, targets[..., list(comp.heads)].float()).sum(-1)   # (B, T)
             else:
                 per = self._ce(comp, z, targets[..., comp.heads[0]].long())           # (B, T)
+            if self.config.change_weight > 0 and previous is not None:
+                cols = list(comp.heads)
+                changed = (targets[..., cols] != previous[..., cols]).any(-1)        # (B, T)
+                per = per * (1.0 + self.config.change_weight * changed.float())
             loss = (per * mask).sum() / denom
             parts[comp.name] = loss.detach()
             total = total + self.weight_of(comp) * loss
@@ -90,6 +99,21 @@ class BCLoss:
         if weight is not None:
             loss = loss * weight.to(z.device)[flat_y]
         return loss.view(y.shape)
+
+
+def joint_nll(logits: dict[str, Tensor], targets: Tensor, components: list[Component]) -> Tensor:
+    """(B, T) the sum over heads of the plain NLL (nats) of the true targets: the joint
+    NLL of the autoregressive head, whatever weights or smoothing the training loss uses."""
+    total = torch.zeros(targets.shape[:-1], device=targets.device)
+    for comp in components:
+        z = logits[comp.name].float()
+        if comp.binary:
+            y = targets[..., list(comp.heads)].float()
+            total = total + F.binary_cross_entropy_with_logits(z, y, reduction="none").sum(-1)
+        else:
+            y = targets[..., comp.heads[0]].long()
+            total = total + F.cross_entropy(z.flatten(0, -2), y.flatten(), reduction="none").view(y.shape)
+    return total
 
 
 def class_balance_weights(targets: Tensor, components: list[Component], heads: list,

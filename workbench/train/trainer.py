@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from workbench.data.baseline import baseline_scores
 from workbench.errors import WorkbenchError
 from workbench.models.heads import components_of
 from workbench.models.policy import Policy
@@ -29,7 +30,7 @@ from workbench.train.checkpoint import (
 from workbench.train.config import ExperimentConfig
 from workbench.train.data import RunData, TrainBatches, prepare_data, val_batches
 from workbench.train.distill import DistillLoss
-from workbench.train.losses import BCLoss, class_balance_weights
+from workbench.train.losses import BITS, BCLoss, class_balance_weights, joint_nll
 from workbench.train.optim import EMA, make_optimizer, make_scheduler
 from workbench.train.run_log import RunLog, truncate_metrics
 
@@ -81,7 +82,10 @@ class Trainer:
         self._check_resume(resume)
         seed_everything(self.t.seed)
         self.data: RunData = prepare_data(cfg, progress=progress and self.main, split=self._saved_split())
-        self.policy = Policy(cfg.embed, cfg.policy).to(self.device)
+        self.policy = Policy(cfg.embed, cfg.policy)
+        if cfg.policy.normalize_floats:  # before EMA and DDP copy the buffers (resume reloads them)
+            self.policy.set_float_stats(torch.from_numpy(_float_sample(self.data)))
+        self.policy = self.policy.to(self.device)
         self.model = self.policy
         if self.world > 1:
             # the value head is for RL and not run here: DDP must not wait for its gradients
@@ -167,9 +171,10 @@ class Trainer:
         if reset is not None:
             state = self.policy.carry_state(carried, reset, b["floats"].shape[0], self.device)
         with self._autocast():
-            out = self.model(b["floats"], b["ids"], b["controller"], b["targets"], state)
+            out = self.model(b["floats"], b["ids"], b["controller"], b["targets"], state,
+                             delay=b.get("delay"))
             loss, parts = self.loss(out.logits, b["targets"], aux_logits=out.aux_action,
-                                    next_action=b.get("next_action"))
+                                    next_action=b.get("next_action"), previous=b.get("prev_targets"))
             if self.distill is not None:
                 loss, parts = self.distill(loss, parts, out.logits, b, reset)
         return loss, parts, (out.state if reset is not None else None)
@@ -205,13 +210,17 @@ class Trainer:
             backup = {k: v.clone() for k, v in model.state_dict().items()}
             model.load_state_dict(self.ema.state_dict())
         model.eval()
-        totals, hits, base_hits, count, loss_sum = {}, {}, {}, 0, 0.0
+        totals, hits, base_hits, count, loss_sum, nll_sum = {}, {}, {}, 0, 0.0, 0.0
+        truths, previous = [], []
         for batch in self.val:
             b = {k: v.to(self.device) for k, v in batch.items()}
             with self._autocast():
-                out = model(b["floats"], b["ids"], b["controller"], b["targets"])
+                out = model(b["floats"], b["ids"], b["controller"], b["targets"], delay=b.get("delay"))
                 loss, parts = self.loss(out.logits, b["targets"])
             loss_sum += float(loss)
+            nll_sum += float(joint_nll(out.logits, b["targets"], self.loss.components).sum())
+            truths.append(batch["targets"].flatten(0, 1).numpy())
+            previous.append(batch["prev_targets"].flatten(0, 1).numpy())
             for k, v in parts.items():
                 totals[k] = totals.get(k, 0.0) + float(v)
             chosen = model.head.argmax(out.logits)
@@ -228,6 +237,10 @@ class Trainer:
         for name in hits:
             metrics[f"val/{name}_acc"] = hits[name] / max(count, 1)
             metrics[f"val/repeat_baseline/{name}_acc"] = base_hits[name] / max(count, 1)
+        if count:  # the joint NLL in bits, beside repeat-last's (the number other projects quote)
+            base = baseline_scores(np.concatenate(truths), np.concatenate(previous), model.spec)
+            metrics["val/bits_per_frame"] = nll_sum / count * BITS
+            metrics["val/repeat_baseline/bits_per_frame"] = sum(m["nll"] for m in base.values()) * BITS
         return metrics
 
     # -- the loop ------------------------------------------------------------------------------
@@ -309,6 +322,14 @@ class Trainer:
                          "bad_evals": self.bad_evals, "elapsed": self.elapsed, "rng": rng_state()}
         self.writer.save(self.step, self.policy.state_dict(), self.cfg.to_dict(), trainer_state,
                          ema=self.ema.state_dict() if self.ema is not None else None, best=best)
+
+
+def _float_sample(data: RunData, rows: int = 50000) -> np.ndarray:
+    """(<= rows, F) float state rows spread evenly over the training games."""
+    segments = [s for s in data.train_segments if s.variant == 0] or data.train_segments
+    every = np.concatenate([np.arange(s.start, s.start + s.length) for s in segments])
+    picked = every[np.linspace(0, len(every) - 1, min(rows, len(every))).astype(np.int64)]
+    return np.asarray(data.cache.arrays["floats"][picked], dtype=np.float32)
 
 
 #: fewer optimizer steps than this leave the model near a constant predictor (measured on

@@ -22,7 +22,8 @@ from workbench.viz.inputs import neutral_share, stick_heatmap, stick_histograms
 from workbench.viz.render import notebook_setup, report_renderer
 from workbench.viz.stages import STAGE_GEOMETRY, Platform, StageGeometry, stage_geometry
 from workbench.viz.training import (
-    LiveLoss, delay_curve_chart, eval_chart, eval_table, loss_chart, loss_curves, run_metrics,
+    LiveLoss, bits_curve_chart, delay_curve_chart, eval_chart, eval_table, loss_chart, loss_curves,
+    run_metrics, situation_table, state_use_table,
 )
 
 __all__ = [
@@ -34,5 +35,5 @@ __all__ = [
     "stage_geometry", "notebook_setup", "report_renderer", "compare_reports", "confusion_frame",
     "confusion_heatmaps", "neutral_edge_table", "per_character_chart", "top_confusions",
     "LiveLoss", "delay_curve_chart", "eval_chart", "eval_table", "loss_chart", "loss_curves",
-    "run_metrics", "attention",
+    "run_metrics", "attention", "bits_curve_chart", "situation_table", "state_use_table",
 ]

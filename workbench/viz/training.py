@@ -103,3 +103,41 @@ def delay_curve_chart(report: dict, heads: tuple[str, ...] = ("main_x", "main_y"
         x="delay:Q", y=alt.Y("acc:Q", scale=alt.Scale(zero=False)), color="head:N",
         strokeDash="predictor:N", tooltip=["delay", "head", "predictor", alt.Tooltip("acc:Q", format=".4f")],
     ).properties(width=420, height=220)
+
+
+def state_use_table(report: dict) -> pd.DataFrame:
+    """Per delay: bits per frame of the model, of repeat-last, and (where scored) of the
+    same model with the game state, or its own past inputs, held constant."""
+    rows = []
+    for d, block in report["delays"].items():
+        ablations = block.get("ablations", {})
+        rows.append({"delay": int(d), "bits_per_frame": block["bits_per_frame"],
+                     "repeat_last": block["baseline_bits_per_frame"],
+                     "state_removed": ablations.get("state_removed", {}).get("bits_per_frame"),
+                     "own_inputs_removed": ablations.get("own_inputs_removed", {}).get("bits_per_frame"),
+                     "main_x_acc": block["heads"]["main_x"]["acc"],
+                     "main_x_acc_change": block["heads"]["main_x"]["acc_change"]})
+    return pd.DataFrame(rows)
+
+
+def situation_table(report: dict, delay: int | str = 0, head: str = "main_x") -> pd.DataFrame:
+    """Accuracy on one head's change frames by situation (hitstun, shield, ledge, after the
+    opponent's action changed, neutral); repeat-last scores 0 on every change frame."""
+    rows = [{"situation": name, "frames": s["frames"], "change_frames": s["heads"][head]["change_frames"],
+             "acc": s["heads"][head]["acc"], "baseline_acc": s["heads"][head]["baseline_acc"],
+             "acc_change": s["heads"][head]["acc_change"]}
+            for name, s in report["delays"][str(delay)].get("situations", {}).items()]
+    return pd.DataFrame(rows)
+
+
+def bits_curve_chart(report: dict) -> alt.Chart:
+    """Bits per frame versus delay, the model beside repeat-last: a model that reacts to
+    the game gets worse as the state it sees grows stale."""
+    rows = []
+    for point in report["delay_curve"]:
+        rows.append({"delay": point["delay"], "predictor": "model", "bits": point["bits_per_frame"]})
+        rows.append({"delay": point["delay"], "predictor": "repeat last", "bits": point["baseline_bits_per_frame"]})
+    return alt.Chart(pd.DataFrame(rows), title="bits per frame versus delay").mark_line(point=True).encode(
+        x="delay:Q", y=alt.Y("bits:Q", title="bits per frame (lower is better)", scale=alt.Scale(zero=False)),
+        color="predictor:N", tooltip=["delay", "predictor", alt.Tooltip("bits:Q", format=".3f")],
+    ).properties(width=420, height=220)

@@ -1,0 +1,177 @@
+"""One live frame -> the model's input rows, as precomputed index arithmetic.
+
+:func:`workbench.embed.state.embed_state` is the reference for every frame, stored or
+live. A bot calls it once per frame on a one-row context, where each of its steps (a
+fancy index per op group, the op, a fancy assignment, the stage one-hot, the spatial
+features one by one) is a numpy call of a microsecond or more. :class:`LiveEmbedder`
+compiles the same layout once into
+
+- one ``take`` of every sourced column of the flat row (floats and ids together),
+- each op applied in place to its contiguous slice of that buffer (``out=``),
+- one ``put`` of the results into the caller's float row and one into its id row,
+- the features of the whole game (the stage, the players' names) looked up from a
+  cache keyed by (stage, name ids), and the spatial features from four of the read
+  values;
+
+and writes straight into the arrays the ONNX session is bound to. Any feature it does
+not know runs through the reference. ``tests/test_embed_live.py`` checks it equals
+:func:`embed_state` on every frame of real replays played through libmelee.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.embed.game import opponent_of
+from workbench.embed.state import (
+    GAME_TIMER_FRAMES, POS, PLAYER_BLOCK, FLAT_OFFSETS, RETURN_FEATURE, StateContext, StateLayout,
+    embed_state,
+)
+
+SPATIAL = ("dx", "dy", "distance", "timer")
+# constant for (stage, name ids) on live frames (a live frame's return-to-go is the
+# config's target, or 0: it has no future to sum)
+PER_GAME = ("stage", "self_name", "opp_name", RETURN_FEATURE)
+
+
+class LiveEmbedder:
+    """``embed(ctx, floats_row, ids_row)``: write one live context's features (a
+    :func:`workbench.embed.game.live_context`, ``ctx.flat`` set) into ``floats_row``
+    (1, F) float32 and ``ids_row`` (1, K) int32, equal to :func:`embed_state`."""
+
+    def __init__(self, layout: StateLayout):
+        self.layout = layout
+        groups = [(g, False) for g in layout.float_groups] + [(g, True) for g in layout.id_plan]
+        sources, self.ops, start = [], [], 0
+        float_dest, id_dest = [], []
+        for group, is_id in groups:
+            width = len(group.flat)
+            present = None
+            if group.op == "item_id":  # the slots' "present" columns follow the group's reads
+                present = slice(start + width, start + 2 * width)
+                sources += [group.flat, group.flat_present]
+            else:
+                sources.append(group.flat)
+            self.ops.append((group.op, slice(start, start + width), group.scale, group.high, present, is_id))
+            (id_dest if is_id else float_dest).append((start, group.columns))
+            start += width * (2 if present is not None else 1)
+        self.spatial = {}
+        others = []
+        for feature, id_column in layout.generic:
+            if feature.name in SPATIAL and id_column is None and feature.size == 1:
+                self.spatial[feature.name] = layout.slices[feature.name].start
+            elif feature.name not in PER_GAME:
+                others.append((feature, id_column))
+        # x, y of both players for the spatial features, read with everything else
+        xy = [FLAT_OFFSETS[who] + PLAYER_BLOCK.index(axis) for who in ("self", "opp") for axis in ("x", "y")]
+        self.xy = slice(start, start + 4)
+        sources.append(np.array(xy, np.int64))
+        self.source = np.concatenate(sources).astype(np.int64)
+        self.buffer = np.empty(len(self.source), np.float32)
+        self.float_from = np.concatenate([np.arange(s, s + len(c)) for s, c in float_dest] or [np.zeros(0, int)])
+        self.float_to = np.concatenate([c for _, c in float_dest] or [np.zeros(0, int)]).astype(np.int64)
+        self.id_from = np.concatenate([np.arange(s, s + len(c)) for s, c in id_dest] or [np.zeros(0, int)])
+        self.id_to = np.concatenate([c for _, c in id_dest] or [np.zeros(0, int)]).astype(np.int64)
+        self.others = others  # features without a fast path: the reference computes them
+        self.per_game = [(f, c) for f, c in layout.generic if f.name in PER_GAME]
+        self._game_cache: dict[tuple, tuple] = {}
+        self._flat = self._ctx = None
+        self._check_coverage()
+
+    def _check_coverage(self) -> None:
+        """Every float and id column is written each frame (a frame the agent skips must
+        leave nothing of itself in the bound rows for the next one)."""
+        layout, floats, ids = self.layout, set(self.float_to.tolist()), set(self.id_to.tolist())
+        floats |= set(self.spatial.values())
+        for feature, id_column in self.per_game + self.others:
+            if id_column is not None:
+                ids.add(id_column)
+            else:
+                floats |= set(range(layout.slices[feature.name].start, layout.slices[feature.name].stop))
+        if floats != set(range(layout.float_dim)) or ids != set(range(layout.id_dim)):
+            raise AssertionError("LiveEmbedder does not write every column of the layout")
+
+    def _per_game(self, ctx: StateContext) -> tuple[np.ndarray, np.ndarray]:
+        """(float columns, their values) and (id columns, values) of the per-game features."""
+        key = (ctx.stage, ctx.name_ids)
+        cached = self._game_cache.get(key)
+        if cached is None:
+            floats, ids = embed_state(ctx, self.layout)  # once per (stage, names)
+            f_cols = [np.arange(self.layout.slices[f.name].start, self.layout.slices[f.name].stop)
+                      for f, c in self.per_game if c is None]
+            i_cols = [c for f, c in self.per_game if c is not None]
+            f_cols = np.concatenate(f_cols).astype(np.int64) if f_cols else np.zeros(0, np.int64)
+            i_cols = np.array(i_cols, np.int64)
+            cached = (f_cols, floats[0, f_cols], i_cols, ids[0, i_cols])
+            self._game_cache[key] = cached
+        return cached
+
+    def embed_live(self, live, perspective: int, stage: int, ports: tuple[int, int],
+                   name_ids: tuple[int, int], floats_row: np.ndarray, ids_row: np.ndarray) -> None:
+        """:meth:`embed` of ``live_context(live, perspective, stage, ports, name_ids)``
+        (a :class:`~workbench.replay.live.LiveFrame`), with the flat row assembled in a
+        buffer kept between frames instead of a new concatenation."""
+        opp = opponent_of(len(live.players), perspective)
+        width = live.players[perspective].shape[1]
+        if self._flat is None or self._flat.shape[1] != 4 * width + live.item_block.shape[1]:
+            self._flat = np.empty((1, 4 * width + live.item_block.shape[1]), np.float32)
+            self._ctx = StateContext({}, {}, np.zeros(1, np.int64), 0, 0, 1, (0, 0), flat=self._flat)
+        flat, ctx = self._flat, self._ctx
+        flat[:, :width] = live.players[perspective]
+        flat[:, width:2 * width] = live.players[opp]
+        for k, nana in ((2, live.nanas[perspective]), (3, live.nanas[opp])):  # zero while absent
+            np.multiply(nana, nana[:, -1:], out=flat[:, k * width:(k + 1) * width])
+        flat[:, 4 * width:] = live.item_block
+        ctx.frames[0] = live.frame
+        ctx.stage, ctx.self_index, ctx.opp_index = stage, perspective, opp
+        ctx.ports, ctx.name_ids = ports, name_ids
+        self.embed(ctx, floats_row, ids_row)
+
+    def embed(self, ctx: StateContext, floats_row: np.ndarray, ids_row: np.ndarray) -> None:
+        """Write the frame's features into ``floats_row`` (1, F) and ``ids_row`` (1, K)."""
+        buf = self.buffer
+        np.take(ctx.flat[0], self.source, out=buf)
+        for op, part, scale, high, present, is_id in self.ops:
+            v = buf[part]
+            if op == "scale":
+                np.multiply(v, scale, out=v)
+            elif op == "trunc":
+                np.trunc(v, out=v)
+                np.clip(v, 0.0, high, out=v)
+                np.multiply(v, scale, out=v)
+            elif op == "flag":
+                np.not_equal(v, 0, out=v)
+            elif op == "own":
+                np.equal(v, ctx.ports[0], out=v)
+            elif op == "opp":
+                np.equal(v, ctx.ports[1], out=v)
+            elif op == "cap":
+                np.minimum(v, high, out=v)
+            elif op == "item_id":  # 0 for an empty slot (or a negative type), else min + 1
+                keep = (buf[present] != 0) & (v >= 0)
+                np.minimum(v, high, out=v)
+                v += 1
+                v *= keep
+            else:
+                raise ValueError(f"unknown feature op {op!r}")
+        floats, ids = floats_row.reshape(-1), ids_row.reshape(-1)
+        floats[self.float_to] = buf[self.float_from]
+        ids[self.id_to] = buf[self.id_from]
+        if self.spatial:
+            sx, sy, ox, oy = buf[self.xy]
+            dx, dy = (ox - sx) * POS, (oy - sy) * POS      # float32, as the reference
+            values = {"dx": dx, "dy": dy, "distance": np.hypot(dx, dy),
+                      "timer": max(int(ctx.frames[0]), 0) * (1 / GAME_TIMER_FRAMES)}
+            for name, column in self.spatial.items():
+                floats[column] = values[name]
+        if self.per_game:
+            f_cols, f_values, i_cols, i_values = self._per_game(ctx)
+            floats[f_cols] = f_values
+            ids[i_cols] = i_values
+        if self.others:  # rare configs: the reference for what has no fast path
+            ref_floats, ref_ids = embed_state(ctx, self.layout)
+            for feature, id_column in self.others:
+                if id_column is not None:
+                    ids[id_column] = ref_ids[0, id_column]
+                else:
+                    cols = self.layout.slices[feature.name]
+                    floats[cols] = ref_floats[0, cols]

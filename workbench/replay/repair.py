@@ -1,0 +1,138 @@
+"""Byte-level repairs that let the fast parser (peppi-py) read what it would otherwise
+leave to the fallback (py-slippi, ~80x slower per frame).
+
+Nana's rows: in pre-3.0 files peppi-py misplaces Ice Climbers' follower once her events
+stop mid-game; :func:`realign_followers` moves her rows to the frames her events carry
+(one walk of the event stream in Python, ~10 ms per game), equal to py-slippi's read.
+
+The flaw handled: an event code declared in the payload-sizes table with a size of 0
+(e.g. a recorder's unknown ``0xff`` event). peppi-py stops at it ("zero-size event
+payload"); py-slippi skips it. :func:`drop_zero_size_events` rewrites the raw element
+without those codes (the table entry and every occurrence, each just the code byte) and
+with its length field updated; every other byte is kept, so the parse of the rest is
+peppi's own. ``tests/test_replay_reader.py`` checks the repaired parse equals py-slippi's
+frame for frame on the shared corpus file that has this flaw.
+"""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+RAW_MARKER = b"raw[$U#l"
+PAYLOAD_SIZES = 0x35
+
+
+def _payload_table(data: bytes) -> tuple[int, int, dict[int, int], list[tuple[int, bytes]]] | None:
+    """(raw element start, its declared length, code -> payload size, the table's raw
+    entries), or None when the file does not start the usual way."""
+    at = data.find(RAW_MARKER, 0, 64)
+    if at < 0 or len(data) < at + 14:
+        return None
+    length = struct.unpack(">I", data[at + 8:at + 12])[0]
+    start = at + 12
+    if data[start] != PAYLOAD_SIZES:
+        return None
+    table_size = data[start + 1]
+    entries = [(data[start + 2 + 3 * k], data[start + 3 + 3 * k:start + 5 + 3 * k])
+               for k in range((table_size - 1) // 3)]
+    sizes = {code: struct.unpack(">H", size)[0] for code, size in entries}
+    return start, length, sizes, entries
+
+
+def zero_size_codes(data: bytes) -> list[int]:
+    """Event codes the payload-sizes table declares with size 0."""
+    table = _payload_table(data)
+    return [] if table is None else sorted(code for code, size in table[2].items() if size == 0)
+
+
+def drop_zero_size_events(data: bytes) -> tuple[bytes, int] | None:
+    """The file without its zero-size events and the number of occurrences dropped, or
+    None when there are none or the event stream does not walk cleanly (then the file
+    is left to the fallback parser)."""
+    table = _payload_table(data)
+    if table is None:
+        return None
+    start, length, sizes, entries = table
+    drop = {code for code, size in sizes.items() if size == 0}
+    if not drop:
+        return None
+    end = start + length if length else len(data)
+    keep = [(code, size) for code, size in entries if code not in drop]
+    parts = [bytes([PAYLOAD_SIZES, 1 + 3 * len(keep)]) + b"".join(bytes([c]) + s for c, s in keep)]
+    position, dropped, run = start + 2 + 3 * len(entries), 0, None
+    run = position
+    while position < end:
+        code = data[position]
+        if code not in sizes:
+            return None  # an undeclared code: not a flaw this repair understands
+        if code in drop:
+            parts.append(data[run:position])
+            dropped += 1
+            run = position + 1
+        position += 1 + sizes[code]
+    if position != end:
+        return None
+    parts.append(data[run:end])
+    body = b"".join(parts)
+    at = start - 12
+    fixed_length = len(body) if length else 0
+    return data[:at + 8] + struct.pack(">I", fixed_length) + body + data[end:], dropped
+
+
+POST_FRAME = 0x38
+
+
+def follower_frames(data: bytes) -> dict[int, np.ndarray] | None:
+    """Frame numbers of every follower (Nana) post-frame event, by port (0-based), from
+    one walk of the event stream; None when the stream does not walk cleanly."""
+    table = _payload_table(data)
+    if table is None:
+        return None
+    start, length, sizes, entries = table
+    end = start + length if length else len(data)
+    position = start + 2 + 3 * len(entries)
+    found: dict[int, list[int]] = {}
+    post_size = sizes.get(POST_FRAME, 0)
+    while position < end:
+        code = data[position]
+        size = sizes.get(code)
+        if size is None:
+            return None
+        if code == POST_FRAME and post_size >= 6 and data[position + 6]:
+            found.setdefault(data[position + 5], []).append(
+                struct.unpack(">i", data[position + 1:position + 5])[0])
+        position += 1 + size
+    return {port: np.asarray(frames, np.int64) for port, frames in found.items()}
+
+
+def realign_followers(table, data: bytes) -> bool:
+    """Put Nana's rows of a pre-3.0 two-player table read by peppi-py on the frames her
+    events belong to, in place. peppi-py lays a follower's K recorded frames on the first
+    K rows when her events stop mid-game (Nana dying; no frame bookends before 3.0);
+    the frame number in each of her post-frame events says where each belongs. Returns
+    False (table untouched) when the layout is not that one, so the caller falls back."""
+    frames = follower_frames(data)
+    if frames is None or len(table.meta.players) != 2:
+        return False
+    updates = {}
+    for index, player in enumerate(table.meta.players):
+        prefix = f"p{index}_nana_"
+        present = table.columns.get(prefix + "present")
+        if present is None or not present.any():
+            continue
+        event_frames = frames.get(player.port)
+        count = int(present.sum())
+        if event_frames is None or len(event_frames) != count or not present[:count].all():
+            return False  # not the dense layout this repair knows
+        rows = np.searchsorted(table.frames, event_frames)
+        if (rows >= len(table.frames)).any() or not np.array_equal(table.frames[rows], event_frames) \
+                or (np.diff(rows) <= 0).any():
+            return False
+        absent = np.setdiff1d(np.arange(len(table.frames)), rows)
+        source = np.empty(len(table.frames), np.int64)
+        source[rows] = np.arange(count)
+        source[absent] = np.arange(count, len(table.frames))
+        updates.update({key: value[source] for key, value in table.columns.items() if key.startswith(prefix)})
+    table.columns.update(updates)
+    return True
