@@ -90,7 +90,8 @@ def run_main_job(replays: list[str] | None = None, out: str | Path = "reports",
                  progress: Callable[[str], None] = print) -> JobResult:
     """Run every step on ``replays`` (default: the bundled ``data/replays``) and publish
     ``out/index.html``. Missing replay paths fail here, before any notebook runs."""
-    from workbench.replay import find_replays  # here: importing workbench.report stays light
+    from workbench.eval.verdict import eval_verdict, metric_label  # here: importing
+    from workbench.replay import find_replays  # workbench.report stays light (no torch)
 
     replays = [str(Path(r).resolve()) for r in (replays or [NOTEBOOKS.parent / "data" / "replays"])]
     if not find_replays(replays):
@@ -115,7 +116,7 @@ def run_main_job(replays: list[str] | None = None, out: str | Path = "reports",
         write_result(runs, result)  # the executed notebook, its metrics and status
         if result.notebook:
             publish_notebook(runs / f"{step.notebook}.ipynb", out / f"{step.notebook}.html")
-        quoted = ", ".join(f"{k.split('/', 1)[-1]} {_fmt(result.metrics.get(k))}" for k in step.headline
+        quoted = ", ".join(f"{metric_label(k)} {_fmt(result.metrics.get(k))}" for k in step.headline
                            if k in result.metrics)
         description = step.description + (f" ({quoted})" if quoted else "")
         if result.error:
@@ -127,6 +128,10 @@ def run_main_job(replays: list[str] | None = None, out: str | Path = "reports",
     seconds = time.monotonic() - started
     intro = (f"The main job on {', '.join(replays)}: {len(summary)} notebooks in {seconds / 60:.1f} min. "
              "Every accuracy stands beside the repeat-last-action baseline.")
+    evaluation = Path(paths.train_run) / "eval.json"
+    if evaluation.exists():  # the verdict first: is the trained model better than repeat-last?
+        intro = (f"Verdict: {eval_verdict(json.loads(evaluation.read_text()), model='the small GRU trained here')} "
+                 + intro)
     index = build_index("ExPhil Workbench report", entries, out / "index.html", intro=intro)
     (out / "summary.json").write_text(json.dumps({"seconds": seconds, "steps": summary}, indent=1))
     return JobResult(index, seconds, summary)
