@@ -156,7 +156,7 @@ def embed_routes(states, frames: int) -> dict:
 def step_over_floor(policy) -> dict:
     """The backbone's streaming step alone in onnxruntime beside that runtime's
     weight-streaming floor (both timed best-of-7 over 200 calls, one thread)."""
-    from backbones import WeightStream, best_time, onnx_calls
+    from backbones import best_time, onnx_calls
 
     backbone = policy.backbone.eval()
     frame = torch.randn(1, backbone.input_dim)

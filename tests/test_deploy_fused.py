@@ -3,7 +3,6 @@ compute: the same backbone input, the same chosen classes (greedy and sampled, a
 temperature), the same decoded controller, probabilities within 1e-5."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -16,12 +15,12 @@ from workbench.models import Policy
 from workbench.models.policy import PolicyConfig
 
 
-def random_policy(embed: EmbedConfig, seed: int = 0) -> Policy:
+def random_policy(embed: EmbedConfig, seed: int = 0, copy_prior: bool = True, **options) -> Policy:
     """A small policy with every parameter random (layer norms included: the default
     ones and zeros would hide a swapped norm)."""
     torch.manual_seed(seed)
     policy = Policy(embed, PolicyConfig(backbone={"name": "gru", "hidden_size": 32, "num_layers": 2},
-                                        head_hidden=24)).eval()
+                                        head_hidden=24, copy_prior=copy_prior, **options)).eval()
     with torch.no_grad():
         for p in policy.parameters():
             p.copy_(torch.randn_like(p) * 0.5)
@@ -32,7 +31,8 @@ KMEANS = ControllerConfig(stick_mode="kmeans",
                           main_centers=[[0.5, 0.5], [0.0, 0.5], [1.0, 0.5], [0.5, 0.0], [0.5, 1.0]],
                           c_centers=[[0.5, 0.5], [0.1, 0.9], [0.9, 0.1]])
 CONFIGS = {"uniform": EmbedConfig(item_slots=2), "kmeans": EmbedConfig(controller=KMEANS),
-           "no_prev_controller": EmbedConfig(prev_controller=False)}
+           "no_prev_controller": EmbedConfig(prev_controller=False), "no_copy_prior": EmbedConfig(),
+           "normalized_delay_6": EmbedConfig()}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,9 @@ def games():
 @pytest.mark.parametrize("config", list(CONFIGS))
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
 def test_fused_step_equals_reference(config, temperature, games):
-    policy, game = random_policy(CONFIGS[config]), games[config]
+    options = dict(normalize_floats=True, play_delay=6) if config == "normalized_delay_6" else {}
+    policy, game = random_policy(CONFIGS[config], copy_prior=config != "no_copy_prior", **options), games[config]
+    assert (policy.copy_prior is None) == (config == "no_copy_prior")
     fused, reference = StepGraph(policy, temperature), StepGraph(policy, temperature, fused=False)
     assert fused.output_names == reference.output_names
     state = list(policy.initial_state(1).values())
@@ -65,7 +67,7 @@ def test_fused_step_equals_reference(config, temperature, games):
                 torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
             greedy = policy.head.sample(policy.backbone.step(policy.inputs(floats, ids, ctrl),
                                                              dict(zip(fused.state_keys, state)))[0],
-                                        temperature)[0]
+                                        temperature, None, policy.prior(ctrl))[0]
             sampled_differs += int(not torch.equal(greedy, got[0])) if i % 4 else 0
             if i % 4 == 0:   # u = 0.5 everywhere is the argmax
                 assert torch.equal(greedy, got[0])

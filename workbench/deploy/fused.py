@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from workbench.embed.controller import BUTTON_NAMES
-from workbench.models.policy import Policy
+from workbench.models.policy import DELAY_SCALE, Policy
 
 CLAMP = 1e-6  # the reference sampler's clamp of the noise, (1e-6, 1 - 1e-6)
 
@@ -41,6 +41,12 @@ class FusedInputs(nn.Module):
     def __init__(self, policy: Policy):
         super().__init__()
         self.prev_controller = policy.embed_config.prev_controller
+        self.normalize = policy.config.normalize_floats
+        if self.normalize:  # copies of the policy's statistics (set before export)
+            self.register_buffer("float_shift", policy.float_shift.detach().clone())
+            self.register_buffer("float_scale", policy.float_scale.detach().clone())
+        # a step graph plays at the policy's play_delay: the delay input is a constant
+        self.delay = float(policy.play_delay) if policy.config.delay_input else None
         tables = [policy.id_embeddings[group].weight.detach() for group in policy.id_columns]
         width = sum(t.shape[1] for t in tables)
         rows = sum(t.shape[0] for t in tables)
@@ -56,12 +62,16 @@ class FusedInputs(nn.Module):
         self.register_buffer("offsets", torch.tensor([offsets], dtype=torch.int32))  # (1, K)
 
     def forward(self, floats: Tensor, ids: Tensor, controller: Tensor) -> Tensor:
+        if self.normalize:
+            floats = (floats - self.float_shift) * self.float_scale
         parts = [floats]
         if self.prev_controller:
             parts.append(controller)
         if self.id_dim and ids.shape[-1]:
             rows = F.embedding((ids + self.offsets).long(), self.table)       # (1, K, E)
             parts.append(rows.sum(dim=1))                                     # (1, E)
+        if self.delay is not None:  # as Policy.inputs: D / DELAY_SCALE, last
+            parts.append(torch.full_like(floats[..., :1], self.delay) / DELAY_SCALE)
         return torch.cat(parts, dim=-1)                                       # (1, D)
 
 
@@ -86,6 +96,7 @@ class FusedHead(nn.Module):
         self.button_feedback = head.feedback[0]                 # Linear(8, H, bias=False)
         self.class_feedback = nn.ModuleList(head.feedback[1:])  # Embedding(classes, H)
         self.widths = [c.classes for c in self.components[1:]]
+        self.temperature = float(temperature)
         self._decoder_table(spec)
 
     def _decoder_table(self, spec) -> None:
@@ -110,22 +121,29 @@ class FusedHead(nn.Module):
         self.register_buffer("decode_heads", torch.tensor(heads, dtype=torch.int64))  # (13,)
         self.register_buffer("decode_offsets", offsets[None].to(torch.int64))       # (1, 13)
 
-    def _logits(self, k: int, r: Tensor) -> Tensor:
+    def _logits(self, k: int, r: Tensor, prior: list[Tensor] | None = None) -> Tensor:
         z = F.gelu(self.hidden[k](self.norms[k](r)), approximate=self.approximate)    # (1, Hh)
-        return F.linear(z, getattr(self, f"out_w{k}"), getattr(self, f"out_b{k}"))  # (1, C)
+        z = F.linear(z, getattr(self, f"out_w{k}"), getattr(self, f"out_b{k}"))     # (1, C)
+        return z if prior is None else z + prior[k]
 
-    def forward(self, h: Tensor, uniform: Tensor) -> tuple[Tensor, Tensor, list[Tensor]]:
+    def forward(self, h: Tensor, uniform: Tensor, prior: dict[str, Tensor] | None = None
+                ) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """``prior``: the copy prior's logits per component (``Policy.prior``), added
+        before the temperature as the reference head adds them."""
         u = uniform.clamp(CLAMP, 1.0 - CLAMP)                                  # (1, noise)
         gumbel = torch.log(-torch.log(u[:, self.buttons:]))                    # (1, noise - 8)
         noise = torch.split(gumbel, self.widths, dim=-1)
-        z = self._logits(0, h)                                                 # (1, 8)
+        if prior is not None:  # (mlp + prior) / T == mlp / T + prior / T
+            prior = [prior[c.name] / self.temperature if self.temperature != 1.0 else prior[c.name]
+                     for c in self.components]
+        z = self._logits(0, h, prior)                                          # (1, 8)
         on = torch.sigmoid(z)
         pressed = (u[:, :self.buttons] < on).long()                            # (1, 8)
         r = h + self.button_feedback(pressed.to(h.dtype))                      # (1, H)
         picks, probs = [pressed], [on]
         last = len(self.widths) - 1
         for k, g in enumerate(noise):
-            z = self._logits(k + 1, r)                                         # (1, C)
+            z = self._logits(k + 1, r, prior)                                  # (1, C)
             probs.append(torch.softmax(z, dim=-1))
             pick = (z - g).argmax(-1)                                          # (1,)
             picks.append(pick[:, None])

@@ -64,7 +64,7 @@ class StepGraph(nn.Module):
         if self.fused:
             x = self.fused_inputs(floats, ids, controller)                    # (1, D)
             h, new_state = policy.backbone.step(x, dict(zip(self.state_keys, states)))  # (1, H)
-            targets, next_controller, probs = self.fused_head(h, uniform)
+            targets, next_controller, probs = self.fused_head(h, uniform, policy.prior(controller, h.dtype))
             return (targets, next_controller, *probs, *(new_state[k] for k in self.state_keys))
         x = policy.inputs(floats, ids, controller)                           # (1, D)
         h, new_state = policy.backbone.step(x, dict(zip(self.state_keys, states)))  # (1, H)
