@@ -25,8 +25,11 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "chromium not installed: the browser test will skip"; }
 
-test: $(STAMP) browser lint
-	$(BIN)/python -m pytest -q
+# the suite, then the lint rules; both always run (a lint error must not hide the test
+# results) and either failing fails the target. tests/test_tooling.py runs ruff too.
+test: $(STAMP) browser
+	$(BIN)/python -m pytest -q; tests=$$?; $(BIN)/ruff check .; lint=$$?; \
+	  [ $$tests -eq 0 ] && [ $$lint -eq 0 ]
 
 # ruff's lint rules ([tool.ruff.lint] in pyproject.toml); CI runs it through `make test`
 lint: $(STAMP)

@@ -23,7 +23,7 @@ from workbench.models.backbones import (
 from workbench.models.backbones import mamba as mamba_module
 from workbench.models.backbones.mamba import MambaBackbone, MambaMixer
 from workbench.models.backbones.mamba2 import Mamba2Mixer
-from workbench.models.backbones.dplr_ops import dplr_chunked, dplr_sequential, fla_available
+from workbench.models.backbones.dplr_ops import dplr_chunked, dplr_sequential, fla_available, unit_lower_inverse
 from workbench.models.backbones.s5 import hippo_n_eigen, s5_parallel, s5_sequential
 from workbench.models.backbones.ssm_ops import (
     entering_state_contribution,
@@ -326,6 +326,15 @@ def test_dplr_chunked_matches_sequential(low_rank, chunk):
     for name, g, g_ref in zip(tensors, grads, grads_ref):
         assert torch.isfinite(g).all(), name
         torch.testing.assert_close(g, g_ref, atol=1e-10, rtol=1e-8, msg=name)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 8, 16, 17])
+def test_unit_lower_inverse_matches_a_triangular_solve(size):
+    torch.manual_seed(size)
+    strict = torch.randn(2, size, size, dtype=torch.float64).tril(-1) * 0.5
+    eye = torch.eye(size, dtype=torch.float64)
+    expected = torch.linalg.solve_triangular(eye - strict, eye.expand(2, size, size), upper=False)
+    torch.testing.assert_close(unit_lower_inverse(strict), expected, atol=1e-12, rtol=1e-10)
 
 
 def test_dplr_low_rank_term_is_the_delta_rule():

@@ -152,3 +152,17 @@ def test_averaged_checkpoint_is_a_checkpoint(run, tmp_path, capsys):
     model = tmp_path / "avg.onnx"
     assert main(["export", "--checkpoint", str(avg), "--out", str(model)]) == 0
     assert OnnxPolicy(model).state_keys
+
+
+def test_verdict_states_better_or_worse_by_how_much_on_what():
+    from workbench.eval.verdict import eval_verdict, metric_label
+
+    heads = {"main_x": {"acc": 0.75, "baseline_acc": 0.843, "gain_ci95": 0.01},
+             "A": {"acc": 0.99, "baseline_acc": 0.98}, "B": {"acc": 0.97, "baseline_acc": 0.99}}
+    report = {"games": ["a", "b"], "delays": {"0": {"frames": 12345, "heads": heads}}}
+    text = eval_verdict(report)
+    assert text.startswith("At delay 0, the model is worse than repeating the last input")
+    assert "higher accuracy on 1 of 3 heads, lower on 2" in text and "12,345 frames of 2" in text
+    assert "0.750 against 0.843 (-9.3 points ± 1.0, 95% interval" in text
+    assert "Largest loss: main stick x" in text and "Largest gain: A button (+1.0 points)" in text
+    assert metric_label("eval/repeat_baseline/main_x_acc@0") == "repeat-last main stick x accuracy at delay 0"

@@ -93,7 +93,13 @@ def test_delay_input_and_float_normalisation():
     f = policy.layout.float_dim
     standard = x[..., :f].flatten(0, 1)
     assert torch.allclose(standard.mean(0), torch.zeros(f), atol=1e-5)
-    assert torch.allclose(x[0, :, -1], torch.zeros(4)) and torch.allclose(x[1, :, -1], torch.ones(4))
+    assert torch.allclose(x[0, :, f + 13], torch.zeros(4)) and torch.allclose(x[1, :, f + 13], torch.ones(4))
+    # input_columns still points at the id embeddings behind the delay column
+    k = policy.layout.id_names.index("self_action")
+    start = f + 13 + 1 + sum(policy.config.id_embed_dim.get(g, 8) for g in policy.id_columns[:k])
+    embedded = policy.id_embeddings["action"](ids[..., k].long())
+    torch.testing.assert_close(x[..., start:start + embedded.shape[-1]], embedded)
+    assert set(range(start, start + embedded.shape[-1])) <= set(policy.input_columns().own)
     # streaming play without a delay argument uses play_delay, like forward with that delay
     policy.play_delay = 18
     out = policy(floats, ids, controller, targets, delay=torch.tensor([18, 18]))

@@ -139,3 +139,58 @@ def test_arm_notebook_page_renders_offline(chromium, report, tmp_path):
     assert seen["charts"] == 4 and seen["drawn"] == 4 and seen["marks"] > 100, seen
     assert seen["scrubbed"] is True, "the frame slider of the static scrubber moves nothing"
     assert seen["ink"] > 0.02 and seen["chart_ink"] > 0.02, seen
+
+
+def test_marimo_explorer_runs_with_no_network(chromium, bundled_store, tmp_path):
+    """`marimo run` serves the app's front end from the installed package: the explorer
+    opens and draws with every request outside localhost refused. (`marimo export html`
+    loads its front end from a CDN, so it is blank offline: the README gives the
+    workaround, `marimo export ipynb --include-outputs` then `workbench publish`.)"""
+    import socket
+    import time
+
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "marimo", "run", str(ROOT / "notebooks" / "replay_explorer.py"),
+         "--headless", "--host", "127.0.0.1", "--port", str(port), "--no-token", "--",
+         "--store", str(bundled_store)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    outside, errors = [], []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # the server is up when its port answers
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        local = f"http://127.0.0.1:{port}"
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=FLAGS, headless=True)
+            try:
+                context = browser.new_context(viewport={"width": 1280, "height": 1400})
+
+                def gate(route):
+                    url = route.request.url
+                    if url.startswith((local, "ws://127.0.0.1", *LOCAL_SCHEMES)):
+                        return route.continue_()
+                    outside.append(url)
+                    return route.abort()
+
+                context.route("**/*", gate)
+                page = context.new_page()
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(local, wait_until="load")
+                page.get_by_text("frames shown").first.wait_for(timeout=90_000)
+                page.wait_for_function("document.querySelectorAll('svg.marks, canvas').length >= 1",
+                                       timeout=90_000)
+                charts = page.locator("svg.marks, canvas").count()
+            finally:
+                browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert outside == [], outside
+    assert charts >= 1 and errors == [], errors

@@ -21,7 +21,7 @@ GAMES = ROOT / "data" / "replays" / "games"
 
 def test_steps_follow_the_pipeline_and_exist():
     names = [s.notebook for s in STEPS]
-    assert names == ["explore_replays", "train", "stick_confusion", "attention", "deploy", "selfplay"]
+    assert names == ["explore_replays", "reference", "train", "stick_confusion", "attention", "deploy", "selfplay"]
     for step in STEPS:
         assert (ROOT / "notebooks" / f"{step.notebook}.ipynb").exists()
 
@@ -67,5 +67,10 @@ def test_main_job_on_the_bundled_replays(tmp_path):
         assert f'href="{step.notebook}.html"' in index
         page = (tmp_path / "report" / f"{step.notebook}.html").read_text()
         assert "<script src=\"http" not in page
-    metrics = summary["steps"][1]["metrics"]
+    metrics = next(s["metrics"] for s in summary["steps"] if s["step"] == "train")
     assert 0 < metrics["eval/repeat_baseline/main_x_acc@0"] < 1
+    reference = next(s["metrics"] for s in summary["steps"] if s["step"] == "reference")
+    # the shipped model beats repeat-last on the bundled games, and the first page says so
+    assert reference["reference/bits_per_frame@0"] < reference["reference/repeat_baseline/bits_per_frame@0"]
+    assert reference["reference/main_x_acc@0"] > reference["reference/repeat_baseline/main_x_acc@0"]
+    assert "The reference model scores" in index and "Two models appear" in index

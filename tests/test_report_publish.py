@@ -186,3 +186,20 @@ def test_importing_report_pulls_in_no_replay_reader_or_torch():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'peppi_py', 'torch')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_page_opens_with_its_verdict(tmp_path):
+    """A cell tagged `verdict` (computed last) is drawn right under the page's title."""
+    import nbformat
+
+    from workbench.report.publish import render_notebook
+
+    cells = [nbformat.v4.new_markdown_cell("# Title"),
+             nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
+                 "display_data", data={"text/plain": "a chart"})]),
+             nbformat.v4.new_code_cell("v", metadata={"tags": ["verdict"]}, outputs=[nbformat.v4.new_output(
+                 "display_data", data={"text/markdown": "**Verdict.** worse than repeat-last"})])]
+    path = tmp_path / "page.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    page = render_notebook(path)
+    assert page.index("Title") < page.index("worse than repeat-last") < page.index("a chart")

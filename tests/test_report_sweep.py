@@ -283,3 +283,14 @@ def test_bad_grid_file_is_one_line(tmp_path):
     grid.write_text("grid: {seed: [}\n")
     run = workbench("sweep", str(NOTEBOOK), "--grid", str(grid), "--out", str(tmp_path / "o"))
     assert run.returncode == 2 and "not valid YAML" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_our_kernels_do_not_print_the_tcp_warning(tmp_path):
+    notebook = toy_notebook(tmp_path / "toy.ipynb")
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("arms:\n  - {x: 4}\n")
+    run = subprocess.run([sys.executable, "-m", "workbench.cli", "sweep", str(notebook), "--grid",
+                          str(grid), "--out", str(tmp_path / "runs"), "--no-report"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "ok       x=4" in run.stdout and "without encryption" not in run.stderr

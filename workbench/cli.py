@@ -654,7 +654,8 @@ def run_export(args: argparse.Namespace) -> int:
     sidecar = export_checkpoint(args.checkpoint, args.out, quantize=args.quantize,
                                 calibration=args.calibration, temperature=args.temperature,
                                 warm_start_frames=args.warm_start,
-                                calibration_frames=args.calibration_frames)
+                                calibration_frames=args.calibration_frames,
+                                progress=sys.stderr.isatty())
     states = ", ".join(f"{s['name']}{tuple(s['shape'])}" for s in sidecar.states) or "none"
     fp32 = sidecar.graph.get("fp32_nodes")
     nodes = f"{sidecar.graph['nodes']} nodes" + (f" (fp32: {fp32})" if fp32 else "")

@@ -129,7 +129,8 @@ def _opset(model) -> int:
 def export_variants(policy: Policy, paths: dict[str, str | Path], calibration: list | None = None,
                     temperature: float = 1.0, checkpoint: str | Path | None = None,
                     checkpoint_hash: str | None = None, warm_start_frames: int = 0,
-                    calibration_frames: int = 600, fused: bool = True) -> dict[str, Sidecar]:
+                    calibration_frames: int = 600, fused: bool = True,
+                    progress: bool = False) -> dict[str, Sidecar]:
     """Export ``policy`` once in fp32 and write each mode of ``paths`` (quantization mode ->
     .onnx path) from that one graph, each with its sidecar. Returns the sidecars by mode.
 
@@ -137,25 +138,39 @@ def export_variants(policy: Policy, paths: dict[str, str | Path], calibration: l
     ``warm_start_frames`` > 0 saves the mean state after that many frames of their
     openings (rolled out in fp32) as every variant's start state. ``fused=False``: the
     reference graph (see :func:`export_graph`). Each sidecar records its own graph's
-    node count (a quantized graph has more nodes than the fp32 one it came from).
+    node count (a quantized graph has more nodes than the fp32 one it came from). ``progress``: a bar over
+    the stages (trace, calibration games, warm start, each variant).
     """
+    from tqdm.auto import tqdm
+
     from workbench.deploy import quantize as q
 
     modes = {q.normalise_mode(mode, calibration): Path(path) for mode, path in paths.items()}
     if warm_start_frames > 0 and not calibration:
         raise ExportError("--warm-start needs --calibration REPLAYS to roll out")
     sidecars = {}
-    with tempfile.TemporaryDirectory(prefix="workbench-export-") as tmp:
+    stages = 1 + bool(calibration) + (warm_start_frames > 0) + len(modes)
+    bar = tqdm(total=stages, desc="export", unit="stage", disable=not progress)
+    with tempfile.TemporaryDirectory(prefix="workbench-export-") as tmp, bar:
         fp32 = Path(tmp) / "model.onnx"
+        bar.set_postfix_str("trace the step to ONNX")
         model = export_graph(policy, fp32, temperature, fused)
         base = build_sidecar(policy, model, fp32, temperature, checkpoint, checkpoint_hash)
         base.save(sidecar_path(fp32))
-        games = q.calibration_games(calibration, policy.embed_config) if calibration else []
+        bar.update()
+        games = []
+        if calibration:
+            bar.set_postfix_str("embed the calibration games")
+            games = q.calibration_games(calibration, policy.embed_config)
+            bar.update()
         warm = None
         if warm_start_frames > 0:
             from workbench.deploy.rollout import warm_start_state
+            bar.set_postfix_str("warm-start state")
             warm = warm_start_state(fp32, games, warm_start_frames)
+            bar.update()
         for mode, out in modes.items():
+            bar.set_postfix_str(f"write {mode}")
             out.parent.mkdir(parents=True, exist_ok=True)
             sidecar = dataclasses.replace(base, model=out.name)
             if mode == "none":
@@ -169,6 +184,7 @@ def export_variants(policy: Policy, paths: dict[str, str | Path], calibration: l
                 sidecar.warm_start = warm_start_path(out).name
             sidecar.save(sidecar_path(out))
             sidecars[mode] = sidecar
+            bar.update()
     return sidecars
 
 

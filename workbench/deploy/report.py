@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from workbench.deploy.export import export_variants
@@ -38,6 +39,8 @@ def quantization_table(checkpoint: str | Path, out_dir: str | Path, replay: str 
     game = load_games([replay], policy.embed_config, perspectives=(0,))[0]
     reference = rollout_torch(policy, game, frames)
     base_acc = accuracy(reference, game)
+    rows_next = np.arange(reference.start, reference.start + len(reference)) + 1
+    repeat_acc = float((game.targets[rows_next] == game.targets[rows_next - 1]).mean())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     models = {mode: out_dir / f"model-{mode}.onnx" for mode in modes}
@@ -48,6 +51,8 @@ def quantization_table(checkpoint: str | Path, out_dir: str | Path, replay: str 
         acc = accuracy(rollout, game)
         rows.append({"quantization": mode, **compare(reference, rollout),
                      "accuracy": acc, "accuracy_change": acc - base_acc,
+                     "change_noise": change_noise(reference, rollout, game),
+                     "repeat_last_accuracy": repeat_acc, "frames": len(rollout),
                      "size_kb": round(path.stat().st_size / 1024, 1)})
     latency = bench_interleaved(models, replay_states(latency_replay), latency_frames)
     for row in rows:
@@ -57,3 +62,36 @@ def quantization_table(checkpoint: str | Path, out_dir: str | Path, replay: str 
                    model_p50_ms=result["breakdown"]["model"]["p50_ms"],
                    decode_p50_ms=result["breakdown"]["decode"]["p50_ms"])
     return pd.DataFrame(rows)
+
+
+def change_noise(reference, rollout, game) -> float:
+    """95% half-width of an accuracy change on these frames: the per-frame difference in
+    hits (over heads) between ``rollout`` and ``reference``, paired. A change smaller than
+    this is noise from a few frames whose choice flipped, not a better model."""
+    rows = np.arange(reference.start, reference.start + len(reference)) + 1
+    truth = game.targets[rows]
+    diff = (rollout.targets == truth).mean(1) - (reference.targets == truth).mean(1)   # (N,)
+    if len(diff) < 2 or not diff.any():
+        return 0.0
+    return float(1.96 * diff.std(ddof=1) / np.sqrt(len(diff)))
+
+
+def quantization_verdict(table: pd.DataFrame) -> str:
+    """The deploy page's verdict: PyTorch versus repeat-last on the parity frames, and each
+    quantization's accuracy change beside its noise level."""
+    none = table[table["quantization"] == "none"].iloc[0]
+    fp32 = none["accuracy"] - none["accuracy_change"]
+    gap = 100 * (fp32 - none["repeat_last_accuracy"])
+    text = (f"On {int(none['frames'])} frames of one held-out game, the exported model's choices "
+            f"are right on {fp32:.3f} of frames x heads against repeat-last's "
+            f"{none['repeat_last_accuracy']:.3f} ({gap:+.1f} points: "
+            f"{'better' if gap > 0 else 'worse'} than repeating the last input). ")
+    parts = []
+    for row in table.itertuples():
+        change, noise = 100 * row.accuracy_change, 100 * row.change_noise
+        within = abs(change) <= noise
+        parts.append(f"{row.quantization} {change:+.2f} ± {noise:.2f} points"
+                     f" ({'within noise' if within else 'beyond noise'})")
+    return (text + "Accuracy change from quantization, with its 95% noise level on these "
+            "frames: " + "; ".join(parts) + ". p50 latency per frame: "
+            + ", ".join(f"{r.quantization} {r.p50_ms:.2f} ms" for r in table.itertuples()) + ".")

@@ -168,6 +168,8 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
     check_filters(quality_threshold, exclude_flags, "--quality-threshold")
     ablation_delays = tuple(delays[:1]) if ablation_delays is None else tuple(ablation_delays)
     policy, cfg, folder = load_policy(checkpoint, average_last=average_last)
+    if isinstance(replays, (str, Path)):  # one file or folder, as notebooks pass it
+        replays = [str(replays)]
     replays = replays or cfg.replays
     frame_store, wanted = stored_games(replays, store or cfg.store)
     if not wanted:

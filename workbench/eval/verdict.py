@@ -38,6 +38,8 @@ def metric_label(key: str) -> str:
             break
     else:
         text = METRIC_LABELS.get(name, name.replace("_", " "))
+    qualifiers = [q for q in parts[1:-1] if q != "repeat_baseline"]  # deploy/int8/... -> int8
+    text = " ".join([*qualifiers, text])
     text = ("repeat-last " if baseline else "") + text
     return text + (f" at delay {delay}" if delay else "")
 
@@ -75,4 +77,14 @@ def eval_verdict(report: dict, delay: int | str | None = None, model: str = "the
     return text
 
 
-__all__ = ["HEAD_LABELS", "eval_verdict", "head_label", "metric_label"]
+def attention_verdict(report: dict, entropies, delay: int | str | None = None) -> str:
+    """The attention page's verdict: the attention model against repeat-last, then how
+    concentrated its attention is against uniform attention over the window."""
+    mean, uniform = float(entropies["entropy"].mean()), float(entropies["max"].mean())
+    return (eval_verdict(report, delay, model="this attention model")
+            + f" Its attention has a mean entropy of {mean:.2f} nats against {uniform:.2f} for "
+            f"uniform attention over the window ({mean / uniform:.0%} of it): "
+            + ("it looks at a few frames." if mean < 0.7 * uniform else "it spreads over most of the window."))
+
+
+__all__ = ["HEAD_LABELS", "attention_verdict", "eval_verdict", "head_label", "metric_label"]

@@ -94,14 +94,14 @@ class Policy(nn.Module):
     # -- inputs --------------------------------------------------------------------------
     def input_columns(self) -> InputColumns:
         """Where the return-to-go and the previous controller sit in :meth:`inputs`'s
-        output (floats first, then the controller, then the id embeddings, then the delay)."""
+        output (floats first, then the controller, the delay, then the id embeddings)."""
         floats = self.layout.float_dim
         rtg = self.layout.slices.get(RETURN_FEATURE)
         action = (floats, floats + len(CONTROLLER_COLUMNS)) if self.embed_config.prev_controller else None
         sides: dict[str, list[int]] = {"self_": [], "opp_": []}
         named = [(f.name, range(self.layout.slices[f.name].start, self.layout.slices[f.name].stop))
                  for f in self.layout.float_features]
-        start = floats + (len(CONTROLLER_COLUMNS) if action else 0)
+        start = floats + (len(CONTROLLER_COLUMNS) if action else 0) + int(self.config.delay_input)
         for name, group in zip(self.layout.id_names, self.id_columns):  # id embeddings follow
             width = self.config.id_embed_dim.get(group, 8)
             named.append((name, range(start, start + width)))
@@ -122,15 +122,15 @@ class Policy(nn.Module):
         parts = [floats]
         if self.embed_config.prev_controller:
             parts.append(controller.to(floats.dtype))
-        ids = ids.long()
-        for col, group in enumerate(self.id_columns):
-            parts.append(self.id_embeddings[group](ids[..., col]))            # (…, E)
-        if self.config.delay_input:  # last, so input_columns' map of the others holds
+        if self.config.delay_input:  # right after the controller (input_columns counts it)
             if delay is None:
                 d = torch.full(floats.shape[:-1], float(self.play_delay), dtype=floats.dtype, device=floats.device)
             else:  # (B,) -> (B, 1, ...) broadcast over the time axis of (B, T, F) inputs
                 d = delay.to(floats.dtype).view(-1, *[1] * (floats.dim() - 2)).expand(floats.shape[:-1])
             parts.append(d[..., None] / DELAY_SCALE)                             # (…, 1)
+        ids = ids.long()
+        for col, group in enumerate(self.id_columns):
+            parts.append(self.id_embeddings[group](ids[..., col]))            # (…, E)
         return torch.cat(parts, dim=-1)
 
     @torch.no_grad()

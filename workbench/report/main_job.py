@@ -55,6 +55,13 @@ STEPS = [
     Step("explore_replays", "Replays", "corpus summary, one game's timeline, stick heatmaps, frames on the stage",
          lambda p: {"replays": p.replays, "store": str(p.work / "store")},
          ("explore/games_ok", "explore/frames")),
+    Step("reference", "Reference model",
+         "the shipped GRU (data/models/reference: trained on the shared corpus, the bundled games held "
+         "out) scored on the bundled games beside repeat-last, with bits per frame and the state-removed check",
+         lambda p: {**p.common(), "checkpoint": str(NOTEBOOKS.parent / "data" / "models" / "reference"),
+                    "delays": "0,6,12,18,24"},
+         ("reference/bits_per_frame@0", "reference/repeat_baseline/bits_per_frame@0",
+          "reference/main_x_acc@0", "reference/repeat_baseline/main_x_acc@0")),
     Step("train", "Training and evaluation", "a small GRU with live loss curves, then eval beside repeat-last",
          lambda p: {**p.common(), "out": p.train_run, "hidden": 64, "layers": 1, "window": 32,
                     "batch_size": 32, "max_steps": p.train_steps, "delay": "0-6", "eval_delays": "0,6"},
@@ -90,7 +97,8 @@ def run_main_job(replays: list[str] | None = None, out: str | Path = "reports",
                  progress: Callable[[str], None] = print) -> JobResult:
     """Run every step on ``replays`` (default: the bundled ``data/replays``) and publish
     ``out/index.html``. Missing replay paths fail here, before any notebook runs."""
-    from workbench.replay import find_replays  # here: importing workbench.report stays light
+    from workbench.eval.verdict import eval_verdict, metric_label  # here: importing
+    from workbench.replay import find_replays  # workbench.report stays light (no torch)
 
     replays = [str(Path(r).resolve()) for r in (replays or [NOTEBOOKS.parent / "data" / "replays"])]
     if not find_replays(replays):
@@ -115,7 +123,7 @@ def run_main_job(replays: list[str] | None = None, out: str | Path = "reports",
         write_result(runs, result)  # the executed notebook, its metrics and status
         if result.notebook:
             publish_notebook(runs / f"{step.notebook}.ipynb", out / f"{step.notebook}.html")
-        quoted = ", ".join(f"{k.split('/', 1)[-1]} {_fmt(result.metrics.get(k))}" for k in step.headline
+        quoted = ", ".join(f"{metric_label(k)} {_fmt(result.metrics.get(k))}" for k in step.headline
                            if k in result.metrics)
         description = step.description + (f" ({quoted})" if quoted else "")
         if result.error:
@@ -126,7 +134,20 @@ def run_main_job(replays: list[str] | None = None, out: str | Path = "reports",
                         "error": result.error, "metrics": result.metrics})
     seconds = time.monotonic() - started
     intro = (f"The main job on {', '.join(replays)}: {len(summary)} notebooks in {seconds / 60:.1f} min. "
-             "Every accuracy stands beside the repeat-last-action baseline.")
+             "Every accuracy stands beside the repeat-last-action baseline. Two models appear: the "
+             "reference model (data/models/reference, trained on the shared corpus with the bundled "
+             f"games held out, never on these replays) and a small GRU trained here for {train_steps} "
+             "steps on these replays to show the training loop (the later steps use that one).")
+    evaluation = Path(paths.train_run) / "eval.json"
+    if evaluation.exists():  # the verdict first: is the trained model better than repeat-last?
+        intro = (f"Verdict: {eval_verdict(json.loads(evaluation.read_text()), model='the small GRU trained here')} "
+                 + intro)
+    reference = next((s["metrics"] for s in summary if s["step"] == "reference"), {})
+    if "reference/bits_per_frame@0" in reference:  # the shipped model's verdict, in numbers
+        intro = (f"The reference model scores {reference['reference/bits_per_frame@0']:.3f} bits per frame "
+                 f"on these games against repeat-last's {reference['reference/repeat_baseline/bits_per_frame@0']:.3f}, "
+                 f"main-stick x accuracy {reference['reference/main_x_acc@0']:.4f} against "
+                 f"{reference['reference/repeat_baseline/main_x_acc@0']:.4f}. " + intro)
     index = build_index("ExPhil Workbench report", entries, out / "index.html", intro=intro)
     (out / "summary.json").write_text(json.dumps({"seconds": seconds, "steps": summary}, indent=1))
     return JobResult(index, seconds, summary)

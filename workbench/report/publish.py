@@ -192,6 +192,18 @@ def _static_outputs(notebook: Any) -> int:
     return charts
 
 
+def verdict_first(notebook: Any) -> None:
+    """Move the cells tagged ``verdict`` (a sentence computed at the end, e.g.
+    ``viz.verdict(report)``) to just after the page's title cell, so every page opens with
+    its verdict."""
+    verdicts = [c for c in notebook.cells if "verdict" in c.get("metadata", {}).get("tags", [])]
+    if not verdicts:
+        return
+    rest = [c for c in notebook.cells if c not in verdicts]
+    title = 1 if rest and rest[0].cell_type == "markdown" else 0
+    notebook.cells = rest[:title] + verdicts + rest[title:]
+
+
 def render_notebook(path: str | os.PathLike) -> str:
     """An executed notebook as a standalone HTML page without code cells."""
     import nbformat
@@ -201,6 +213,7 @@ def render_notebook(path: str | os.PathLike) -> str:
     if not path.exists():
         raise PublishError(f"no such notebook: {path}")
     notebook = nbformat.read(path, as_version=4)
+    verdict_first(notebook)
     charts = _static_outputs(notebook)
     exporter = HTMLExporter(template_name="lab", exclude_input=True,
                             exclude_input_prompt=True, exclude_output_prompt=True)

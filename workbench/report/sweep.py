@@ -56,6 +56,13 @@ MAX_ERROR = 300
 REPLY_TIMEOUT_S = 120
 
 
+# Our kernels listen on localhost TCP ports, and ipykernel warns on every start that the
+# traffic is not encrypted (a note for kernels exposed on a network; it buries the arm's
+# own messages here). Kernel-app warnings are silenced for the kernels we start, errors
+# still show; user code's warnings are untouched.
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
+
+
 class SweepError(WorkbenchError):
     """A grid file or sweep request that cannot run as written."""
 
@@ -245,7 +252,8 @@ def run_attempt(task: ArmTask, source: Path, output: Path) -> str:
         papermill.execute_notebook(
             str(source), str(output), parameters=task.arm.parameters, cwd=task.cwd,
             kernel_name=task.kernel_name, progress_bar=False, log_output=False,
-            execution_timeout=REPLY_TIMEOUT_S, timeout_func=lambda cell: task.timeout_s)
+            execution_timeout=REPLY_TIMEOUT_S, timeout_func=lambda cell: task.timeout_s,
+            extra_arguments=list(KERNEL_ARGUMENTS))
     except Exception as err:  # any failure of the arm is recorded, not raised
         if ran_to_the_end(output):  # every cell ran: only the final kernel_info reply was lost
             log.warning("arm %s: %s after its last cell; the run is complete",

@@ -72,6 +72,15 @@ def snapshot_ratings(log: GameLog) -> pd.DataFrame:
     return snaps.sort_values("update", ignore_index=True)
 
 
+def selfplay_verdict(table: pd.DataFrame) -> str:
+    """The self-play page's verdict: win rates against each opponent, with the game count
+    and the 95% interval (BC's repeat-last baseline has no win rate; the teacher is the
+    baseline here)."""
+    parts = [f"{r.win_rate:.2f} against {r.opponent} over {r.games} games (95% interval "
+             f"{r.ci95_lo:.2f} to {r.ci95_hi:.2f})" for r in table.itertuples()]
+    return "The self-play agent's win rate: " + "; ".join(parts) + "."
+
+
 def evaluation_table(results: list) -> pd.DataFrame:
     """:class:`MatchResult` rows as a table."""
     rows = []

@@ -11,7 +11,7 @@ from workbench.viz.confusion import (
     top_confusions,
 )
 from workbench.viz.corpus import (
-    character_chart, corpus_stats, corpus_summary, duration_chart, game_label, quality_flag_chart,
+    character_chart, corpus_stats, corpus_summary, corpus_verdict, duration_chart, game_label, quality_flag_chart,
     stage_chart, status_chart, version_chart,
 )
 from workbench.viz.frame import (
@@ -23,7 +23,7 @@ from workbench.viz.render import notebook_setup, report_renderer
 from workbench.viz.stages import STAGE_GEOMETRY, Platform, StageGeometry, stage_geometry
 from workbench.viz.training import (
     LiveLoss, bits_curve_chart, delay_curve_chart, eval_chart, eval_table, loss_chart, loss_curves,
-    run_metrics, situation_table, state_use_table,
+    metrics_table, run_metrics, situation_table, state_use_table, verdict, verdict_note,
 )
 
 __all__ = [
@@ -36,4 +36,5 @@ __all__ = [
     "confusion_heatmaps", "neutral_edge_table", "per_character_chart", "top_confusions",
     "LiveLoss", "delay_curve_chart", "eval_chart", "eval_table", "loss_chart", "loss_curves",
     "run_metrics", "attention", "bits_curve_chart", "situation_table", "state_use_table",
+    "verdict", "verdict_note", "corpus_verdict", "metrics_table",
 ]

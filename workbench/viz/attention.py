@@ -38,18 +38,41 @@ def entropy_chart(table: pd.DataFrame) -> alt.Chart:
     return (bars + ticks).properties(width=120, height=150).facet(column="layer:N")
 
 
-def heatmap(trace: AttentionTrace, layer: int = 0, head: int = 0, max_steps: int = 240) -> alt.Chart:
-    """Step (row) by frames back (column) weights of one head."""
-    weights = trace.weights[layer][head][:max_steps]                         # (T, W)
-    t, w = np.meshgrid(np.arange(weights.shape[0]), np.arange(weights.shape[1]), indexing="ij")
-    data = pd.DataFrame({"step": t.ravel(), "frames_back": (weights.shape[1] - 1 - w).ravel(),
-                         "weight": np.round(weights.ravel(), 4)})
-    return alt.Chart(data, title=f"layer {layer}, head {head}").mark_rect().encode(
-        x=alt.X("frames_back:O", sort="descending", axis=alt.Axis(labelOverlap=True)),
-        y=alt.Y("step:O", axis=alt.Axis(labelOverlap=True)),
-        color=alt.Color("weight:Q", scale=alt.Scale(scheme="viridis")),
-        tooltip=["step", "frames_back", "weight"],
-    ).properties(width=360, height=300)
+def heatmap(trace: AttentionTrace, layer: int = 0, max_steps: int = 240, max_back: int = 64
+            ) -> alt.Chart:
+    """Step (row) by frames back (column), one panel per head of ``layer``; each step's row
+    divided by its largest weight (where that head looks at that step, whatever its scale:
+    raw weights spread over a long window read as a featureless block). Steps where an
+    event happens (hit, shield, action change) are marked by ticks at the left."""
+    weights = trace.weights[layer][:, :max_steps, -max_back:]                 # (H, T, W)
+    weights = weights / np.maximum(weights.max(-1, keepdims=True), 1e-12)   # per row: 0-1
+    heads, steps, back = weights.shape
+    h, t, w = np.meshgrid(np.arange(heads), np.arange(steps), np.arange(back), indexing="ij")
+    data = pd.DataFrame({"head": h.ravel(), "step": t.ravel(), "frames_back": (back - 1 - w).ravel(),
+                         "weight": np.round(weights.ravel(), 3)})
+    events = pd.DataFrame([{"head": head, "step": int(k), "event": name.replace("_", " ")}
+                           for head in range(heads) for name, mask in trace.events.items()
+                           for k in np.flatnonzero(mask[:steps])], columns=["head", "step", "event"])
+    both = pd.concat([data.assign(kind="cell"), events.assign(kind="event", frames_back=-2)])
+    base = alt.Chart().encode(y=alt.Y("step:Q", title="step", scale=alt.Scale(reverse=True)))
+    cells = base.transform_filter(alt.datum.kind == "cell").mark_rect().encode(
+        x=alt.X("frames_back:Q", title="frames back (events left of 0)", scale=alt.Scale(reverse=True)),
+        color=alt.Color("weight:Q", title="weight / row max", scale=alt.Scale(scheme="viridis")),
+        tooltip=["head", "step", "frames_back", "weight"])
+    marks = base.transform_filter(alt.datum.kind == "event").mark_point(
+        shape="triangle-right", size=30, filled=True).encode(
+        x="frames_back:Q", shape=alt.Shape("event:N", title="event"),
+        fill=alt.value("#d33"), tooltip=["step", "event"])
+    return alt.layer(cells, marks, data=both).properties(width=260, height=260).facet(
+        column=alt.Column("head:N", title=f"layer {layer}, head"),
+        title=f"layer {layer}: attention per head, each row scaled to its maximum, events marked")
+
+
+def event_counts(trace: AttentionTrace) -> pd.DataFrame:
+    """How many traced steps each event marks (a table, not a dict on the page)."""
+    return pd.DataFrame({"event": [name.replace("_", " ") for name in trace.events],
+                         "steps": [int(mask.sum()) for mask in trace.events.values()],
+                         "of": len(trace.rows)})
 
 
 def moments_chart(table: pd.DataFrame) -> alt.Chart:

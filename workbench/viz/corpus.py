@@ -89,6 +89,16 @@ def corpus_stats(rows: Iterable[dict]) -> dict[str, float]:
     }
 
 
+def corpus_verdict(rows: Iterable[dict]) -> str:
+    """The explore page's opening sentence: what the data is (this page trains no model)."""
+    stats = corpus_stats(rows)
+    return (f"{stats['games_ok']} usable games of {stats['files']} files ({stats['frames']:,} frames, "
+            f"{60 * stats['hours']:.1f} minutes of play, {stats['characters']} characters on "
+            f"{stats['stages']} stages); {stats['games_failed']} files could not be read. This page "
+            "describes the data only: no model is scored here (the training page compares one "
+            "with repeat-last).")
+
+
 def game_label(row: dict) -> str:
     """A short human label of a manifest row: ``Fox vs Marth, Yoshi's Story, 1:27 (file)``.
 

@@ -33,3 +33,21 @@ def notebook_setup() -> None:
         alt.renderers.register(RENDERER, report_renderer)
     alt.renderers.enable(RENDERER)
     alt.data_transformers.disable_max_rows()
+    _one_line_warnings()
+
+
+def _one_line_warnings() -> None:
+    """The workbench's own warnings (a smaller batch, a budget too small to learn) as one
+    line, ``warning: ...``, not a source path and a line of library code."""
+    import warnings
+
+    from workbench.errors import WorkbenchWarning
+
+    default = warnings.formatwarning
+
+    def form(message, category, filename, lineno, line=None):
+        if issubclass(category, WorkbenchWarning):
+            return f"warning: {message}\n"
+        return default(message, category, filename, lineno, line)
+
+    warnings.formatwarning = form

@@ -49,6 +49,12 @@ class LiveLoss:
         if self.calls % self.every == 0 or "val/loss" in metrics:
             self.show()
 
+    def final(self, run_dir: str | Path) -> None:
+        """Draw the finished run's curves in the same display (a reused run, never
+        trained here, shows them too): one loss chart per page, not two."""
+        self.rows = run_metrics(run_dir).query("metric in @LOSS_KEYS").to_dict("records")
+        self.show()
+
     def show(self) -> None:
         from IPython.display import display
 
@@ -78,31 +84,73 @@ def eval_table(report: dict, delay: int | str | None = None) -> pd.DataFrame:
 
 
 def eval_chart(report: dict) -> alt.Chart:
-    """Model versus repeat-last accuracy per head, one column per delay."""
+    """The model's accuracy minus repeat-last's per head (percentage points), one panel per
+    delay: the gap itself, not two bars on a 0-1 axis where a 2-point gap is invisible."""
+    from workbench.eval.verdict import head_label
+
     table = eval_table(report)
-    long = table.melt(id_vars=["delay", "head"], value_vars=["acc", "baseline_acc"],
-                      var_name="predictor", value_name="accuracy")
-    long["predictor"] = long["predictor"].map({"acc": "model", "baseline_acc": "repeat last"})
-    return alt.Chart(long, title="accuracy per head").mark_bar().encode(
-        x=alt.X("predictor:N", title=None), xOffset="predictor:N",
-        y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1])), color="predictor:N",
-        column=alt.Column("head:N"), row=alt.Row("delay:O"),
-        tooltip=["head", "delay", "predictor", alt.Tooltip("accuracy:Q", format=".4f")],
-    ).properties(width=40, height=140)
+    table["gain_points"] = 100 * table["acc_gain"]
+    table["head_label"] = table["head"].map(head_label)
+    table["verdict"] = table["gain_points"].map(lambda g: "better than repeat-last" if g > 0
+                                                else "worse than repeat-last")
+    bars = alt.Chart(table).mark_bar().encode(
+        x=alt.X("head_label:N", title=None, sort=list(table["head_label"].unique())),
+        y=alt.Y("gain_points:Q", title="accuracy minus repeat-last (points)"),
+        color=alt.Color("verdict:N", title=None, scale=alt.Scale(
+            domain=["better than repeat-last", "worse than repeat-last"], range=["#2a7", "#c33"])),
+        tooltip=["head_label", "delay", alt.Tooltip("acc:Q", format=".4f"),
+                 alt.Tooltip("baseline_acc:Q", title="repeat-last", format=".4f"),
+                 alt.Tooltip("gain_points:Q", title="gain (points)", format="+.2f")])
+    zero = alt.Chart(pd.DataFrame({"y": [0]})).mark_rule(color="black").encode(y="y:Q")
+    return alt.layer(bars, zero, data=table).properties(width=520, height=180).facet(
+        row=alt.Row("delay:O", title="delay (frames)"), data=table,
+        title="accuracy gain over repeat-last per head")
 
 
 def delay_curve_chart(report: dict, heads: tuple[str, ...] = ("main_x", "main_y")) -> alt.Chart:
-    """Accuracy versus delay for the model and the baseline (delay robustness)."""
+    """Accuracy versus delay for the model and the baseline (delay robustness): one panel
+    per head, colour the predictor (one legend entry each)."""
+    from workbench.eval.verdict import head_label
+
     rows = []
     for point in report["delay_curve"]:
         for head in heads:
-            rows.append({"delay": point["delay"], "head": head, "predictor": "model", "acc": point[f"{head}_acc"]})
-            rows.append({"delay": point["delay"], "head": head, "predictor": "repeat last",
+            rows.append({"delay": point["delay"], "head": head_label(head), "predictor": "model",
+                         "acc": point[f"{head}_acc"]})
+            rows.append({"delay": point["delay"], "head": head_label(head), "predictor": "repeat last",
                          "acc": point[f"{head}_baseline_acc"]})
-    return alt.Chart(pd.DataFrame(rows), title="accuracy versus delay").mark_line(point=True).encode(
-        x="delay:Q", y=alt.Y("acc:Q", scale=alt.Scale(zero=False)), color="head:N",
-        strokeDash="predictor:N", tooltip=["delay", "head", "predictor", alt.Tooltip("acc:Q", format=".4f")],
-    ).properties(width=420, height=220)
+    return alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
+        x=alt.X("delay:Q", title="delay (frames)"),
+        y=alt.Y("acc:Q", title="accuracy", scale=alt.Scale(zero=False)),
+        color=alt.Color("predictor:N", title=None),
+        tooltip=["delay", "head", "predictor", alt.Tooltip("acc:Q", format=".4f")],
+    ).properties(width=260, height=200).facet(column=alt.Column("head:N", title=None),
+                                              title="accuracy versus delay")
+
+
+def verdict(report: dict, delay: int | str | None = None, model: str = "the model"):
+    """The eval verdict against repeat-last as Markdown (tag its cell ``verdict``: the
+    published page opens with it)."""
+    from workbench.eval.verdict import eval_verdict
+
+    return verdict_note(eval_verdict(report, delay, model))
+
+
+def verdict_note(text: str):
+    """A verdict sentence as Markdown (tag its cell ``verdict``: the page opens with it)."""
+    from IPython.display import Markdown
+
+    return Markdown(f"**Verdict.** {text}")
+
+
+def metrics_table(metrics: dict) -> pd.DataFrame:
+    """Recorded metrics as a table with human labels (``eval/repeat_baseline/main_x_acc@0``
+    -> ``repeat-last main stick x accuracy at delay 0``), not a raw dict on the page."""
+    from workbench.eval.verdict import metric_label
+
+    return pd.DataFrame({"metric": [metric_label(k) for k in metrics],
+                         "value": [v if isinstance(v, (int, float)) else str(v) for v in metrics.values()],
+                         "key": list(metrics)})
 
 
 def state_use_table(report: dict) -> pd.DataFrame:

@@ -20,7 +20,7 @@ chunk boundaries (T/L small steps):
     u_t = a_t^T S_{t-1}  (the low-rank "pseudo-value")
         = (a_t * G_{t-1}) S_0 + sum_{s<t} [a_t G_{t-1}/G_s . k_s] v_s + [a_t G_{t-1}/G_s . b_s] u_s
 
-is a unit lower-triangular system in u (solved once per chunk), and o and the chunk-end
+is a unit lower-triangular system in u (inverted once per chunk by a product series), and o and the chunk-end
 state follow from u, v and S_0 (G_t the cumulative decay inside the chunk). Only decay
 ratios G_t/G_s <= 1 are ever formed (log-space differences, masked before ``exp``), so
 the chunked form is as stable as the recurrence.
@@ -98,6 +98,19 @@ def _scores(x: Tensor, decay: Tensor, y: Tensor) -> Tensor:
     return (x.unsqueeze(-2) * decay * y.unsqueeze(-3)).sum(-1)
 
 
+def unit_lower_inverse(strict: Tensor) -> Tensor:
+    """(I - A)^-1 for strictly lower-triangular A (..., L, L), by A^L = 0:
+    (I - A)^-1 = (I + A)(I + A^2)(I + A^4)..., log2(L) matrix products. Plain matmuls
+    (not ``linalg.solve_triangular``) so that the chunked form also exports to ONNX."""
+    power, inverse = strict, strict + torch.eye(strict.shape[-1], dtype=strict.dtype, device=strict.device)
+    covered = 1  # inverse holds I + A + ... + A^covered
+    while covered < strict.shape[-1] - 1:
+        power = torch.matmul(power, power)
+        inverse = inverse + torch.matmul(inverse, power)
+        covered = 2 * covered + 1
+    return inverse
+
+
 def dplr_chunked(
     q: Tensor, k: Tensor, v: Tensor, log_w: Tensor, a: Tensor | None, b: Tensor | None, S0: Tensor,
     chunk: int = 16,
@@ -124,12 +137,9 @@ def dplr_chunked(
         a, b = chunks(a), chunks(b)
         g_prev = g - log_w  # log G_{t-1}: u_t reads the state *before* frame t
         decay_excl = _pair_decay(g_prev, g, strict=True)  # G_{t-1} / G_s, s < t
-        eye = torch.eye(chunk, dtype=q.dtype, device=q.device)
-        system = eye - _scores(a, decay_excl, b)  # (B, h, nc, L, L), unit lower-triangular
-        u_from_v = torch.linalg.solve_triangular(
-            system, torch.matmul(_scores(a, decay_excl, k), v), upper=False, unitriangular=True)
-        u_from_state = torch.linalg.solve_triangular(
-            system, a * torch.exp(g_prev), upper=False, unitriangular=True)  # (B, h, nc, L, K)
+        inverse = unit_lower_inverse(_scores(a, decay_excl, b))  # (B, h, nc, L, L)
+        u_from_v = torch.matmul(inverse, torch.matmul(_scores(a, decay_excl, k), v))  # (B, h, nc, L, V)
+        u_from_state = torch.matmul(inverse, a * torch.exp(g_prev))  # (B, h, nc, L, K)
         scores_qb = _scores(q, decay_incl, b)  # (B, h, nc, L, L)
         b_out = b * torch.exp(g_last - g)
     S, outs = S0, []
