@@ -70,11 +70,11 @@ class FusedInputs(nn.Module):
         parts = [floats]
         if self.prev_controller:
             parts.append(controller)
+        if self.delay is not None:  # as Policy.inputs: D / DELAY_SCALE after the controller
+            parts.append(torch.full_like(floats[..., :1], self.delay) / DELAY_SCALE)
         if self.id_dim and ids.shape[-1]:
             rows = F.embedding((ids + self.offsets).long(), self.table)       # (1, K, E)
             parts.append(rows.sum(dim=1))                                     # (1, E)
-        if self.delay is not None:  # as Policy.inputs: D / DELAY_SCALE, last
-            parts.append(torch.full_like(floats[..., :1], self.delay) / DELAY_SCALE)
         return torch.cat(parts, dim=-1)                                       # (1, D)
 
 
