@@ -20,7 +20,10 @@ classes, greedy and sampled), arranged so the graph has:
   temperature folded into the second), the draw (``Sub`` + ``ArgMax``; buttons
   ``Less`` against the sigmoid the probabilities need anyway) and one feedback lookup;
 - **decoding**: one ``Gather`` from a flat table of every controller column's bucket
-  values, indexed by ``targets[:, head_of_column] + column_offset``.
+  values, indexed by ``targets[:, head_of_column] + column_offset``;
+- **the copy prior** (``CopyPrior``, uniform sticks): every component's previous class
+  from one affine map and a round of the controller columns, its logits one gather from
+  a block-diagonal table (k-means sticks keep the reference module).
 """
 from __future__ import annotations
 
@@ -67,11 +70,11 @@ class FusedInputs(nn.Module):
         parts = [floats]
         if self.prev_controller:
             parts.append(controller)
+        if self.delay is not None:  # as Policy.inputs: D / DELAY_SCALE after the controller
+            parts.append(torch.full_like(floats[..., :1], self.delay) / DELAY_SCALE)
         if self.id_dim and ids.shape[-1]:
             rows = F.embedding((ids + self.offsets).long(), self.table)       # (1, K, E)
             parts.append(rows.sum(dim=1))                                     # (1, E)
-        if self.delay is not None:  # as Policy.inputs: D / DELAY_SCALE, last
-            parts.append(torch.full_like(floats[..., :1], self.delay) / DELAY_SCALE)
         return torch.cat(parts, dim=-1)                                       # (1, D)
 
 
@@ -97,7 +100,42 @@ class FusedHead(nn.Module):
         self.class_feedback = nn.ModuleList(head.feedback[1:])  # Embedding(classes, H)
         self.widths = [c.classes for c in self.components[1:]]
         self.temperature = float(temperature)
+        self.fused_prior = policy.copy_prior is not None and not spec.kmeans
+        if self.fused_prior:
+            self._prior_tables(policy.copy_prior, spec)
         self._decoder_table(spec)
+
+    def _prior_tables(self, prior, spec) -> None:
+        """The copy prior (``CopyPrior``) as index arithmetic: each categorical
+        component's previous class from its controller column by one affine map and a
+        round, its logits one row of a block-diagonal table (w at the class, 0 elsewhere,
+        as ``w * one_hot``), all components in one gather; buttons ``w * (2 pressed - 1)``."""
+        names = [c.name for c in self.components[1:]]
+        if names != ["main_x", "main_y", "c_x", "c_y", "trigger"]:
+            raise ValueError(f"the fused copy prior expects uniform sticks, got {names}")
+        k, t = len(spec.axis_values), len(spec.trigger_values)
+        self.register_buffer("prior_add", torch.tensor([[1.0, 1.0, 1.0, 1.0, 0.0]]))
+        self.register_buffer("prior_half", torch.tensor([[0.5, 0.5, 0.5, 0.5, 1.0]]))
+        self.register_buffer("prior_scale", torch.tensor([[k - 1.0] * 4 + [t - 1.0]]))
+        self.register_buffer("prior_high", torch.tensor([[c.classes - 1.0 for c in self.components[1:]]]))
+        offsets = torch.cumsum(torch.tensor([0] + self.widths[:-1]), 0)
+        self.register_buffer("prior_offsets", offsets[None].to(torch.int64))          # (1, 5)
+        table = torch.zeros(sum(self.widths), sum(self.widths))
+        for offset, comp in zip(offsets.tolist(), self.components[1:]):
+            weight = prior.weight[comp.name].detach() / self.temperature
+            table[offset:offset + comp.classes, offset:offset + comp.classes] = torch.diag(weight)
+        self.register_buffer("prior_table", table)                                   # (sum C, sum C)
+        self.register_buffer("prior_buttons", prior.weight["buttons"].detach()[None] / self.temperature)
+
+    def copy_prior(self, controller: Tensor) -> list[Tensor]:
+        """controller (1, 13) at bucket centres -> the copy prior's logits per component
+        (already divided by the temperature)."""
+        pressed = (controller[:, 5:13] > 0.5).to(controller.dtype)                    # (1, 8)
+        buttons = self.prior_buttons * (2 * pressed - 1)
+        values = (controller[:, 0:5] + self.prior_add) * self.prior_half * self.prior_scale
+        classes = torch.minimum(torch.round(values).clamp(min=0.0), self.prior_high)  # (1, 5)
+        rows = F.embedding(classes.long() + self.prior_offsets, self.prior_table)     # (1, 5, sum C)
+        return [buttons, *torch.split(rows.sum(dim=1), self.widths, dim=-1)]
 
     def _decoder_table(self, spec) -> None:
         """Every controller column's bucket values in one flat table: column j reads
@@ -126,14 +164,17 @@ class FusedHead(nn.Module):
         z = F.linear(z, getattr(self, f"out_w{k}"), getattr(self, f"out_b{k}"))     # (1, C)
         return z if prior is None else z + prior[k]
 
-    def forward(self, h: Tensor, uniform: Tensor, prior: dict[str, Tensor] | None = None
-                ) -> tuple[Tensor, Tensor, list[Tensor]]:
+    def forward(self, h: Tensor, uniform: Tensor, prior: dict[str, Tensor] | None = None,
+                controller: Tensor | None = None) -> tuple[Tensor, Tensor, list[Tensor]]:
         """``prior``: the copy prior's logits per component (``Policy.prior``), added
-        before the temperature as the reference head adds them."""
+        before the temperature as the reference head adds them; with the fused prior,
+        ``controller`` (1, 13) instead, from which it computes them."""
         u = uniform.clamp(CLAMP, 1.0 - CLAMP)                                  # (1, noise)
         gumbel = torch.log(-torch.log(u[:, self.buttons:]))                    # (1, noise - 8)
         noise = torch.split(gumbel, self.widths, dim=-1)
-        if prior is not None:  # (mlp + prior) / T == mlp / T + prior / T
+        if self.fused_prior and controller is not None:
+            prior = self.copy_prior(controller)
+        elif prior is not None:  # (mlp + prior) / T == mlp / T + prior / T
             prior = [prior[c.name] / self.temperature if self.temperature != 1.0 else prior[c.name]
                      for c in self.components]
         z = self._logits(0, h, prior)                                          # (1, 8)

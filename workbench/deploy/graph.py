@@ -64,7 +64,8 @@ class StepGraph(nn.Module):
         if self.fused:
             x = self.fused_inputs(floats, ids, controller)                    # (1, D)
             h, new_state = policy.backbone.step(x, dict(zip(self.state_keys, states)))  # (1, H)
-            targets, next_controller, probs = self.fused_head(h, uniform, policy.prior(controller, h.dtype))
+            prior = None if self.fused_head.fused_prior else policy.prior(controller, h.dtype)
+            targets, next_controller, probs = self.fused_head(h, uniform, prior, controller)
             return (targets, next_controller, *probs, *(new_state[k] for k in self.state_keys))
         x = policy.inputs(floats, ids, controller)                           # (1, D)
         h, new_state = policy.backbone.step(x, dict(zip(self.state_keys, states)))  # (1, H)

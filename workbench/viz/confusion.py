@@ -55,15 +55,24 @@ def neutral_edge_table(report: dict, delay: int | str = 0, axes: tuple[str, ...]
 
 
 def per_character_chart(report: dict, delay: int | str = 0, head: str = "main_x") -> alt.Chart:
+    """Per character: the model's accuracy minus repeat-last's (points), frames in the
+    tooltip: the gap itself, not two bars on a 0-1 axis."""
+    from workbench.eval.verdict import head_label
+
     rows = []
     for character, block in report["delays"][str(delay)]["per_character"].items():
-        rows.append({"character": character, "predictor": "model", "acc": block[head]["acc"], "frames": block["frames"]})
-        rows.append({"character": character, "predictor": "repeat last", "acc": block[head]["baseline_acc"],
-                     "frames": block["frames"]})
-    return alt.Chart(pd.DataFrame(rows), title=f"{head} accuracy per character").mark_bar().encode(
-        y=alt.Y("character:N", title=None), x=alt.X("acc:Q", scale=alt.Scale(domain=[0, 1])),
-        yOffset="predictor:N", color="predictor:N", tooltip=["character", "predictor", "frames",
-                                                              alt.Tooltip("acc:Q", format=".4f")],
+        acc, base = block[head]["acc"], block[head]["baseline_acc"]
+        rows.append({"character": character, "gain_points": 100 * (acc - base), "acc": acc,
+                     "baseline_acc": base, "frames": block["frames"],
+                     "verdict": "better than repeat-last" if acc > base else "worse than repeat-last"})
+    return alt.Chart(pd.DataFrame(rows), title=f"{head_label(head)}: accuracy gain over repeat-last "
+                                               "per character").mark_bar().encode(
+        y=alt.Y("character:N", title=None), x=alt.X("gain_points:Q", title="points"),
+        color=alt.Color("verdict:N", title=None, scale=alt.Scale(
+            domain=["better than repeat-last", "worse than repeat-last"], range=["#2a7", "#c33"])),
+        tooltip=["character", "frames", alt.Tooltip("acc:Q", format=".4f"),
+                 alt.Tooltip("baseline_acc:Q", title="repeat-last", format=".4f"),
+                 alt.Tooltip("gain_points:Q", format="+.2f")],
     ).properties(width=360)
 
 
