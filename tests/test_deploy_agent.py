@@ -32,8 +32,10 @@ NEUTRAL = ControllerState.neutral()
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
     torch.manual_seed(0)
+    # no copy prior: at its initial weight a random network only ever repeats its last
+    # (neutral) input, and this test needs presses that change
     policy = Policy(EmbedConfig(), PolicyConfig(backbone={"name": "gru", "hidden_size": 32, "num_layers": 2},
-                                                head_hidden=32))
+                                                head_hidden=32, copy_prior=False))
     path = tmp_path_factory.mktemp("agent") / "gru.onnx"
     export_policy(policy.eval(), path, calibration=[bundled(REPLAYS[0])], warm_start_frames=60)
     return path
