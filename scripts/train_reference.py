@@ -13,7 +13,9 @@ What it does:
    under the shared folder: the bundled games stay held out.
 2. Trains ``workbench train``'s default recipe (GRU size below, for a CPU budget) on the
    shared games minus the bundled ones, for ``--time-budget`` of wall clock.
-3. Copies the final weights and config (no optimizer state) into ``--out`` with
+3. Copies the final weights and config into ``--out`` (no optimizer state; the config's
+   replay, store and cache paths become repository-relative defaults, so a plain
+   ``workbench eval --checkpoint data/models/reference`` scores the bundled games) with
    ``reference.json``: the command, the training and held-out games, steps, seconds,
    the machine's load, and its scores on the bundled games at delays 0 and 18 beside
    repeat-last (``workbench eval --split all``: none of them was seen in training).
@@ -75,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    for name in ("model.safetensors", "config.json"):
-        shutil.copy2(result.checkpoint / name, out / name)
+    shutil.copy2(result.checkpoint / "model.safetensors", out / "model.safetensors")
+    _portable_config(result.checkpoint / "config.json", out / "config.json")
     scores = evaluate(out, replays=[str(BUNDLED)], delays=(0, 18), split="all",
                       store=str(store_path), cache=str(work / "embeddings"), ablation_delays=(0,))
     command = "python scripts/train_reference.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
@@ -91,6 +93,18 @@ def main(argv: list[str] | None = None) -> int:
     (out / "reference.json").write_text(json.dumps(info, indent=1))
     print(json.dumps(info["bundled_eval"], indent=1))
     return 0
+
+
+def _portable_config(source: Path, target: Path) -> None:
+    """The checkpoint's config with this machine's paths replaced by repository-relative
+    defaults, so ``workbench eval --checkpoint data/models/reference`` on a fresh clone
+    scores the bundled (held-out) games in ``.cache``; reference.json lists the games it
+    trained on."""
+    meta = json.loads(source.read_text())
+    cfg = meta["config"]
+    cfg.update(replays=["data/replays/games"], store=".cache/store", cache=".cache/embeddings",
+               out="data/models/reference")
+    target.write_text(json.dumps(meta, indent=1))
 
 
 def _headline(report: dict) -> dict:
