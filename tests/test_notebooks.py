@@ -33,6 +33,19 @@ def test_notebook_is_committed_clean(path):
     assert "papermill" not in notebook.metadata
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_parameter_is_seen_by_papermill(path):
+    """Papermill skips a parameter line holding a second '=' (e.g. in its comment); a sweep
+    or a report could then not set it, and grid validation would reject it."""
+    import papermill
+
+    notebook = nbformat.read(path, as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
+                for t in node.targets if isinstance(t, ast.Name)}
+    assert assigned <= set(papermill.inspect_notebook(str(path)))
+
+
 def test_explore_replays_runs_headless(tmp_path):
     """Default parameters, except where the store and metrics go."""
     import papermill
