@@ -25,17 +25,19 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "chromium not installed: the browser test will skip"; }
 
-# the suite, then the lint rules; both always run (a lint error must not hide the test
-# results) and either failing fails the target. tests/test_tooling.py runs ruff too.
+# the suite, then the lint rules and the format check; all run (a lint error must not
+# hide the test results) and any failing fails the target. tests/test_tooling.py runs ruff too.
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q; tests=$$?; $(BIN)/ruff check .; lint=$$?; \
-	  [ $$tests -eq 0 ] && [ $$lint -eq 0 ]
+	$(BIN)/python -m pytest -q; tests=$$?; $(BIN)/ruff check .; lint=$$?; $(BIN)/ruff format --check .; fmt=$$?; \
+	  [ $$tests -eq 0 ] && [ $$lint -eq 0 ] && [ $$fmt -eq 0 ]
 
-# ruff's lint rules ([tool.ruff.lint] in pyproject.toml); CI runs it through `make test`
+# ruff's lint rules ([tool.ruff.lint] in pyproject.toml) and its format check; CI runs
+# both through `make test`
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
-# formats the tree ([tool.ruff.format]); not enforced by lint yet
+# formats the tree ([tool.ruff.format]); `make lint` and `make test` check it
 format: $(STAMP)
 	$(BIN)/ruff format .
 

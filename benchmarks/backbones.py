@@ -23,6 +23,7 @@ PyTorch scan at T=256. Prints a table and writes JSON.
     python benchmarks/backbones.py --runtimes eager compiled onnx --sizes production
     python benchmarks/backbones.py --device cuda --out results/gpu.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -170,7 +171,8 @@ class WeightStream(nn.Module):
         super().__init__()
         self.weights = nn.ParameterList(
             nn.Parameter(p.detach().reshape(p.shape[0], -1), requires_grad=False)
-            for p in model.parameters() if p.dim() >= 2
+            for p in model.parameters()
+            if p.dim() >= 2
         )
         self.matrices = list(self.weights)  # iterating a ParameterList costs ~1 us per item
 
@@ -187,8 +189,9 @@ def onnx_session(module: nn.Module, args: tuple[Tensor, ...], input_names: list[
     from workbench.deploy.runtime import import_ort, session_options
 
     with quiet_exporter(), torch.no_grad():
-        torch.onnx.export(module, args, str(path), dynamo=True, input_names=input_names,
-                          external_data=False, verbose=False)
+        torch.onnx.export(
+            module, args, str(path), dynamo=True, input_names=input_names, external_data=False, verbose=False
+        )
     return import_ort().InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
 
 
@@ -197,8 +200,7 @@ def onnx_calls(model: Backbone, window_x: Tensor, frame: Tensor, state: dict, wo
     return (window, step, floor) callables; ``step`` feeds its state outputs back in."""
     keys = list(state)
     window_session = onnx_session(WindowGraph(model), (window_x,), ["x"], workdir / "window.onnx")
-    step_session = onnx_session(StepGraph(model, keys), (frame, *state.values()), ["x", *keys],
-                                workdir / "step.onnx")
+    step_session = onnx_session(StepGraph(model, keys), (frame, *state.values()), ["x", *keys], workdir / "step.onnx")
     stream = WeightStream(model)
     vectors = stream.example_inputs(frame.device)
     names = [f"v{i}" for i in range(len(vectors))]
@@ -235,8 +237,9 @@ def runtime_calls(runtime: str, model: Backbone, window_x: Tensor, frame: Tensor
     return (lambda: forward(window_x)), step, (lambda: stream(*vectors))
 
 
-def latencies(model: Backbone, runtime: str, settings: BenchSettings, device: torch.device,
-              workdir: Path) -> dict[str, float]:
+def latencies(
+    model: Backbone, runtime: str, settings: BenchSettings, device: torch.device, workdir: Path
+) -> dict[str, float]:
     """Batch-1 latency (ms) of a full-window forward vs one streaming step in ``runtime``.
 
     Window and step repetitions alternate, so load from other processes hits both alike;
@@ -269,11 +272,13 @@ def latencies(model: Backbone, runtime: str, settings: BenchSettings, device: to
         "window_over_floor": min(window_s) / min(floor_s),
     }
     if device.type == "cpu":  # CPU time of this thread: what the work costs when not preempted
-        result.update({
-            "window_cpu_ms": min(window_cpu) * 1e3,
-            "step_cpu_ms": min(step_cpu) * 1e3,
-            "window_over_step_cpu": min(window_cpu) / min(step_cpu),
-        })
+        result.update(
+            {
+                "window_cpu_ms": min(window_cpu) * 1e3,
+                "step_cpu_ms": min(step_cpu) * 1e3,
+                "window_over_step_cpu": min(window_cpu) / min(step_cpu),
+            }
+        )
     return result
 
 
@@ -362,9 +367,11 @@ def _version(package: str) -> str | None:
 def print_table(rows: list[dict]) -> None:
     """One line per backbone, size and runtime. ``floor``: the weight-streaming floor;
     ``win/floor``: the highest win/step any runtime could reach on this machine."""
-    header = (f"{'backbone':<10} {'size':<10} {'runtime':<8} {'params':>10} {'train fr/s':>11} "
-              f"{'window ms':>10} {'step ms':>8} {'win/step':>9} {'(cpu time)':>10} "
-              f"{'floor ms':>9} {'win/floor':>9}")
+    header = (
+        f"{'backbone':<10} {'size':<10} {'runtime':<8} {'params':>10} {'train fr/s':>11} "
+        f"{'window ms':>10} {'step ms':>8} {'win/step':>9} {'(cpu time)':>10} "
+        f"{'floor ms':>9} {'win/floor':>9}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -385,13 +392,19 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchSettings, Path]:
     names = [*sorted(BACKBONES), *VARIANTS]
     parser.add_argument("--backbones", nargs="+", choices=names, default=names)
     parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
-    parser.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=["eager"],
-                        help="where window and step run: eager PyTorch, torch.compile, onnxruntime (CPU)")
+    parser.add_argument(
+        "--runtimes",
+        nargs="+",
+        choices=RUNTIMES,
+        default=["eager"],
+        help="where window and step run: eager PyTorch, torch.compile, onnxruntime (CPU)",
+    )
     args = parser.parse_args(argv)
     if args.device != "cpu" and "onnx" in args.runtimes:
         parser.error("--runtimes onnx runs on the CPU only; drop it or use --device cpu")
-    settings = BenchSettings(device=args.device, quick=args.quick, backbones=args.backbones,
-                             sizes=args.sizes, runtimes=args.runtimes)
+    settings = BenchSettings(
+        device=args.device, quick=args.quick, backbones=args.backbones, sizes=args.sizes, runtimes=args.runtimes
+    )
     return settings, args.out
 
 
@@ -406,8 +419,10 @@ def main(argv: list[str] | None = None) -> dict:
     print_table(rows)
     kernels = kernel_comparison(settings, device)
     if kernels:
-        print(f"mamba-ssm kernels vs pure scan at T={kernels['seq_len']}: forward "
-              f"{kernels['forward_speedup']:.1f}x, train step {kernels['train_speedup']:.1f}x")
+        print(
+            f"mamba-ssm kernels vs pure scan at T={kernels['seq_len']}: forward "
+            f"{kernels['forward_speedup']:.1f}x, train step {kernels['train_speedup']:.1f}x"
+        )
     report = {
         "settings": asdict(settings),
         "environment": environment(settings, device),

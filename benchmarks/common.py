@@ -1,6 +1,7 @@
 """What every benchmark script shares: where things are, best-of-N timing, the machine
 description and writing the JSON result. Imported by the scripts beside it (run as
 ``python benchmarks/<name>.py``, which puts this folder on ``sys.path``)."""
+
 from __future__ import annotations
 
 import json
@@ -30,9 +31,13 @@ def best_of(fn: Callable[[], T], repeats: int = 1) -> tuple[float, T]:
 
 def machine(**extra) -> dict:
     """The machine a result was measured on, plus any ``extra`` fields."""
-    return {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(), **extra}
+    return {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        **extra,
+    }
 
 
 def write_json(out: str | Path, result: dict, indent: int = 1) -> Path:

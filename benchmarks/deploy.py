@@ -26,6 +26,7 @@ the recorded next input, agreement with fp32's choices, max probability drift, m
 
 Prints a table and writes ``benchmarks/results/deploy.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,17 +43,36 @@ from common import RESULTS, ROOT, machine, write_json
 from workbench.deploy.quantize import MODES
 
 REPLAY = ROOT / "data" / "replays" / "games" / "Walnut356-falcon_throws.slp"
-HELD_OUT = [ROOT / "data" / "replays" / "clips" / "PMcca-item-export.slp",
-            ROOT / "data" / "replays" / "clips" / "peppi-v3.18.slp"]
-BACKBONES = ("mlp", "lstm", "gru", "attention", "attention+opponent", "mamba", "mamba2", "jamba", "zamba",
-             "gla", "rwkv7", "s5", "dt")
+HELD_OUT = [
+    ROOT / "data" / "replays" / "clips" / "PMcca-item-export.slp",
+    ROOT / "data" / "replays" / "clips" / "peppi-v3.18.slp",
+]
+BACKBONES = (
+    "mlp",
+    "lstm",
+    "gru",
+    "attention",
+    "attention+opponent",
+    "mamba",
+    "mamba2",
+    "jamba",
+    "zamba",
+    "gla",
+    "rwkv7",
+    "s5",
+    "dt",
+)
 PRODUCTION = (256, 2)
 
 
 def stats(ns: np.ndarray) -> dict:
     ms = np.asarray(ns, dtype=np.float64) / 1e6
-    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
-            "min_ms": float(ms.min()), "frames": int(len(ms))}
+    return {
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "min_ms": float(ms.min()),
+        "frames": int(len(ms)),
+    }
 
 
 def build_policy(name: str, hidden: int, layers: int, seed: int = 0):
@@ -72,11 +92,11 @@ def torch_step_latency(policy, game, frames: int) -> dict:
     state, times = policy.initial_state(1), []
     rows = np.arange(frames) % (len(game) - 1)
     for k, i in enumerate(rows):
-        args = [torch.from_numpy(a[i:i + 1]) for a in (game.floats, game.ids, game.controller)]
+        args = [torch.from_numpy(a[i : i + 1]) for a in (game.floats, game.ids, game.controller)]
         start = time.perf_counter_ns()
         _, _, state = policy.step(*args, state)
         times.append(time.perf_counter_ns() - start)
-    return stats(times[min(50, frames // 10):])
+    return stats(times[min(50, frames // 10) :])
 
 
 @torch.no_grad()
@@ -87,13 +107,14 @@ def torch_window_latency(policy, game, frames: int, window: int = 60) -> dict:
     for k in range(frames):
         end = window + k % (len(game) - window - 1)
         start = time.perf_counter_ns()
-        x = policy.inputs(floats[None, end - window:end], ids[None, end - window:end],
-                          ctrl[None, end - window:end])                      # (1, T, D)
-        h, _ = policy.backbone(x)                                           # (1, T, H)
+        x = policy.inputs(
+            floats[None, end - window : end], ids[None, end - window : end], ctrl[None, end - window : end]
+        )  # (1, T, D)
+        h, _ = policy.backbone(x)  # (1, T, H)
         targets, _ = policy.head.sample(h[:, -1])
         policy.decoder(targets)
         times.append(time.perf_counter_ns() - start)
-    return stats(times[min(10, frames // 10):])
+    return stats(times[min(10, frames // 10) :])
 
 
 def export_all(policy, folder: Path, calibration: list[Path], reference: bool = False) -> dict[str, Path]:
@@ -168,8 +189,13 @@ def step_over_floor(policy) -> dict:
         device = torch.device("cpu")
         step_s, floor_s = best_time(step, 200, 7, device), best_time(floor, 200, 7, device)
     matrices = sum(1 for p in backbone.parameters() if p.dim() >= 2)
-    return {"step_ms": step_s * 1e3, "floor_ms": floor_s * 1e3, "step_over_floor": step_s / floor_s,
-            "weight_matrices": matrices, "within_1_5x": step_s / floor_s <= 1.5}
+    return {
+        "step_ms": step_s * 1e3,
+        "floor_ms": floor_s * 1e3,
+        "step_over_floor": step_s / floor_s,
+        "weight_matrices": matrices,
+        "within_1_5x": step_s / floor_s <= 1.5,
+    }
 
 
 def latency_block(name: str, hidden: int, layers: int, args, states, game, work: Path) -> dict:
@@ -180,11 +206,19 @@ def latency_block(name: str, hidden: int, layers: int, args, states, game, work:
     folder = work / f"{name}-{hidden}x{layers}"
     folder.mkdir(parents=True, exist_ok=True)
     variants = export_all(policy, folder, [REPLAY], reference=True)
-    block = {"backbone": name, "hidden": hidden, "layers": layers,
-             "parameters": policy.num_parameters(), "onnx": {}, "reference": {}}
+    block = {
+        "backbone": name,
+        "hidden": hidden,
+        "layers": layers,
+        "parameters": policy.num_parameters(),
+        "onnx": {},
+        "reference": {},
+    }
     for mode, result in bench_interleaved(variants, states, args.frames).items():
-        row = {k: result[k] for k in ("p50_ms", "p99_ms", "mean_ms", "min_ms", "cpu_p50_ms",
-                                      "cpu_p99_ms", "breakdown", "loadavg")}
+        row = {
+            k: result[k]
+            for k in ("p50_ms", "p99_ms", "mean_ms", "min_ms", "cpu_p50_ms", "cpu_p99_ms", "breakdown", "loadavg")
+        }
         row["nodes"] = graph_nodes(variants[mode])
         if mode == "reference":
             block["reference"] = row
@@ -210,12 +244,22 @@ def train_briefly(name: str, steps: int, work: Path):
     from workbench.train.checkpoint import load_policy
 
     hidden, layers = PRODUCTION
-    cfg = load_experiment(None, [
-        f"replays={[str(ROOT / 'data' / 'replays' / 'games')]}", f"store={work / 'store'}",
-        f"cache={work / 'cache'}", f"out={work / 'train' / name}",
-        f"policy.backbone={json.dumps({**variant_backbone(name), 'hidden_size': hidden, 'num_layers': layers})}",
-        "train.window=32", "train.batch_size=16", f"train.max_steps={steps}",
-        f"train.eval_every={steps}", "train.warmup_steps=10", "train.device=\"cpu\""])
+    cfg = load_experiment(
+        None,
+        [
+            f"replays={[str(ROOT / 'data' / 'replays' / 'games')]}",
+            f"store={work / 'store'}",
+            f"cache={work / 'cache'}",
+            f"out={work / 'train' / name}",
+            f"policy.backbone={json.dumps({**variant_backbone(name), 'hidden_size': hidden, 'num_layers': layers})}",
+            "train.window=32",
+            "train.batch_size=16",
+            f"train.max_steps={steps}",
+            f"train.eval_every={steps}",
+            "train.warmup_steps=10",
+            'train.device="cpu"',
+        ],
+    )
     run = train(cfg, progress=False).run_dir
     return load_policy(run)[0]
 
@@ -233,69 +277,94 @@ def accuracy_block(name: str, args, work: Path) -> dict:
     for mode, path in variants.items():
         rolled = reference if mode == "none" else [rollout_onnx(path, g, frames) for g in games]
         drift = [compare(r, q) for r, q in zip(reference, rolled)]
-        out[mode] = {"accuracy": float(np.mean([accuracy(r, g) for r, g in zip(rolled, games)])),
-                     "stick_trigger_accuracy": float(np.mean([accuracy(r, g, sticks)
-                                                              for r, g in zip(rolled, games)])),
-                     "agreement_with_fp32": float(np.mean([d["target_agreement"] for d in drift])),
-                     "max_abs_prob_drift": max(d["max_abs_error"] for d in drift),
-                     "mean_kl": float(np.mean([d["mean_kl"] for d in drift])),
-                     "frames": int(sum(len(r) for r in rolled))}
+        out[mode] = {
+            "accuracy": float(np.mean([accuracy(r, g) for r, g in zip(rolled, games)])),
+            "stick_trigger_accuracy": float(np.mean([accuracy(r, g, sticks) for r, g in zip(rolled, games)])),
+            "agreement_with_fp32": float(np.mean([d["target_agreement"] for d in drift])),
+            "max_abs_prob_drift": max(d["max_abs_error"] for d in drift),
+            "mean_kl": float(np.mean([d["mean_kl"] for d in drift])),
+            "frames": int(sum(len(r) for r in rolled)),
+        }
         base = out.get("none", out[mode])
         out[mode]["accuracy_change"] = out[mode]["accuracy"] - base["accuracy"]
-        out[mode]["stick_trigger_accuracy_change"] = (out[mode]["stick_trigger_accuracy"]
-                                                      - base["stick_trigger_accuracy"])
+        out[mode]["stick_trigger_accuracy_change"] = (
+            out[mode]["stick_trigger_accuracy"] - base["stick_trigger_accuracy"]
+        )
     return out
 
 
 def print_before_after(blocks: list[dict], embed: dict | None) -> None:
-    print("\nbefore (reference graph) -> after (fused graph), fp32; nodes ONNX/onnxruntime; "
-          "p50/p99 ms wall, p50/p99 ms thread CPU; model part p50")
+    print(
+        "\nbefore (reference graph) -> after (fused graph), fp32; nodes ONNX/onnxruntime; "
+        "p50/p99 ms wall, p50/p99 ms thread CPU; model part p50"
+    )
     for b in blocks:
         before, after = b["reference"], b["onnx"]["none"]
-        cell = lambda r: (f"{r['nodes']['onnx']:4d}/{r['nodes']['onnxruntime']:4d} nodes "  # noqa: E731
-                          f"{r['p50_ms']:.3f}/{r['p99_ms']:.3f} cpu {r['cpu_p50_ms']:.3f}/{r['cpu_p99_ms']:.3f} "
-                          f"model {r['breakdown']['model']['p50_ms']:.3f}")
+
+        def cell(r: dict) -> str:
+            return (
+                f"{r['nodes']['onnx']:4d}/{r['nodes']['onnxruntime']:4d} nodes "
+                f"{r['p50_ms']:.3f}/{r['p99_ms']:.3f} cpu {r['cpu_p50_ms']:.3f}/{r['cpu_p99_ms']:.3f} "
+                f"model {r['breakdown']['model']['p50_ms']:.3f}"
+            )
+
         print(f"{b['backbone']:10s} {b['hidden']:>4d}x{b['layers']}  {cell(before)}  ->  {cell(after)}")
     if embed:
-        print(f"live-frame embedding p50/p99 ms: reference {embed['reference']['p50_ms']:.4f}/"
-              f"{embed['reference']['p99_ms']:.4f} -> LiveEmbedder {embed['live_embedder']['p50_ms']:.4f}/"
-              f"{embed['live_embedder']['p99_ms']:.4f} (libmelee -> player blocks, before both: "
-              f"{embed['player_blocks']['p50_ms']:.4f})")
+        print(
+            f"live-frame embedding p50/p99 ms: reference {embed['reference']['p50_ms']:.4f}/"
+            f"{embed['reference']['p99_ms']:.4f} -> LiveEmbedder {embed['live_embedder']['p50_ms']:.4f}/"
+            f"{embed['live_embedder']['p99_ms']:.4f} (libmelee -> player blocks, before both: "
+            f"{embed['player_blocks']['p50_ms']:.4f})"
+        )
     print("\nstreaming step / weight-streaming floor, onnxruntime (goal <= 1.5x)")
     for b in blocks:
         f = b.get("floor")
         if f:
-            print(f"{b['backbone']:10s} {b['hidden']:>4d}x{b['layers']}  step {f['step_ms']:.4f} ms  "
-                  f"floor {f['floor_ms']:.4f} ms  {f['step_over_floor']:.2f}x"
-                  f"{'' if f['within_1_5x'] else '  (over 1.5x)'}")
+            print(
+                f"{b['backbone']:10s} {b['hidden']:>4d}x{b['layers']}  step {f['step_ms']:.4f} ms  "
+                f"floor {f['floor_ms']:.4f} ms  {f['step_over_floor']:.2f}x"
+                f"{'' if f['within_1_5x'] else '  (over 1.5x)'}"
+            )
 
 
 def print_latency(blocks: list[dict]) -> None:
-    head = (f"{'backbone':10s} {'size':>6s} {'params':>7s} | " + " | ".join(f"{m:>17s}" for m in MODES)
-            + f" | {'torch step':>17s} | {'torch T=60':>17s} | fastest (model x torch step)")
+    head = (
+        f"{'backbone':10s} {'size':>6s} {'params':>7s} | "
+        + " | ".join(f"{m:>17s}" for m in MODES)
+        + f" | {'torch step':>17s} | {'torch T=60':>17s} | fastest (model x torch step)"
+    )
     print("per-frame p50/p99 ms; ONNX columns include embedding and decoding")
     print(head)
     for b in blocks:
         cells = [f"{b['onnx'][m]['p50_ms']:7.3f}/{b['onnx'][m]['p99_ms']:8.3f}" for m in MODES]
         torch_cells = [f"{b[k]['p50_ms']:7.3f}/{b[k]['p99_ms']:8.3f}" for k in ("torch_step", "torch_window")]
-        print(f"{b['backbone']:10s} {b['hidden']:>4d}x{b['layers']} {b['parameters'] / 1e6:6.2f}M | "
-              + " | ".join(cells + torch_cells) + f" | {b['fastest']} ({b['speedup_vs_torch_step']:.1f}x)")
+        print(
+            f"{b['backbone']:10s} {b['hidden']:>4d}x{b['layers']} {b['parameters'] / 1e6:6.2f}M | "
+            + " | ".join(cells + torch_cells)
+            + f" | {b['fastest']} ({b['speedup_vs_torch_step']:.1f}x)"
+        )
     print("\nbreakdown of the fastest variant (p50 ms): embed (of which libmelee row) / model / decode")
     for b in blocks:
         part = b["onnx"][b["fastest"]]["breakdown"]
-        print(f"{b['backbone']:10s} {b['hidden']:>4d}x{b['layers']} {b['fastest']:13s} "
-              f"{part['embed']['p50_ms']:.3f} ({part['embed_row']['p50_ms']:.3f}) / "
-              f"{part['model']['p50_ms']:.3f} / {part['decode']['p50_ms']:.3f}")
+        print(
+            f"{b['backbone']:10s} {b['hidden']:>4d}x{b['layers']} {b['fastest']:13s} "
+            f"{part['embed']['p50_ms']:.3f} ({part['embed_row']['p50_ms']:.3f}) / "
+            f"{part['model']['p50_ms']:.3f} / {part['decode']['p50_ms']:.3f}"
+        )
 
 
 def print_accuracy(accuracy: dict) -> None:
-    print("\nheld-out accuracy (production size, briefly trained): all heads / sticks+trigger "
-          "(change vs fp32), agreement with fp32's choices, max probability drift")
+    print(
+        "\nheld-out accuracy (production size, briefly trained): all heads / sticks+trigger "
+        "(change vs fp32), agreement with fp32's choices, max probability drift"
+    )
     for name, modes in accuracy.items():
-        cells = [f"{m}: {v['accuracy']:.4f} ({v['accuracy_change']:+.4f}) / "
-                 f"{v['stick_trigger_accuracy']:.4f} ({v['stick_trigger_accuracy_change']:+.4f}) "
-                 f"agree {v['agreement_with_fp32']:.3f} drift {v['max_abs_prob_drift']:.3f}"
-                 for m, v in modes.items()]
+        cells = [
+            f"{m}: {v['accuracy']:.4f} ({v['accuracy_change']:+.4f}) / "
+            f"{v['stick_trigger_accuracy']:.4f} ({v['stick_trigger_accuracy_change']:+.4f}) "
+            f"agree {v['agreement_with_fp32']:.3f} drift {v['max_abs_prob_drift']:.3f}"
+            for m, v in modes.items()
+        ]
         print(f"{name:10s} " + " | ".join(cells))
 
 
@@ -308,32 +377,46 @@ def summarise(result: dict, target_ms: float = 0.2) -> list[dict]:
             continue
         best = b["onnx"][b["fastest"]]
         cost = result["accuracy"].get(b["backbone"], {}).get(b["fastest"], {})
-        rows.append({"backbone": b["backbone"], "fastest": b["fastest"], "p50_ms": best["p50_ms"],
-                     "p99_ms": best["p99_ms"], "cpu_p50_ms": best.get("cpu_p50_ms"),
-                     "cpu_p99_ms": best.get("cpu_p99_ms"),
-                     "meets_p50_target": best["p50_ms"] <= target_ms / 2,
-                     "model_p50_ms": best["breakdown"]["model"]["p50_ms"],
-                     "embed_p50_ms": best["breakdown"]["embed"]["p50_ms"],
-                     "meets_p99_target": best["p99_ms"] <= target_ms,
-                     "meets_p99_target_without_embedding":
-                         best["p99_ms"] - best["breakdown"]["embed"]["p50_ms"] <= target_ms,
-                     "accuracy_change": cost.get("accuracy_change"),
-                     "stick_trigger_accuracy_change": cost.get("stick_trigger_accuracy_change"),
-                     "agreement_with_fp32": cost.get("agreement_with_fp32")})
+        rows.append(
+            {
+                "backbone": b["backbone"],
+                "fastest": b["fastest"],
+                "p50_ms": best["p50_ms"],
+                "p99_ms": best["p99_ms"],
+                "cpu_p50_ms": best.get("cpu_p50_ms"),
+                "cpu_p99_ms": best.get("cpu_p99_ms"),
+                "meets_p50_target": best["p50_ms"] <= target_ms / 2,
+                "model_p50_ms": best["breakdown"]["model"]["p50_ms"],
+                "embed_p50_ms": best["breakdown"]["embed"]["p50_ms"],
+                "meets_p99_target": best["p99_ms"] <= target_ms,
+                "meets_p99_target_without_embedding": best["p99_ms"] - best["breakdown"]["embed"]["p50_ms"]
+                <= target_ms,
+                "accuracy_change": cost.get("accuracy_change"),
+                "stick_trigger_accuracy_change": cost.get("stick_trigger_accuracy_change"),
+                "agreement_with_fp32": cost.get("agreement_with_fp32"),
+            }
+        )
     return rows
 
 
 def print_summary(rows: list[dict]) -> None:
     print("\nproduction size (256x2): fastest variant per backbone and its accuracy cost")
     for r in rows:
-        change = "n/a" if r["accuracy_change"] is None else (
-            f"{r['accuracy_change']:+.4f} all heads, {r['stick_trigger_accuracy_change']:+.4f} sticks/trigger, "
-            f"{r['agreement_with_fp32']:.3f} agreement")
+        change = (
+            "n/a"
+            if r["accuracy_change"] is None
+            else (
+                f"{r['accuracy_change']:+.4f} all heads, {r['stick_trigger_accuracy_change']:+.4f} sticks/trigger, "
+                f"{r['agreement_with_fp32']:.3f} agreement"
+            )
+        )
         cpu = f", thread CPU p50 {r['cpu_p50_ms']:.3f} p99 {r['cpu_p99_ms']:.3f}" if r.get("cpu_p50_ms") else ""
-        print(f"{r['backbone']:10s} {r['fastest']:13s} p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms{cpu} "
-              f"(model p50 {r['model_p50_ms']:.3f}, embed p50 {r['embed_p50_ms']:.3f}); "
-              f"p50 <= 0.1 ms: {'yes' if r.get('meets_p50_target') else 'no'}; "
-              f"p99 <= 0.2 ms: {'yes' if r['meets_p99_target'] else 'no'}; accuracy {change}")
+        print(
+            f"{r['backbone']:10s} {r['fastest']:13s} p50 {r['p50_ms']:.3f} p99 {r['p99_ms']:.3f} ms{cpu} "
+            f"(model p50 {r['model_p50_ms']:.3f}, embed p50 {r['embed_p50_ms']:.3f}); "
+            f"p50 <= 0.1 ms: {'yes' if r.get('meets_p50_target') else 'no'}; "
+            f"p99 <= 0.2 ms: {'yes' if r['meets_p99_target'] else 'no'}; accuracy {change}"
+        )
 
 
 def report(result: dict) -> None:
@@ -375,24 +458,35 @@ def main() -> None:
     states = replay_states(REPLAY)
     game = load_games([REPLAY], EmbedConfig(), (0,))[0]
     started = time.time()
-    result = {"machine": machine(loadavg_start=list(os.getloadavg())),
-              "frames": args.frames, "torch_frames": args.torch_frames,
-              "window_frames": args.window_frames, "window": args.window, "latency": [], "accuracy": {}}
+    result = {
+        "machine": machine(loadavg_start=list(os.getloadavg())),
+        "frames": args.frames,
+        "torch_frames": args.torch_frames,
+        "window_frames": args.window_frames,
+        "window": args.window,
+        "latency": [],
+        "accuracy": {},
+    }
     result["embed_routes"] = embed_routes(states, min(args.frames, 5000))
     for name in names:
         for hidden, layers in sizes:
             block = latency_block(name, hidden, layers, args, states, game, work)
             result["latency"].append(block)
-            print(f"{name} {hidden}x{layers}: fastest {block['fastest']} "
-                  f"p50 {block['onnx'][block['fastest']]['p50_ms']:.3f} ms", flush=True)
+            print(
+                f"{name} {hidden}x{layers}: fastest {block['fastest']} "
+                f"p50 {block['onnx'][block['fastest']]['p50_ms']:.3f} ms",
+                flush=True,
+            )
         if args.accuracy_steps > 0:
             result["accuracy"][name] = accuracy_block(name, args, work)
     result["machine"]["loadavg_end"] = list(os.getloadavg())
     result["seconds"] = time.time() - started
     report(result)
     write_json(args.out, result)
-    print(f"({result['seconds'] / 60:.1f} min; load average "
-          f"{result['machine']['loadavg_start'][0]:.1f} -> {result['machine']['loadavg_end'][0]:.1f})")
+    print(
+        f"({result['seconds'] / 60:.1f} min; load average "
+        f"{result['machine']['loadavg_start'][0]:.1f} -> {result['machine']['loadavg_end'][0]:.1f})"
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ one core (state features + controller targets, every human perspective); the loa
 (256, 64) batches/s next to a GRU (hidden 256) training on the same batches on this CPU;
 k-means versus uniform stick quantisation error.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,17 +30,20 @@ def gru_trainer(input_dim: int, id_vocab: list[int], heads: list[int], hidden: i
     opt = torch.optim.AdamW(params, lr=1e-3)
 
     def step(batch: dict) -> float:
-        x = torch.cat([batch["floats"], batch["controller"]] +
-                      [e(batch["ids"][..., i].long()) for i, e in enumerate(emb)], -1)
-        h, _ = gru(x)                                    # (B, T, H)
+        x = torch.cat(
+            [batch["floats"], batch["controller"]] + [e(batch["ids"][..., i].long()) for i, e in enumerate(emb)], -1
+        )
+        h, _ = gru(x)  # (B, T, H)
         logits = out(h).split(heads, dim=-1)
-        loss = sum(torch.nn.functional.cross_entropy(l.reshape(-1, l.shape[-1]),
-                                                     batch["targets"][..., i].reshape(-1).long())
-                   for i, l in enumerate(logits))
+        loss = sum(
+            torch.nn.functional.cross_entropy(l.reshape(-1, l.shape[-1]), batch["targets"][..., i].reshape(-1).long())
+            for i, l in enumerate(logits)
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
         return float(loss)
+
     return step
 
 
@@ -69,6 +73,7 @@ def main() -> None:
 
     def embed_all() -> int:
         return sum(len(embed_game(t, cfg, i, layout, spec)) for t, i in perspectives)
+
     embed_s, embed_frames = best_of(embed_all, repeats=3)
 
     cache = build_cache(store, work / "cache", cfg)
@@ -89,19 +94,30 @@ def main() -> None:
         "gru256_train_batches_per_s": gru_rate,
         "loader_over_gru": (n / loader_s) / gru_rate,
     }
-    print(f"{len(md5s)} games, {raw_frames:,} frames, {len(perspectives)} perspectives "
-          f"({embed_frames:,} perspective-frames)")
+    print(
+        f"{len(md5s)} games, {raw_frames:,} frames, {len(perspectives)} perspectives "
+        f"({embed_frames:,} perspective-frames)"
+    )
     print(f"{'measure':36s} {'value':>14s}")
     for key, value in rows.items():
         print(f"{key:36s} {value:14,.2f}")
     for stick in ("main", "c"):
         err = sticks["mean_error"][stick]
-        print(f"{stick:4s} stick quantisation error (libmelee units): k-means k=21 {err['kmeans']:.4f}"
-              f"  uniform 17x17 {err['uniform']:.4f}")
-    out = {"replays": args.replays, "games": len(md5s), "frames": raw_frames,
-           "perspective_frames": embed_frames, "batch": [256, 64], "rates": rows,
-           "stick_quantisation": sticks["mean_error"], "float_dim": layout.float_dim,
-           "machine": machine(torch_threads=torch.get_num_threads())}
+        print(
+            f"{stick:4s} stick quantisation error (libmelee units): k-means k=21 {err['kmeans']:.4f}"
+            f"  uniform 17x17 {err['uniform']:.4f}"
+        )
+    out = {
+        "replays": args.replays,
+        "games": len(md5s),
+        "frames": raw_frames,
+        "perspective_frames": embed_frames,
+        "batch": [256, 64],
+        "rates": rows,
+        "stick_quantisation": sticks["mean_error"],
+        "float_dim": layout.float_dim,
+        "machine": machine(torch_threads=torch.get_num_threads()),
+    }
     write_json(args.out, out)
 
 

@@ -9,6 +9,7 @@ each count is the unmutated sources (all ok). Also reports how many mutants made
 peppi-py panic (a Rust ``PanicException`` caught by the reader) and how many of those
 py-slippi read instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,33 +48,43 @@ def main() -> None:
     for name, blob in mutants(sources, args.count, args.seed):
         (folder / f"{name}.slp").write_bytes(blob)
     started = time.perf_counter()
-    result = ingest([folder], work / "store", progress=sys.stderr.isatty(), force=True,
-                    policy=_policy())
+    result = ingest([folder], work / "store", progress=sys.stderr.isatty(), force=True, policy=_policy())
     seconds = time.perf_counter() - started
     outcome = Counter(f"{r['status']}: {r['reason'] or 'read'}" for r in result.report)
     by_kind = Counter((Path(r["path"]).name.split("-")[1], r["status"]) for r in result.report)
     # the baseline: what peppi-py alone does with each mutant
     alone = {Path(r["path"]).name: _peppi_alone(r["path"]) for r in result.report}
     crossed = Counter((alone[Path(r["path"]).name], r["status"]) for r in result.report)
-    print(f"{args.count} mutants of {len(sources)} sources ({args.sources}), seed {args.seed}: "
-          f"{seconds:.1f}s, {args.count / seconds:.0f} files/s")
+    print(
+        f"{args.count} mutants of {len(sources)} sources ({args.sources}), seed {args.seed}: "
+        f"{seconds:.1f}s, {args.count / seconds:.0f} files/s"
+    )
     print(f"{'peppi-py alone':16s} {'files':>6s}   -> workbench ok / skipped / error")
     for verdict in ("ok", "error", "panic"):
         total = sum(n for (v, _), n in crossed.items() if v == verdict)
-        print(f"{verdict:16s} {total:6d}   -> {crossed[verdict, 'ok']} / "
-              f"{crossed[verdict, 'skipped']} / {crossed[verdict, 'error']}")
+        print(
+            f"{verdict:16s} {total:6d}   -> {crossed[verdict, 'ok']} / "
+            f"{crossed[verdict, 'skipped']} / {crossed[verdict, 'error']}"
+        )
     print(f"{'outcome':44s} {'files':>6s}")
     for key, count in outcome.most_common():
         print(f"{key:44s} {count:6d}")
     print(f"{'kind':16s} {'ok':>5s} {'skipped':>8s} {'error':>6s}")
     for kind in sorted({k for k, _ in by_kind}):
-        print(f"{kind:16s} {by_kind[kind, 'ok']:5d} {by_kind[kind, 'skipped']:8d} "
-              f"{by_kind[kind, 'error']:6d}")
-    write_json(args.out, {"count": args.count, "seed": args.seed, "sources": names,
-                          "seconds": seconds, "outcomes": dict(outcome),
-                          "by_kind": {f"{k}:{s}": n for (k, s), n in by_kind.items()},
-                          "peppi_alone_to_workbench": {f"{v}->{s}": n for (v, s), n in crossed.items()},
-                          "machine": machine()})
+        print(f"{kind:16s} {by_kind[kind, 'ok']:5d} {by_kind[kind, 'skipped']:8d} {by_kind[kind, 'error']:6d}")
+    write_json(
+        args.out,
+        {
+            "count": args.count,
+            "seed": args.seed,
+            "sources": names,
+            "seconds": seconds,
+            "outcomes": dict(outcome),
+            "by_kind": {f"{k}:{s}": n for (k, s), n in by_kind.items()},
+            "peppi_alone_to_workbench": {f"{v}->{s}": n for (v, s), n in crossed.items()},
+            "machine": machine(),
+        },
+    )
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -14,6 +14,7 @@ Parquet codec measured on the games themselves (encode and decode CPU time per g
 the bytes on disk for each candidate; the store's ``COMPRESSION``/``COMPRESSION_LEVEL``
 is the one chosen from this table).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,16 +88,21 @@ def bench_codecs(files: list[Path], limit: int = 12) -> dict:
         for arrow in tables:
             buffer = io.BytesIO()
             start = time.thread_time()
-            pq.write_table(arrow, buffer, compression=codec, compression_level=level,
-                           write_statistics=False, use_dictionary=False)
+            pq.write_table(
+                arrow, buffer, compression=codec, compression_level=level, write_statistics=False, use_dictionary=False
+            )
             encode += time.thread_time() - start
             data = buffer.getvalue()
             start = time.thread_time()
             pq.read_table(pa.BufferReader(data))
             decode += time.thread_time() - start
             size += len(data)
-        out[f"{codec}{'' if level is None else level}"] = {"encode_s": encode, "decode_s": decode,
-                                                            "bytes": size, "games": len(tables)}
+        out[f"{codec}{'' if level is None else level}"] = {
+            "encode_s": encode,
+            "decode_s": decode,
+            "bytes": size,
+            "games": len(tables),
+        }
     return out
 
 
@@ -104,8 +110,14 @@ def bench_ingest(files: list[Path], root: Path, workers: int = 1) -> tuple[int, 
     from workbench.replay import IngestPolicy, ingest
 
     shutil.rmtree(root, ignore_errors=True)
-    result = ingest(files, root, workers=workers, progress=False, force=True,
-                    policy=IngestPolicy(min_frames=0, cpu="any", max_players=4))
+    result = ingest(
+        files,
+        root,
+        workers=workers,
+        progress=False,
+        force=True,
+        policy=IngestPolicy(min_frames=0, cpu="any", max_players=4),
+    )
     frames = sum(r.get("frames") or 0 for r in result.rows if r.get("file"))
     return frames, result
 
@@ -162,30 +174,44 @@ def main() -> None:
     print(f"{'step':24s} {'seconds':>9s} {'frames':>9s} {'frames/s':>12s} {'vs (a)':>8s}")
     for key, (t, frames) in rows.items():
         print(f"{key:24s} {t:9.3f} {frames:9d} {rate[key]:12,.0f} {rate[key] / base:8.2f}")
-    ratios = {"c_over_a": rate["c_workbench_ingest"] / base,
-              "c2_over_c": rate["c2_ingest_2_workers"] / rate["c_workbench_ingest"],
-              "c_over_a_peppi_files": rate["c_ingest_peppi_files"] / rate["a_peppi_parse_same_files"],
-              "d_over_a": rate["d_store_load_numpy"] / base,
-              "d1_over_a": rate["d1_store_load_1thread"] / base}
-    print(f"(c)/(a) = {ratios['c_over_a']:.2f} all files, {ratios['c_over_a_peppi_files']:.2f} "
-          f"on the {len(peppi_files)} files read by peppi-py  (target >= 0.5)")
+    ratios = {
+        "c_over_a": rate["c_workbench_ingest"] / base,
+        "c2_over_c": rate["c2_ingest_2_workers"] / rate["c_workbench_ingest"],
+        "c_over_a_peppi_files": rate["c_ingest_peppi_files"] / rate["a_peppi_parse_same_files"],
+        "d_over_a": rate["d_store_load_numpy"] / base,
+        "d1_over_a": rate["d1_store_load_1thread"] / base,
+    }
+    print(
+        f"(c)/(a) = {ratios['c_over_a']:.2f} all files, {ratios['c_over_a_peppi_files']:.2f} "
+        f"on the {len(peppi_files)} files read by peppi-py  (target >= 0.5)"
+    )
     print(f"(d)/(a) = {ratios['d_over_a']:.2f}, one thread {ratios['d1_over_a']:.2f}  (target >= 2)")
     print(f"--workers 2 / --workers 1 = {ratios['c2_over_c']:.2f}  (near-linear: ~2 with two free cores)")
     codecs = bench_codecs(files)
     from workbench.replay.store import COMPRESSION, COMPRESSION_LEVEL
+
     chosen = f"{COMPRESSION}{COMPRESSION_LEVEL if COMPRESSION == 'zstd' else ''}"
-    print(f"\nParquet codec on {next(iter(codecs.values()))['games']} games (CPU s encode / decode, MB; "
-          f"store uses {chosen})")
+    print(
+        f"\nParquet codec on {next(iter(codecs.values()))['games']} games (CPU s encode / decode, MB; "
+        f"store uses {chosen})"
+    )
     for name, c in codecs.items():
-        print(f"{name:8s} {c['encode_s']:7.3f} {c['decode_s']:7.3f} {c['bytes'] / 2**20:8.1f}"
-              f"{'  <- store' if name == chosen else ''}")
+        print(
+            f"{name:8s} {c['encode_s']:7.3f} {c['decode_s']:7.3f} {c['bytes'] / 2**20:8.1f}"
+            f"{'  <- store' if name == chosen else ''}"
+        )
     print(f"load average {os.getloadavg()[0]:.1f}")
-    out = {"files": len(files), "replays": args.replays, "repeats": args.repeats,
-           "machine": machine(),
-           "steps": {k: {"seconds": t, "frames": f, "frames_per_s": rate[k]}
-                     for k, (t, f) in rows.items()},
-           "ratios": ratios, "codecs": codecs, "loadavg_end": list(os.getloadavg()),
-           "ingest_summary": result.summary}
+    out = {
+        "files": len(files),
+        "replays": args.replays,
+        "repeats": args.repeats,
+        "machine": machine(),
+        "steps": {k: {"seconds": t, "frames": f, "frames_per_s": rate[k]} for k, (t, f) in rows.items()},
+        "ratios": ratios,
+        "codecs": codecs,
+        "loadavg_end": list(os.getloadavg()),
+        "ingest_summary": result.summary,
+    }
     write_json(args.out, out)
 
 

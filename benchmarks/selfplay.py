@@ -10,6 +10,7 @@ the simulator's own frames/s with no policy (what rollouts would reach if infere
 were free), and the learner's frames/s beside the rollout's (the goal: learning, not
 the environment or inference, bounds the loop: env + inference <= 1/3 of wall time).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,7 @@ def _policy(hidden: int, layers: int):
     from workbench.models.policy import Policy, PolicyConfig
 
     torch.manual_seed(0)
-    return Policy(EmbedConfig(), PolicyConfig(backbone={"name": "gru", "hidden_size": hidden,
-                                                        "num_layers": layers}))
+    return Policy(EmbedConfig(), PolicyConfig(backbone={"name": "gru", "hidden_size": hidden, "num_layers": layers}))
 
 
 def bench_loop(games: int, steps: int, hidden: int, layers: int, characters, stage: str) -> dict:
@@ -39,12 +39,17 @@ def bench_loop(games: int, steps: int, hidden: int, layers: int, characters, sta
     from workbench.selfplay.rollout import Arena
 
     policy = _policy(hidden, layers)
-    cfg = SelfPlayConfig(init="-", characters=list(characters), stage=stage,
-                         rollout=RolloutConfig(num_games=games, steps=steps), ppo=PPOConfig(update_epochs=2))
+    cfg = SelfPlayConfig(
+        init="-",
+        characters=list(characters),
+        stage=stage,
+        rollout=RolloutConfig(num_games=games, steps=steps),
+        ppo=PPOConfig(update_epochs=2),
+    )
     learner = Learner("main-0", "main", policy, cfg.ppo, games)
     arena = Arena(make_game_env(cfg, games, 0), "main-0", learner.actor, 0, "both", 0)
     opponents = {"main-0": learner.actor, "teacher": learner.teacher}
-    arena.collect(learner.actor, opponents, {"teacher": 1.0}, 2, 0)   # warm-up
+    arena.collect(learner.actor, opponents, {"teacher": 1.0}, 2, 0)  # warm-up
     start = time.perf_counter()
     rollout, _, stats = arena.collect(learner.actor, opponents, {"teacher": 1.0}, steps, 1)
     rollout_s = time.perf_counter() - start
@@ -61,12 +66,20 @@ def bench_loop(games: int, steps: int, hidden: int, layers: int, characters, sta
     bare_s = time.perf_counter() - start
     frames = games * steps
     loop_s = rollout_s + learn_s
-    return {"games": games, "steps": steps, "frames": frames,
-            "rollout_frames_per_s": frames / rollout_s, "learner_frames_per_s": frames / learn_s,
-            "loop_frames_per_s": frames / loop_s, "bare_env_frames_per_s": frames / bare_s,
-            "share_env": stats.env_s / loop_s, "share_embed": stats.embed_s / loop_s,
-            "share_inference": stats.policy_s / loop_s, "share_learn": learn_s / loop_s,
-            "rollout_vs_bare_env": (frames / rollout_s) / (frames / bare_s)}
+    return {
+        "games": games,
+        "steps": steps,
+        "frames": frames,
+        "rollout_frames_per_s": frames / rollout_s,
+        "learner_frames_per_s": frames / learn_s,
+        "loop_frames_per_s": frames / loop_s,
+        "bare_env_frames_per_s": frames / bare_s,
+        "share_env": stats.env_s / loop_s,
+        "share_embed": stats.embed_s / loop_s,
+        "share_inference": stats.policy_s / loop_s,
+        "share_learn": learn_s / loop_s,
+        "rollout_vs_bare_env": (frames / rollout_s) / (frames / bare_s),
+    }
 
 
 def bench_cartpole() -> dict:
@@ -74,10 +87,15 @@ def bench_cartpole() -> dict:
 
     start = time.perf_counter()
     _, summary = train_cartpole(CartPoleConfig())
-    return {"eval_mean_return": summary["eval_mean_return"], "eval_min_return": summary["eval_min_return"],
-            "episodes": summary["eval_episodes"], "train_steps": summary["train_steps"],
-            "seconds": round(time.perf_counter() - start, 1), "target": 475,
-            "random_policy_return": 22.0}   # CartPole-v1's mean return under uniform actions
+    return {
+        "eval_mean_return": summary["eval_mean_return"],
+        "eval_min_return": summary["eval_min_return"],
+        "episodes": summary["eval_episodes"],
+        "train_steps": summary["train_steps"],
+        "seconds": round(time.perf_counter() - start, 1),
+        "target": 475,
+        "random_policy_return": 22.0,
+    }  # CartPole-v1's mean return under uniform actions
 
 
 def main() -> None:
@@ -96,24 +114,35 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     load = open("/proc/loadavg").read().split()[:3] if __import__("os").path.exists("/proc/loadavg") else []
-    result = {"machine": machine(torch_threads=torch.get_num_threads(), load=load,
-                                 device="cuda" if torch.cuda.is_available() else "cpu"),
-              "policy": f"gru {args.hidden}x{args.layers}", "loop": [], "cartpole": None}
+    result = {
+        "machine": machine(
+            torch_threads=torch.get_num_threads(), load=load, device="cuda" if torch.cuda.is_available() else "cpu"
+        ),
+        "policy": f"gru {args.hidden}x{args.layers}",
+        "loop": [],
+        "cartpole": None,
+    }
     if not args.no_loop:
-        print(f"{'N':>6} {'rollout f/s':>12} {'learner f/s':>12} {'bare env f/s':>13} "
-              f"{'env':>6} {'embed':>6} {'infer':>6} {'learn':>6}")
+        print(
+            f"{'N':>6} {'rollout f/s':>12} {'learner f/s':>12} {'bare env f/s':>13} "
+            f"{'env':>6} {'embed':>6} {'infer':>6} {'learn':>6}"
+        )
         for games in args.games:
             row = bench_loop(games, args.steps, args.hidden, args.layers, args.characters.split(","), args.stage)
             result["loop"].append(row)
-            print(f"{games:>6} {row['rollout_frames_per_s']:>12,.0f} {row['learner_frames_per_s']:>12,.0f} "
-                  f"{row['bare_env_frames_per_s']:>13,.0f} {row['share_env']:>6.0%} {row['share_embed']:>6.0%} "
-                  f"{row['share_inference']:>6.0%} {row['share_learn']:>6.0%}")
+            print(
+                f"{games:>6} {row['rollout_frames_per_s']:>12,.0f} {row['learner_frames_per_s']:>12,.0f} "
+                f"{row['bare_env_frames_per_s']:>13,.0f} {row['share_env']:>6.0%} {row['share_embed']:>6.0%} "
+                f"{row['share_inference']:>6.0%} {row['share_learn']:>6.0%}"
+            )
     if args.cartpole:
         result["cartpole"] = bench_cartpole()
         c = result["cartpole"]
-        print(f"CartPole-v1: mean return {c['eval_mean_return']:.1f} over {c['episodes']} episodes "
-              f"(target {c['target']}, random ~{c['random_policy_return']:.0f}) after {c['train_steps']:,} "
-              f"steps in {c['seconds']} s")
+        print(
+            f"CartPole-v1: mean return {c['eval_mean_return']:.1f} over {c['episodes']} episodes "
+            f"(target {c['target']}, random ~{c['random_policy_return']:.0f}) after {c['train_steps']:,} "
+            f"steps in {c['seconds']} s"
+        )
     write_json(args.json, result)
 
 

@@ -10,6 +10,7 @@ wall time would count other people's work); wall-clock figures are in the JSON t
 melee-sim-light reports about 120k frames/s per core for its (ISO-extracted, far less
 faithful) simulation; the goal here is 1,000,000 frames/s at N = 4096.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,26 +46,61 @@ def measure(n: int, frames: int) -> dict:
     env = make_env(num_games=n, characters=("fox", "marth"), jit=True)
     tape = sticky_tape(n)
     env.reset()
-    for k in range(64):   # compile (or load the cache) and leave the start position
+    for k in range(64):  # compile (or load the cache) and leave the start position
         env.step(tape[k])
     counter = iter(range(10**9))
     step_cpu, step_wall = cpu_time(lambda: env.step(tape[next(counter) % 64]), frames)
     d, s = env.data, env.state
     ctrl = tape[0]
-    for fn in (lambda: physics_kernel(s.pf, s.pi, s.gi, ctrl, d.chars, d.moves, d.hitboxes, d.motions,
-                                      d.locomotion, d.first_frame, env.stage_array),
-               lambda: hits_kernel(s.pf, s.pi, s.gi, d.chars, d.hitboxes, d.first_frame),
-               lambda: end_kernel(s.pf, s.pi, s.gi, env.stage_array, env.max_frames)):
-        fn()   # compile (or load) the split kernels outside the timing
-    physics = cpu_time(lambda: physics_kernel(s.pf, s.pi, s.gi, ctrl, d.chars, d.moves, d.hitboxes,
-                                              d.motions, d.locomotion, d.first_frame, env.stage_array), frames)[0]
+    for fn in (
+        lambda: physics_kernel(
+            s.pf,
+            s.pi,
+            s.gi,
+            ctrl,
+            d.chars,
+            d.moves,
+            d.hitboxes,
+            d.motions,
+            d.locomotion,
+            d.first_frame,
+            env.stage_array,
+        ),
+        lambda: hits_kernel(s.pf, s.pi, s.gi, d.chars, d.hitboxes, d.first_frame),
+        lambda: end_kernel(s.pf, s.pi, s.gi, env.stage_array, env.max_frames),
+    ):
+        fn()  # compile (or load) the split kernels outside the timing
+    physics = cpu_time(
+        lambda: physics_kernel(
+            s.pf,
+            s.pi,
+            s.gi,
+            ctrl,
+            d.chars,
+            d.moves,
+            d.hitboxes,
+            d.motions,
+            d.locomotion,
+            d.first_frame,
+            env.stage_array,
+        ),
+        frames,
+    )[0]
     hits = cpu_time(lambda: hits_kernel(s.pf, s.pi, s.gi, d.chars, d.hitboxes, d.first_frame), frames)[0]
     end = cpu_time(lambda: end_kernel(s.pf, s.pi, s.gi, env.stage_array, env.max_frames), frames)[0]
     observe = cpu_time(env.observe, frames)[0]
-    return {"games": n, "frames": frames, "frames_per_s": n / step_cpu, "frames_per_wall_s": n / step_wall,
-            "us_per_step": step_cpu * 1e6, "physics_us": physics * 1e6, "hits_us": hits * 1e6,
-            "end_us": end * 1e6, "observe_us": observe * 1e6,
-            "other_us": max(step_cpu - physics - hits - end - observe, 0.0) * 1e6}
+    return {
+        "games": n,
+        "frames": frames,
+        "frames_per_s": n / step_cpu,
+        "frames_per_wall_s": n / step_wall,
+        "us_per_step": step_cpu * 1e6,
+        "physics_us": physics * 1e6,
+        "hits_us": hits * 1e6,
+        "end_us": end * 1e6,
+        "observe_us": observe * 1e6,
+        "other_us": max(step_cpu - physics - hits - end - observe, 0.0) * 1e6,
+    }
 
 
 def reference(n: int, frames: int) -> float:
@@ -111,8 +147,10 @@ def main() -> None:
     args = parser.parse_args()
     base = reference(64, 20)
     rows = []
-    print(f"{'N':>5} {'frames/s':>11} {'x ref':>7} {'x msl':>6} {'step us':>9} {'physics':>8} "
-          f"{'hits':>7} {'end':>6} {'obs':>7} {'other':>7} {'embed/f':>8} {'gru/f':>8}")
+    print(
+        f"{'N':>5} {'frames/s':>11} {'x ref':>7} {'x msl':>6} {'step us':>9} {'physics':>8} "
+        f"{'hits':>7} {'end':>6} {'obs':>7} {'other':>7} {'embed/f':>8} {'gru/f':>8}"
+    )
     for n in args.games:
         row = measure(n, max(20, args.frames if n >= 64 else args.frames * 10))
         row["x_reference"] = row["frames_per_s"] / base
@@ -120,15 +158,18 @@ def main() -> None:
         if not args.no_policy:
             row.update(policy_cost(n))
         rows.append(row)
-        print(f"{n:>5} {row['frames_per_s']:>11,.0f} {row['x_reference']:>7.0f} {row['x_melee_sim_light']:>6.2f} "
-              f"{row['us_per_step']:>9.1f} {row['physics_us']:>8.1f} {row['hits_us']:>7.1f} {row['end_us']:>6.1f} "
-              f"{row['observe_us']:>7.1f} {row['other_us']:>7.1f} {row.get('embed_us_per_frame', 0):>8.2f} "
-              f"{row.get('gru256x2_us_per_frame', 0):>8.2f}")
-    print(f"baseline: plain-Python reference step {base:,.0f} frames/s (N=64); "
-          f"melee-sim-light reports {MELEE_SIM_LIGHT_PER_CORE:,} frames/s per core")
+        print(
+            f"{n:>5} {row['frames_per_s']:>11,.0f} {row['x_reference']:>7.0f} {row['x_melee_sim_light']:>6.2f} "
+            f"{row['us_per_step']:>9.1f} {row['physics_us']:>8.1f} {row['hits_us']:>7.1f} {row['end_us']:>6.1f} "
+            f"{row['observe_us']:>7.1f} {row['other_us']:>7.1f} {row.get('embed_us_per_frame', 0):>8.2f} "
+            f"{row.get('gru256x2_us_per_frame', 0):>8.2f}"
+        )
+    print(
+        f"baseline: plain-Python reference step {base:,.0f} frames/s (N=64); "
+        f"melee-sim-light reports {MELEE_SIM_LIGHT_PER_CORE:,} frames/s per core"
+    )
     load = os.getloadavg()[0]
-    write_json(args.json, {"rows": rows, "reference_frames_per_s": base,
-                           "machine": machine(load_1min=load)})
+    write_json(args.json, {"rows": rows, "reference_frames_per_s": base, "machine": machine(load_1min=load)})
 
 
 if __name__ == "__main__":

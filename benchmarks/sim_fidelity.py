@@ -7,6 +7,7 @@ speed, each beside the table value the simulator uses.
 The baseline beside the launch-speed error: predicting every hit's launch speed as the
 mean measured one (what a simulator that ignores damage, percent and weight could do).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,12 +43,18 @@ def main() -> None:
     base = float(np.median(np.abs(measured.mean() - measured) / np.maximum(measured, 1e-6))) if hits else math.nan
     summary["baseline_speed_rel_err_median"] = base
     print(f"{games} games, {summary['hits']} real hits of simulated attacks")
-    print(f"  launch speed  median rel err {summary['speed_rel_err_median']:.4f} (p90 {summary['speed_rel_err_p90']:.3f}); "
-          f"baseline (mean speed for every hit) {base:.3f}")
-    print(f"  launch angle  median err {summary['angle_err_deg_median']:.2f} deg (p90 {summary['angle_err_deg_p90']:.1f}) "
-          f"over {summary['angle_hits']} airborne launches")
-    print(f"  hitstun       median err {summary['hitstun_err_frames_median']:.1f} frames (p90 "
-          f"{summary['hitstun_err_frames_p90']:.1f}); exact on {summary['hitstun_exact_share']:.1%}")
+    print(
+        f"  launch speed  median rel err {summary['speed_rel_err_median']:.4f} (p90 {summary['speed_rel_err_p90']:.3f}); "
+        f"baseline (mean speed for every hit) {base:.3f}"
+    )
+    print(
+        f"  launch angle  median err {summary['angle_err_deg_median']:.2f} deg (p90 {summary['angle_err_deg_p90']:.1f}) "
+        f"over {summary['angle_hits']} airborne launches"
+    )
+    print(
+        f"  hitstun       median err {summary['hitstun_err_frames_median']:.1f} frames (p90 "
+        f"{summary['hitstun_err_frames_p90']:.1f}); exact on {summary['hitstun_exact_share']:.1%}"
+    )
     for what, row in movement.items():
         extra = f", rise median err {row['rise_abs_err_median']:.4f}" if "rise_abs_err_median" in row else ""
         print(f"  {what:10s} n={row['n']:5d} speed median err {row['speed_abs_err_median']:.4f}{extra}")

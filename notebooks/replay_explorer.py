@@ -32,8 +32,10 @@ def _(FrameStore, mo):
     games = frame_store.games()
     mo.stop(
         not games,
-        mo.md(f"No games in `{store_path}`: run `workbench ingest data/replays --out {store_path}` "
-              "or pass `-- --store DIR`."),
+        mo.md(
+            f"No games in `{store_path}`: run `workbench ingest data/replays --out {store_path}` "
+            "or pass `-- --store DIR`."
+        ),
     )
     return frame_store, games, store_path
 
@@ -45,8 +47,7 @@ def _(games, mo, viz):
         value=f"0: {viz.game_label(games[0])}",
         label="game",
     )
-    window_frames = mo.ui.slider(start=60, stop=3600, step=60, value=600, label="frames shown",
-                                 show_value=True)
+    window_frames = mo.ui.slider(start=60, stop=3600, step=60, value=600, label="frames shown", show_value=True)
     mo.hstack([game_picker, window_frames], justify="start")
     return game_picker, window_frames
 
@@ -60,8 +61,7 @@ def _(frame_store, game_picker, games, viz, window_frames):
 
 @app.cell
 def _(mo, window):
-    frame_slider = mo.ui.slider(start=0, stop=len(window) - 1, value=0, label="frame",
-                                show_value=True, full_width=True)
+    frame_slider = mo.ui.slider(start=0, stop=len(window) - 1, value=0, label="frame", show_value=True, full_width=True)
     frame_slider
     return (frame_slider,)
 

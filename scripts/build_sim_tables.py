@@ -21,6 +21,7 @@ Sources (each table names its own in ``data/sim/README.md`` and ``sources.json``
 
 The library reads only the generated ``data/sim`` files (committed), never ``../shared``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,54 +36,93 @@ import numpy as np
 
 # (attributes.json name, fightcore file stem, libmelee internal id, characterdata row name)
 CHARACTERS = [
-    ("Fox", "fox", 0x01, "Fox"), ("Falco", "falco", 0x16, "Falco"),
-    ("Marth", "marth", 0x12, "Marth"), ("Sheik", "sheik", 0x07, "Sheik"),
+    ("Fox", "fox", 0x01, "Fox"),
+    ("Falco", "falco", 0x16, "Falco"),
+    ("Marth", "marth", 0x12, "Marth"),
+    ("Sheik", "sheik", 0x07, "Sheik"),
     ("Captain Falcon", "captainfalcon", 0x02, "Cptfalcon"),
-    ("Jigglypuff", "jigglypuff", 0x0F, "Jigs"), ("Peach", "peach", 0x09, "Peach"),
-    ("Mewtwo", "mewtwo", 0x10, "Mewto"), ("Game & Watch", "mrgameandwatch", 0x18, "GNW"),
-    ("Link", "link", 0x06, "Link"), ("Ganondorf", "ganondorf", 0x19, "Ganondorf"),
-    ("Zelda", "zelda", 0x13, "Zelda"), ("Samus", "samus", 0x0D, "Samus"),
-    ("Pikachu", "pikachu", 0x0C, "Pikachu"), ("Luigi", "luigi", 0x11, "Luigi"),
-    ("Mario", "mario", 0x00, "Mario"), ("Dr Mario", "drmario", 0x15, "Doc"),
-    ("Young Link", "younglink", 0x14, "Ylink"), ("Roy", "roy", 0x1A, "Roy"),
-    ("Yoshi", "yoshi", 0x0E, "Yoshi"), ("Donkey Kong", "donkeykong", 0x03, "DK"),
-    ("Bowser", "bowser", 0x05, "Bowser"), ("Ness", "ness", 0x08, "Ness"),
-    ("Kirby", "kirby", 0x04, "Kirby"), ("Pichu", "pichu", 0x17, "Pichu"),
+    ("Jigglypuff", "jigglypuff", 0x0F, "Jigs"),
+    ("Peach", "peach", 0x09, "Peach"),
+    ("Mewtwo", "mewtwo", 0x10, "Mewto"),
+    ("Game & Watch", "mrgameandwatch", 0x18, "GNW"),
+    ("Link", "link", 0x06, "Link"),
+    ("Ganondorf", "ganondorf", 0x19, "Ganondorf"),
+    ("Zelda", "zelda", 0x13, "Zelda"),
+    ("Samus", "samus", 0x0D, "Samus"),
+    ("Pikachu", "pikachu", 0x0C, "Pikachu"),
+    ("Luigi", "luigi", 0x11, "Luigi"),
+    ("Mario", "mario", 0x00, "Mario"),
+    ("Dr Mario", "drmario", 0x15, "Doc"),
+    ("Young Link", "younglink", 0x14, "Ylink"),
+    ("Roy", "roy", 0x1A, "Roy"),
+    ("Yoshi", "yoshi", 0x0E, "Yoshi"),
+    ("Donkey Kong", "donkeykong", 0x03, "DK"),
+    ("Bowser", "bowser", 0x05, "Bowser"),
+    ("Ness", "ness", 0x08, "Ness"),
+    ("Kirby", "kirby", 0x04, "Kirby"),
+    ("Pichu", "pichu", 0x17, "Pichu"),
     ("Ice Climbers", "iceclimbers", 0x0A, "Popo"),
 ]
 
 # Attacks the simulator performs: (kind, FightCore key, action-state id).
 MOVES = [
-    ("jab", "jab1", 44), ("ftilt", "ftilt", 53), ("utilt", "utilt", 56), ("dtilt", "dtilt", 57),
-    ("fsmash", "fsmash", 60), ("usmash", "usmash", 63), ("dsmash", "dsmash", 64),
-    ("nair", "nair", 65), ("fair", "fair", 66), ("bair", "bair", 67), ("uair", "uair", 68),
-    ("dair", "dair", 69), ("dattack", "dattack", 50), ("grab", "grab", 212),
-    ("dashgrab", "dashgrab", 214), ("fthrow", "fthrow", 219), ("bthrow", "bthrow", 220),
-    ("uthrow", "uthrow", 221), ("dthrow", "dthrow", 222), ("edge_attack", "edge", 257),
+    ("jab", "jab1", 44),
+    ("ftilt", "ftilt", 53),
+    ("utilt", "utilt", 56),
+    ("dtilt", "dtilt", 57),
+    ("fsmash", "fsmash", 60),
+    ("usmash", "usmash", 63),
+    ("dsmash", "dsmash", 64),
+    ("nair", "nair", 65),
+    ("fair", "fair", 66),
+    ("bair", "bair", 67),
+    ("uair", "uair", 68),
+    ("dair", "dair", 69),
+    ("dattack", "dattack", 50),
+    ("grab", "grab", 212),
+    ("dashgrab", "dashgrab", 214),
+    ("fthrow", "fthrow", 219),
+    ("bthrow", "bthrow", 220),
+    ("uthrow", "uthrow", 221),
+    ("dthrow", "dthrow", 222),
+    ("edge_attack", "edge", 257),
     ("getup_attack", "bgetup", 187),
 ]
 # Non-attacking timed actions with real per-frame locomotion: (kind, FightCore key or "", action).
 MOTIONS = [
-    ("roll_forward", "rollforward", 233), ("roll_backward", "rollbackwards", 234),
-    ("spotdodge", "spotdodge", 235), ("airdodge", "airdodge", 236),
-    ("tech_neutral", "neutraltech", 199), ("tech_forward", "ftechroll", 200),
-    ("tech_backward", "btechroll", 201), ("getup", "", 186), ("getup_roll_forward", "", 188),
-    ("getup_roll_backward", "", 189), ("ledge_getup_quick", "", 255),
-    ("ledge_getup_slow", "", 254), ("ledge_roll_quick", "", 259), ("ledge_roll_slow", "", 258),
+    ("roll_forward", "rollforward", 233),
+    ("roll_backward", "rollbackwards", 234),
+    ("spotdodge", "spotdodge", 235),
+    ("airdodge", "airdodge", 236),
+    ("tech_neutral", "neutraltech", 199),
+    ("tech_forward", "ftechroll", 200),
+    ("tech_backward", "btechroll", 201),
+    ("getup", "", 186),
+    ("getup_roll_forward", "", 188),
+    ("getup_roll_backward", "", 189),
+    ("ledge_getup_quick", "", 255),
+    ("ledge_getup_slow", "", 254),
+    ("ledge_roll_quick", "", 259),
+    ("ledge_roll_slow", "", 258),
 ]
 STAGES = {  # external id -> libmelee Stage enum member name
-    32: "FINAL_DESTINATION", 31: "BATTLEFIELD", 8: "YOSHIS_STORY", 28: "DREAMLAND",
-    2: "FOUNTAIN_OF_DREAMS", 3: "POKEMON_STADIUM",
+    32: "FINAL_DESTINATION",
+    31: "BATTLEFIELD",
+    8: "YOSHIS_STORY",
+    28: "DREAMLAND",
+    2: "FOUNTAIN_OF_DREAMS",
+    3: "POKEMON_STADIUM",
 }
 # Fountain of Dreams' side platforms move; libmelee leaves them as TODO. Their resting
 # extents and a mid height (approximation, documented in the README).
 FOD_SIDE_PLATFORMS = [(20.0, -49.5, -21.0), (20.0, 21.0, 49.5)]
-MAX_MOVE_FRAMES = 80   # longest simulated move animation kept in the dense table
+MAX_MOVE_FRAMES = 80  # longest simulated move animation kept in the dense table
 MOTION_FRAMES = 60
 
 
 def melee_dir() -> Path:
     import melee
+
     return Path(os.path.dirname(melee.__file__))
 
 
@@ -98,8 +138,10 @@ def read_framedata() -> dict[tuple[int, int], list[dict]]:
 
 def characters_table(shared: Path, framedata) -> list[dict]:
     attributes = {a["Char"]: a for a in json.loads((shared / "melee-data/attributes.json").read_text())}
-    stats = {c["normalizedName"]: c["characterStatistics"]
-             for c in json.loads((shared / "melee-data/fightcore/character_statistics.json").read_text())}
+    stats = {
+        c["normalizedName"]: c["characterStatistics"]
+        for c in json.loads((shared / "melee-data/fightcore/character_statistics.json").read_text())
+    }
     with open(melee_dir() / "characterdata.csv") as handle:
         libmelee_rows = {r["Character"]: r for r in csv.DictReader(handle)}
     sizes = {k: float(r["size"]) for k, r in libmelee_rows.items()}
@@ -107,27 +149,46 @@ def characters_table(shared: Path, framedata) -> list[dict]:
     for name, stem, internal, cd_name in CHARACTERS:
         a = attributes[name]
         stat = stats.get(stem, stats.get({"mrgameandwatch": "mrgame&watch"}.get(stem, stem), {}))
-        out.append({
-            "name": name, "key": stem, "internal_id": internal,
-            "weight": a["Weight"], "jump_squat": a["Jump Frames"], "jump_v": a["Jump V"],
-            "hop_v": a["Hop V"], "jump_h": a["Jump H"], "jump_h_max": a["Jump H Max"],
-            "jump_momentum": a["Jump H Mmntm Mult"], "dj_mult": a["Dbl Jump Mult"],
-            "dj_h": a["Dbl Jump H"], "jumps": a["Jumps"], "gravity": a["Gravity"],
-            "fall_speed": a["Falling Speed"], "fastfall_speed": a["Fast Falling Speed"],
-            "walk_speed": a["Walk Speed"], "walk_accel": a["Walk Accel"],
-            "dash_init": a["Dash Init"], "run_speed": a["Run Speed"],
-            "run_accel_a": a["Dash"]["Run Accel A"], "run_accel_b": a["Dash"]["Run Accel B"],
-            "traction": a["Traction"], "air_speed": a["Airspeed"],
-            "air_accel_base": a["Air Acceleration Base"],
-            "air_accel_add": a["Air Acceleration Additional"], "air_friction": a["Air Fric"],
-            "landing_lag": a["Landing Lag"], "shield_size": a["Shield Size"],
-            "dash_frames": stat.get("dashFrames", 0) or 0,
-            "hurtbox_size": sizes.get(cd_name, float("nan")),
-            # the double jump's initial speed as libmelee measured it in game (the replays
-            # agree: Fox 4.186, where Jump V x Dbl Jump Mult would give 4.416)
-            "dj_v": float(libmelee_rows[cd_name]["InitDJSpeed"]) if cd_name in libmelee_rows
-            else a["Jump V"] * a["Dbl Jump Mult"],
-        })
+        out.append(
+            {
+                "name": name,
+                "key": stem,
+                "internal_id": internal,
+                "weight": a["Weight"],
+                "jump_squat": a["Jump Frames"],
+                "jump_v": a["Jump V"],
+                "hop_v": a["Hop V"],
+                "jump_h": a["Jump H"],
+                "jump_h_max": a["Jump H Max"],
+                "jump_momentum": a["Jump H Mmntm Mult"],
+                "dj_mult": a["Dbl Jump Mult"],
+                "dj_h": a["Dbl Jump H"],
+                "jumps": a["Jumps"],
+                "gravity": a["Gravity"],
+                "fall_speed": a["Falling Speed"],
+                "fastfall_speed": a["Fast Falling Speed"],
+                "walk_speed": a["Walk Speed"],
+                "walk_accel": a["Walk Accel"],
+                "dash_init": a["Dash Init"],
+                "run_speed": a["Run Speed"],
+                "run_accel_a": a["Dash"]["Run Accel A"],
+                "run_accel_b": a["Dash"]["Run Accel B"],
+                "traction": a["Traction"],
+                "air_speed": a["Airspeed"],
+                "air_accel_base": a["Air Acceleration Base"],
+                "air_accel_add": a["Air Acceleration Additional"],
+                "air_friction": a["Air Fric"],
+                "landing_lag": a["Landing Lag"],
+                "shield_size": a["Shield Size"],
+                "dash_frames": stat.get("dashFrames", 0) or 0,
+                "hurtbox_size": sizes.get(cd_name, float("nan")),
+                # the double jump's initial speed as libmelee measured it in game (the replays
+                # agree: Fox 4.186, where Jump V x Dbl Jump Mult would give 4.416)
+                "dj_v": float(libmelee_rows[cd_name]["InitDJSpeed"])
+                if cd_name in libmelee_rows
+                else a["Jump V"] * a["Dbl Jump Mult"],
+            }
+        )
     known = [c["hurtbox_size"] for c in out if c["hurtbox_size"] == c["hurtbox_size"]]
     for c in out:  # every name maps today; keep the rule for added characters
         c["hurtbox_source"] = "libmelee characterdata.csv"
@@ -182,15 +243,23 @@ def moves_tables(shared: Path, framedata) -> tuple[list[dict], list[dict]]:
                 total = total or 30
             windows = _active_windows(rows)
             first_active = windows[0][0] if windows else int(move.get("start") or 0)
-            moves.append({
-                "character": stem, "kind": kind, "action": action, "total_frames": total,
-                "iasa": int(move.get("iasa") or total), "land_lag": int(move.get("landLag") or 0),
-                "lcancel_lag": int(move.get("lCanceledLandLag") or 0),
-                "autocancel_before": int(move.get("autoCancelBefore") or 0),
-                "autocancel_after": int(move.get("autoCancelAfter") or 0),
-                "first_active": first_active, "hits": len(move.get("hits", [])),
-                "hitbox_frames": len(rows), "fightcore": key if move else "",
-            })
+            moves.append(
+                {
+                    "character": stem,
+                    "kind": kind,
+                    "action": action,
+                    "total_frames": total,
+                    "iasa": int(move.get("iasa") or total),
+                    "land_lag": int(move.get("landLag") or 0),
+                    "lcancel_lag": int(move.get("lCanceledLandLag") or 0),
+                    "autocancel_before": int(move.get("autoCancelBefore") or 0),
+                    "autocancel_after": int(move.get("autoCancelAfter") or 0),
+                    "first_active": first_active,
+                    "hits": len(move.get("hits", [])),
+                    "hitbox_frames": len(rows),
+                    "fightcore": key if move else "",
+                }
+            )
             hits = move.get("hits", [])
             if not hits:
                 continue
@@ -206,19 +275,42 @@ def moves_tables(shared: Path, framedata) -> tuple[list[dict], list[dict]]:
                         continue
                     boxes = hits[hit]["hitboxes"]
                     hb = boxes[min(slot, len(boxes) - 1)]
-                    hitboxes.append(_hitbox_row(
-                        stem, kind, frame, slot, float(row[f"hitbox_{slot + 1}_size"]),
-                        float(row[f"hitbox_{slot + 1}_x"]), float(row[f"hitbox_{slot + 1}_y"]), hit, hb))
+                    hitboxes.append(
+                        _hitbox_row(
+                            stem,
+                            kind,
+                            frame,
+                            slot,
+                            float(row[f"hitbox_{slot + 1}_size"]),
+                            float(row[f"hitbox_{slot + 1}_x"]),
+                            float(row[f"hitbox_{slot + 1}_y"]),
+                            hit,
+                            hb,
+                        )
+                    )
     return moves, hitboxes
 
 
 def _hitbox_row(stem, kind, frame, slot, size, x, y, hit, hb) -> dict:
-    return {"character": stem, "kind": kind, "frame": frame, "slot": slot,
-            "radius": round(size, 4), "x": round(x, 4), "y": round(y, 4), "hit": hit,
-            "damage": hb["damage"], "angle": hb["angle"], "kbg": hb["knockbackGrowth"],
-            "bkb": hb["baseKnockback"], "skb": hb["setKnockback"],
-            "hitlag": hb["hitlagDefender"], "hitlag_crouch": hb["hitlagDefenderCrouched"],
-            "shieldstun": hb["shieldstun"], "weight_independent": int(bool(hb["isWeightIndependent"]))}
+    return {
+        "character": stem,
+        "kind": kind,
+        "frame": frame,
+        "slot": slot,
+        "radius": round(size, 4),
+        "x": round(x, 4),
+        "y": round(y, 4),
+        "hit": hit,
+        "damage": hb["damage"],
+        "angle": hb["angle"],
+        "kbg": hb["knockbackGrowth"],
+        "bkb": hb["baseKnockback"],
+        "skb": hb["setKnockback"],
+        "hitlag": hb["hitlagDefender"],
+        "hitlag_crouch": hb["hitlagDefenderCrouched"],
+        "shieldstun": hb["shieldstun"],
+        "weight_independent": int(bool(hb["isWeightIndependent"])),
+    }
 
 
 def _intangible(move: dict, kind: str) -> tuple[int, int]:
@@ -241,19 +333,35 @@ def motions_tables(shared: Path, framedata) -> tuple[list[dict], list[dict]]:
             lo, hi = _intangible(move, kind) if move else (1, 0)
             if kind.startswith(("getup", "ledge")):  # Melee: getups are intangible while rising
                 lo, hi = 1, max(1, min(total, 30) - 1)
-            info.append({"character": stem, "kind": kind, "action": action, "total_frames": total,
-                         "intangible_start": lo, "intangible_end": hi,
-                         "source": ("FightCore + " if move else "") + "libmelee framedata.csv"})
+            info.append(
+                {
+                    "character": stem,
+                    "kind": kind,
+                    "action": action,
+                    "total_frames": total,
+                    "intangible_start": lo,
+                    "intangible_end": hi,
+                    "source": ("FightCore + " if move else "") + "libmelee framedata.csv",
+                }
+            )
             for row in rows[:MOTION_FRAMES]:
                 dx, dy = float(row["locomotion_x"]), float(row["locomotion_y"])
                 if dx or dy:
-                    frames.append({"character": stem, "kind": kind, "frame": int(row["frame"]),
-                                   "dx": round(dx, 4), "dy": round(dy, 4)})
+                    frames.append(
+                        {
+                            "character": stem,
+                            "kind": kind,
+                            "frame": int(row["frame"]),
+                            "dx": round(dx, 4),
+                            "dy": round(dy, 4),
+                        }
+                    )
     return info, frames
 
 
 def stages_table(spawns: dict[int, list[float]]) -> dict:
     from melee import enums, stages
+
     out = {}
     for ext, member in STAGES.items():
         stage = getattr(enums.Stage, member)
@@ -267,14 +375,21 @@ def stages_table(spawns: dict[int, list[float]]) -> dict:
         if ext == 2:
             platforms = [list(p) for p in FOD_SIDE_PLATFORMS] + platforms
             source += " (side platforms: resting extents, fixed mid height; they move in Melee)"
-        out[str(ext)] = {"name": member.lower(), "blast_left": left, "blast_right": right,
-                         "blast_top": top, "blast_bottom": bottom,
-                         "edge": round(stages.EDGE_POSITION[stage], 4),
-                         "edge_ground": round(stages.EDGE_GROUND_POSITION[stage], 4),
-                         "platforms": platforms, "spawn_x": spawns.get(ext, [-40.0, 40.0]),
-                         "spawn_source": "shared replays, ports 1-2, frame -123" if ext in spawns
-                         else "no real game on this stage: +-40 (approximation)",
-                         "source": source}
+        out[str(ext)] = {
+            "name": member.lower(),
+            "blast_left": left,
+            "blast_right": right,
+            "blast_top": top,
+            "blast_bottom": bottom,
+            "edge": round(stages.EDGE_POSITION[stage], 4),
+            "edge_ground": round(stages.EDGE_GROUND_POSITION[stage], 4),
+            "platforms": platforms,
+            "spawn_x": spawns.get(ext, [-40.0, 40.0]),
+            "spawn_source": "shared replays, ports 1-2, frame -123"
+            if ext in spawns
+            else "no real game on this stage: +-40 (approximation)",
+            "source": source,
+        }
     return out
 
 
@@ -307,8 +422,10 @@ def replay_measurements(shared: Path, limit: int) -> tuple[dict, dict, dict]:
                 hang[int(cols[f"p{p}_character"][hanging][0])] += cols[f"p{p}_y"][hanging].tolist()
     first_frame = {a: c.most_common(1)[0][0] for a, c in first.items() if sum(c.values()) >= 3}
     hang_y = {c: round(float(np.median(v)), 3) for c, v in hang.items() if len(v) >= 10}
-    spawn = {s: [round(float(np.median([v[0] for v in vs])), 3), round(float(np.median([v[1] for v in vs])), 3)]
-             for s, vs in spawns.items()}
+    spawn = {
+        s: [round(float(np.median([v[0] for v in vs])), 3), round(float(np.median([v[1] for v in vs])), 3)]
+        for s, vs in spawns.items()
+    }
     return first_frame, hang_y, spawn
 
 
@@ -340,12 +457,16 @@ def main() -> None:
     info, frames = motions_tables(args.shared, framedata)
     write_csv(args.out / "motions.csv", info)
     write_csv(args.out / "locomotion.csv", frames)
-    write_csv(args.out / "action_first_frame.csv",
-              [{"action": a, "first_action_frame": v} for a, v in sorted(first_frame.items())])
+    write_csv(
+        args.out / "action_first_frame.csv",
+        [{"action": a, "first_action_frame": v} for a, v in sorted(first_frame.items())],
+    )
     (args.out / "stages.json").write_text(json.dumps(stages_table(spawn), indent=1))
-    print(f"wrote {len(chars)} characters, {len(moves)} moves, {len(hitboxes)} hitbox rows, "
-          f"{len(info)} motions, {len(first_frame)} action first frames, {len(spawn)} stage spawns "
-          f"to {args.out}")
+    print(
+        f"wrote {len(chars)} characters, {len(moves)} moves, {len(hitboxes)} hitbox rows, "
+        f"{len(info)} motions, {len(first_frame)} action first frames, {len(spawn)} stage spawns "
+        f"to {args.out}"
+    )
 
 
 if __name__ == "__main__":

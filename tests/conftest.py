@@ -1,4 +1,5 @@
 """Shared fixtures: the bundled replays (always there) and the shared corpus (optional)."""
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,17 @@ def tiny_experiment(tmp: Path, out: str, backbone: dict, *overrides: str, data: 
     from workbench.train import load_experiment
 
     data = data or tmp
-    return load_experiment(None, [
-        f"replays={[str(DATA / 'games')]}", f"store={data / 'store'}", f"cache={data / 'cache'}",
-        f"out={tmp / out}", f"policy.backbone={json.dumps(backbone)}", *overrides])
+    return load_experiment(
+        None,
+        [
+            f"replays={[str(DATA / 'games')]}",
+            f"store={data / 'store'}",
+            f"cache={data / 'cache'}",
+            f"out={tmp / out}",
+            f"policy.backbone={json.dumps(backbone)}",
+            *overrides,
+        ],
+    )
 
 
 def shared(name: str) -> Path:

@@ -2,6 +2,7 @@
 (step == forward, chunked state, gradients, causality), the scans against their
 sequential references, mamba-ssm checkpoint compatibility, the attention window, the
 registry and configs, and (on GPU) mamba-ssm's kernels against the pure path."""
+
 from __future__ import annotations
 
 import json
@@ -55,9 +56,11 @@ TOLERANCE = {torch.float32: dict(atol=2e-5, rtol=1e-4), torch.float64: dict(atol
 
 
 def test_small_configs_cover_the_registry():
-    assert set(SMALL) == set(BACKBONES) == {
-        "mlp", "lstm", "gru", "attention", "mamba", "mamba2", "jamba", "zamba", "gla", "rwkv7", "s5", "dt"
-    }
+    assert (
+        set(SMALL)
+        == set(BACKBONES)
+        == {"mlp", "lstm", "gru", "attention", "mamba", "mamba2", "jamba", "zamba", "gla", "rwkv7", "s5", "dt"}
+    )
 
 
 def make(name: str, dtype: torch.dtype = torch.float32, seed: int = 0, **overrides):
@@ -110,9 +113,13 @@ def test_step_equals_forward(name, dtype):
 
 @pytest.mark.parametrize(
     "name, overrides",
-    [("mamba2", dict(ngroups=2, d_state=4)), ("mamba", dict(dt_rank=3, d_conv=2)),
-     ("mlp", dict(residual=False, layer_norm=False)), ("zamba", dict(shared_attention_every=2)),
-     ("attention", dict(opponent_attention=True))],
+    [
+        ("mamba2", dict(ngroups=2, d_state=4)),
+        ("mamba", dict(dt_rank=3, d_conv=2)),
+        ("mlp", dict(residual=False, layer_norm=False)),
+        ("zamba", dict(shared_attention_every=2)),
+        ("attention", dict(opponent_attention=True)),
+    ],
 )
 def test_step_equals_forward_for_config_variants(name, overrides):
     model = make(name, torch.float64, **overrides)
@@ -302,10 +309,12 @@ def dplr_inputs(low_rank: bool, dtype=torch.float64, seq_len=23, heads=3, key_di
     shape = (BATCH, seq_len, heads, key_dim)
     kk = F.normalize(torch.randn(shape, dtype=dtype), dim=-1)
     return dict(
-        q=torch.randn(shape, dtype=dtype), k=torch.randn(shape, dtype=dtype),
+        q=torch.randn(shape, dtype=dtype),
+        k=torch.randn(shape, dtype=dtype),
         v=torch.randn(BATCH, seq_len, heads, value_dim, dtype=dtype),
         log_w=-F.softplus(torch.randn(shape, dtype=dtype)),
-        a=-kk if low_rank else None, b=kk * torch.rand(shape, dtype=dtype) if low_rank else None,
+        a=-kk if low_rank else None,
+        b=kk * torch.rand(shape, dtype=dtype) if low_rank else None,
         S0=torch.randn(BATCH, heads, key_dim, value_dim, dtype=dtype),
     )
 
@@ -360,10 +369,12 @@ def test_s5_parallel_scan_matches_sequential(seq_len):
     torch.manual_seed(6)
     num_states = 5
     args = dict(
-        log_a_re=-torch.rand(num_states, dtype=torch.float64), a_angle=torch.randn(num_states, dtype=torch.float64),
+        log_a_re=-torch.rand(num_states, dtype=torch.float64),
+        a_angle=torch.randn(num_states, dtype=torch.float64),
         bu_re=torch.randn(BATCH, seq_len, num_states, dtype=torch.float64),
         bu_im=torch.randn(BATCH, seq_len, num_states, dtype=torch.float64),
-        x_re=torch.randn(BATCH, num_states, dtype=torch.float64), x_im=torch.randn(BATCH, num_states, dtype=torch.float64),
+        x_re=torch.randn(BATCH, num_states, dtype=torch.float64),
+        x_im=torch.randn(BATCH, num_states, dtype=torch.float64),
     )
     for tensor in args.values():
         tensor.requires_grad_(True)
@@ -432,7 +443,7 @@ def test_opponent_cross_attention_reads_the_opponent_through_keys_only():
         moved = x.clone()
         moved[:, 2, 3:] += 1.0  # the opponent at frame 2
         change = (cross(moved) - base).abs().amax(dim=(0, 2))
-    assert torch.all(change[:2] == 0) and torch.all(change[2:2 + WINDOW] > 0) and torch.all(change[2 + WINDOW:] == 0)
+    assert torch.all(change[:2] == 0) and torch.all(change[2 : 2 + WINDOW] > 0) and torch.all(change[2 + WINDOW :] == 0)
 
 
 def test_policy_splits_own_and_opponent_columns():
@@ -440,8 +451,18 @@ def test_policy_splits_own_and_opponent_columns():
     from workbench.models import Policy
     from workbench.models.policy import PolicyConfig
 
-    policy = Policy(EmbedConfig(), PolicyConfig(backbone={"name": "attention", "hidden_size": 16, "num_heads": 2,
-                                                          "num_layers": 1, "opponent_attention": True}))
+    policy = Policy(
+        EmbedConfig(),
+        PolicyConfig(
+            backbone={
+                "name": "attention",
+                "hidden_size": 16,
+                "num_heads": 2,
+                "num_layers": 1,
+                "opponent_attention": True,
+            }
+        ),
+    )
     columns = policy.input_columns()
     assert len(columns.own) == len(columns.opponent) > 20 and not set(columns.own) & set(columns.opponent)
     assert max(columns.own + columns.opponent) < policy.input_dim
@@ -541,8 +562,11 @@ def test_mamba_backbone_loads_a_mixer_model_checkpoint():
     plus our input_proj load strictly."""
     model = build_backbone("mamba", INPUT_DIM, hidden_size=16, num_layers=2, d_state=8)
     assert isinstance(model, MambaBackbone)
-    checkpoint = {"input_proj.weight": torch.randn(16, INPUT_DIM), "input_proj.bias": torch.randn(16),
-                  "norm_f.weight": torch.randn(16)}
+    checkpoint = {
+        "input_proj.weight": torch.randn(16, INPUT_DIM),
+        "input_proj.bias": torch.randn(16),
+        "norm_f.weight": torch.randn(16),
+    }
     for i in range(2):
         checkpoint.update(random_state_dict(MAMBA_SSM_MIXER_SHAPES, f"layers.{i}.mixer."))
         checkpoint[f"layers.{i}.norm.weight"] = torch.randn(16)
@@ -644,8 +668,9 @@ def fake_causal_conv1d_fn(x, weight, bias=None, activation=None):
     return F.silu(out[..., : x.shape[-1]])
 
 
-def fake_selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None,
-                           delta_softplus=False, return_last_state=False):
+def fake_selective_scan_fn(
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, return_last_state=False
+):
     """mamba-ssm's selective_scan_ref semantics in its (B, D, L) layout."""
     delta = F.softplus(delta + delta_bias[:, None]) if delta_softplus else delta + delta_bias[:, None]
     h, ys = u.new_zeros(u.shape[0], u.shape[1], A.shape[1]), []
@@ -660,8 +685,14 @@ def fake_selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None,
 def test_kernel_path_layout_and_carried_state_on_cpu(monkeypatch):
     """The mamba-ssm code path (transposes, conv prefix, bias, gating, carried state) run
     on CPU with reference implementations of the two kernels in their place."""
-    fakes = type("Kernels", (), {"causal_conv1d_fn": staticmethod(fake_causal_conv1d_fn),
-                                 "selective_scan_fn": staticmethod(fake_selective_scan_fn)})
+    fakes = type(
+        "Kernels",
+        (),
+        {
+            "causal_conv1d_fn": staticmethod(fake_causal_conv1d_fn),
+            "selective_scan_fn": staticmethod(fake_selective_scan_fn),
+        },
+    )
     pure = make("mamba", torch.float64, use_kernels=False)
     fused = make("mamba", torch.float64, use_kernels=True)
     fused.load_state_dict(pure.state_dict())

@@ -1,4 +1,5 @@
 """End-to-end: the real `workbench` command on real replays."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,9 @@ from conftest import DATA, bundled
 
 
 def workbench(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
 
 
 def test_ingest_bundled_replays(tmp_path):
@@ -27,8 +29,7 @@ def test_ingest_bundled_replays(tmp_path):
 
 
 def test_ingest_filters(tmp_path):
-    run = workbench("ingest", str(DATA / "games"), "--out", str(tmp_path), "--characters",
-                    "zelda", "--json")
+    run = workbench("ingest", str(DATA / "games"), "--out", str(tmp_path), "--characters", "zelda", "--json")
     summary = json.loads(run.stdout)
     assert summary["ok"] >= 1 and set(summary["characters"]) & {"Zelda"}
     assert summary["reasons"].get("skipped: filtered out", 0) >= 3
@@ -57,15 +58,33 @@ def test_fitted_stick_centres_feed_training(tmp_path):
     game = bundled("games/PMcca-sheik_vs_ics_yoshis.slp")
     fit = workbench("embed", "fit-sticks", str(game), "--k", "9", "--out", str(centers))
     assert fit.returncode == 0, fit.stderr
-    dry = workbench("train", "--replays", str(game), "--stick-centers", str(centers), "--dry-run",
-                    "--out", str(tmp_path / "run"), "--set", f"store={tmp_path / 'store'}",
-                    "--set", f"cache={tmp_path / 'cache'}")
+    dry = workbench(
+        "train",
+        "--replays",
+        str(game),
+        "--stick-centers",
+        str(centers),
+        "--dry-run",
+        "--out",
+        str(tmp_path / "run"),
+        "--set",
+        f"store={tmp_path / 'store'}",
+        "--set",
+        f"cache={tmp_path / 'cache'}",
+    )
     assert dry.returncode == 0, dry.stderr
     fitted = json.loads(centers.read_text())
     assert "kmeans" in dry.stdout and len(fitted["main"]) == 9
     # a clip whose c-stick never moves has too few positions for 9 centres: one line, no file
-    few = workbench("embed", "fit-sticks", str(bundled("games/Walnut356-falcon_throws.slp")),
-                    "--k", "9", "--out", str(tmp_path / "few.json"))
+    few = workbench(
+        "embed",
+        "fit-sticks",
+        str(bundled("games/Walnut356-falcon_throws.slp")),
+        "--k",
+        "9",
+        "--out",
+        str(tmp_path / "few.json"),
+    )
     assert few.returncode != 0 and "distinct stick positions" in few.stderr
     assert "Traceback" not in few.stderr and not (tmp_path / "few.json").exists()
     bad = workbench("train", "--stick-centers", str(game), "--dry-run")

@@ -4,6 +4,7 @@ stderr and no traceback (``WORKBENCH_DEBUG=1`` still shows it).
 The table runs through ``workbench.cli.main`` in this process (the same code path as the
 console script, minus interpreter start-up); a handful also run as real subprocesses.
 Adding a subcommand? Add its wrong invocations here."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,14 @@ def files(tmp_path_factory) -> dict[str, str]:
     (tmp / "list.yaml").write_text("- 1\n- 2\n")
     (tmp / "embed-typo.json").write_text(json.dumps({"stage": "compact", "itemslots": 3}))
     (tmp / "notes.ipynb").write_text("{}")
-    cfg = experiment(backbone="mlp", hidden=8, layers=1, window=1, out=str(tmp / "run"),
-                     overrides=[f"store={tmp / 'store'}", f"cache={tmp / 'cache'}"])
+    cfg = experiment(
+        backbone="mlp",
+        hidden=8,
+        layers=1,
+        window=1,
+        out=str(tmp / "run"),
+        overrides=[f"store={tmp / 'store'}", f"cache={tmp / 'cache'}"],
+    )
     policy = Policy(cfg.embed, cfg.policy)
     writer = CheckpointWriter(tmp / "run" / "checkpoints")
     good = writer.save(1, policy.state_dict(), cfg.to_dict(), {}, blocking=True)
@@ -51,10 +58,18 @@ def files(tmp_path_factory) -> dict[str, str]:
     meta["config"]["version"] = 99
     (newer / "config.json").write_text(json.dumps(meta))
     (newer / "model.safetensors").write_bytes(weights)
-    return {"tmp": str(tmp), "file": str(tmp / "file.txt"), "ckpt": str(good), "cut": str(cut),
-            "newer": str(newer), "typo": str(tmp / "typo.yaml"), "broken": str(tmp / "broken.yaml"),
-            "list": str(tmp / "list.yaml"), "embed_typo": str(tmp / "embed-typo.json"),
-            "nb": str(tmp / "notes.ipynb")}
+    return {
+        "tmp": str(tmp),
+        "file": str(tmp / "file.txt"),
+        "ckpt": str(good),
+        "cut": str(cut),
+        "newer": str(newer),
+        "typo": str(tmp / "typo.yaml"),
+        "broken": str(tmp / "broken.yaml"),
+        "list": str(tmp / "list.yaml"),
+        "embed_typo": str(tmp / "embed-typo.json"),
+        "nb": str(tmp / "notes.ipynb"),
+    }
 
 
 # (command line with {placeholders}, a phrase the one line must contain)
@@ -159,23 +174,38 @@ def test_wrong_invocation_is_one_line_exit_2(line, phrase, files, capsys, monkey
 
 
 # a few as real processes: the console entry point, the interpreter exit status, stderr
-REAL = ["nosuch", "train --hiden 3", "train --set train.lr=abc", "eval --checkpoint {cut}",
-        "ingest {tmp}/nope.slp --out {tmp}/s"]
+REAL = [
+    "nosuch",
+    "train --hiden 3",
+    "train --set train.lr=abc",
+    "eval --checkpoint {cut}",
+    "ingest {tmp}/nope.slp --out {tmp}/s",
+]
 
 
 @pytest.mark.parametrize("line", REAL)
 def test_real_process(line, files):
-    run = subprocess.run([sys.executable, "-m", "workbench.cli", *_argv(line, files)],
-                         capture_output=True, text=True, timeout=300, cwd=files["tmp"],
-                         env={k: v for k, v in os.environ.items() if k != "WORKBENCH_DEBUG"})
+    run = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", *_argv(line, files)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=files["tmp"],
+        env={k: v for k, v in os.environ.items() if k != "WORKBENCH_DEBUG"},
+    )
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
     assert "Traceback" not in run.stderr
 
 
 def test_debug_shows_the_traceback(files):
-    run = subprocess.run([sys.executable, "-m", "workbench.cli", *_argv("eval --checkpoint {cut}", files)],
-                         capture_output=True, text=True, timeout=300, cwd=files["tmp"],
-                         env={**os.environ, "WORKBENCH_DEBUG": "1"})
+    run = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", *_argv("eval --checkpoint {cut}", files)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=files["tmp"],
+        env={**os.environ, "WORKBENCH_DEBUG": "1"},
+    )
     assert run.returncode != 0 and "Traceback" in run.stderr and "CheckpointError" in run.stderr
 
 
@@ -202,17 +232,29 @@ def _with_func(parser, func):
 def test_help_is_cheap_to_import():
     """``workbench --help`` and parse errors do not import torch (the train flags are
     added only when ``train`` is the command)."""
-    code = ("import sys; from workbench.cli import build_parser; "
-            "p = build_parser(); p.parse_known_args(['ingest', 'x', '--out', 'y']); "
-            "print('torch' in sys.modules)")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=Path(__file__).resolve().parents[1])
+    code = (
+        "import sys; from workbench.cli import build_parser; "
+        "p = build_parser(); p.parse_known_args(['ingest', 'x', '--out', 'y']); "
+        "print('torch' in sys.modules)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert run.stdout.strip() == "False", run.stderr
 
 
 def test_top_level_help_describes_the_workbench_in_whole_sentences():
-    run = subprocess.run([sys.executable, "-m", "workbench.cli", "--help"], capture_output=True,
-                         text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    run = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     description = " ".join(run.stdout.split("\n\n")[1].split())
     assert run.returncode == 0 and description.startswith("ExPhil Workbench:")
     assert description.endswith("for a command's options.") and "``" not in description

@@ -1,6 +1,7 @@
 """The entry points on a folder holding one short game: each ends in a result or a
 one-line error, never a silent hang (train, eval, and a sweep arm of the train notebook,
 the step of `workbench report` that hung)."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,9 @@ SHORT_GAME = DATA / "clips" / "peppi-v3.18.slp"  # 941 frames, Marth vs Captain 
 
 def workbench(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     # the timeout is the test's guard against a hang, not a performance assertion
-    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +33,24 @@ def one_game(tmp_path_factory) -> Path:
 
 
 def small(folder: Path, out: str, *extra: str) -> list[str]:
-    return ["train", "--replays", str(folder), "--hidden", "16", "--layers", "1",
-            "--max-steps", "3", "--out", out, "--set", f"store={folder.parent / 'store'}",
-            "--set", f"cache={folder.parent / 'cache'}", *extra]
+    return [
+        "train",
+        "--replays",
+        str(folder),
+        "--hidden",
+        "16",
+        "--layers",
+        "1",
+        "--max-steps",
+        "3",
+        "--out",
+        out,
+        "--set",
+        f"store={folder.parent / 'store'}",
+        "--set",
+        f"cache={folder.parent / 'cache'}",
+        *extra,
+    ]
 
 
 def test_too_few_windows_for_the_batch_trains_a_smaller_batch(one_game, tmp_path):
@@ -63,8 +80,9 @@ def test_eval_on_one_game(one_game, tmp_path):
     far = workbench("eval", "--checkpoint", "run", "--split", "all", "--delays", "0,5000", cwd=tmp_path)
     assert far.returncode == 2 and len(far.stderr.strip().splitlines()) == 1
     assert "--delays 5000: longer than every game scored" in far.stderr
-    done = workbench("eval", "--checkpoint", "run", "--split", "all", "--delays", "0,6",
-                     "--out", "eval.json", cwd=tmp_path)
+    done = workbench(
+        "eval", "--checkpoint", "run", "--split", "all", "--delays", "0,6", "--out", "eval.json", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "eval.json").read_text())
     at0, at6 = report["delays"]["0"]["frames"], report["delays"]["6"]["frames"]
@@ -76,13 +94,37 @@ def test_eval_on_one_game(one_game, tmp_path):
 
 def test_sweep_arm_of_the_train_notebook_on_one_game(one_game, tmp_path):
     grid = tmp_path / "grid.yaml"
-    grid.write_text(yaml.safe_dump({"parameters": {
-        "replays": str(one_game), "store": str(tmp_path / "store"), "cache": str(tmp_path / "cache"),
-        "out": str(tmp_path / "run"), "max_steps": 3, "hidden": 8, "window": 32, "batch_size": 256,
-        "eval_delays": "0"}, "arms": [{"seed": 0}]}))
-    done = workbench("sweep", str(ROOT / "notebooks" / "train.ipynb"), "--grid", str(grid),
-                     "--out", str(tmp_path / "arms"), "--no-report", "--timeout", "240",
-                     cwd=tmp_path, timeout=400)
+    grid.write_text(
+        yaml.safe_dump(
+            {
+                "parameters": {
+                    "replays": str(one_game),
+                    "store": str(tmp_path / "store"),
+                    "cache": str(tmp_path / "cache"),
+                    "out": str(tmp_path / "run"),
+                    "max_steps": 3,
+                    "hidden": 8,
+                    "window": 32,
+                    "batch_size": 256,
+                    "eval_delays": "0",
+                },
+                "arms": [{"seed": 0}],
+            }
+        )
+    )
+    done = workbench(
+        "sweep",
+        str(ROOT / "notebooks" / "train.ipynb"),
+        "--grid",
+        str(grid),
+        "--out",
+        str(tmp_path / "arms"),
+        "--no-report",
+        "--timeout",
+        "240",
+        cwd=tmp_path,
+        timeout=400,
+    )
     status = json.loads((tmp_path / "arms" / "seed=0.status.json").read_text())
     # one game, all of it trained on: eval has nothing held out and says so in one line
     assert status["status"] in ("ok", "failed"), status
@@ -95,8 +137,15 @@ def test_sweep_arm_of_the_train_notebook_on_one_game(one_game, tmp_path):
 def test_misspelt_grid_parameter_stops_before_any_arm(tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text("grid:\n  backbon: [mlp]\n")
-    done = workbench("sweep", str(ROOT / "notebooks" / "ablation.ipynb"), "--grid", str(grid),
-                     "--out", str(tmp_path / "arms"), cwd=tmp_path)
+    done = workbench(
+        "sweep",
+        str(ROOT / "notebooks" / "ablation.ipynb"),
+        "--grid",
+        str(grid),
+        "--out",
+        str(tmp_path / "arms"),
+        cwd=tmp_path,
+    )
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "'backbon'" in done.stderr and "did you mean 'backbone'?" in done.stderr
     assert "max_steps" in done.stderr  # the valid names are listed

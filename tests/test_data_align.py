@@ -2,6 +2,7 @@
 all four of its users: training windows, evaluation, attention traces and the repeat-last
 baseline. Rewriting the controller at frame i + D + 1 (the target of step i) must move
 that target and leave everything the model (or the baseline) sees at steps 0..i alone."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,7 +29,7 @@ def test_rows_follow_the_stated_alignment():
     batched = align(np.array([[0, 1], [5, 6]]), np.array([[0], [3]]))  # per-window delays
     np.testing.assert_array_equal(batched.target, [[1, 2], [9, 10]])
     assert step_count(10, 0) == 9 and step_count(10, 8) == 1 and step_count(5, 9) == 0
-    steps = segment_steps(100, 10, 2)                    # rows 100..109, delay 2: 7 steps
+    steps = segment_steps(100, 10, 2)  # rows 100..109, delay 2: 7 steps
     assert len(steps.state) == 7 and steps.target[-1] == 109
     part = segment_steps(100, 10, 2, first=5, count=10)  # clipped to the game
     np.testing.assert_array_equal(part.state, [105, 106])
@@ -38,8 +39,7 @@ def test_rows_follow_the_stated_alignment():
 def _cache_of(table, cfg=EmbedConfig()) -> EmbeddingCache:
     game = embed_game(table, cfg, 0)
     cache = EmbeddingCache(None, cfg, None, [Segment("g", 0, 0, 0, len(game))])
-    cache.arrays = {"floats": game.floats, "ids": game.ids, "targets": game.targets,
-                    "controller": game.controller}
+    cache.arrays = {"floats": game.floats, "ids": game.ids, "targets": game.targets, "controller": game.controller}
     return cache
 
 
@@ -70,11 +70,11 @@ def _evaluation(cache, delay):
     inputs = _recording(policy)
     seg = Segment("g", 0, 0, 0, STEP + delay + 2 + 40)  # a few steps past STEP
     result = predict_segment(policy, cache, seg, delay, chunk=256)
-    x = torch.cat(inputs, 1)[0].numpy()                  # (steps, D)
+    x = torch.cat(inputs, 1)[0].numpy()  # (steps, D)
     # inputs up to STEP, and every distribution before it (those at STEP are teacher-forced
     # on STEP's own target, by design)
     probs = [v[:STEP].ravel() for k, v in sorted(result.items()) if k.startswith("prob_")]
-    seen = np.concatenate([x[:STEP + 1].ravel(), *probs])
+    seen = np.concatenate([x[: STEP + 1].ravel(), *probs])
     return seen, result["targets"][STEP]
 
 
@@ -89,17 +89,20 @@ def _attention(cache, delay):
 
 def _baseline(cache, delay):
     targets, previous = aligned_targets(cache, cache.segments, delay)
-    return previous[:STEP + 1], targets[STEP]
+    return previous[: STEP + 1], targets[STEP]
 
 
 @pytest.mark.parametrize("delay", [0, 6, 18])
-@pytest.mark.parametrize("user", [_windows, _evaluation, _attention, _baseline],
-                         ids=["dataset-gather", "eval-predict", "attention-trace", "repeat-baseline"])
+@pytest.mark.parametrize(
+    "user",
+    [_windows, _evaluation, _attention, _baseline],
+    ids=["dataset-gather", "eval-predict", "attention-trace", "repeat-baseline"],
+)
 def test_changing_the_target_frame_changes_nothing_seen(user, delay):
     table = read_replay(bundled("games/Walnut356-falcon_throws.slp"))
     seen_before, target_before = user(_cache_of(table), delay)
-    countdown = int(np.searchsorted(table.frames, 0))    # cache rows start at frame 0
-    target_frame = countdown + STEP + delay + 1          # table row of frame i + D + 1
+    countdown = int(np.searchsorted(table.frames, 0))  # cache rows start at frame 0
+    target_frame = countdown + STEP + delay + 1  # table row of frame i + D + 1
     changed = {k: v.copy() for k, v in table.columns.items()}
     for name, value in (("stick_x", 1.0), ("stick_y", -1.0), ("cstick_x", 1.0), ("trigger", 1.0)):
         changed[f"p0_{name}"][target_frame] = value

@@ -1,4 +1,5 @@
 """Embedding cache: reuse, invalidation, augmented variants, splits, baseline."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -50,17 +51,23 @@ def test_name_ids_come_from_the_registry_and_key_the_cache(bundled_store, tmp_pa
 
 def test_augmented_variants(bundled_store, tmp_path):
     cfg = EmbedConfig()
-    cache = build_cache(FrameStore(bundled_store), tmp_path, cfg,
-                        AugmentConfig(mirror=True, noise_copies=2, noise_std=0.05))
+    cache = build_cache(
+        FrameStore(bundled_store), tmp_path, cfg, AugmentConfig(mirror=True, noise_copies=2, noise_std=0.05)
+    )
     layout, spec = cache.layout, cache.spec
     by_key = {(s.md5, s.perspective, s.variant): s for s in cache.segments}
     assert {v for (_, _, v) in by_key} == {0, 1, 2, 3}
     md5, persp = next(iter(by_key))[:2]
-    rows = lambda v: slice(by_key[(md5, persp, v)].start, by_key[(md5, persp, v)].start + by_key[(md5, persp, v)].length)  # noqa: E731
+
+    def rows(v: int) -> slice:
+        segment = by_key[(md5, persp, v)]
+        return slice(segment.start, segment.start + segment.length)
+
     original, mirrored = cache.arrays["floats"][rows(0)], cache.arrays["floats"][rows(1)]
     np.testing.assert_allclose(mirrored, original * layout.mirror_sign)
-    np.testing.assert_array_equal(cache.arrays["targets"][rows(1)],
-                                  spec.mirror_targets(np.asarray(cache.arrays["targets"][rows(0)])))
+    np.testing.assert_array_equal(
+        cache.arrays["targets"][rows(1)], spec.mirror_targets(np.asarray(cache.arrays["targets"][rows(0)]))
+    )
     noisy = cache.arrays["floats"][rows(2)]
     assert not np.array_equal(noisy, original)
     np.testing.assert_array_equal(noisy[:, ~layout.noise_mask], original[:, ~layout.noise_mask])
@@ -85,8 +92,12 @@ def test_repeat_last_baseline_on_real_games(bundled_store, tmp_path):
     # alignment would show up here as a jump in the baseline
     col = cache.spec.index["main_x"]
     data = np.asarray(cache.arrays["targets"])
-    stale = np.concatenate([data[s.start + 2:s.start + s.length, col] == data[s.start:s.start + s.length - 2, col]
-                            for s in cache.segments]).mean()
+    stale = np.concatenate(
+        [
+            data[s.start + 2 : s.start + s.length, col] == data[s.start : s.start + s.length - 2, col]
+            for s in cache.segments
+        ]
+    ).mean()
     assert stale < scores["main_x"]["acc"] - 0.03
     targets, previous = aligned_targets(cache, cache.segments, delay=0)
     assert (targets[:, col] == previous[:, col]).mean() == scores["main_x"]["acc"]

@@ -1,4 +1,5 @@
 """Alignment, windows, batches and loaders over the embedding cache."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,13 @@ import pytest
 import torch
 
 from workbench.data import (
-    WindowBatches, WindowSpec, build_cache, enumerate_windows, gather,
-    make_loader, split_games,
+    WindowBatches,
+    WindowSpec,
+    build_cache,
+    enumerate_windows,
+    gather,
+    make_loader,
+    split_games,
 )
 from workbench.embed import EmbedConfig
 from workbench.replay import FrameStore

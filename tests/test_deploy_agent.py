@@ -1,6 +1,7 @@
 """The runtime agent on libmelee's file console over real replays: a valid controller
 every frame through the real game loop, the training pipeline's features, the delay
 queue, bad input, warm starts, sampling, and the fast runtime path."""
+
 from __future__ import annotations
 
 import copy
@@ -12,8 +13,15 @@ import torch
 
 from conftest import bundled
 from workbench.deploy import (
-    Agent, BoundStep, LibmeleeController, OnnxPolicy, RecordingController, controller_state,
-    export_policy, play_loop, replay_states,
+    Agent,
+    BoundStep,
+    LibmeleeController,
+    OnnxPolicy,
+    RecordingController,
+    controller_state,
+    export_policy,
+    play_loop,
+    replay_states,
 )
 from workbench.embed import EmbedConfig, embed_game
 from workbench.models import Policy
@@ -24,8 +32,10 @@ from workbench.types import TRAINED_BUTTONS, Button, ControllerState
 melee = pytest.importorskip("melee")
 pytest.importorskip("onnxruntime")
 
-REPLAYS = ["games/Walnut356-falcon_throws.slp",   # 3.14, Captain Falcon vs Fox
-           "clips/PMcca-item-export.slp"]         # 3.7, Falco vs Samus with items
+REPLAYS = [
+    "games/Walnut356-falcon_throws.slp",  # 3.14, Captain Falcon vs Fox
+    "clips/PMcca-item-export.slp",
+]  # 3.7, Falco vs Samus with items
 NEUTRAL = ControllerState.neutral()
 
 
@@ -34,8 +44,10 @@ def model_path(tmp_path_factory):
     torch.manual_seed(0)
     # no copy prior: at its initial weight a random network only ever repeats its last
     # (neutral) input, and this test needs presses that change
-    policy = Policy(EmbedConfig(), PolicyConfig(backbone={"name": "gru", "hidden_size": 32, "num_layers": 2},
-                                                head_hidden=32, copy_prior=False))
+    policy = Policy(
+        EmbedConfig(),
+        PolicyConfig(backbone={"name": "gru", "hidden_size": 32, "num_layers": 2}, head_hidden=32, copy_prior=False),
+    )
     path = tmp_path_factory.mktemp("agent") / "gru.onnx"
     export_policy(policy.eval(), path, calibration=[bundled(REPLAYS[0])], warm_start_frames=60)
     return path
@@ -63,7 +75,7 @@ def test_agent_plays_every_frame_through_the_game_loop(model_path, name):
     assert agent.frames_played == int((table.frames >= 0).sum())  # countdown: neutral, not stepped
     assert summary["warnings"] == {} and summary["games"] == 1
     assert all(p.is_valid() for p in pad.presses)
-    played = pad.presses[-agent.frames_played:]
+    played = pad.presses[-agent.frames_played :]
     assert len({(p.main_x, p.main_y, p.trigger, *p.buttons.values()) for p in played}) > 1
 
 
@@ -79,8 +91,7 @@ def test_agent_features_are_the_training_features(model_path, name, perspective)
         if state.frame < 0:
             continue
         row = int(np.searchsorted(stored.frames, state.frame))
-        np.testing.assert_allclose(agent.last_floats[0], stored.floats[row], atol=1e-6,
-                                   err_msg=f"frame {state.frame}")
+        np.testing.assert_allclose(agent.last_floats[0], stored.floats[row], atol=1e-6, err_msg=f"frame {state.frame}")
         np.testing.assert_array_equal(agent.last_ids[0], stored.ids[row])
         checked += 1
     assert checked == len(stored) > 1000
@@ -92,8 +103,8 @@ def test_delay_queue_holds_outputs_for_delay_frames(model_path, states):
     pressed_now = [now.step(s) for s in states[:300]]
     pressed_late = [late.step(s) for s in states[:300]]
     first = next(i for i, s in enumerate(states) if s.frame >= 0)
-    assert pressed_late[first:first + 3] == [NEUTRAL] * 3
-    assert pressed_late[first + 3:] == pressed_now[first:-3]
+    assert pressed_late[first : first + 3] == [NEUTRAL] * 3
+    assert pressed_late[first + 3 :] == pressed_now[first:-3]
 
 
 def test_a_bad_frame_under_delay_still_presses_what_is_due(model_path, states):
@@ -105,8 +116,8 @@ def test_a_bad_frame_under_delay_still_presses_what_is_due(model_path, states):
     for state in states[:i]:
         faulty.step(state)
     got = [faulty.step(_bad_frames(states[i], port)["nan_state"])]
-    got += [faulty.step(s) for s in states[i + 1:i + 4]]
-    assert got[:3] == pressed[i:i + 3]  # queued before the bad frame: pressed as due
+    got += [faulty.step(s) for s in states[i + 1 : i + 4]]
+    assert got[:3] == pressed[i : i + 3]  # queued before the bad frame: pressed as due
     assert got[3] == NEUTRAL and faulty.warnings["nan_state"] == 1  # the bad frame's own slot
 
 
@@ -171,7 +182,7 @@ def test_bound_runner_matches_the_functional_step(model_path, states):
     bound.reset(state)
     for i in range(50):
         for name, array in (("floats", game.floats), ("ids", game.ids), ("controller", game.controller)):
-            np.copyto(getattr(bound, name), array[i:i + 1])
+            np.copyto(getattr(bound, name), array[i : i + 1])
         bound.run()
         outputs, state = model.step(game.floats[i], game.ids[i], game.controller[i], state)
         for name, value in outputs.items():
@@ -230,7 +241,7 @@ def test_live_loop_plays_games_navigates_menus_and_skips_gaps(model_path, states
     menu = copy.copy(states[0])
     menu.menu_state = melee.enums.Menu.CHARACTER_SELECT
     first = next(i for i, s in enumerate(states) if s.frame >= 0)
-    game_one, game_two = states[first:first + 100], states[first:first + 50]
+    game_one, game_two = states[first : first + 100], states[first : first + 50]
     script = [menu] * 3 + game_one + [menu] * 2 + [None] + game_two + [menu]
     agent = Agent(model_path, port=sorted(states[first].players)[0])
     menus, pad = [], RecordingController()

@@ -1,5 +1,6 @@
 """End-to-end: `workbench export`, `bench-latency` and `play` on a briefly trained
 checkpoint and real replays; user errors print one line."""
+
 from __future__ import annotations
 
 import json
@@ -18,17 +19,24 @@ CALIBRATION = str(bundled("clips/PMcca-item-export.slp"))
 
 
 def workbench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workbench.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "workbench.cli", *map(str, args)], capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A GRU trained for 20 steps on the bundled games."""
     tmp = tmp_path_factory.mktemp("deployrun")
-    cfg = tiny_experiment(tmp, "run", {"name": "gru", "hidden_size": 16, "num_layers": 2},
-                          "train.window=16", "train.batch_size=16", "train.max_steps=20",
-                          "train.eval_every=20")
+    cfg = tiny_experiment(
+        tmp,
+        "run",
+        {"name": "gru", "hidden_size": 16, "num_layers": 2},
+        "train.window=16",
+        "train.batch_size=16",
+        "train.max_steps=20",
+        "train.eval_every=20",
+    )
     return train(cfg, progress=False).run_dir
 
 
@@ -54,8 +62,21 @@ def test_export_writes_model_and_sidecar(run, exported):
 
 def test_export_int8_with_calibration_and_warm_start(run, tmp_path):
     out = tmp_path / "model8.onnx"
-    result = workbench("export", "--checkpoint", run, "--out", out, "--quantize", "int8",
-                       "--calibration", CALIBRATION, "--calibration-frames", 200, "--warm-start", 60)
+    result = workbench(
+        "export",
+        "--checkpoint",
+        run,
+        "--out",
+        out,
+        "--quantize",
+        "int8",
+        "--calibration",
+        CALIBRATION,
+        "--calibration-frames",
+        200,
+        "--warm-start",
+        60,
+    )
     assert result.returncode == 0, result.stderr
     sidecar = Sidecar.load(sidecar_path(out))
     assert sidecar.quantization["mode"] == "int8-static"
@@ -90,12 +111,13 @@ def test_user_errors_are_one_line(exported, tmp_path, capsys):
     fake_iso.write_bytes(b"")
     play = ("play", "--model", exported, "--port", 1)
     assert "no Dolphin at" in error(*play, "--character", "fox", "--dolphin", tmp_path / "nope", "--iso", fake_iso)
-    assert "no Melee ISO at" in error(*play, "--character", "fox", "--dolphin", fake_dolphin,
-                                      "--iso", tmp_path / "nope.iso")
-    assert "unknown character" in error(*play, "--character", "waluigi", "--dolphin", fake_dolphin,
-                                        "--iso", fake_iso)
+    assert "no Melee ISO at" in error(
+        *play, "--character", "fox", "--dolphin", fake_dolphin, "--iso", tmp_path / "nope.iso"
+    )
+    assert "unknown character" in error(*play, "--character", "waluigi", "--dolphin", fake_dolphin, "--iso", fake_iso)
     assert "no checkpoint at" in error("export", "--checkpoint", tmp_path / "nope", "--out", tmp_path / "m.onnx")
-    assert "needs --calibration" in error("export", "--checkpoint", tmp_path / "nope", "--out",
-                                          tmp_path / "m.onnx", "--quantize", "int8-static")
+    assert "needs --calibration" in error(
+        "export", "--checkpoint", tmp_path / "nope", "--out", tmp_path / "m.onnx", "--quantize", "int8-static"
+    )
     assert "no model at" in error("bench-latency", "--model", tmp_path / "missing.onnx")
     assert "no replay at" in error("bench-latency", "--model", exported, "--replay", tmp_path / "r.slp")

@@ -1,5 +1,6 @@
 """ONNX export of the single-frame step: every backbone exports to a static graph and
 matches PyTorch over a real replay rollout; the checks catch symbolic shapes and loops."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -88,8 +89,12 @@ def test_every_backbone_exports_and_matches_pytorch(name, game, exported):
     names_in = [i.name for i in model.session.get_inputs()]
     names_out = [o.name for o in model.session.get_outputs()]
     assert names_in == ["floats", "ids", "controller", "uniform", *(f"state_in_{k}" for k in keys)]
-    assert names_out == ["targets", "next_controller", *(f"probs_{c.name}" for c in policy.head.components),
-                         *(f"state_out_{k}" for k in keys)]
+    assert names_out == [
+        "targets",
+        "next_controller",
+        *(f"probs_{c.name}" for c in policy.head.components),
+        *(f"state_out_{k}" for k in keys),
+    ]
     for arg in model.session.get_inputs():
         assert all(isinstance(d, int) and d > 0 for d in arg.shape), (arg.name, arg.shape)
     for spec, value in zip(sidecar.states, policy.initial_state(1).values()):
@@ -105,11 +110,11 @@ def test_every_backbone_exports_and_matches_pytorch(name, game, exported):
     bound = BoundStep(model)
     for i in range(60):
         for name_in, array in (("floats", game.floats), ("ids", game.ids), ("controller", game.controller)):
-            np.copyto(getattr(bound, name_in), array[i:i + 1])
+            np.copyto(getattr(bound, name_in), array[i : i + 1])
         bound.run()
-        np.testing.assert_array_equal(bound.outputs["targets"], exported.targets[i:i + 1])
+        np.testing.assert_array_equal(bound.outputs["targets"], exported.targets[i : i + 1])
         for component, probs in exported.probs.items():
-            np.testing.assert_allclose(bound.outputs[f"probs_{component}"], probs[i:i + 1], rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(bound.outputs[f"probs_{component}"], probs[i : i + 1], rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("name, overrides", [("attention", dict(opponent_attention=True))])
@@ -134,13 +139,13 @@ def test_exported_function_is_policy_step(name, game):
     rng = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for i in range(40):
-            floats, ids = torch.from_numpy(game.floats[i:i + 1]), torch.from_numpy(game.ids[i:i + 1])
-            ctrl = torch.from_numpy(game.controller[i:i + 1])
+            floats, ids = torch.from_numpy(game.floats[i : i + 1]), torch.from_numpy(game.ids[i : i + 1])
+            ctrl = torch.from_numpy(game.controller[i : i + 1])
             uniform = torch.rand(1, policy.noise_size, generator=rng) if i % 2 else None
             targets, values, state = policy.step(floats, ids, ctrl, state, uniform=uniform)
             feed = uniform if uniform is not None else torch.full((1, policy.noise_size), 0.5)
             out = graph(floats, ids, ctrl, feed, *graph_state)
-            graph_state = list(out[len(out) - len(graph_state):])
+            graph_state = list(out[len(out) - len(graph_state) :])
             assert torch.equal(out[0], targets) and torch.equal(out[1], values)
         for key, value in zip(state, graph_state):
             assert torch.equal(state[key], value)
@@ -166,7 +171,7 @@ def test_sampling_noise_is_an_input(exported, game):
     changed = 0
     with torch.no_grad():
         for i in range(60):
-            args = (game.floats[i:i + 1], game.ids[i:i + 1], game.controller[i:i + 1])
+            args = (game.floats[i : i + 1], game.ids[i : i + 1], game.controller[i : i + 1])
             uniform = rng.random((1, policy.noise_size), dtype=np.float32)
             sampled, _ = model.step(*args, state, uniform)
             argmax, state = model.step(*args, state)
@@ -219,8 +224,10 @@ def test_importing_deploy_pulls_in_no_runtime():
     import subprocess
     import sys
 
-    code = ("import sys, workbench.embed, workbench.deploy; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('onnx', 'onnxruntime', 'onnxscript', 'melee')))")
+    code = (
+        "import sys, workbench.embed, workbench.deploy; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('onnx', 'onnxruntime', 'onnxscript', 'melee')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -230,9 +237,11 @@ def test_a_missing_optional_package_is_a_one_line_install_hint():
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['melee'] = None\n"
-            "from workbench.deploy import MissingDependencyError, replay_states\n"
-            "try:\n    replay_states('any.slp')\n"
-            "except MissingDependencyError as err:\n    print(err)\n")
+    code = (
+        "import sys; sys.modules['melee'] = None\n"
+        "from workbench.deploy import MissingDependencyError, replay_states\n"
+        "try:\n    replay_states('any.slp')\n"
+        "except MissingDependencyError as err:\n    print(err)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "melee is not installed: pip install melee"

@@ -1,6 +1,7 @@
 """The fused inputs and head of the exported step compute what the reference modules
 compute: the same backbone input, the same chosen classes (greedy and sampled, at any
 temperature), the same decoded controller, probabilities within 1e-5."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,20 +20,33 @@ def random_policy(embed: EmbedConfig, seed: int = 0, copy_prior: bool = True, **
     """A small policy with every parameter random (layer norms included: the default
     ones and zeros would hide a swapped norm)."""
     torch.manual_seed(seed)
-    policy = Policy(embed, PolicyConfig(backbone={"name": "gru", "hidden_size": 32, "num_layers": 2},
-                                        head_hidden=24, copy_prior=copy_prior, **options)).eval()
+    policy = Policy(
+        embed,
+        PolicyConfig(
+            backbone={"name": "gru", "hidden_size": 32, "num_layers": 2},
+            head_hidden=24,
+            copy_prior=copy_prior,
+            **options,
+        ),
+    ).eval()
     with torch.no_grad():
         for p in policy.parameters():
             p.copy_(torch.randn_like(p) * 0.5)
     return policy
 
 
-KMEANS = ControllerConfig(stick_mode="kmeans",
-                          main_centers=[[0.5, 0.5], [0.0, 0.5], [1.0, 0.5], [0.5, 0.0], [0.5, 1.0]],
-                          c_centers=[[0.5, 0.5], [0.1, 0.9], [0.9, 0.1]])
-CONFIGS = {"uniform": EmbedConfig(item_slots=2), "kmeans": EmbedConfig(controller=KMEANS),
-           "no_prev_controller": EmbedConfig(prev_controller=False), "no_copy_prior": EmbedConfig(),
-           "normalized_delay_6": EmbedConfig()}
+KMEANS = ControllerConfig(
+    stick_mode="kmeans",
+    main_centers=[[0.5, 0.5], [0.0, 0.5], [1.0, 0.5], [0.5, 0.0], [0.5, 1.0]],
+    c_centers=[[0.5, 0.5], [0.1, 0.9], [0.9, 0.1]],
+)
+CONFIGS = {
+    "uniform": EmbedConfig(item_slots=2),
+    "kmeans": EmbedConfig(controller=KMEANS),
+    "no_prev_controller": EmbedConfig(prev_controller=False),
+    "no_copy_prior": EmbedConfig(),
+    "normalized_delay_6": EmbedConfig(),
+}
 
 
 @pytest.fixture(scope="module")
@@ -54,24 +68,27 @@ def test_fused_step_equals_reference(config, temperature, games):
     sampled_differs, inputs = 0, FusedInputs(policy)
     with torch.no_grad(), torch_threads(1):  # batch-1 ops: a second thread only waits
         for i in range(0, 240, 2):
-            floats, ids = torch.from_numpy(game.floats[i:i + 1]), torch.from_numpy(game.ids[i:i + 1])
-            ctrl = torch.from_numpy(game.controller[i:i + 1])
-            uniform = (torch.rand(1, policy.noise_size, generator=rng) if i % 4
-                       else torch.full((1, policy.noise_size), 0.5))
-            torch.testing.assert_close(inputs(floats, ids, ctrl),
-                                       policy.inputs(floats, ids, ctrl), rtol=0, atol=0)
+            floats, ids = torch.from_numpy(game.floats[i : i + 1]), torch.from_numpy(game.ids[i : i + 1])
+            ctrl = torch.from_numpy(game.controller[i : i + 1])
+            uniform = (
+                torch.rand(1, policy.noise_size, generator=rng) if i % 4 else torch.full((1, policy.noise_size), 0.5)
+            )
+            torch.testing.assert_close(inputs(floats, ids, ctrl), policy.inputs(floats, ids, ctrl), rtol=0, atol=0)
             got, want = fused(floats, ids, ctrl, uniform, *state), reference(floats, ids, ctrl, uniform, *state)
             assert torch.equal(got[0], want[0]), f"frame {i}: choices differ"
-            torch.testing.assert_close(got[1], want[1], rtol=0, atol=0)       # decoded controller
-            for a, b in zip(got[2:], want[2:]):                               # probs, states
+            torch.testing.assert_close(got[1], want[1], rtol=0, atol=0)  # decoded controller
+            for a, b in zip(got[2:], want[2:]):  # probs, states
                 torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
-            greedy = policy.head.sample(policy.backbone.step(policy.inputs(floats, ids, ctrl),
-                                                             dict(zip(fused.state_keys, state)))[0],
-                                        temperature, None, policy.prior(ctrl))[0]
+            greedy = policy.head.sample(
+                policy.backbone.step(policy.inputs(floats, ids, ctrl), dict(zip(fused.state_keys, state)))[0],
+                temperature,
+                None,
+                policy.prior(ctrl),
+            )[0]
             sampled_differs += int(not torch.equal(greedy, got[0])) if i % 4 else 0
-            if i % 4 == 0:   # u = 0.5 everywhere is the argmax
+            if i % 4 == 0:  # u = 0.5 everywhere is the argmax
                 assert torch.equal(greedy, got[0])
-            state = list(want[len(want) - len(state):])
+            state = list(want[len(want) - len(state) :])
     assert sampled_differs > 5, "sampled frames should differ from the argmax somewhere"
 
 

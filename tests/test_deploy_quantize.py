@@ -1,6 +1,7 @@
 """INT8 (dynamic, static) and INT4 variants of an exported step: the preparation keeps
 the function, each mode quantizes the weight products and keeps the interface, and the
 drift from fp32 over a real rollout is measured (bounded loosely, not asserted zero)."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -61,8 +62,9 @@ def test_prepare_turns_gemm_into_matmul_and_keeps_the_function(fp32, held_out, t
     assert not any(n.op_type == "Gemm" for n in model.graph.node) and len(model.graph.value_info) == 0
     assert len(weights) == Counter(n.op_type for n in onnx.load(str(fp32)).graph.node)["Gemm"]
     onnx.save(model, str(tmp_path / "prepared.onnx"))
-    before, after = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
-                     for p in (fp32, tmp_path / "prepared.onnx"))
+    before, after = (
+        ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, tmp_path / "prepared.onnx")
+    )
     policy = OnnxPolicy(fp32)
     feeds = rollout_onnx(policy, held_out, 30, keep_feeds=True).feeds
     for feed in feeds[::10]:
@@ -70,13 +72,12 @@ def test_prepare_turns_gemm_into_matmul_and_keeps_the_function(fp32, held_out, t
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("mode, marker", [("int8-dynamic", "MatMulInteger"),
-                                          ("int8-static", "QuantizeLinear"),
-                                          ("int4", "MatMulNBits")])
+@pytest.mark.parametrize(
+    "mode, marker", [("int8-dynamic", "MatMulInteger"), ("int8-static", "QuantizeLinear"), ("int4", "MatMulNBits")]
+)
 def test_each_mode_quantizes_and_keeps_the_interface(mode, marker, fp32, held_out, tmp_path):
     path = tmp_path / f"{mode}.onnx"
-    sidecar = export_policy(policy_for("gru"), path, quantize=mode, calibration=[REPLAY],
-                            calibration_frames=200)
+    sidecar = export_policy(policy_for("gru"), path, quantize=mode, calibration=[REPLAY], calibration_frames=200)
     ops = Counter(n.op_type for n in onnx.load(str(path)).graph.node)
     assert ops[marker] > 0, ops
     # the sidecar (and `workbench export`'s line) count this graph's nodes, not fp32's
@@ -98,8 +99,8 @@ def test_attention_scores_stay_in_float(tmp_path):
     path = tmp_path / "attention.onnx"
     export_policy(policy_for("attention", num_heads=2, window=8), path, quantize="int8-dynamic")
     nodes = onnx.load(str(path)).graph.node
-    assert any(n.op_type == "MatMul" for n in nodes)          # q @ k and probs @ v
-    assert any(n.op_type == "MatMulInteger" for n in nodes)   # the projections
+    assert any(n.op_type == "MatMul" for n in nodes)  # q @ k and probs @ v
+    assert any(n.op_type == "MatMulInteger" for n in nodes)  # the projections
 
 
 def test_calibration_reads_real_states(fp32):
@@ -112,8 +113,9 @@ def test_calibration_reads_real_states(fp32):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mlp", "lstm", "gru", "attention", "mamba", "mamba2", "jamba", "zamba",
-                                  "gla", "rwkv7", "s5", "dt"])
+@pytest.mark.parametrize(
+    "name", ["mlp", "lstm", "gru", "attention", "mamba", "mamba2", "jamba", "zamba", "gla", "rwkv7", "s5", "dt"]
+)
 def test_every_backbone_quantizes(name, held_out, tmp_path):
     """Each backbone's INT8/INT4 variants load, keep the interface and stay close to fp32."""
     policy = policy_for(name)

@@ -1,4 +1,5 @@
 """Controller discretisation: round trips, libmelee units, k-means centres, mirroring."""
+
 import itertools
 
 import numpy as np
@@ -58,8 +59,7 @@ def test_kmeans_centres_fit_and_round_trip(raw):
     for stick in ("main", "c"):
         err = result["mean_error"][stick]
         assert 0 < err["uniform"] < err["kmeans"] < 0.2, "21 classes vs 289: coarser, still close"
-    spec = ControllerSpec(ControllerConfig(stick_mode="kmeans", main_centers=result["main"],
-                                           c_centers=result["c"]))
+    spec = ControllerSpec(ControllerConfig(stick_mode="kmeans", main_centers=result["main"], c_centers=result["c"]))
     assert [h.name for h in spec.heads][-3:] == ["main", "c", "trigger"]
     targets = spec.encode(raw)
     np.testing.assert_array_equal(spec.encode(spec.decode(targets)), targets)

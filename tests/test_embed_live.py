@@ -1,5 +1,6 @@
 """The live embedder (precomputed index arithmetic) equals the reference embed_state
 on every frame of real replays played through libmelee, for several configs."""
+
 import logging
 
 import numpy as np
@@ -17,8 +18,7 @@ from conftest import bundled
 CONFIGS = {
     "default": EmbedConfig(),
     "items": EmbedConfig(item_slots=5),
-    "onehot": EmbedConfig(player=PlayerEmbedConfig(action="onehot", character="onehot"),
-                          stage="onehot", item_slots=2),
+    "onehot": EmbedConfig(player=PlayerEmbedConfig(action="onehot", character="onehot"), stage="onehot", item_slots=2),
     "names": EmbedConfig(names=True, stage="learned", spatial=False),
     "returns": EmbedConfig(returns=ReturnConfig(enabled=True, target=2.0, scale=0.5)),
     "returns_no_target": EmbedConfig(returns=ReturnConfig(enabled=True)),

@@ -1,5 +1,6 @@
 """The return-to-go feature: rewards from stocks and damage, the sum still to come, the
 target at inference, and its place in the layout and the cache key."""
+
 import numpy as np
 import pytest
 
@@ -14,14 +15,13 @@ def test_rewards_count_stocks_and_damage_from_the_agents_side():
     config = ReturnConfig(stock=1.0, damage=0.01)
     self_stocks = np.array([4, 4, 4, 3, 3])
     opp_stocks = np.array([4, 4, 4, 4, 4])
-    self_percent = np.array([0, 0, 50, 0, 0])      # took 50%, then died (the reset is no damage)
-    opp_percent = np.array([0, 20, 20, 20, 30])    # dealt 20% then 10%
+    self_percent = np.array([0, 0, 50, 0, 0])  # took 50%, then died (the reset is no damage)
+    opp_percent = np.array([0, 20, 20, 20, 30])  # dealt 20% then 10%
     rewards = frame_rewards(self_stocks, opp_stocks, self_percent, opp_percent, config)
     np.testing.assert_allclose(rewards, [0.0, 0.2, -0.5, -1.0, 0.1])
 
 
-@pytest.mark.parametrize("horizon, expected", [(0, [-1.2, -1.4, -0.9, 0.1, 0.0]),
-                                               (2, [-0.3, -1.5, -0.9, 0.1, 0.0])])
+@pytest.mark.parametrize("horizon, expected", [(0, [-1.2, -1.4, -0.9, 0.1, 0.0]), (2, [-0.3, -1.5, -0.9, 0.1, 0.0])])
 def test_return_to_go_sums_what_is_still_to_come(horizon, expected):
     rewards = np.array([0.0, 0.2, -0.5, -1.0, 0.1])
     np.testing.assert_allclose(return_to_go(rewards, horizon), expected, atol=1e-12)

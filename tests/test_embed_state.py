@@ -1,4 +1,5 @@
 """State embedding: layout, whole-versus-single parity, live parity, mirroring, noise."""
+
 import logging
 
 import numpy as np
@@ -6,8 +7,17 @@ import pytest
 
 from conftest import bundled
 from workbench.embed import (
-    ConfigError, EmbedConfig, PlayerEmbedConfig, StateContext, StateLayout, add_noise, embed_game,
-    embed_state, mirror_columns, mirror_floats, table_context,
+    ConfigError,
+    EmbedConfig,
+    PlayerEmbedConfig,
+    StateContext,
+    StateLayout,
+    add_noise,
+    embed_game,
+    embed_state,
+    mirror_columns,
+    mirror_floats,
+    table_context,
 )
 from workbench.replay import read_replay
 from workbench.embed.game import live_context
@@ -26,8 +36,15 @@ def items_game():
 
 def test_layout_follows_the_config():
     small = StateLayout(EmbedConfig())
-    onehot = StateLayout(EmbedConfig(player=PlayerEmbedConfig(action="onehot", character="onehot"),
-                                     stage="onehot", item_slots=0, nana="off", spatial=False))
+    onehot = StateLayout(
+        EmbedConfig(
+            player=PlayerEmbedConfig(action="onehot", character="onehot"),
+            stage="onehot",
+            item_slots=0,
+            nana="off",
+            spatial=False,
+        )
+    )
     assert onehot.float_dim > small.float_dim + 2 * 399 - 100
     assert "self_action" in small.id_names and "self_action" not in onehot.id_names
     enhanced = StateLayout(EmbedConfig(nana="enhanced"))
@@ -46,18 +63,35 @@ def test_config_round_trip_and_errors():
         EmbedConfig.from_dict({"nanna": "off"})
 
 
-@pytest.mark.parametrize("cfg", [EmbedConfig(), EmbedConfig(
-    nana="enhanced", stage="onehot", item_slots=15, names=True, relative=True,
-    player=PlayerEmbedConfig(action="onehot", character="onehot"))])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        EmbedConfig(),
+        EmbedConfig(
+            nana="enhanced",
+            stage="onehot",
+            item_slots=15,
+            names=True,
+            relative=True,
+            player=PlayerEmbedConfig(action="onehot", character="onehot"),
+        ),
+    ],
+)
 def test_whole_game_equals_frame_by_frame(ics_game, cfg):
     layout = StateLayout(cfg)
     ctx = table_context(ics_game, 1, cfg.item_slots, name_ids=(3, 7))
     floats, ids = embed_state(ctx, layout)
     for row in range(0, len(ics_game), 97):
-        one = StateContext({k: v[row:row + 1] for k, v in ctx.columns.items()},
-                           {k: v[row:row + 1] for k, v in ctx.items.items()},
-                           ctx.frames[row:row + 1], ctx.stage, ctx.self_index, ctx.opp_index,
-                           ctx.ports, ctx.name_ids)
+        one = StateContext(
+            {k: v[row : row + 1] for k, v in ctx.columns.items()},
+            {k: v[row : row + 1] for k, v in ctx.items.items()},
+            ctx.frames[row : row + 1],
+            ctx.stage,
+            ctx.self_index,
+            ctx.opp_index,
+            ctx.ports,
+            ctx.name_ids,
+        )
         f1, i1 = embed_state(one, layout)
         np.testing.assert_array_equal(f1[0], floats[row])
         np.testing.assert_array_equal(i1[0], ids[row])
@@ -77,8 +111,7 @@ def test_live_frames_embed_like_stored_frames(items_game):
     row = 0
     while (state := console.step()) is not None:
         # the bot's route: player blocks straight from the GameState
-        fast = embed_state(live_context(gamestate_blocks(state, ports), 0, items_game.meta.stage,
-                                        tuple(ports)), layout)
+        fast = embed_state(live_context(gamestate_blocks(state, ports), 0, items_game.meta.stage, tuple(ports)), layout)
         # the row route: the same frame as frame-table columns
         live = gamestate_row(state, ports)
         items = {k: v for k, v in live.items() if k.startswith("item_")}

@@ -1,4 +1,5 @@
 """workbench eval: schema, baseline beside every number, exports, averaging."""
+
 import json
 import math
 
@@ -16,9 +17,17 @@ from workbench.train.checkpoint import average_weights, list_checkpoints
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("evalrun")
     cfg = tiny_experiment(
-        tmp, "run", {"name": "gru", "hidden_size": 16, "num_layers": 1},
-        "train.window=16", "train.batch_size=16", "train.max_steps=20", "train.eval_every=10",
-        "train.checkpoint_every=5", "train.eval_batches=2", "train.delay_max=6")
+        tmp,
+        "run",
+        {"name": "gru", "hidden_size": 16, "num_layers": 1},
+        "train.window=16",
+        "train.batch_size=16",
+        "train.max_steps=20",
+        "train.eval_every=10",
+        "train.checkpoint_every=5",
+        "train.eval_batches=2",
+        "train.delay_max=6",
+    )
     return train(cfg, progress=False).run_dir
 
 
@@ -70,11 +79,14 @@ def test_average_last_and_training_games_refused(run):
     last = evaluate(run, delays=(0,))
     assert averaged["delays"]["0"]["heads"]["main_x"]["nll"] != last["delays"]["0"]["heads"]["main_x"]["nll"]
     from workbench.data import Split
+
     split = Split.load(run / "split.json")
     from workbench.errors import WorkbenchError
+
     with pytest.raises(WorkbenchError, match="training games"):
         # only training games given: nothing held out to score
         from workbench.replay import FrameStore
+
         cfg = json.loads((run / "config.json").read_text())
         store = FrameStore(cfg["store"])
         paths = [r["path"] for r in store.games() if r["md5"] in set(split.train)]
@@ -93,7 +105,7 @@ def test_change_frames_split_into_onsets_and_releases_beside_constants():
     spec = ControllerSpec(EmbedConfig().controller)
     col, n = spec.index["A"], 400
     rng = np.random.default_rng(0)
-    pressed = (np.arange(n) // 10) % 2                          # A held 10 frames, released 10
+    pressed = (np.arange(n) // 10) % 2  # A held 10 frames, released 10
     targets = np.zeros((n, spec.num_heads), np.int16)
     for head in spec.heads:  # every other head at rest
         targets[:, spec.index[head.name]] = head.classes // 2 if head.kind == "stick_axis" else 0
@@ -101,11 +113,10 @@ def test_change_frames_split_into_onsets_and_releases_beside_constants():
     previous = np.roll(targets, 1, axis=0)
     never = targets.copy()
     never[:, col] = 0
-    preds = Predictions(targets, previous, never, rng.random((n, spec.num_heads)), {},
-                        *[np.zeros(n)] * 3, np.arange(n))
+    preds = Predictions(targets, previous, never, rng.random((n, spec.num_heads)), {}, *[np.zeros(n)] * 3, np.arange(n))
     m = head_metrics(preds, spec)["A"]
     assert m["change_frames"] == m["onset_frames"] + m["release_frames"] and m["onset_frames"] > 10
-    assert 0.4 < m["acc_change"] < 0.6               # what used to flatter it
+    assert 0.4 < m["acc_change"] < 0.6  # what used to flatter it
     assert m["acc_onset"] == 0.0 and m["acc_release"] == 1.0
     assert m["rest_acc_onset"] == 0.0 and m["rest_acc_release"] == 1.0
     assert m["constant_acc"] == 0.5 and m["acc"] == 0.5 and m["baseline_acc_change"] == 0.0
@@ -148,7 +159,8 @@ def test_averaged_checkpoint_is_a_checkpoint(run, tmp_path, capsys):
     reference = evaluate(run, delays=(0,), average_last=3)
     assert scored["split"] == "held-out" and scored["games"] == reference["games"]
     assert scored["delays"]["0"]["heads"]["main_x"]["nll"] == pytest.approx(
-        reference["delays"]["0"]["heads"]["main_x"]["nll"], rel=1e-5)
+        reference["delays"]["0"]["heads"]["main_x"]["nll"], rel=1e-5
+    )
     model = tmp_path / "avg.onnx"
     assert main(["export", "--checkpoint", str(avg), "--out", str(model)]) == 0
     assert OnnxPolicy(model).state_keys
@@ -157,8 +169,11 @@ def test_averaged_checkpoint_is_a_checkpoint(run, tmp_path, capsys):
 def test_verdict_states_better_or_worse_by_how_much_on_what():
     from workbench.eval.verdict import eval_verdict, metric_label
 
-    heads = {"main_x": {"acc": 0.75, "baseline_acc": 0.843, "gain_ci95": 0.01},
-             "A": {"acc": 0.99, "baseline_acc": 0.98}, "B": {"acc": 0.97, "baseline_acc": 0.99}}
+    heads = {
+        "main_x": {"acc": 0.75, "baseline_acc": 0.843, "gain_ci95": 0.01},
+        "A": {"acc": 0.99, "baseline_acc": 0.98},
+        "B": {"acc": 0.97, "baseline_acc": 0.99},
+    }
     report = {"games": ["a", "b"], "delays": {"0": {"frames": 12345, "heads": heads}}}
     text = eval_verdict(report)
     assert text.startswith("At delay 0, the model is worse than repeating the last input")

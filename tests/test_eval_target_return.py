@@ -1,5 +1,6 @@
 """The Decision Transformer's target-return study: a dt checkpoint trained on the bundled
 games, its behaviour on held-out games under several targets, through the real CLI."""
+
 import json
 
 import pytest
@@ -14,9 +15,16 @@ from workbench.train import train
 @pytest.fixture(scope="module")
 def dt_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dtrun")
-    cfg = tiny_experiment(tmp, "run", {"name": "dt", "hidden_size": 16, "num_layers": 1, "num_heads": 2, "window": 8},
-                          "train.window=16", "train.batch_size=8", "train.max_steps=6", "train.eval_every=6",
-                          "train.eval_batches=1")
+    cfg = tiny_experiment(
+        tmp,
+        "run",
+        {"name": "dt", "hidden_size": 16, "num_layers": 1, "num_heads": 2, "window": 8},
+        "train.window=16",
+        "train.batch_size=8",
+        "train.max_steps=6",
+        "train.eval_every=6",
+        "train.eval_batches=1",
+    )
     assert cfg.embed.returns.enabled  # derived from the backbone
     return train(cfg, progress=False).run_dir
 
@@ -39,9 +47,16 @@ def test_target_return_rows_and_the_target_reaches_the_model(dt_run, tmp_path, c
 
 
 def test_a_checkpoint_without_returns_is_refused(tmp_path):
-    cfg = tiny_experiment(tmp_path, "gru", {"name": "gru", "hidden_size": 8, "num_layers": 1},
-                          "train.window=8", "train.batch_size=4", "train.max_steps=1", "train.eval_every=1",
-                          "train.eval_batches=1")
+    cfg = tiny_experiment(
+        tmp_path,
+        "gru",
+        {"name": "gru", "hidden_size": 8, "num_layers": 1},
+        "train.window=8",
+        "train.batch_size=4",
+        "train.max_steps=1",
+        "train.eval_every=1",
+        "train.eval_batches=1",
+    )
     run = train(cfg, progress=False).run_dir
     with pytest.raises(WorkbenchError, match="no return-to-go"):
         target_return_report(str(run), [0.0])

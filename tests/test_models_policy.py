@@ -1,4 +1,5 @@
 """The policy: autoregressive conditioning, sampling/teacher-forcing consistency, decoding."""
+
 import numpy as np
 import pytest
 import torch
@@ -19,8 +20,9 @@ def _batch(policy: Policy, b: int = 2, t: int = 6, seed: int = 0):
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_every_backbone_plays_and_trains(name):
     torch.manual_seed(0)
-    policy = Policy(EmbedConfig(), PolicyConfig(backbone={"name": name, "hidden_size": 32, "num_layers": 2},
-                                                aux_action_head=True))
+    policy = Policy(
+        EmbedConfig(), PolicyConfig(backbone={"name": name, "hidden_size": 32, "num_layers": 2}, aux_action_head=True)
+    )
     floats, ids, controller, targets = _batch(policy)
     out = policy(floats, ids, controller, targets, with_value=True)
     assert out.logits["buttons"].shape == (2, 6, 8) and out.logits["main_x"].shape == (2, 6, 17)
@@ -43,9 +45,9 @@ def test_head_is_autoregressive():
     changed = targets.clone()
     changed[..., policy.spec.index["main_y"]] = (changed[..., policy.spec.index["main_y"]] + 3) % 17
     after = policy(floats, ids, controller, changed).logits
-    for name in ("buttons", "main_x", "main_y"):   # before and at main_y: unchanged
+    for name in ("buttons", "main_x", "main_y"):  # before and at main_y: unchanged
         torch.testing.assert_close(base[name], after[name])
-    for name in ("c_x", "c_y", "trigger"):         # after main_y: conditioned on it
+    for name in ("c_x", "c_y", "trigger"):  # after main_y: conditioned on it
         assert not torch.allclose(base[name], after[name])
 
 
@@ -85,8 +87,12 @@ def test_kmeans_policy_decodes_centres():
 
 def test_delay_input_and_float_normalisation():
     torch.manual_seed(0)
-    policy = Policy(EmbedConfig(), PolicyConfig(backbone={"name": "gru", "hidden_size": 16, "num_layers": 1},
-                                                delay_input=True, normalize_floats=True))
+    policy = Policy(
+        EmbedConfig(),
+        PolicyConfig(
+            backbone={"name": "gru", "hidden_size": 16, "num_layers": 1}, delay_input=True, normalize_floats=True
+        ),
+    )
     floats, ids, controller, targets = _batch(policy, b=2, t=4)
     policy.set_float_stats(floats.flatten(0, 1))
     x = policy.inputs(floats, ids, controller, torch.tensor([0, 18]))
@@ -98,7 +104,7 @@ def test_delay_input_and_float_normalisation():
     k = policy.layout.id_names.index("self_action")
     start = f + 13 + 1 + sum(policy.config.id_embed_dim.get(g, 8) for g in policy.id_columns[:k])
     embedded = policy.id_embeddings["action"](ids[..., k].long())
-    torch.testing.assert_close(x[..., start:start + embedded.shape[-1]], embedded)
+    torch.testing.assert_close(x[..., start : start + embedded.shape[-1]], embedded)
     assert set(range(start, start + embedded.shape[-1])) <= set(policy.input_columns().own)
     # streaming play without a delay argument uses play_delay, like forward with that delay
     policy.play_delay = 18
@@ -112,8 +118,9 @@ def test_delay_input_and_float_normalisation():
 
 def test_copy_prior_favours_the_last_input_in_training_and_play():
     torch.manual_seed(0)
-    policy = Policy(EmbedConfig(), PolicyConfig(backbone={"name": "gru", "hidden_size": 16, "num_layers": 1},
-                                                copy_prior=True))
+    policy = Policy(
+        EmbedConfig(), PolicyConfig(backbone={"name": "gru", "hidden_size": 16, "num_layers": 1}, copy_prior=True)
+    )
     floats, ids, _, targets = _batch(policy, b=8, t=3)
     previous = torch.stack([torch.randint(0, h.classes, (8, 3)) for h in policy.spec.heads], -1)
     controller = torch.from_numpy(policy.spec.decode(previous.numpy().reshape(-1, previous.shape[-1]))).view(8, 3, 13)

@@ -1,5 +1,6 @@
 """The notebooks: committed clean, run headless with their defaults, record sane metrics;
 the marimo explorer passes `marimo check` and runs against a real store."""
+
 from __future__ import annotations
 
 import ast
@@ -22,8 +23,9 @@ def test_notebook_is_committed_clean(path):
     notebook = nbformat.read(path, as_version=4)
     nbformat.validate(notebook)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert all(not cell.outputs and cell.execution_count is None for cell in code), \
+    assert all(not cell.outputs and cell.execution_count is None for cell in code), (
         "outputs must be stripped before commit"
+    )
     tagged = [cell for cell in code if "parameters" in cell.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged `parameters`"
     for cell in code:  # notebooks hold no logic
@@ -41,8 +43,13 @@ def test_every_parameter_is_seen_by_papermill(path):
 
     notebook = nbformat.read(path, as_version=4)
     cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-    assigned = {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
-                for t in node.targets if isinstance(t, ast.Name)}
+    assigned = {
+        t.id
+        for node in ast.parse(cell.source).body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
     assert assigned <= set(papermill.inspect_notebook(str(path)))
 
 
@@ -52,8 +59,12 @@ def test_explore_replays_runs_headless(tmp_path):
 
     output, metrics_path = tmp_path / "explore.ipynb", tmp_path / "explore.metrics.json"
     papermill.execute_notebook(
-        str(EXPLORE), str(output), cwd=str(EXPLORE.parent), progress_bar=False,
-        parameters={"store": str(tmp_path / "store"), "metrics_path": str(metrics_path)})
+        str(EXPLORE),
+        str(output),
+        cwd=str(EXPLORE.parent),
+        progress_bar=False,
+        parameters={"store": str(tmp_path / "store"), "metrics_path": str(metrics_path)},
+    )
     metrics = json.loads(metrics_path.read_text())["metrics"]
     from workbench.replay import FrameStore
 
@@ -68,14 +79,22 @@ def test_explore_replays_runs_headless(tmp_path):
     executed = nbformat.read(output, as_version=4)
     errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
-    charts = [o for c in executed.cells for o in c.get("outputs", [])
-              if any(k.startswith("application/vnd.vegalite") for k in o.get("data", {}))]
+    charts = [
+        o
+        for c in executed.cells
+        for o in c.get("outputs", [])
+        if any(k.startswith("application/vnd.vegalite") for k in o.get("data", {}))
+    ]
     assert len(charts) == 4  # corpus, timeline, heatmaps, scrubber chart
 
 
 def test_marimo_app_passes_check():
-    run = subprocess.run([sys.executable, "-m", "marimo", "check", "--strict", str(EXPLORER_APP)],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "marimo", "check", "--strict", str(EXPLORER_APP)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -91,8 +110,12 @@ print(json.dumps({"outputs": [type(o).__name__ for o in outputs],
 
 
 def test_marimo_app_runs_on_a_store(bundled_store):
-    run = subprocess.run([sys.executable, "-c", RUN_APP, str(EXPLORER_APP), "--store",
-                          str(bundled_store)], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", RUN_APP, str(EXPLORER_APP), "--store", str(bundled_store)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["games"] > 0 and result["window"] > 0
@@ -103,9 +126,13 @@ def test_marimo_app_runs_on_a_store(bundled_store):
 def test_notebook_under_nbval(path):
     """`pytest --nbval-lax` with the default parameters, as a person would run it
     (writes under ../.cache)."""
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "--nbval-lax", str(path)], capture_output=True, text=True,
-                         cwd=ROOT, timeout=900)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stdout[-3000:]
     assert " passed" in run.stdout and "failed" not in run.stdout
 
@@ -115,10 +142,19 @@ def test_ablation_arm_records_metrics_beside_the_baseline(tmp_path):
 
     notebook = ROOT / "notebooks" / "ablation.ipynb"
     metrics_path = tmp_path / "arm.metrics.json"
-    papermill.execute_notebook(str(notebook), str(tmp_path / "arm.ipynb"), cwd=str(notebook.parent),
-                               progress_bar=False, parameters={
-                                   "metrics_path": str(metrics_path), "backbone": "mlp", "window": 1,
-                                   "max_steps": 10, "out_root": str(tmp_path / "runs")})
+    papermill.execute_notebook(
+        str(notebook),
+        str(tmp_path / "arm.ipynb"),
+        cwd=str(notebook.parent),
+        progress_bar=False,
+        parameters={
+            "metrics_path": str(metrics_path),
+            "backbone": "mlp",
+            "window": 1,
+            "max_steps": 10,
+            "out_root": str(tmp_path / "runs"),
+        },
+    )
     metrics = json.loads(metrics_path.read_text())["metrics"]
     for head in ("main_x", "main_y"):
         assert 0.5 < metrics[f"eval/repeat_baseline/{head}_acc"] < 1.0

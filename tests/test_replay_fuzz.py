@@ -6,6 +6,7 @@ stored game carries impossible metadata, and the run exits 0.
 The default suite runs a few hundred mutants of three short bundled clips; ``slow`` runs
 thousands, of three full games too. ``python benchmarks/fuzz_ingest.py`` prints the outcomes
 by reason; ``tests/fuzz/atheris_harness.py`` is the coverage-guided version."""
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ from workbench.types import EXTERNAL_CHARACTER_NAMES
 
 CLIPS = ["clips/Walnut356-ics.slp", "clips/PMcca-ranked_game1_tiebreak.slp", "clips/peppi-v3.16.slp"]
 GAMES = ["games/Walnut356-falcon_throws.slp", "games/PMcca-realtimeTest.slp", "games/peppi-transform.slp"]
-DEFAULT_MUTANTS = 270   # 30 of each kind, ~25 s on a quiet 2-core machine
+DEFAULT_MUTANTS = 270  # 30 of each kind, ~25 s on a quiet 2-core machine
 SLOW_MUTANTS = 3000
 
 
@@ -34,8 +35,20 @@ def run_mutants(tmp_path, names: list[str], count: int, seed: int) -> list[dict]
     for name, data in mutants(sources, count, seed):
         (folder / f"{name}.slp").write_bytes(data)
     store = tmp_path / "store"
-    code = main(["ingest", str(folder), "--out", str(store), "--min-frames", "0",
-                 "--cpu", "any", "--allow-multiplayer", "--json"])
+    code = main(
+        [
+            "ingest",
+            str(folder),
+            "--out",
+            str(store),
+            "--min-frames",
+            "0",
+            "--cpu",
+            "any",
+            "--allow-multiplayer",
+            "--json",
+        ]
+    )
     assert code == 0
     report = json.loads((store / "ingest_report.json").read_text())
     assert len(report) == count

@@ -1,5 +1,6 @@
 """``workbench ingest --ray``: real Ray tasks on a local cluster (2 CPUs) give the same
 store as a local ingest: the same manifest rows and the same per-game Parquet files."""
+
 from __future__ import annotations
 
 import pyarrow.parquet as pq
@@ -40,7 +41,10 @@ def test_ray_ingest_of_the_shared_corpus_equals_a_local_ingest(local_ray, tmp_pa
     local = ingest([corpus], tmp_path / "local", policy=POLICY, progress=False)
     remote = ingest([corpus], tmp_path / "ray", policy=POLICY, progress=False, ray_address="auto")
     assert local.summary == remote.summary and local.summary["ok"] > 30
-    (local_rows, local_games), (ray_rows, ray_games) = _store_contents(tmp_path / "local"), _store_contents(tmp_path / "ray")
+    (local_rows, local_games), (ray_rows, ray_games) = (
+        _store_contents(tmp_path / "local"),
+        _store_contents(tmp_path / "ray"),
+    )
     assert [dict(r, path=None) for r in local_rows] == [dict(r, path=None) for r in ray_rows]
     assert [r["path"] for r in local_rows] == [r["path"] for r in ray_rows]
     assert local_games.keys() == ray_games.keys() and len(local_games) == len(local_rows) - local.summary["error"]
@@ -55,7 +59,10 @@ def test_ray_ingest_of_the_bundled_games_equals_a_local_ingest(local_ray, tmp_pa
     local = ingest(paths, tmp_path / "local", policy=POLICY, progress=False)
     remote = ingest(paths, tmp_path / "ray", policy=POLICY, progress=False, ray_address="auto")
     assert local.summary == remote.summary and remote.summary["ok"] >= 8
-    (local_rows, local_games), (ray_rows, ray_games) = _store_contents(tmp_path / "local"), _store_contents(tmp_path / "ray")
+    (local_rows, local_games), (ray_rows, ray_games) = (
+        _store_contents(tmp_path / "local"),
+        _store_contents(tmp_path / "ray"),
+    )
     assert local_rows == ray_rows
     assert local_games.keys() == ray_games.keys()
     for name, (meta, table) in local_games.items():

@@ -1,5 +1,6 @@
 """libmelee parity: a replay played through libmelee's file console gives the state the
 store holds, field by field, after unit conversion."""
+
 from __future__ import annotations
 
 import logging
@@ -50,18 +51,22 @@ def mismatches(table, states) -> tuple[dict[int, list[str]], int]:
             owner = key.split("_nana_")[0] + "_nana_present" if "_nana_" in key else None
             if owner and not columns[owner][row_index]:
                 continue
-            if not np.allclose(np.asarray(value, dtype=float).reshape(-1),
-                               np.asarray(expected, dtype=float).reshape(-1), atol=1e-6):
+            if not np.allclose(
+                np.asarray(value, dtype=float).reshape(-1), np.asarray(expected, dtype=float).reshape(-1), atol=1e-6
+            ):
                 wrong.setdefault(int(row["frame"][0]), []).append(key)
             checked += 1
     return wrong, checked
 
 
-@pytest.mark.parametrize("name", [
-    "clips/PMcca-item-export.slp",          # 3.7.0, with items and owners
-    "games/Walnut356-falcon_throws.slp",    # 3.14.0
-    "clips/peppi-v3.18.slp",                # 3.18.0
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "clips/PMcca-item-export.slp",  # 3.7.0, with items and owners
+        "games/Walnut356-falcon_throws.slp",  # 3.14.0
+        "clips/peppi-v3.18.slp",  # 3.18.0
+    ],
+)
 def test_libmelee_sees_the_stored_state(name):
     table = read_replay(bundled(name))
     wrong, checked = mismatches(table, play_through_libmelee(bundled(name)))

@@ -7,6 +7,7 @@ Real examples (bundled in data/replays, and in the shared corpus when present):
 33 s while the other practises throws, ``games/slippijs-rollbackFrameTest.slp`` is a
 clean netplay game, and the shared ``games/slippijs-techTester.slp`` holds a four-SD chain.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,13 @@ from conftest import DATA, bundled, shared, tiny_experiment
 from workbench.errors import ConfigError
 from workbench.replay import FrameStore, ingest, read_replay
 from workbench.replay.quality import (
-    IDLE_FRAMES, QUALITY_FLAGS, SD_CHAIN_COUNT, check_filters, parse_flags, passes, quality_flags,
+    IDLE_FRAMES,
+    QUALITY_FLAGS,
+    SD_CHAIN_COUNT,
+    check_filters,
+    parse_flags,
+    passes,
+    quality_flags,
 )
 from workbench.replay.validate import IngestPolicy
 
@@ -89,24 +96,26 @@ def test_ingest_stores_scores_and_filters(tmp_path):
     assert all(r["quality"] is not None for r in manifest.values() if r["status"] == "ok")
     assert kept.summary["low_quality"] == 0 and kept.summary["quality_mean"] is not None
     # the same store, re-judged: no parse, the scores come from the manifest
-    strict = ingest([games], tmp_path / "all", progress=False,
-                    policy=IngestPolicy(quality_threshold=0.5))
+    strict = ingest([games], tmp_path / "all", progress=False, policy=IngestPolicy(quality_threshold=0.5))
     assert strict.cache_hits == len(strict.report)
     low = {e["path"].split("replays/")[-1] for e in strict.report if e["reason"] == "low quality"}
     assert {TRANSFORM, THROWS} <= low
     assert strict.summary["low_quality"] == len(low) and strict.summary["ok"] == kept.summary["ok"] - len(low)
     assert strict.summary["reasons"]["skipped: low quality"] == len(low)
     assert strict.summary["low_quality_flags"]["sd_chain"] >= 1
-    flagged = ingest([games], tmp_path / "flags", progress=False,
-                     policy=IngestPolicy(exclude_flags=["sd_chain"]))
+    flagged = ingest([games], tmp_path / "flags", progress=False, policy=IngestPolicy(exclude_flags=["sd_chain"]))
     assert [e["path"].split("replays/")[-1] for e in flagged.report if e["reason"] == "low quality"] == [TRANSFORM]
 
 
 def test_ingest_cli_prints_the_counts(tmp_path, capsys):
     from workbench.cli import main
 
-    assert main(["ingest", str(DATA / "games"), "--out", str(tmp_path / "s"),
-                 "--exclude-flags", "sd_chain,idle", "--json"]) == 0
+    assert (
+        main(
+            ["ingest", str(DATA / "games"), "--out", str(tmp_path / "s"), "--exclude-flags", "sd_chain,idle", "--json"]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["low_quality"] >= 2 and summary["reasons"]["skipped: low quality"] == summary["low_quality"]
 
@@ -121,8 +130,7 @@ def test_old_manifest_rows_are_scored_on_the_next_ingest(tmp_path):
     for row in rows:
         row.update(quality=None, sd_chain=None, sandbagging=None)
     pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(store.manifest_path)), store.manifest_path)
-    again = ingest([bundled(TRANSFORM)], store.root, progress=False,
-                   policy=IngestPolicy(exclude_flags=["sd_chain"]))
+    again = ingest([bundled(TRANSFORM)], store.root, progress=False, policy=IngestPolicy(exclude_flags=["sd_chain"]))
     assert again.cache_hits == 1 and again.report[0]["reason"] == "low quality"
     assert store.manifest()[0]["quality"] is not None
 
@@ -130,8 +138,14 @@ def test_old_manifest_rows_are_scored_on_the_next_ingest(tmp_path):
 def test_training_leaves_out_low_quality_games(tmp_path):
     from workbench.train.data import prepare_data
 
-    cfg = tiny_experiment(tmp_path, "run", {"name": "mlp", "hidden_size": 8, "num_layers": 1},
-                          "train.window=1", "train.val_fraction=0.3", 'train.exclude_flags=["sd_chain", "idle"]')
+    cfg = tiny_experiment(
+        tmp_path,
+        "run",
+        {"name": "mlp", "hidden_size": 8, "num_layers": 1},
+        "train.window=1",
+        "train.val_fraction=0.3",
+        'train.exclude_flags=["sd_chain", "idle"]',
+    )
     data = prepare_data(cfg)
     rows = {r["md5"]: r for r in data.store.games()}
     used = {s.md5 for s in data.train_segments} | {s.md5 for s in data.val_segments}
@@ -139,5 +153,6 @@ def test_training_leaves_out_low_quality_games(tmp_path):
     transform = next(m for m, r in rows.items() if r["path"].endswith("peppi-transform.slp"))
     assert transform in set(data.split.train) | set(data.split.val), "the split itself is unchanged"
     with pytest.raises(ConfigError, match="did you mean idle"):
-        tiny_experiment(tmp_path, "run", {"name": "mlp", "hidden_size": 8, "num_layers": 1},
-                        'train.exclude_flags=["idel"]')
+        tiny_experiment(
+            tmp_path, "run", {"name": "mlp", "hidden_size": 8, "num_layers": 1}, 'train.exclude_flags=["idel"]'
+        )

@@ -1,4 +1,5 @@
 """read_replay: both parsers, every error reason, rollback, units, parser parity."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,16 @@ import pytest
 
 from conftest import DATA, bundled, shared
 from workbench.replay import (
-    CorruptReplayError, CPUPlayerError, EmptyReplayError, IngestPolicy, NotSlippiError,
-    OutOfRangeError, TooManyPlayersError, TooShortError, UnsupportedModeError, read_replay,
+    CorruptReplayError,
+    CPUPlayerError,
+    EmptyReplayError,
+    IngestPolicy,
+    NotSlippiError,
+    OutOfRangeError,
+    TooManyPlayersError,
+    TooShortError,
+    UnsupportedModeError,
+    read_replay,
 )
 from workbench.replay.header import meta_from_header, read_header
 from workbench.replay.peppi_reader import read_peppi
@@ -25,6 +34,7 @@ def _playable(table):
 
 
 # -- errors ---------------------------------------------------------------------------
+
 
 def test_empty_file(tmp_path):
     path = tmp_path / "empty.slp"
@@ -99,6 +109,7 @@ def test_out_of_range_values_are_caught():
 
 # -- reading real files ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", GOOD)
 def test_every_bundled_replay_reads(name):
     table = read_replay(bundled(name))
@@ -135,7 +146,7 @@ def test_zero_size_event_is_repaired_for_peppi_and_reads_like_the_fallback():
     assert table.columns.keys() == fallback.columns.keys()
     for key in table.columns:
         np.testing.assert_array_equal(table.columns[key], fallback.columns[key], err_msg=key)
-    assert drop_zero_size_events(fixed) is None   # nothing left to repair
+    assert drop_zero_size_events(fixed) is None  # nothing left to repair
     assert drop_zero_size_events(bundled("games/Walnut356-game.slp").read_bytes()) is None
 
 
@@ -148,6 +159,7 @@ def test_fod_platforms_reads_through_the_fallback():
 def test_rollback_keeps_the_finalized_copy():
     path = bundled("games/slippijs-rollbackFrameTest.slp")
     from peppi_py import _peppi
+
     raw_ids = _peppi.read_slippi(str(path), False).frames.field("id").to_numpy()
     table = read_replay(path)
     assert len(raw_ids) > len(table) == len(np.unique(raw_ids)) == 9277
@@ -202,7 +214,8 @@ def test_our_header_decode_matches_peppis_game_start_and_end(name):
     assert meta.slippi_version == ".".join(str(v) for v in start["slippi"]["version"][:3])
     assert meta.stage == int(start["stage"])
     assert [(p.port, p.character, p.type) for p in meta.players] == [
-        (int(p["port"][1]) - 1, int(p["character"]), str(p["type"]).lower()) for p in start["players"]]
+        (int(p["port"][1]) - 1, int(p["character"]), str(p["type"]).lower()) for p in start["players"]
+    ]
     assert meta.is_teams == bool(start.get("is_teams")) and meta.is_pal == bool(start.get("is_pal"))
     end = game.end
     if end:
@@ -219,7 +232,8 @@ def test_parsers_agree_field_by_field(name):
     assert a.meta.to_dict() == b.meta.to_dict()
     np.testing.assert_array_equal(a.frames, b.frames)
     misaligned = a.meta.version_tuple < (3, 0, 0) and (
-        len(a.meta.players) > 2 or any(a.columns[k].any() for k in a.columns if k.endswith("nana_present")))
+        len(a.meta.players) > 2 or any(a.columns[k].any() for k in a.columns if k.endswith("nana_present"))
+    )
     assert a.columns.keys() == b.columns.keys()
     for key in a.columns:
         if misaligned and "_nana_" in key:
@@ -251,16 +265,22 @@ def test_auto_uses_the_fallback_where_peppi_misaligns_players():
     from workbench.replay.reader import _peppi_may_misalign
 
     table = read_replay(bundled("clips/slippijs-ffa_1p2p3p_winner_3p.slp"))
-    assert table.parser == ("py-slippi" if _peppi_may_misalign(read_peppi(
-        str(bundled("clips/slippijs-ffa_1p2p3p_winner_3p.slp")))) else "peppi")
+    assert table.parser == (
+        "py-slippi"
+        if _peppi_may_misalign(read_peppi(str(bundled("clips/slippijs-ffa_1p2p3p_winner_3p.slp"))))
+        else "peppi"
+    )
 
 
-@pytest.mark.skipif(not (DATA.parent.parent.parent / "shared" / "replays").exists()
-                    and not os.environ.get("WORKBENCH_SHARED_REPLAYS"), reason="no shared corpus")
+@pytest.mark.skipif(
+    not (DATA.parent.parent.parent / "shared" / "replays").exists() and not os.environ.get("WORKBENCH_SHARED_REPLAYS"),
+    reason="no shared corpus",
+)
 @pytest.mark.slow
 def test_every_shared_file_reads_or_has_a_reason():
     from conftest import SHARED
     from workbench.replay import ReplayError
+
     for path in sorted(SHARED.rglob("*.slp")):
         try:
             read_replay(path)

@@ -1,4 +1,5 @@
 """Frame store: round trip, cache hits, dedup, concurrent ingests."""
+
 from __future__ import annotations
 
 import json
@@ -43,6 +44,7 @@ def test_reingest_is_a_cache_hit(tmp_path):
     assert game_file.stat().st_mtime_ns == mtime, "a cache hit must not rewrite the game"
     # a policy change re-judges cached games without parsing them
     from workbench.replay import IngestPolicy
+
     strict = ingest(files, tmp_path, progress=False, policy=IngestPolicy(min_frames=5000))
     assert strict.cache_hits == 2
     assert {e["reason"] for e in strict.report} == {"too short"}
@@ -84,15 +86,16 @@ def test_two_ingests_at_once_do_not_corrupt_the_store(tmp_path):
 def test_report_schema(bundled_store):
     report = json.loads((bundled_store / "ingest_report.json").read_text())
     assert len(report) == len(list(DATA.rglob("*.slp")))
-    required = {"path", "md5", "status", "reason", "frames", "characters", "stage",
-                "slippi_version", "parser"}
+    required = {"path", "md5", "status", "reason", "frames", "characters", "stage", "slippi_version", "parser"}
     for entry in report:
         assert required <= entry.keys()
         assert entry["status"] in ("ok", "skipped", "error")
         assert len(entry["md5"]) == 32
         if entry["status"] == "ok":
             assert entry["reason"] == "" and entry["frames"] > 0
-            assert entry["parser"] in ("peppi", "peppi-repaired", "peppi-realigned", "py-slippi") and isinstance(entry["characters"], list)
+            assert entry["parser"] in ("peppi", "peppi-repaired", "peppi-realigned", "py-slippi") and isinstance(
+                entry["characters"], list
+            )
         else:
             assert entry["reason"], entry
     reasons = {e["reason"] for e in report}
@@ -110,6 +113,6 @@ def test_worker_processes_after_an_in_process_ingest(tmp_path):
     """Regression: a forked worker once inherited the parent's hashing executor without
     its thread and waited forever."""
     files = sorted((DATA / "clips").glob("*.slp"))[:4]
-    ingest(files[:1], tmp_path / "a", progress=False)            # starts the hashing thread
+    ingest(files[:1], tmp_path / "a", progress=False)  # starts the hashing thread
     result = ingest(files, tmp_path / "b", workers=2, progress=False)
     assert len(result.report) == len(files)

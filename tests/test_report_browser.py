@@ -3,6 +3,7 @@ errors, no request leaves the disk, every chart draws, and the page is not blank
 
 Uses the system Chromium (Debian's `chromium` package, installed here if missing and we
 are root) driven by playwright, which downloads no browser of its own."""
+
 from __future__ import annotations
 
 import base64
@@ -16,8 +17,16 @@ import yaml
 
 from conftest import DATA, ROOT
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
 INK = """async (src) => {
   const image = new Image(); image.src = src; await image.decode();
@@ -41,17 +50,24 @@ def find_chromium() -> str | None:
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    pytest.importorskip("playwright.sync_api", reason="pip install playwright (it drives the "
-                        "system chromium; no browser download needed)")
+    pytest.importorskip(
+        "playwright.sync_api",
+        reason="pip install playwright (it drives the system chromium; no browser download needed)",
+    )
     path = find_chromium()
     if path is None and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
-                       "apt-get install -y -qq chromium", shell=True, capture_output=True,
-                       timeout=900)
+        subprocess.run(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
+            shell=True,
+            capture_output=True,
+            timeout=900,
+        )
         path = find_chromium()
     if path is None:
-        pytest.skip("chromium not found and could not be installed: apt-get install -y chromium "
-                    "(or set WORKBENCH_CHROMIUM to a Chromium binary)")
+        pytest.skip(
+            "chromium not found and could not be installed: apt-get install -y chromium "
+            "(or set WORKBENCH_CHROMIUM to a Chromium binary)"
+        )
     return path
 
 
@@ -60,15 +76,41 @@ def report(tmp_path_factory):
     """A real sweep: explore_replays.ipynb over two games, published."""
     root = tmp_path_factory.mktemp("browser")
     grid = root / "grid.yaml"
-    grid.write_text(yaml.safe_dump({
-        "parameters": {"store": str(root / "store"), "replays": str(DATA), "max_frames": 120,
-                       "heatmap_games": 2},
-        "grid": {"game_index": [0, 1]}}))
-    run = subprocess.run([sys.executable, "-m", "workbench.cli", "sweep",
-                          str(ROOT / "notebooks" / "explore_replays.ipynb"), "--grid", str(grid),
-                          "--out", str(root / "runs"), "--report", str(root / "report"),
-                          "--workers", "2", "--timeout", "300"], capture_output=True, text=True,
-                         timeout=600)
+    grid.write_text(
+        yaml.safe_dump(
+            {
+                "parameters": {
+                    "store": str(root / "store"),
+                    "replays": str(DATA),
+                    "max_frames": 120,
+                    "heatmap_games": 2,
+                },
+                "grid": {"game_index": [0, 1]},
+            }
+        )
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "sweep",
+            str(ROOT / "notebooks" / "explore_replays.ipynb"),
+            "--grid",
+            str(grid),
+            "--out",
+            str(root / "runs"),
+            "--report",
+            str(root / "report"),
+            "--workers",
+            "2",
+            "--timeout",
+            "300",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     return root / "report"
 
@@ -99,8 +141,13 @@ def open_offline(chromium: str, page_path, user_data_dir) -> dict:
     seen = {"errors": [], "requests": []}
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(user_data_dir), executable_path=chromium, args=FLAGS, headless=True,
-            offline=True, viewport={"width": 1280, "height": 1400})
+            str(user_data_dir),
+            executable_path=chromium,
+            args=FLAGS,
+            headless=True,
+            offline=True,
+            viewport={"width": 1280, "height": 1400},
+        )
         try:
             page = context.new_page()
             page.on("console", lambda m: m.type == "error" and seen["errors"].append(m.text))
@@ -111,7 +158,9 @@ def open_offline(chromium: str, page_path, user_data_dir) -> dict:
             try:
                 page.wait_for_function(
                     "n => document.querySelectorAll('.chart svg.marks, .chart canvas').length >= n",
-                    arg=seen["charts"], timeout=30_000)
+                    arg=seen["charts"],
+                    timeout=30_000,
+                )
             except PlaywrightTimeout:
                 pass  # the counts below tell what did not draw
             seen["drawn"] = page.locator(".chart svg.marks, .chart canvas").count()
@@ -155,9 +204,25 @@ def test_marimo_explorer_runs_with_no_network(chromium, bundled_store, tmp_path)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "marimo", "run", str(ROOT / "notebooks" / "replay_explorer.py"),
-         "--headless", "--host", "127.0.0.1", "--port", str(port), "--no-token", "--",
-         "--store", str(bundled_store)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "marimo",
+            "run",
+            str(ROOT / "notebooks" / "replay_explorer.py"),
+            "--headless",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-token",
+            "--",
+            "--store",
+            str(bundled_store),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     outside, errors = [], []
     try:
         deadline = time.monotonic() + 120
@@ -184,8 +249,7 @@ def test_marimo_explorer_runs_with_no_network(chromium, bundled_store, tmp_path)
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 page.goto(local, wait_until="load")
                 page.get_by_text("frames shown").first.wait_for(timeout=90_000)
-                page.wait_for_function("document.querySelectorAll('svg.marks, canvas').length >= 1",
-                                       timeout=90_000)
+                page.wait_for_function("document.querySelectorAll('svg.marks, canvas').length >= 1", timeout=90_000)
                 charts = page.locator("svg.marks, canvas").count()
             finally:
                 browser.close()

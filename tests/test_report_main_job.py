@@ -1,6 +1,7 @@
 """`workbench report`, the main job: notebooks in pipeline order, a failing step recorded
 with its one-line error while the others run, and (slow) the whole job on the bundled
 replays ending in an index that links every page."""
+
 from __future__ import annotations
 
 import json
@@ -28,11 +29,16 @@ def test_steps_follow_the_pipeline_and_exist():
 
 def test_a_failing_step_is_recorded_and_the_others_still_run(tmp_path, monkeypatch):
     explore = STEPS[0]
-    broken = main_job.Step("explore_replays", "Broken", "explore on a folder with no replays",
-                           lambda p: {"replays": [str(tmp_path / "nowhere")], "store": str(p.work / "store2")})
+    broken = main_job.Step(
+        "explore_replays",
+        "Broken",
+        "explore on a folder with no replays",
+        lambda p: {"replays": [str(tmp_path / "nowhere")], "store": str(p.work / "store2")},
+    )
     monkeypatch.setattr(main_job, "STEPS", [broken, explore])
-    result = run_main_job([str(GAMES)], tmp_path / "report", tmp_path / "runs", tmp_path / "work",
-                          progress=lambda line: None)
+    result = run_main_job(
+        [str(GAMES)], tmp_path / "report", tmp_path / "runs", tmp_path / "work", progress=lambda line: None
+    )
     assert [s["status"] for s in result.steps] == ["failed", "ok"]
     error = result.steps[0]["error"]
     assert error and "\n" not in error and "Traceback" not in error, error
@@ -56,9 +62,26 @@ def test_missing_replays_fail_before_any_notebook_runs(tmp_path):
 @pytest.mark.slow
 def test_main_job_on_the_bundled_replays(tmp_path):
     """What `make demo` runs, with fewer training steps: every step ok, every page linked."""
-    run = subprocess.run([sys.executable, "-m", "workbench.cli", "report", "--out", str(tmp_path / "report"),
-                          "--runs", str(tmp_path / "runs"), "--work", str(tmp_path / "work"),
-                          "--train-steps", "60"], capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "report",
+            "--out",
+            str(tmp_path / "report"),
+            "--runs",
+            str(tmp_path / "runs"),
+            "--work",
+            str(tmp_path / "work"),
+            "--train-steps",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=1800,
+    )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert [s["status"] for s in summary["steps"]] == ["ok"] * len(STEPS)
@@ -66,7 +89,7 @@ def test_main_job_on_the_bundled_replays(tmp_path):
     for step in STEPS:
         assert f'href="{step.notebook}.html"' in index
         page = (tmp_path / "report" / f"{step.notebook}.html").read_text()
-        assert "<script src=\"http" not in page
+        assert '<script src="http' not in page
     metrics = next(s["metrics"] for s in summary["steps"] if s["step"] == "train")
     assert 0 < metrics["eval/repeat_baseline/main_x_acc@0"] < 1
     reference = next(s["metrics"] for s in summary["steps"] if s["step"] == "reference")

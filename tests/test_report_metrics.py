@@ -1,4 +1,5 @@
 """The metrics convention: one JSON file beside the executed notebook."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,14 @@ def test_record_writes_prefixed_json_and_merges(tmp_path):
     record_metrics({"acc": 0.9, "nan": math.nan, "name": "gru", "ok": True}, path, prefix="eval")
     data = json.loads(path.read_text())
     assert data["version"] == 1
-    assert data["metrics"] == {"train/loss": 0.5, "train/steps": 3, "eval/acc": 0.9,
-                               "eval/nan": None, "eval/name": "gru", "eval/ok": True}
+    assert data["metrics"] == {
+        "train/loss": 0.5,
+        "train/steps": 3,
+        "eval/acc": 0.9,
+        "eval/nan": None,
+        "eval/name": "gru",
+        "eval/ok": True,
+    }
     assert load_metrics(path) == data["metrics"]
 
 

@@ -1,4 +1,5 @@
 """Standalone HTML: escaped replay strings, inlined chart library, no network loads."""
+
 from __future__ import annotations
 
 import json
@@ -11,12 +12,23 @@ import pytest
 
 from workbench.replay import read_replay
 from workbench.report import (
-    PublishError, ReportEntry, build_index, chart_div, check_offline, escape, page,
-    publish_sweep, render_notebook,
+    PublishError,
+    ReportEntry,
+    build_index,
+    chart_div,
+    check_offline,
+    escape,
+    page,
+    publish_sweep,
+    render_notebook,
 )
 from workbench.report.publish import WIDGET_MIME, script_json
 from workbench.report.results import (
-    collect_results, comparison_charts, metric_columns, varying_parameters, write_results,
+    collect_results,
+    comparison_charts,
+    metric_columns,
+    varying_parameters,
+    write_results,
 )
 from workbench.viz.render import VEGALITE_MIME_TYPE
 from conftest import bundled
@@ -39,8 +51,7 @@ def test_escape_and_script_json(crazy_names):
 
 
 def test_index_page_escapes_and_links(tmp_path, crazy_names):
-    entries = [ReportEntry(name, f"r{i}.html", description=name, status="ok")
-               for i, name in enumerate(crazy_names)]
+    entries = [ReportEntry(name, f"r{i}.html", description=name, status="ok") for i, name in enumerate(crazy_names)]
     entries.append(ReportEntry("train", "train/index.html", "loss curves"))
     text = build_index("Reports <main>", entries, tmp_path / "index.html").read_text()
     assert "<script>alert" not in text and "&lt;script&gt;alert" in text
@@ -51,9 +62,12 @@ def test_index_page_escapes_and_links(tmp_path, crazy_names):
 
 
 def test_check_offline_refuses_network_loads():
-    for bad in ['<script src="https://cdn.jsdelivr.net/npm/vega@6"></script>',
-                "<link rel=stylesheet href=//fonts.example/x.css>",
-                '<img src="http://x/y.png">', '<script>import("https://x/m.mjs")</script>']:
+    for bad in [
+        '<script src="https://cdn.jsdelivr.net/npm/vega@6"></script>',
+        "<link rel=stylesheet href=//fonts.example/x.css>",
+        '<img src="http://x/y.png">',
+        '<script>import("https://x/m.mjs")</script>',
+    ]:
         with pytest.raises(PublishError, match="network"):
             check_offline(bad)
     assert check_offline('<a href="https://github.com">a link is not a load</a>')
@@ -68,20 +82,44 @@ def test_page_inlines_the_chart_library():
 
 def executed_notebook(path: Path, names: list[str]) -> Path:
     """A notebook as papermill leaves it: a stream, a chart with its spec, a widget."""
-    spec = alt.Chart(pd.DataFrame({"name": names, "n": range(len(names))})).mark_bar().encode(
-        x="n:Q", y="name:N").to_dict()
+    spec = (
+        alt.Chart(pd.DataFrame({"name": names, "n": range(len(names))}))
+        .mark_bar()
+        .encode(x="n:Q", y="name:N")
+        .to_dict()
+    )
     cells = [
         nbformat.v4.new_markdown_cell("# Title"),
-        nbformat.v4.new_code_cell("secret_code_line = 1", outputs=[
-            nbformat.v4.new_output("stream", name="stdout", text="\n".join(names))]),
-        nbformat.v4.new_code_cell("chart", outputs=[nbformat.v4.new_output(
-            "execute_result", data={VEGALITE_MIME_TYPE: spec, "text/html": (
-                '<script src="https://cdn.jsdelivr.net/npm/vega@6"></script>'),
-                "text/plain": "alt.Chart(...)"}, execution_count=2)]),
-        nbformat.v4.new_code_cell("widget", outputs=[nbformat.v4.new_output(
-            "execute_result", data={WIDGET_MIME: {"model_id": "abc", "version_major": 2,
-                                                  "version_minor": 0},
-                                    "text/plain": "VBox()"}, execution_count=3)]),
+        nbformat.v4.new_code_cell(
+            "secret_code_line = 1", outputs=[nbformat.v4.new_output("stream", name="stdout", text="\n".join(names))]
+        ),
+        nbformat.v4.new_code_cell(
+            "chart",
+            outputs=[
+                nbformat.v4.new_output(
+                    "execute_result",
+                    data={
+                        VEGALITE_MIME_TYPE: spec,
+                        "text/html": ('<script src="https://cdn.jsdelivr.net/npm/vega@6"></script>'),
+                        "text/plain": "alt.Chart(...)",
+                    },
+                    execution_count=2,
+                )
+            ],
+        ),
+        nbformat.v4.new_code_cell(
+            "widget",
+            outputs=[
+                nbformat.v4.new_output(
+                    "execute_result",
+                    data={
+                        WIDGET_MIME: {"model_id": "abc", "version_major": 2, "version_minor": 0},
+                        "text/plain": "VBox()",
+                    },
+                    execution_count=3,
+                )
+            ],
+        ),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
@@ -108,15 +146,35 @@ def fake_sweep(run_dir: Path) -> Path:
             arm = f"backbone={backbone}__seed={seed}"
             arms.append(arm)
             params = {"backbone": backbone, "seed": seed, "note": "<i>x</i>"}
-            (run_dir / f"{arm}.status.json").write_text(json.dumps({
-                "arm": arm, "status": "ok", "attempts": 1, "error": "", "seconds": 1.0,
-                "parameters": params, "metrics": {}}))
-            (run_dir / f"{arm}.metrics.json").write_text(json.dumps({"version": 1, "metrics": {
-                "eval/acc": base + 0.1 * seed, "train/loss": 1 - base}}))
+            (run_dir / f"{arm}.status.json").write_text(
+                json.dumps(
+                    {
+                        "arm": arm,
+                        "status": "ok",
+                        "attempts": 1,
+                        "error": "",
+                        "seconds": 1.0,
+                        "parameters": params,
+                        "metrics": {},
+                    }
+                )
+            )
+            (run_dir / f"{arm}.metrics.json").write_text(
+                json.dumps({"version": 1, "metrics": {"eval/acc": base + 0.1 * seed, "train/loss": 1 - base}})
+            )
     arms.append("backbone=<b>bad")  # real names are sanitised; a page must not trust it
-    (run_dir / f"{arms[-1]}.status.json").write_text(json.dumps({
-        "arm": arms[-1], "status": "failed", "attempts": 3, "error": "ValueError: <boom>",
-        "seconds": 0.5, "parameters": {"backbone": [1, "x"], "seed": 0, "note": "<i>x</i>"}}))
+    (run_dir / f"{arms[-1]}.status.json").write_text(
+        json.dumps(
+            {
+                "arm": arms[-1],
+                "status": "failed",
+                "attempts": 3,
+                "error": "ValueError: <boom>",
+                "seconds": 0.5,
+                "parameters": {"backbone": [1, "x"], "seed": 0, "note": "<i>x</i>"},
+            }
+        )
+    )
     (run_dir / "sweep.json").write_text(json.dumps({"arms": arms}))
     return run_dir
 
@@ -162,17 +220,34 @@ def test_publish_cli_links_notebooks(tmp_path, crazy_names):
 
     first = executed_notebook(tmp_path / "ingest.ipynb", crazy_names)
     second = executed_notebook(tmp_path / "train.ipynb", ["fox"])
-    run = subprocess.run([sys.executable, "-m", "workbench.cli", "publish", str(first),
-                          str(second), "--out", str(tmp_path / "report"), "--title", "Main job"],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "publish",
+            str(first),
+            str(second),
+            "--out",
+            str(tmp_path / "report"),
+            "--title",
+            "Main job",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     index = (tmp_path / "report" / "index.html").read_text()
     assert '<a href="ingest.html">ingest</a>' in index and '<a href="train.html">train</a>' in index
     page = (tmp_path / "report" / "ingest.html").read_text()
     assert "window.vegaEmbed" in page and "secret_code_line" not in page
-    missing = subprocess.run([sys.executable, "-m", "workbench.cli", "publish",
-                              str(tmp_path / "nope.ipynb"), "--out", str(tmp_path / "r2")],
-                             capture_output=True, text=True, timeout=300)
+    missing = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "publish", str(tmp_path / "nope.ipynb"), "--out", str(tmp_path / "r2")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert missing.returncode == 2 and "no such notebook" in missing.stderr
     assert "Traceback" not in missing.stderr
 
@@ -182,8 +257,10 @@ def test_importing_report_pulls_in_no_replay_reader_or_torch():
     import subprocess
     import sys
 
-    code = ("import sys, workbench.report; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'peppi_py', 'torch')))")
+    code = (
+        "import sys, workbench.report; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'peppi_py', 'torch')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -194,11 +271,19 @@ def test_every_page_opens_with_its_verdict(tmp_path):
 
     from workbench.report.publish import render_notebook
 
-    cells = [nbformat.v4.new_markdown_cell("# Title"),
-             nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
-                 "display_data", data={"text/plain": "a chart"})]),
-             nbformat.v4.new_code_cell("v", metadata={"tags": ["verdict"]}, outputs=[nbformat.v4.new_output(
-                 "display_data", data={"text/markdown": "**Verdict.** worse than repeat-last"})])]
+    cells = [
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell(
+            "x", outputs=[nbformat.v4.new_output("display_data", data={"text/plain": "a chart"})]
+        ),
+        nbformat.v4.new_code_cell(
+            "v",
+            metadata={"tags": ["verdict"]},
+            outputs=[
+                nbformat.v4.new_output("display_data", data={"text/markdown": "**Verdict.** worse than repeat-last"})
+            ],
+        ),
+    ]
     path = tmp_path / "page.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
     page = render_notebook(path)

@@ -1,5 +1,6 @@
 """Sweeps: grid expansion and names, retries, resume, aggregation, Ray task construction,
 and the real `workbench sweep` over explore_replays.ipynb."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,15 @@ import pytest
 import yaml
 
 from workbench.report import (
-    ArmResult, ArmTask, SweepError, arm_name, expand_grid, parse_grid, ray_task_options,
-    run_ray, run_sweep,
+    ArmResult,
+    ArmTask,
+    SweepError,
+    arm_name,
+    expand_grid,
+    parse_grid,
+    ray_task_options,
+    run_ray,
+    run_sweep,
 )
 from workbench.report.sweep import execute_arm, one_line_error, ran_to_the_end
 from conftest import DATA, ROOT
@@ -24,16 +32,27 @@ NOTEBOOK = ROOT / "notebooks" / "explore_replays.ipynb"
 
 # ---- grid files -----------------------------------------------------------------------
 
+
 def test_grid_is_cross_product_plus_explicit_arms():
-    grid = parse_grid({"parameters": {"epochs": 1},
-                       "grid": {"seed": [0, 1], "backbone": ["gru", "mamba"]},
-                       "arms": [{"backbone": "transformer", "seed": 0},
-                                {"seed": 1, "backbone": "gru"}],   # duplicate of a grid cell
-                       "resources": {"num_gpus": 1}})
+    grid = parse_grid(
+        {
+            "parameters": {"epochs": 1},
+            "grid": {"seed": [0, 1], "backbone": ["gru", "mamba"]},
+            "arms": [
+                {"backbone": "transformer", "seed": 0},
+                {"seed": 1, "backbone": "gru"},
+            ],  # duplicate of a grid cell
+            "resources": {"num_gpus": 1},
+        }
+    )
     arms = expand_grid(grid)
     assert [a.name for a in arms] == [
-        "backbone=gru__seed=0", "backbone=mamba__seed=0", "backbone=gru__seed=1",
-        "backbone=mamba__seed=1", "backbone=transformer__seed=0"]
+        "backbone=gru__seed=0",
+        "backbone=mamba__seed=0",
+        "backbone=gru__seed=1",
+        "backbone=mamba__seed=1",
+        "backbone=transformer__seed=0",
+    ]
     assert all(a.parameters["epochs"] == 1 and a.num_gpus == 1 and a.num_cpus == 1 for a in arms)
     assert arms[-1].varying == {"backbone": "transformer", "seed": 0}
     assert expand_grid(grid, num_cpus=4, num_gpus=0)[0].num_cpus == 4
@@ -49,13 +68,16 @@ def test_arm_names_are_deterministic_and_file_safe():
     assert len(arm_name({"text": "x" * 500})) <= 130
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"grid": {"seed": []}}, "non-empty list"),
-    ({"grid": {"seed": 3}}, "non-empty list"),
-    ({"arms": ["gru"]}, "mapping of parameters"),
-    ({"grids": {}}, "unknown keys"),
-    ({"resources": {"memory": 3}}, "num_cpus and num_gpus"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"grid": {"seed": []}}, "non-empty list"),
+        ({"grid": {"seed": 3}}, "non-empty list"),
+        ({"arms": ["gru"]}, "mapping of parameters"),
+        ({"grids": {}}, "unknown keys"),
+        ({"resources": {"memory": 3}}, "num_cpus and num_gpus"),
+    ],
+)
 def test_bad_grids_say_what_is_wrong(data, message):
     with pytest.raises(SweepError, match=message):
         parse_grid(data)
@@ -64,25 +86,31 @@ def test_bad_grids_say_what_is_wrong(data, message):
 def test_one_line_error():
     class Fake(Exception):
         ename, evalue, exec_count = "ValueError", "bad\n\x1b[0;31mthing\x1b[0m", 4
+
     assert one_line_error(Fake()) == "ValueError: bad thing (cell [4])"
     assert len(one_line_error(RuntimeError("x" * 1000))) == 300
 
 
 # ---- a toy notebook: fast arms, a counter of attempts --------------------------------
 
+
 def toy_notebook(path: Path) -> Path:
     cells = [
-        nbformat.v4.new_code_cell('x = 1\nseed = 0\nfail = False\nattempts_file = ""\n'
-                                  'sleep_s = 0\nmetrics_path = ""', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            'x = 1\nseed = 0\nfail = False\nattempts_file = ""\nsleep_s = 0\nmetrics_path = ""',
+            metadata={"tags": ["parameters"]},
+        ),
         nbformat.v4.new_code_cell(
             "import time\nfrom pathlib import Path\nfrom workbench.report import record_metrics\n"
             "if attempts_file:\n    Path(attempts_file).open('a').write('.')\n"
             "time.sleep(sleep_s)\n"
             "assert not fail, 'asked to fail'\n"
-            "record_metrics({'y': 10 * x + seed}, metrics_path or None, prefix='toy')"),
+            "record_metrics({'y': 10 * x + seed}, metrics_path or None, prefix='toy')"
+        ),
     ]
-    nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
-        "name": "python3", "display_name": "Python 3", "language": "python"}})
+    nb = nbformat.v4.new_notebook(
+        cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
     nbformat.write(nb, path)
     return path
 
@@ -90,8 +118,9 @@ def toy_notebook(path: Path) -> Path:
 def test_retries_resume_and_results(tmp_path):
     notebook = toy_notebook(tmp_path / "toy.ipynb")
     attempts = tmp_path / "attempts.txt"
-    grid = parse_grid({"parameters": {"attempts_file": str(attempts)},
-                       "grid": {"x": [1, 2]}, "arms": [{"x": 3, "fail": True}]})
+    grid = parse_grid(
+        {"parameters": {"attempts_file": str(attempts)}, "grid": {"x": [1, 2]}, "arms": [{"x": 3, "fail": True}]}
+    )
     out = tmp_path / "runs"
     results = run_sweep(notebook, grid, out, retries=2)
     by_name = {r.arm: r for r in results}
@@ -119,16 +148,17 @@ def test_changed_parameters_rerun_an_arm(tmp_path):
 
 def test_cell_timeout_fails_the_arm(tmp_path):
     notebook = toy_notebook(tmp_path / "toy.ipynb")
-    (result,) = run_sweep(notebook, parse_grid({"arms": [{"sleep_s": 30}]}), tmp_path / "runs",
-                          timeout_s=2)
+    (result,) = run_sweep(notebook, parse_grid({"arms": [{"sleep_s": 30}]}), tmp_path / "runs", timeout_s=2)
     assert result.status == "failed" and "CellTimeoutError" in result.error
     assert result.seconds < 25
 
 
 def test_ran_to_the_end(tmp_path):
-    cells = [nbformat.v4.new_code_cell("a = 1", execution_count=1),
-             nbformat.v4.new_code_cell("   "),  # empty cells are never run
-             nbformat.v4.new_code_cell("b = 2", execution_count=2)]
+    cells = [
+        nbformat.v4.new_code_cell("a = 1", execution_count=1),
+        nbformat.v4.new_code_cell("   "),  # empty cells are never run
+        nbformat.v4.new_code_cell("b = 2", execution_count=2),
+    ]
     path = tmp_path / "done.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
     assert ran_to_the_end(path)
@@ -147,6 +177,7 @@ def test_missing_notebook_is_a_sweep_error(tmp_path):
 
 
 # ---- Ray: the task construction, with a fake ray module -------------------------------
+
 
 class FakeRay:
     """Records what the sweep asks of Ray; 'runs' a task by calling a stand-in."""
@@ -199,7 +230,8 @@ def test_ray_tasks_carry_resources_and_results(tmp_path):
     assert [function for function, _, _ in ray.submitted] == [execute_arm, execute_arm]
     assert [options for _, options, _ in ray.submitted] == [
         {"num_cpus": 2.0, "num_gpus": 1.0, "max_retries": 0, "name": "sweep:seed=0"},
-        {"num_cpus": 2.0, "num_gpus": 1.0, "max_retries": 0, "name": "sweep:seed=1"}]
+        {"num_cpus": 2.0, "num_gpus": 1.0, "max_retries": 0, "name": "sweep:seed=1"},
+    ]
     assert ray_task_options(tasks[0].arm) == ray.submitted[0][1]
     assert [(r.arm, r.status) for r in results] == [("seed=0", "ok"), ("seed=1", "failed")]
     assert results[1].error == "RuntimeError: node died"
@@ -211,8 +243,7 @@ def test_sweep_through_fake_ray_writes_results(tmp_path, monkeypatch):
     notebook = toy_notebook(tmp_path / "toy.ipynb")
     ray = FakeRay(execute_arm)  # runs the real arm in-process
     monkeypatch.setattr(sweep_module, "import_ray", lambda: ray)
-    results = run_sweep(notebook, parse_grid({"grid": {"x": [4]}}), tmp_path / "runs",
-                        ray_address="auto")
+    results = run_sweep(notebook, parse_grid({"grid": {"x": [4]}}), tmp_path / "runs", ray_address="auto")
     assert ray.address == "auto" and results[0].metrics == {"toy/y": 40}
     assert (tmp_path / "runs" / "x=4.ipynb").exists()
 
@@ -220,11 +251,24 @@ def test_sweep_through_fake_ray_writes_results(tmp_path, monkeypatch):
 def test_ray_missing_is_a_clear_error(tmp_path):
     notebook = toy_notebook(tmp_path / "toy.ipynb")
     # sys.modules['ray'] = None: the import fails as if ray were not installed
-    run = subprocess.run([sys.executable, "-c", "import sys; sys.modules['ray'] = None\n"
-                          "from workbench.cli import main; sys.exit(main(sys.argv[1:]))",
-                          "sweep", str(notebook), "--grid", str(write_grid(tmp_path, {})),
-                          "--out", str(tmp_path / "runs"), "--ray", "auto"],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['ray'] = None\nfrom workbench.cli import main; sys.exit(main(sys.argv[1:]))",
+            "sweep",
+            str(notebook),
+            "--grid",
+            str(write_grid(tmp_path, {})),
+            "--out",
+            str(tmp_path / "runs"),
+            "--ray",
+            "auto",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 2 and "pip install 'exphil-workbench[ray]'" in run.stderr
     assert "Traceback" not in run.stderr
 
@@ -237,22 +281,43 @@ def write_grid(tmp_path: Path, data: dict) -> Path:
 
 # ---- the real CLI over the real notebook ---------------------------------------------
 
+
 def workbench(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
 
 
 def test_sweep_cli_over_explore_notebook(tmp_path):
     """2 x 2 arms over (game_index, max_frames), one pointing at a missing replay folder."""
-    grid = write_grid(tmp_path, {
-        "parameters": {"store": str(tmp_path / "store"), "replays": str(DATA),
-                       "heatmap_games": 2},
-        "grid": {"game_index": [0], "max_frames": [60, 120]},
-        "arms": [{"game_index": 1, "max_frames": 60},
-                 {"game_index": 1, "max_frames": 120, "replays": str(tmp_path / "missing")}]})
+    grid = write_grid(
+        tmp_path,
+        {
+            "parameters": {"store": str(tmp_path / "store"), "replays": str(DATA), "heatmap_games": 2},
+            "grid": {"game_index": [0], "max_frames": [60, 120]},
+            "arms": [
+                {"game_index": 1, "max_frames": 60},
+                {"game_index": 1, "max_frames": 120, "replays": str(tmp_path / "missing")},
+            ],
+        },
+    )
     out, report = tmp_path / "papermill_runs" / "explore", tmp_path / "reports" / "explore"
-    args = ("sweep", str(NOTEBOOK), "--grid", str(grid), "--out", str(out), "--report",
-            str(report), "--workers", "2", "--retries", "1", "--timeout", "300")
+    args = (
+        "sweep",
+        str(NOTEBOOK),
+        "--grid",
+        str(grid),
+        "--out",
+        str(out),
+        "--report",
+        str(report),
+        "--workers",
+        "2",
+        "--retries",
+        "1",
+        "--timeout",
+        "300",
+    )
     run = workbench(*args)
     assert run.returncode == 1, run.stderr  # one arm failed
     assert "4 arms: 3 ok, 1 failed" in run.stdout
@@ -289,8 +354,22 @@ def test_our_kernels_do_not_print_the_tcp_warning(tmp_path):
     notebook = toy_notebook(tmp_path / "toy.ipynb")
     grid = tmp_path / "grid.yaml"
     grid.write_text("arms:\n  - {x: 4}\n")
-    run = subprocess.run([sys.executable, "-m", "workbench.cli", "sweep", str(notebook), "--grid",
-                          str(grid), "--out", str(tmp_path / "runs"), "--no-report"],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "sweep",
+            str(notebook),
+            "--grid",
+            str(grid),
+            "--out",
+            str(tmp_path / "runs"),
+            "--no-report",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert "ok       x=4" in run.stdout and "without encryption" not in run.stderr

@@ -1,4 +1,5 @@
 """Head-to-head evaluation and the per-game bookkeeping of a network player."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,11 @@ from workbench.selfplay.players import Seat, neutral_controller
 
 def _actor(seed: int = 0) -> PolicyActor:
     torch.manual_seed(seed)
-    return PolicyActor(Policy(EmbedConfig(), PolicyConfig(backbone={"name": "gru", "hidden_size": 16,
-                                                                     "num_layers": 1}, head_hidden=16)))
+    return PolicyActor(
+        Policy(
+            EmbedConfig(), PolicyConfig(backbone={"name": "gru", "hidden_size": 16, "num_layers": 1}, head_hidden=16)
+        )
+    )
 
 
 def test_delay_queue_presses_what_was_chosen_d_frames_ago_and_resets():
@@ -25,7 +29,7 @@ def test_delay_queue_presses_what_was_chosen_d_frames_ago_and_resets():
     pressed = [seat.press(c) for c in chosen]
     assert torch.equal(pressed[0], neutral.expand(3, 13)) and torch.equal(pressed[1], neutral.expand(3, 13))
     assert torch.equal(pressed[2], chosen[0]) and torch.equal(pressed[3], chosen[1])
-    assert torch.equal(seat.own, chosen[3])          # the next frame's own-controller input
+    assert torch.equal(seat.own, chosen[3])  # the next frame's own-controller input
     seat.state["h_0"][:] = 1.0
     seat.reset(np.array([1]))
     assert torch.equal(seat.queue[1], neutral.expand(2, 13)) and torch.equal(seat.own[1], neutral)

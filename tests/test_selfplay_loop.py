@@ -1,6 +1,7 @@
 """The self-play loop end to end on the real simulator (its plain-Python reference, so
 nothing compiles): the CLI's run folder in the BC checkpoint format, exact resume after
 kill -9, a league with a main agent and an exploiter, the delay queue."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,22 @@ from workbench.models.policy import Policy
 from workbench.train.checkpoint import CheckpointWriter, load_policy, read_weights
 from workbench.train.config import ExperimentConfig
 
-TINY = ["--games", "2", "--steps", "4", "--set", "rollout.max_frames=20", "--set", "checkpoint_every=1",
-        "--set", "population.snapshot_every=2", "--set", "ppo.kl_teacher=0.1", "--set", "rollout.delay=2"]
+TINY = [
+    "--games",
+    "2",
+    "--steps",
+    "4",
+    "--set",
+    "rollout.max_frames=20",
+    "--set",
+    "checkpoint_every=1",
+    "--set",
+    "population.snapshot_every=2",
+    "--set",
+    "ppo.kl_teacher=0.1",
+    "--set",
+    "rollout.delay=2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +53,14 @@ def bc(tmp_path_factory) -> Path:
 
 def workbench(*args, **kw) -> subprocess.Popen:
     env = dict(os.environ, WORKBENCH_SIM_JIT="0")
-    return subprocess.Popen([sys.executable, "-m", "workbench.cli", *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", *map(str, args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def test_kill_9_then_resume_gives_the_same_weights(bc, tmp_path, monkeypatch):
@@ -72,8 +93,13 @@ def test_kill_9_then_resume_gives_the_same_weights(bc, tmp_path, monkeypatch):
     assert any(not torch.equal(teacher[k], v) for k, v in policy.state_dict().items())
     assert "self-play: 3 updates" in out and "resumed at update" in out
     rows = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
-    assert {"selfplay/kl_teacher", "selfplay/entropy", "selfplay/env_frames_per_s",
-            "selfplay/learner_frames_per_s", "losses/policy_loss"} <= set(rows[-1])
+    assert {
+        "selfplay/kl_teacher",
+        "selfplay/entropy",
+        "selfplay/env_frames_per_s",
+        "selfplay/learner_frames_per_s",
+        "losses/policy_loss",
+    } <= set(rows[-1])
     assert (tmp_path / "whole" / "population" / "main-0@00000002" / "model.safetensors").exists()
 
 
@@ -83,20 +109,27 @@ def test_league_with_an_exploiter_runs_and_logs_games(bc, tmp_path, monkeypatch)
     from workbench.selfplay.ratings import GameLog, leaderboard
     from workbench.selfplay.trainer import run_selfplay
 
-    cfg = selfplay_config(None, ["rollout.max_frames=8", "population.snapshot_every=1", "eval_games=2",
-                                 "eval_every=2"], init=str(bc),
-                          out=str(tmp_path / "league"), games=2, steps=4, max_updates=2,
-                          league="main:1,main_exploiter:1")
+    cfg = selfplay_config(
+        None,
+        ["rollout.max_frames=8", "population.snapshot_every=1", "eval_games=2", "eval_every=2"],
+        init=str(bc),
+        out=str(tmp_path / "league"),
+        games=2,
+        steps=4,
+        max_updates=2,
+        league="main:1,main_exploiter:1",
+    )
     result = run_selfplay(cfg, progress=False)
     assert result["update"] == 2
     log = GameLog.load(tmp_path / "league" / "games.parquet")
     players = {r.p1 for r in log.records} | {r.p2 for r in log.records}
     assert {"main-0", "main_exploiter-0"} <= players
     # the exploiter only ever meets the main agent
-    assert all({r.p1, r.p2} == {"main_exploiter-0", "main-0"} for r in log.records
-               if "main_exploiter-0" in (r.p1, r.p2))
+    assert all(
+        {r.p1, r.p2} == {"main_exploiter-0", "main-0"} for r in log.records if "main_exploiter-0" in (r.p1, r.p2)
+    )
     assert "main_exploiter-0/losses/policy_loss" in result["metrics"]
-    for opponent in ("teacher", "heuristic"):   # the in-loop evaluation's default opponents
+    for opponent in ("teacher", "heuristic"):  # the in-loop evaluation's default opponents
         assert 0.0 <= result["metrics"][f"selfplay/eval_win_rate_vs_{opponent}"] <= 1.0
         assert sum(r.kind == "eval" and opponent in (r.p1, r.p2) for r in log.records) == 2
     board = leaderboard(log)

@@ -2,6 +2,7 @@
 autoregressive head against the sampler, sequence scoring with resets against frame
 by frame steps, and CartPole-v1 (a quick learning check by default, the full target
 as a slow test)."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,8 +21,8 @@ def test_gae_matches_hand_computation_and_stops_at_game_ends():
     starts = torch.tensor([[False, False, True, False]])  # frame 2 begins a new game
     gamma, lam = 0.9, 0.8
     adv, ret = compute_gae(rewards, values, starts, gamma, lam)
-    d2 = 2.0 + gamma * 9.0 - 0.1                     # frame 2 bootstraps from frame 3
-    d1 = 0.0 - 0.2                                   # frame 1 ends its game: no bootstrap
+    d2 = 2.0 + gamma * 9.0 - 0.1  # frame 2 bootstraps from frame 3
+    d1 = 0.0 - 0.2  # frame 1 ends its game: no bootstrap
     d0 = 1.0 + gamma * 0.2 - 0.5
     expected = torch.tensor([[d0 + gamma * lam * d1, d1, d2]])
     torch.testing.assert_close(adv, expected)
@@ -30,8 +31,9 @@ def test_gae_matches_hand_computation_and_stops_at_game_ends():
 
 def _tiny_policy(seed: int = 0) -> Policy:
     torch.manual_seed(seed)
-    return Policy(EmbedConfig(), PolicyConfig(backbone={"name": "gru", "hidden_size": 32, "num_layers": 2},
-                                              head_hidden=16))
+    return Policy(
+        EmbedConfig(), PolicyConfig(backbone={"name": "gru", "hidden_size": 32, "num_layers": 2}, head_hidden=16)
+    )
 
 
 def _sampled_rollout(actor: PolicyActor, n: int = 4, steps: int = 9, seed: int = 0) -> Rollout:
@@ -43,7 +45,7 @@ def _sampled_rollout(actor: PolicyActor, n: int = 4, steps: int = 9, seed: int =
     controller = torch.zeros(n, steps + 1, 13)
     starts = torch.zeros(n, steps + 1, dtype=torch.bool)
     starts[:, 0] = True
-    starts[1 % n, min(4, steps)] = starts[2 % n, min(7, steps)] = True   # two game ends
+    starts[1 % n, min(4, steps)] = starts[2 % n, min(7, steps)] = True  # two game ends
     state0 = actor.initial_state(n)
     state, targets, logprobs = state0, [], []
     for t in range(steps):
@@ -56,8 +58,14 @@ def _sampled_rollout(actor: PolicyActor, n: int = 4, steps: int = 9, seed: int =
         targets.append(chosen)
         logprobs.append(logprob)
     rewards = torch.randn(n, steps, generator=g)
-    return Rollout({"floats": floats, "ids": ids, "controller": controller}, torch.stack(targets, 1),
-                   torch.stack(logprobs, 1), rewards, starts, state0)
+    return Rollout(
+        {"floats": floats, "ids": ids, "controller": controller},
+        torch.stack(targets, 1),
+        torch.stack(logprobs, 1),
+        rewards,
+        starts,
+        state0,
+    )
 
 
 def test_sequence_scoring_with_resets_equals_the_sampler():
@@ -106,8 +114,9 @@ def test_kl_to_teacher_is_zero_for_the_teacher_and_pulls_back():
         params = list(learner.parameters())
         opt = torch.optim.Adam(params, lr=3e-3)
         cfg = PPOConfig(kl_teacher=weight, update_epochs=4, num_minibatches=2, kl_direction="both")
-        ppo_update(learner, params, opt, rollout, cfg, torch.Generator().manual_seed(0),
-                   UpdateContext(teacher_logits=logits))
+        ppo_update(
+            learner, params, opt, rollout, cfg, torch.Generator().manual_seed(0), UpdateContext(teacher_logits=logits)
+        )
         ev = learner.evaluate(obs, actions, state, starts)
         kls[weight] = float(learner.kl(ev.logits, logits).mean())
     assert kls[5.0] < kls[0.0]
@@ -122,14 +131,20 @@ def test_update_moves_logprob_toward_advantage_and_separate_critic_trains():
     obs, actions, state, starts = rollout.select(torch.arange(8), 6)
     before = actor.evaluate(obs, actions, state, starts).logprob.detach()
     v_before = critic.values(obs, critic.initial_state(8), starts).detach()
-    metrics = ppo_update(actor, params, opt, rollout, PPOConfig(update_epochs=3, norm_adv=False),
-                         torch.Generator().manual_seed(0),
-                         UpdateContext(critic=critic, critic_state=critic.initial_state(8)))
+    metrics = ppo_update(
+        actor,
+        params,
+        opt,
+        rollout,
+        PPOConfig(update_epochs=3, norm_adv=False),
+        torch.Generator().manual_seed(0),
+        UpdateContext(critic=critic, critic_state=critic.initial_state(8)),
+    )
     after = actor.evaluate(obs, actions, state, starts).logprob.detach()
     assert {"losses/policy_loss", "losses/value_loss", "losses/approx_kl", "losses/entropy"} <= set(metrics)
     assert not torch.allclose(critic.values(obs, critic.initial_state(8), starts), v_before)
     # frames with a positive return gained probability on average relative to negative ones
-    gained = (after - before)
+    gained = after - before
     assert gained[rollout.rewards > 0].mean() > gained[rollout.rewards < 0].mean()
 
 

@@ -1,5 +1,6 @@
 """Ratings from the game log (Elo and OpenSkill agree on the order), the leaderboard,
 the matchup matrix, the Parquet game log, and the league's opponent choices."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,13 @@ import pytest
 from workbench.selfplay.config import CurriculumConfig, LeagueConfig, PopulationConfig
 from workbench.selfplay.league import League, pfsp_weights
 from workbench.selfplay.ratings import (
-    GameLog, GameRecord, elo_ratings, leaderboard, matchup_matrix, openskill_ratings, wilson_interval,
+    GameLog,
+    GameRecord,
+    elo_ratings,
+    leaderboard,
+    matchup_matrix,
+    openskill_ratings,
+    wilson_interval,
 )
 
 
@@ -22,7 +29,7 @@ def _ladder() -> GameLog:
     games = []
     for a, b, p in (("strong", "medium", 0.8), ("strong", "weak", 0.9), ("medium", "weak", 0.7)):
         for _ in range(60):
-            first = rng.random() < 0.5   # sides alternate at random
+            first = rng.random() < 0.5  # sides alternate at random
             win_a = rng.random() < p
             games.append((a, b, 1 if win_a else 2) if first else (b, a, 2 if win_a else 1))
     rng.shuffle(games)
@@ -84,18 +91,20 @@ def test_pfsp_prefers_hard_opponents():
 
 
 def _league(bot_ratio: float = 0.0, max_updates: int = 0, **league) -> League:
-    return League(LeagueConfig(**league), PopulationConfig(latest_ratio=0.5, teacher_ratio=0.25, opponent_slots=3,
-                                                           bot_ratio=bot_ratio),
-                  CurriculumConfig(stages=["idle", "random", "self"], threshold=0.7, window=10,
-                                   max_updates=max_updates), "runs/bc")
+    return League(
+        LeagueConfig(**league),
+        PopulationConfig(latest_ratio=0.5, teacher_ratio=0.25, opponent_slots=3, bot_ratio=bot_ratio),
+        CurriculumConfig(stages=["idle", "random", "self"], threshold=0.7, window=10, max_updates=max_updates),
+        "runs/bc",
+    )
 
 
 def test_curriculum_advances_on_win_rate_then_self_play():
     league = _league()
     assert league.distribution("main-0", GameLog()) == {"idle": 1.0}
-    log = _log([("main-0", "idle", 1)] * 6 + [("idle", "main-0", 1)] * 4)   # 60%: stays
+    log = _log([("main-0", "idle", 1)] * 6 + [("idle", "main-0", 1)] * 4)  # 60%: stays
     assert not league.advance_curriculum("main-0", log)
-    log = _log([("main-0", "idle", 1)] * 9 + [("idle", "main-0", 1)])       # 90%: moves on
+    log = _log([("main-0", "idle", 1)] * 9 + [("idle", "main-0", 1)])  # 90%: moves on
     assert league.advance_curriculum("main-0", log) == "passed" and league.curriculum_bot("main-0") == "random"
     league.stage["main-0"] = 2
     dist = league.distribution("main-0", GameLog())
@@ -108,7 +117,7 @@ def test_curriculum_times_out_and_self_play_keeps_a_share_of_the_heuristic():
     assert league.advance_curriculum("main-0", losing, update=4) == ""
     assert league.advance_curriculum("main-0", losing, update=5) == "timed out"
     assert league.curriculum_bot("main-0") == "random"
-    assert league.advance_curriculum("main-0", losing, update=9) == ""     # its own clock
+    assert league.advance_curriculum("main-0", losing, update=9) == ""  # its own clock
     assert league.advance_curriculum("main-0", losing, update=10) == "timed out"
     dist = league.distribution("main-0", GameLog())
     assert dist == pytest.approx({"main-0": 0.55, "teacher": 0.25, "heuristic": 0.2})
@@ -125,7 +134,7 @@ def test_league_roles_have_their_own_opponents():
     log = _log([("main-0", "main-0@00000010", 1)] * 20 + [("main-0", "main-0@00000020", 2)] * 20)
     main = league.distribution("main-0", log)
     assert main["main-0"] == pytest.approx(0.5) and main["teacher"] == pytest.approx(0.25)
-    assert main["main-0@00000020"] > main["main-0@00000010"]        # PFSP: the one it loses to
+    assert main["main-0@00000020"] > main["main-0@00000010"]  # PFSP: the one it loses to
     assert league.distribution("main_exploiter-0", log) == {"main-0": 1.0}
     assert "league_exploiter-0" not in league.distribution("league_exploiter-0", log)
     plan = league.plan("main-0", log, np.random.default_rng(0))

@@ -1,5 +1,6 @@
 """Rollout workers: games sharded over processes (shared-memory pipes) and over real Ray
 actors give exactly the rollouts of local arenas over the same slices."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 """Every backend behind the one interface: ``dolphin`` on libmelee's file console (a
 real replay played back) with recording controllers, ``melee-sim`` with a fake
 ``melee_sim`` module, and the one-line error when melee_sim is missing."""
+
 from __future__ import annotations
 
 import logging
@@ -18,7 +19,7 @@ from workbench.sim import SimError, make_env
 from workbench.types import PLAYER_FIELDS
 
 melee = pytest.importorskip("melee")
-REPLAY = bundled("games/Walnut356-falcon_throws.slp")   # 3.14, two players
+REPLAY = bundled("games/Walnut356-falcon_throws.slp")  # 3.14, two players
 
 
 def file_console():
@@ -32,27 +33,27 @@ def test_dolphin_backend_on_the_file_console():
     table = read_replay(REPLAY)
     ports = tuple(p.port + 1 for p in table.meta.players)
     pads = [RecordingController(), RecordingController()]
-    env = make_env(backend="dolphin", console=file_console(), pads=pads, ports=ports,
-                   max_frames=200, characters=("fox", "fox"))
+    env = make_env(
+        backend="dolphin", console=file_console(), pads=pads, ports=ports, max_frames=200, characters=("fox", "fox")
+    )
     obs = env.reset()
     start = int(np.searchsorted(table.frames, obs.frame[0]))
     assert set(obs.columns) >= {f"p0_{f}" for f in PLAYER_FIELDS}
     ctrl = np.zeros((1, 2, 13), np.float32)
-    ctrl[0, 0, 0], ctrl[0, 1, 5] = 0.5, 1.0       # p1 tilts right, p2 holds A
+    ctrl[0, 0, 0], ctrl[0, 1, 5] = 0.5, 1.0  # p1 tilts right, p2 holds A
     layout = StateLayout(EmbedConfig())
     for k in range(1, 201):
         obs, rewards, done, info = env.step(ctrl)
         row = start + k
         for name in ("x", "y", "percent", "stocks", "action"):
-            np.testing.assert_allclose(obs.columns[f"p0_{name}"], table.columns[f"p0_{name}"][row:row + 1],
-                                       atol=1e-4)
+            np.testing.assert_allclose(obs.columns[f"p0_{name}"], table.columns[f"p0_{name}"][row : row + 1], atol=1e-4)
         floats, ids = embed_state(obs.context(0, ports=(ports[0] - 1, ports[1] - 1)), layout)
         assert np.isfinite(floats).all()
         if done[0]:
             break
-    assert done[0] and k == 200                       # the frame limit
+    assert done[0] and k == 200  # the frame limit
     assert rewards.shape == (1, 2) and len(pads[0].presses) == 200
-    assert pads[0].presses[0].main_x == pytest.approx(0.75)        # 0.5 in store units
+    assert pads[0].presses[0].main_x == pytest.approx(0.75)  # 0.5 in store units
     assert pads[1].presses[0].buttons[next(iter(pads[1].presses[0].buttons))] is True
 
 
@@ -76,14 +77,33 @@ def fake_melee_sim(n_frames_done: int = 5):
         def _out(self):
             n, t = self.n, self.t
             two = lambda v: np.full((n, 2), v, np.float32)  # noqa: E731
-            out = {k: two(0.0) for k in ("position_y", "action_frame", "hitlag_left",
-                                         "hitstun_frames_left", "speed_air_x_self", "speed_y_self",
-                                         "speed_x_attack", "speed_y_attack", "speed_ground_x_self")}
-            out.update(position_x=np.stack([np.full(n, -10.0 - t), np.full(n, 10.0 + t)], 1),
-                       percent=two(float(t)), stock=np.stack([np.full(n, 4 if t < 3 else 3), np.full(n, 4)], 1),
-                       action=two(14), facing=np.stack([np.ones(n, bool), np.zeros(n, bool)], 1),
-                       on_ground=np.ones((n, 2), bool), jumps_left=two(2), shield_strength=two(60.0),
-                       invulnerable=np.zeros((n, 2), bool), frame=np.full(n, t), done=np.full(n, t >= n_frames_done))
+            out = {
+                k: two(0.0)
+                for k in (
+                    "position_y",
+                    "action_frame",
+                    "hitlag_left",
+                    "hitstun_frames_left",
+                    "speed_air_x_self",
+                    "speed_y_self",
+                    "speed_x_attack",
+                    "speed_y_attack",
+                    "speed_ground_x_self",
+                )
+            }
+            out.update(
+                position_x=np.stack([np.full(n, -10.0 - t), np.full(n, 10.0 + t)], 1),
+                percent=two(float(t)),
+                stock=np.stack([np.full(n, 4 if t < 3 else 3), np.full(n, 4)], 1),
+                action=two(14),
+                facing=np.stack([np.ones(n, bool), np.zeros(n, bool)], 1),
+                on_ground=np.ones((n, 2), bool),
+                jumps_left=two(2),
+                shield_strength=two(60.0),
+                invulnerable=np.zeros((n, 2), bool),
+                frame=np.full(n, t),
+                done=np.full(n, t >= n_frames_done),
+            )
             return out
 
         def reset(self):
@@ -110,7 +130,7 @@ def test_melee_sim_backend_with_a_fake_module(monkeypatch):
     ctrl[:, 0, 0] = -1.0
     for t in range(5):
         obs, rewards, done, info = env.step(ctrl)
-    assert calls["controllers"][0, 0, 0] == 0.0 and calls["controllers"][0, 1, 0] == 0.5   # libmelee units
+    assert calls["controllers"][0, 0, 0] == 0.0 and calls["controllers"][0, 1, 0] == 0.5  # libmelee units
     assert (obs.columns["p0_stick_x"] == -1.0).all() and (obs.columns["p0_stocks"] == 3).all()
     assert done.all() and (info["final"]["winner"] == 1).all()
     floats, _ = embed_state(obs.context(0), StateLayout(EmbedConfig()))
@@ -118,6 +138,6 @@ def test_melee_sim_backend_with_a_fake_module(monkeypatch):
 
 
 def test_melee_sim_missing_is_one_line_error(monkeypatch, tmp_path, capsys):
-    monkeypatch.setitem(sys.modules, "melee_sim", None)     # import fails
+    monkeypatch.setitem(sys.modules, "melee_sim", None)  # import fails
     with pytest.raises(SimError, match="melee-sim-light"):
         make_env(backend="melee-sim")

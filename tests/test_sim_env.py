@@ -4,6 +4,7 @@ auto-reset, rewards, and the observation as a frame of the store (embedding equa
 These run the plain-Python reference of the step (``jit=False``: no compile in the
 default suite); ``tests/test_sim_jit.py`` (slow) checks the compiled kernel against it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +25,7 @@ def env_of(n=2, **kw):
 def random_tape(rng, n, frames):
     tape = rng.uniform(-1, 1, (frames, n, 2, 13)).astype(np.float32)
     tape[..., 4:] = tape[..., 4:] > 0.6
-    hold = rng.integers(0, 2, (frames, n, 2, 1)).astype(bool)   # sticky: half the frames repeat
+    hold = rng.integers(0, 2, (frames, n, 2, 1)).astype(bool)  # sticky: half the frames repeat
     tape[1:] = np.where(hold[1:], tape[:-1], tape[1:])
     return tape
 
@@ -55,10 +56,13 @@ def test_step_shapes_and_zero_sum_rewards():
     assert (obs.frame == 39).all()
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.zeros((2, 13), np.float32), "shaped"),
-    (np.full((2, 2, 13), np.nan, np.float32), "not finite"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros((2, 13), np.float32), "shaped"),
+        (np.full((2, 2, 13), np.nan, np.float32), "not finite"),
+    ],
+)
 def test_bad_controllers_are_clear_errors(bad, message):
     env = env_of(2)
     env.reset()
@@ -70,8 +74,8 @@ def test_out_of_range_controllers_are_clamped():
     env = env_of(1)
     env.reset()
     ctrl = np.zeros((1, 2, 13), np.float32)
-    ctrl[0, 0, 0] = 7.0       # main x far past the rim
-    ctrl[0, 0, 4] = -3.0      # trigger below zero
+    ctrl[0, 0, 0] = 7.0  # main x far past the rim
+    ctrl[0, 0, 4] = -3.0  # trigger below zero
     obs, *_ = env.step(ctrl)
     assert obs.columns["p0_stick_x"][0] == 1.0 and obs.columns["p0_trigger"][0] == 0.0
 
@@ -121,8 +125,8 @@ def test_auto_reset_after_the_frame_limit():
         assert not done.any()
     obs, rewards, done, info = env.step(ctrl)
     assert done.all() and list(info["final"]["games"]) == [0, 1]
-    assert (info["final"]["winner"] == 2).all()          # untouched: a draw
-    assert (obs.frame == 4).all()                       # the final frame comes with done
+    assert (info["final"]["winner"] == 2).all()  # untouched: a draw
+    assert (obs.frame == 4).all()  # the final frame comes with done
     obs, rewards, done, info = env.step(ctrl)
     assert not done.any() and info["reset"].all() and (obs.frame == 0).all()
 

@@ -1,6 +1,7 @@
 """The simulator's physics against real games: hits (launch speed, angle, hitstun),
 jumps and dashes in the bundled replays must agree within the stated bounds (the
 benchmark `benchmarks/sim_fidelity.py` reports the same errors on the 44 shared games)."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,10 +12,10 @@ from workbench.sim.fidelity import jump_measurements, real_hits, summarize_hits,
 from workbench.sim.tables import load_game_data
 
 # the bounds the README states for the simulator's fidelity
-SPEED_MEDIAN_REL = 0.03      # launch speed, median relative error
-ANGLE_MEDIAN_DEG = 1.0       # launch angle, median error (airborne launches)
+SPEED_MEDIAN_REL = 0.03  # launch speed, median relative error
+ANGLE_MEDIAN_DEG = 1.0  # launch angle, median error (airborne launches)
 HITSTUN_MEDIAN_FRAMES = 1.0  # hitstun, median error
-MOVE_MEDIAN = 0.01           # jump take-off and dash speeds, jump rise (world units)
+MOVE_MEDIAN = 0.01  # jump take-off and dash speeds, jump rise (world units)
 
 
 def measure(folder):

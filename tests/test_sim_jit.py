@@ -1,5 +1,6 @@
 """The compiled kernels against their plain-Python reference, and trained players in the
 simulator (slow: numba compiles the step once per machine, then loads it from cache)."""
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,19 @@ def test_split_kernels_equal_the_fused_step():
     d, s = split.data, split.state
     for ctrl in tape_of(16, 300, seed=1):
         fused.step(ctrl)
-        physics_kernel(s.pf, s.pi, s.gi, ctrl, d.chars, d.moves, d.hitboxes, d.motions, d.locomotion,
-                       d.first_frame, split.stage_array)
+        physics_kernel(
+            s.pf,
+            s.pi,
+            s.gi,
+            ctrl,
+            d.chars,
+            d.moves,
+            d.hitboxes,
+            d.motions,
+            d.locomotion,
+            d.first_frame,
+            split.stage_array,
+        )
         hits_kernel(s.pf, s.pi, s.gi, d.chars, d.hitboxes, d.first_frame)
         end_kernel(s.pf, s.pi, s.gi, split.stage_array, split.max_frames)
     assert fused.state.equals(split.state)
@@ -53,8 +65,10 @@ def test_split_kernels_equal_the_fused_step():
 def test_heuristic_beats_random_over_100_games(tmp_path):
     from workbench.sim.run import MatchConfig, run_matches
 
-    result = run_matches(MatchConfig("heuristic", "random", games=100, parallel=100, progress=False,
-                                     max_frames=60 * 60 * 2), tmp_path / "match")
+    result = run_matches(
+        MatchConfig("heuristic", "random", games=100, parallel=100, progress=False, max_frames=60 * 60 * 2),
+        tmp_path / "match",
+    )
     lo, _ = result["p1_win_rate_ci95"]
     assert result["p1_win_rate"] >= 0.95 and lo >= 0.9, result
     assert json.loads((tmp_path / "match" / "results.json").read_text())["games"] == 100
@@ -69,9 +83,15 @@ def test_checkpoint_and_its_onnx_export_choose_the_same_inputs(tmp_path):
     from workbench.sim.policy_bots import CheckpointBot, OnnxBot
     from workbench.train import train
 
-    cfg = tiny_experiment(tmp_path, "run", {"name": "gru", "hidden_size": 16, "num_layers": 1},
-                          "train.window=16", "train.batch_size=16", "train.max_steps=10",
-                          "train.eval_every=10")
+    cfg = tiny_experiment(
+        tmp_path,
+        "run",
+        {"name": "gru", "hidden_size": 16, "num_layers": 1},
+        "train.window=16",
+        "train.batch_size=16",
+        "train.max_steps=10",
+        "train.eval_every=10",
+    )
     run_dir = train(cfg, progress=False).run_dir
     assert main(["export", "--checkpoint", str(run_dir), "--out", str(tmp_path / "bot.onnx")]) == 0
     env = make_env(num_games=3, characters=("fox", "fox"), jit=True)
@@ -82,8 +102,22 @@ def test_checkpoint_and_its_onnx_export_choose_the_same_inputs(tmp_path):
         np.testing.assert_allclose(chosen, onnx_bot.act(obs, 0), atol=1e-5)
         obs, *_ = env.step(np.stack([chosen, opponent.act(obs, 1)], axis=1))
     # and `workbench sim run` takes the checkpoint folder as a player
-    code = main(["sim", "run", "--p1", str(run_dir), "--p2", "random", "--games", "2",
-                 "--max-frames", "600", "--out", str(tmp_path / "vs")])
+    code = main(
+        [
+            "sim",
+            "run",
+            "--p1",
+            str(run_dir),
+            "--p2",
+            "random",
+            "--games",
+            "2",
+            "--max-frames",
+            "600",
+            "--out",
+            str(tmp_path / "vs"),
+        ]
+    )
     assert code == 0 and json.loads((tmp_path / "vs" / "results.json").read_text())["games"] == 2
 
 
@@ -93,13 +127,22 @@ def test_a_simulated_game_opens_in_the_explore_notebook(tmp_path):
     from conftest import ROOT
     from workbench.sim.run import MatchConfig, run_matches
 
-    run_matches(MatchConfig("heuristic", "random", games=2, max_frames=900, parallel=2,
-                            progress=False), tmp_path / "match")
+    run_matches(
+        MatchConfig("heuristic", "random", games=2, max_frames=900, parallel=2, progress=False), tmp_path / "match"
+    )
     notebook = ROOT / "notebooks" / "explore_replays.ipynb"
     metrics_path = tmp_path / "explore.metrics.json"
-    papermill.execute_notebook(str(notebook), str(tmp_path / "explore.ipynb"), cwd=str(notebook.parent),
-                               progress_bar=False, parameters={
-                                   "replays": [], "store": str(tmp_path / "match" / "store"),
-                                   "metrics_path": str(metrics_path), "max_frames": 300})
+    papermill.execute_notebook(
+        str(notebook),
+        str(tmp_path / "explore.ipynb"),
+        cwd=str(notebook.parent),
+        progress_bar=False,
+        parameters={
+            "replays": [],
+            "store": str(tmp_path / "match" / "store"),
+            "metrics_path": str(metrics_path),
+            "max_frames": 300,
+        },
+    )
     metrics = json.loads(metrics_path.read_text())["metrics"]
     assert metrics["explore/games_ok"] == 2 and metrics["explore/game_frames"] == 900

@@ -3,6 +3,7 @@
 Expected values come from the tables (FightCore, the attribute file, libmelee) or from
 Melee's formulas written out here, not from the simulator's own output.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,7 +15,16 @@ from workbench.sim import make_env
 from workbench.sim import actions as A
 from workbench.sim.hits import knockback, launch_angle
 from workbench.sim.state import (
-    F_HITSTUN, F_PERCENT, F_SHIELD, F_X, F_Y, I_ACTION, I_GROUND, I_PLAT, I_STOCKS, I_TUMBLE,
+    F_HITSTUN,
+    F_PERCENT,
+    F_SHIELD,
+    F_X,
+    F_Y,
+    I_ACTION,
+    I_GROUND,
+    I_PLAT,
+    I_STOCKS,
+    I_TUMBLE,
 )
 from workbench.sim.tables import CHAR_FIELDS, MOVE_INFO, MOVE_KINDS, load_game_data
 
@@ -82,17 +92,17 @@ def airborne_frames(v: float, g: float, fall: float) -> tuple[float, int]:
 
 def test_short_and_full_hop_heights_and_air_time():
     tape = Tape()
-    tape.step({BX: 1})                               # a one-frame tap: short hop
+    tape.step({BX: 1})  # a one-frame tap: short hop
     tape.step(frames=40)
     y = tape.series("p0_y")
     squat = int(char("fox", "jump_squat"))
     assert (tape.series("p0_action")[:squat] == A.KNEE_BEND).all()
-    assert y[squat] == np.float32(char("fox", "hop_v"))   # replays: Fox's first short-hop frame is y = 2.1
+    assert y[squat] == np.float32(char("fox", "hop_v"))  # replays: Fox's first short-hop frame is y = 2.1
     apex, air = airborne_frames(char("fox", "hop_v"), char("fox", "gravity"), char("fox", "fall_speed"))
-    assert abs(y.max() - apex) < 1e-4 and abs(apex - 10.65) < 0.01   # a real Fox short hop peaks at 10.65
-    assert int((y > 0).sum()) == air - 1             # the landing frame is on the ground
+    assert abs(y.max() - apex) < 1e-4 and abs(apex - 10.65) < 0.01  # a real Fox short hop peaks at 10.65
+    assert int((y > 0).sum()) == air - 1  # the landing frame is on the ground
     tape = Tape()
-    tape.step({BX: 1}, frames=20)                     # held through jump squat: full hop
+    tape.step({BX: 1}, frames=20)  # held through jump squat: full hop
     tape.step(frames=60)
     apex, _ = airborne_frames(char("fox", "jump_v"), char("fox", "gravity"), char("fox", "fall_speed"))
     assert abs(tape.series("p0_y").max() - apex) < 1e-3
@@ -101,8 +111,8 @@ def test_short_and_full_hop_heights_and_air_time():
 def test_fast_fall_and_double_jump():
     tape = Tape()
     tape.step({BX: 1}, frames=6)
-    tape.step(frames=16)                            # past the apex
-    tape.step({MY: -1.0})                             # down flick from neutral
+    tape.step(frames=16)  # past the apex
+    tape.step({MY: -1.0})  # down flick from neutral
     assert abs(tape.col("p0_speed_y_self") + char("fox", "fastfall_speed")) < 1e-5
     tape = Tape()
     tape.step({BX: 1}, frames=6)
@@ -116,14 +126,14 @@ def test_fast_fall_and_double_jump():
 
 def test_dash_walk_crouch_and_turn():
     tape = Tape()
-    tape.step({MX: 1.0})                              # a smash to the side from neutral: dash
+    tape.step({MX: 1.0})  # a smash to the side from neutral: dash
     assert tape.col("p0_action") == A.DASHING
     assert abs(tape.col("p0_speed_ground_x_self") - char("fox", "dash_init")) < 1e-5
     tape.step({MX: 1.0}, frames=40)
     assert tape.col("p0_action") == A.RUNNING
     assert abs(tape.col("p0_speed_ground_x_self") - char("fox", "run_speed")) < 1e-4
     tape = Tape()
-    tape.step({MX: 0.4}, frames=30)                   # a tilt walks
+    tape.step({MX: 0.4}, frames=30)  # a tilt walks
     assert tape.col("p0_action") in (A.WALK_SLOW, A.WALK_MIDDLE)
     assert tape.col("p0_speed_ground_x_self") <= char("fox", "walk_speed") * 0.4 + 1e-5
     tape.step({MX: -0.4})
@@ -151,13 +161,13 @@ def hit_with_usmash(percent: float, stick: tuple[float, float] = (0.0, 0.0), cro
     if crouch:
         victim = {MY: -1.0}
         tape.step(p1=victim, frames=4)
-    tape.step({CY: 1.0}, victim)                      # c-stick up: up-smash
+    tape.step({CY: 1.0}, victim)  # c-stick up: up-smash
     for _ in range(40):
-        if tape.col("p1_hitlag") > 0:                 # DI is the stick held as hitlag ends
+        if tape.col("p1_hitlag") > 0:  # DI is the stick held as hitlag ends
             victim = {MX: stick[0], MY: stick[1]}
         tape.step(p1=victim)
         moving = tape.col("p1_speed_x_attack") != 0 or tape.col("p1_speed_y_attack") != 0
-        if moving and tape.col("p1_hitlag") == 0:     # launched (hitlag over)
+        if moving and tape.col("p1_hitlag") == 0:  # launched (hitlag over)
             return tape
     raise AssertionError("the up-smash did not launch")
 
@@ -165,13 +175,13 @@ def hit_with_usmash(percent: float, stick: tuple[float, float] = (0.0, 0.0), cro
 def test_up_smash_launches_at_the_tabled_angle_with_the_real_knockback():
     tape = hit_with_usmash(100.0)
     damage = float(tape.col("p1_percent")) - 100.0
-    assert damage == 18                               # the first hit (FightCore)
+    assert damage == 18  # the first hit (FightCore)
     kb = knockback(18, 100, char("fox", "weight"), 112, 30, 0, False)
     vx, vy = float(tape.col("p1_speed_x_attack")), float(tape.col("p1_speed_y_attack"))
     angle = math.degrees(math.atan2(vy, abs(vx)))
-    assert abs(angle - 80.0) < 0.01                   # FightCore: angle 80
+    assert abs(angle - 80.0) < 0.01  # FightCore: angle 80
     speed = math.hypot(vx, vy)
-    assert abs(speed - 0.03 * kb) < 1e-3              # launch speed 0.03 kb on the launch frame
+    assert abs(speed - 0.03 * kb) < 1e-3  # launch speed 0.03 kb on the launch frame
     assert tape.col("p1_action") == A.DAMAGE_FLY_NEUTRAL and not tape.col("p1_on_ground")
     hitstun = tape.series("p1_hitstun")
     assert hitstun.max() == math.floor(0.4 * kb)
@@ -206,7 +216,7 @@ def test_shield_decays_stuns_and_breaks():
     tape = Tape()
     tape.place(1, tape.state.pf[0, 0, F_X] + 8.0)
     tape.step(p1={TRIG: 1.0}, frames=3)
-    tape.step({BA: 1}, {TRIG: 1.0})                  # a jab into the shield
+    tape.step({BA: 1}, {TRIG: 1.0})  # a jab into the shield
     tape.step(p1={TRIG: 1.0}, frames=8)
     assert A.SHIELD_STUN in tape.series("p1_action") and tape.col("p1_percent") == 0
     tape = Tape()
@@ -223,7 +233,7 @@ def test_l_cancel_halves_aerial_landing_lag():
         tape = Tape()
         tape.step({BX: 1})
         tape.step(frames=4)
-        tape.step({BA: 1})                            # nair early in a short hop
+        tape.step({BA: 1})  # nair early in a short hop
         for _ in range(40):
             falling_low = tape.col("p0_y") < 3.0 and tape.col("p0_speed_y_self") < 0
             tape.step({BL: 1} if (l_press and falling_low) else {})
@@ -232,6 +242,7 @@ def test_l_cancel_halves_aerial_landing_lag():
         tape.step(frames=25)
         acts = tape.series("p0_action")
         return int((acts == A.NAIR_LANDING).sum()), int(tape.series("p0_l_cancel").max())
+
     lag, flag = nair_landing(True)
     assert (lag, flag) == (move("fox", "nair", "lcancel_lag"), 1)
     lag, flag = nair_landing(False)
@@ -245,7 +256,7 @@ def test_wavedash_lands_in_special_landing_and_slides():
     tape.step(frames=12)
     acts = tape.series("p0_action")
     assert A.LANDING_SPECIAL in acts and (tape.series("p0_y") <= 0.5).all()
-    assert tape.col("p0_x") - (-60.0) > 5.0          # slid forward
+    assert tape.col("p0_x") - (-60.0) > 5.0  # slid forward
 
 
 def test_ledge_grab_hang_and_getup():
@@ -254,9 +265,9 @@ def test_ledge_grab_hang_and_getup():
     tape.place(0, edge + 4.0, -5.0, air=True)
     tape.step(frames=10)
     assert A.EDGE_HANGING in tape.series("p0_action") or tape.col("p0_action") == A.EDGE_CATCHING
-    assert tape.col("p0_hurtbox") == 1               # ledge intangibility
+    assert tape.col("p0_hurtbox") == 1  # ledge intangibility
     tape.step(frames=5)
-    tape.step({MX: -1.0})                             # toward the stage: get up
+    tape.step({MX: -1.0})  # toward the stage: get up
     tape.step(frames=60)
     assert tape.col("p0_on_ground") and abs(tape.col("p0_y")) < 1e-6 and tape.col("p0_x") < edge
 
@@ -294,7 +305,7 @@ def test_grab_and_throw():
     tape.step({BZ: 1})
     tape.step(frames=10)
     assert tape.col("p1_action") == A.GRABBED and tape.col("p0_action") == A.GRAB_WAIT
-    tape.step({MX: 1.0})                              # forward throw
+    tape.step({MX: 1.0})  # forward throw
     tape.step(frames=40)
     fthrow = DATA.hitboxes[DATA.character_index("fox"), MOVE_KINDS.index("fthrow")]
     damage = fthrow[:, 0, 4].max()
@@ -317,19 +328,33 @@ def test_ko_at_the_blast_zone_takes_a_stock_and_respawns():
 
 
 def test_tech_and_missed_tech_on_a_tumble_landing():
-    for press, expected in ((True, 199), (False, A.TECH_MISS_UP)):   # 199: NEUTRAL_TECH
+    for press, expected in ((True, 199), (False, A.TECH_MISS_UP)):  # 199: NEUTRAL_TECH
         tape = Tape()
         tape.place(1, 20.0, 8.0, air=True)
-        tape.state.pi[0, 1, I_ACTION] = A.DAMAGE_FLY_NEUTRAL     # in tumble hitstun
+        tape.state.pi[0, 1, I_ACTION] = A.DAMAGE_FLY_NEUTRAL  # in tumble hitstun
         tape.state.pi[0, 1, I_TUMBLE] = 1
         tape.state.pf[0, 1, F_HITSTUN] = 40.0
-        tape.step(p1={BL: 1} if press else {})      # L within 20 frames of touching down
+        tape.step(p1={BL: 1} if press else {})  # L within 20 frames of touching down
         tape.step(frames=20)
         assert expected in tape.series("p1_action")
 
 
-@pytest.mark.parametrize("name", ["falco", "marth", "sheik", "captain falcon", "jigglypuff",
-                                  "peach", "mewtwo", "game and watch", "link", "ganondorf", "zelda"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "falco",
+        "marth",
+        "sheik",
+        "captain falcon",
+        "jigglypuff",
+        "peach",
+        "mewtwo",
+        "game and watch",
+        "link",
+        "ganondorf",
+        "zelda",
+    ],
+)
 def test_every_required_character_plays_from_its_tables(name):
     tape = Tape((name, "fox"))
     tape.step({BX: 1}, frames=30)

@@ -1,5 +1,6 @@
 """Bots, ``workbench sim run|bench``, the Wilson interval, and the RL wrappers (the
 plain-Python step; the compiled one is covered by the slow tests)."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,17 @@ from workbench.sim import make_env
 from workbench.sim.bots import HeuristicBot, RandomBot, make_bot
 from workbench.sim.run import MatchConfig, run_matches, simulated_game, wilson_interval
 
-RESULT_KEYS = {"games", "p1_wins", "p2_wins", "draws", "p1_win_rate", "p1_win_rate_ci95",
-               "stocks_taken_per_min", "damage_per_min", "frames"}
+RESULT_KEYS = {
+    "games",
+    "p1_wins",
+    "p2_wins",
+    "draws",
+    "p1_win_rate",
+    "p1_win_rate_ci95",
+    "stocks_taken_per_min",
+    "damage_per_min",
+    "frames",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -37,22 +47,42 @@ def test_random_bot_is_sticky_and_seeded():
     first, second = a.act(obs, 0), a.act(obs, 0)
     np.testing.assert_array_equal(first, b.act(obs, 0))
     repeated = (first == second).all(axis=1).mean()
-    assert 0.7 < repeated < 0.99                       # about 1 - 1/8 repeat
+    assert 0.7 < repeated < 0.99  # about 1 - 1/8 repeat
     assert ((first[:, :4] >= -1) & (first[:, :4] <= 1)).all()
 
 
 def test_heuristic_beats_random():
-    result = run_matches(MatchConfig("heuristic", "random", games=6, max_frames=900, parallel=6,
-                                     progress=False))
+    result = run_matches(MatchConfig("heuristic", "random", games=6, max_frames=900, parallel=6, progress=False))
     assert result["p1_wins"] >= 5, result
     assert result["stocks_taken_per_min"][0] > result["stocks_taken_per_min"][1]
 
 
 def test_sim_run_writes_results_and_a_store(tmp_path, capsys):
     out = tmp_path / "match"
-    code = main(["sim", "run", "--p1", "heuristic", "--p2", "idle", "--games", "2", "--stage", "bf",
-                 "--characters", "fox,marth", "--out", str(out), "--max-frames", "240",
-                 "--parallel", "2", "--seed", "1"])
+    code = main(
+        [
+            "sim",
+            "run",
+            "--p1",
+            "heuristic",
+            "--p2",
+            "idle",
+            "--games",
+            "2",
+            "--stage",
+            "bf",
+            "--characters",
+            "fox,marth",
+            "--out",
+            str(out),
+            "--max-frames",
+            "240",
+            "--parallel",
+            "2",
+            "--seed",
+            "1",
+        ]
+    )
     assert code == 0
     result = json.loads((out / "results.json").read_text())
     assert RESULT_KEYS <= set(result) and result["games"] == 2 and result["frames"] == 480
@@ -68,8 +98,7 @@ def test_sim_run_writes_results_and_a_store(tmp_path, capsys):
 
 
 def test_sim_run_bad_player_is_one_line_error(tmp_path, capsys):
-    code = main(["sim", "run", "--p1", "grandmaster", "--p2", "random", "--games", "1",
-                 "--out", str(tmp_path / "x")])
+    code = main(["sim", "run", "--p1", "grandmaster", "--p2", "random", "--games", "1", "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert code == 2 and "unknown player 'grandmaster'" in err and len(err.strip().splitlines()) == 1
 
@@ -91,7 +120,7 @@ def test_gymnasium_vector_env():
         actions = venv.action_space.sample()
         obs, rewards, terminated, truncated, info = venv.step(actions)
         assert rewards.shape == (3,) and obs["floats"].shape[0] == 3
-    assert truncated.all() and not terminated.any()     # the frame limit ends all three
+    assert truncated.all() and not terminated.any()  # the frame limit ends all three
 
 
 def test_parallel_env_is_zero_sum():
@@ -115,7 +144,7 @@ def test_a_simulated_game_draws_with_its_hitboxes(tmp_path):
     assert len(boxes) > 0 and (boxes["radius"] > 0).all()
     row = int(boxes["row"].iloc[0])
     attacker = int(boxes["player"].iloc[0])
-    assert 44 <= table.columns[f"p{attacker}_action"][row] <= 222     # an attack state
+    assert 44 <= table.columns[f"p{attacker}_action"][row] <= 222  # an attack state
     spec = viz.frame_chart(table, row, hitboxes=boxes).to_dict()
     assert any(layer.get("mark", {}).get("type") == "circle" for layer in spec["layer"])
     assert viz.scrubber_chart(table, max_frames=120, hitboxes=boxes).to_dict()["layer"]
@@ -123,8 +152,9 @@ def test_a_simulated_game_draws_with_its_hitboxes(tmp_path):
 
 def test_sim_bench_writes_frames_per_second(tmp_path):
     out = tmp_path / "bench.json"
-    assert main(["sim", "bench", "--games", "2", "--frames", "5", "--characters", "marth,sheik",
-                 "--json", str(out)]) == 0
+    assert (
+        main(["sim", "bench", "--games", "2", "--frames", "5", "--characters", "marth,sheik", "--json", str(out)]) == 0
+    )
     result = json.loads(out.read_text())
     assert result["games"] == 2 and result["frames"] == 5 and result["frames_per_s"] > 0
     assert result["characters"] == ["marth", "sheik"] and result["jit"] is False

@@ -1,6 +1,7 @@
 """The tooling a contributor relies on: ruff's lint rules pass on the tree (``make lint``,
 which ``make test`` runs first), the pre-commit hooks name tools the dev extra installs,
 and ``make lab`` opens the notebooks folder."""
+
 from __future__ import annotations
 
 import re
@@ -25,15 +26,23 @@ def test_dev_extra_declares_the_tools():
     assert {"ruff", "nbstripout", "pre-commit", "jupyterlab"} <= set(_dev_extra())
 
 
-def test_ruff_check_passes():
+def _ruff(*args: str) -> subprocess.CompletedProcess:
     ruff = Path(sys.executable).with_name("ruff")
     if not ruff.exists():
         ruff = shutil.which("ruff")
     if ruff is None:
         pytest.skip("ruff not installed: `make venv` installs the dev extra")
-    run = subprocess.run([str(ruff), "check", "--output-format", "concise", "."], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    return subprocess.run([str(ruff), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_ruff_check_passes():
+    run = _ruff("check", "--output-format", "concise", ".")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-1000:]
+
+
+def test_ruff_format_check_passes():
+    run = _ruff("format", "--check", ".")
+    assert run.returncode == 0, "run `make format`:\n" + run.stdout[-3000:] + run.stderr[-1000:]
 
 
 def test_pre_commit_hooks_strip_notebooks_and_lint():
@@ -50,8 +59,9 @@ def test_make_lab_opens_the_notebooks():
     make = shutil.which("make")
     if make is None:
         pytest.skip("make not installed")
-    run = subprocess.run([make, "-n", "-o", ".venv/.installed", "lab"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [make, "-n", "-o", ".venv/.installed", "lab"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, run.stderr
     assert "jupyter lab --notebook-dir=notebooks" in run.stdout
     assert any(p.suffix == ".ipynb" for p in (ROOT / "notebooks").iterdir())

@@ -1,6 +1,7 @@
 """The typed experiment config: backbone options decoded into their dataclass when the
 config is built, unknown keys refused at once with the closest match, flags derived
 from the dataclass fields, versions upgraded."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,16 +26,19 @@ def test_backbone_options_are_the_registered_dataclass():
     assert again == cfg and cfg.to_dict()["policy"]["backbone"]["name"] == "mamba"
 
 
-@pytest.mark.parametrize("overrides,flags,closest", [
-    (["policy.backbone.hiden_size=8"], {"backbone": "gru"}, "policy.backbone.hidden_size"),
-    (["policy.backbone.d_stat=4"], {"backbone": "mamba"}, "policy.backbone.d_state"),
-    (["policy.backbone.hiden_size=8"], {}, "policy.backbone.hidden_size"),  # no --backbone
-    (["train.lrr=0.1"], {}, "train.lr"),
-    (["trian.lr=0.1"], {}, "train"),
-    (["loss.focal_gama=2"], {}, "loss.focal_gamma"),
-    (["embed.player.actoin=onehot"], {}, "embed.player.action"),
-    ([], {"hiden": 8}, "hidden"),
-])
+@pytest.mark.parametrize(
+    "overrides,flags,closest",
+    [
+        (["policy.backbone.hiden_size=8"], {"backbone": "gru"}, "policy.backbone.hidden_size"),
+        (["policy.backbone.d_stat=4"], {"backbone": "mamba"}, "policy.backbone.d_state"),
+        (["policy.backbone.hiden_size=8"], {}, "policy.backbone.hidden_size"),  # no --backbone
+        (["train.lrr=0.1"], {}, "train.lr"),
+        (["trian.lr=0.1"], {}, "train"),
+        (["loss.focal_gama=2"], {}, "loss.focal_gamma"),
+        (["embed.player.actoin=onehot"], {}, "embed.player.action"),
+        ([], {"hiden": 8}, "hidden"),
+    ],
+)
 def test_unknown_keys_name_the_closest_valid_one(overrides, flags, closest):
     with pytest.raises(ConfigError, match=f"did you mean {closest}") as info:
         experiment(overrides=overrides, **flags)
@@ -64,23 +68,40 @@ def test_a_file_backbone_switched_by_a_flag_keeps_only_shared_options(tmp_path):
 
 
 def test_values_are_typed():
-    cfg = experiment(overrides=["train.lr=3e-4", "train.characters=fox,marth",
-                                "train.betas=[0.8, 0.9]", "train.stride=null",
-                                "policy.id_embed_dim.action=16"])
+    cfg = experiment(
+        overrides=[
+            "train.lr=3e-4",
+            "train.characters=fox,marth",
+            "train.betas=[0.8, 0.9]",
+            "train.stride=null",
+            "policy.id_embed_dim.action=16",
+        ]
+    )
     assert cfg.train.lr == 3e-4 and cfg.train.characters == ["fox", "marth"]
     assert cfg.train.betas == (0.8, 0.9) and cfg.train.stride is None
     assert cfg.policy.id_embed_dim["action"] == 16 and cfg.policy.id_embed_dim["stage"] == 8
-    for bad, message in [("train.lr=abc", "expected a number"), ("train.window=2.5", "integer"),
-                         ("train.balance_characters=maybe", "true or false"),
-                         ("train.betas=[1]", "2 values"), ("policy.backbone.dropout=2", "dropout")]:
+    for bad, message in [
+        ("train.lr=abc", "expected a number"),
+        ("train.window=2.5", "integer"),
+        ("train.balance_characters=maybe", "true or false"),
+        ("train.betas=[1]", "2 values"),
+        ("policy.backbone.dropout=2", "dropout"),
+    ]:
         with pytest.raises(ConfigError, match=message):
             experiment(overrides=[bad])
 
 
 def test_numbers_are_range_checked():
-    for override in ["train.max_steps=-5", "train.epochs=-1", "train.batch_size=0",
-                     "train.time_budget=-1", "train.val_fraction=1.5", "train.lr=-1",
-                     "train.keep_last=-1", "train.quality_threshold=-0.5"]:
+    for override in [
+        "train.max_steps=-5",
+        "train.epochs=-1",
+        "train.batch_size=0",
+        "train.time_budget=-1",
+        "train.val_fraction=1.5",
+        "train.lr=-1",
+        "train.keep_last=-1",
+        "train.quality_threshold=-0.5",
+    ]:
         with pytest.raises(ConfigError):
             experiment(overrides=[override])
     with pytest.raises(ConfigError, match="nothing to train"):
@@ -90,16 +111,28 @@ def test_numbers_are_range_checked():
 def test_flags_are_derived_from_the_dataclass_fields():
     parser = argparse.ArgumentParser()
     add_flags(parser, ExperimentConfig)
-    args = parser.parse_args(["--backbone", "lstm", "--hidden", "16", "--delay", "2-6",
-                              "--time-budget", "20m", "--lr", "1e-3"])
+    args = parser.parse_args(
+        ["--backbone", "lstm", "--hidden", "16", "--delay", "2-6", "--time-budget", "20m", "--lr", "1e-3"]
+    )
     paths = dict(flag_updates(vars(args), ExperimentConfig))
     assert paths["policy.backbone"] == {"name": "lstm"}
     assert paths["policy.backbone.hidden_size"] == 16 and paths["train.lr"] == 1e-3
     assert (paths["train.delay_min"], paths["train.delay_max"]) == (2, 6)
     assert paths["train.time_budget"] == 1200.0
     names = {flag.name for _, flag, _ in flag_fields(ExperimentConfig)}
-    assert {"--backbone", "--hidden", "--layers", "--window", "--delay", "--epochs",
-            "--max-steps", "--time-budget", "--stick-centers", "--replays", "--out"} <= names
+    assert {
+        "--backbone",
+        "--hidden",
+        "--layers",
+        "--window",
+        "--delay",
+        "--epochs",
+        "--max-steps",
+        "--time-budget",
+        "--stick-centers",
+        "--replays",
+        "--out",
+    } <= names
 
 
 @dataclass

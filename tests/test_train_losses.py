@@ -1,4 +1,5 @@
 """Every loss option changes the loss the way it should."""
+
 import torch
 
 from workbench.embed import EmbedConfig
@@ -13,8 +14,7 @@ def setup(seed=0):
     policy = Policy(EmbedConfig(), PolicyConfig(backbone={"name": "mlp", "hidden_size": 16, "num_layers": 1}))
     spec = policy.spec
     targets = torch.stack([torch.randint(0, h.classes, (4, 5)) for h in spec.heads], -1)
-    logits = {c.name: torch.randn(4, 5, len(c.heads) if c.binary else c.classes) * 3
-              for c in components_of(spec)}
+    logits = {c.name: torch.randn(4, 5, len(c.heads) if c.binary else c.classes) * 3 for c in components_of(spec)}
     return spec, components_of(spec), logits, targets
 
 
@@ -86,10 +86,11 @@ def test_change_weight_counts_change_frames_more_and_joint_nll_is_plain():
     previous[0, :, col] = (targets[0, :, col] + 1) % spec.heads[col].classes  # row 0 changed
     plain, parts = BCLoss(LossConfig(), comps, spec.heads)(logits, targets, previous=previous)
     weighted, wparts = BCLoss(LossConfig(change_weight=2.0), comps, spec.heads)(logits, targets, previous=previous)
-    ce = torch.nn.functional.cross_entropy(logits["main_x"].flatten(0, 1), targets[..., col].flatten(),
-                                           reduction="none").view(4, 5)
+    ce = torch.nn.functional.cross_entropy(
+        logits["main_x"].flatten(0, 1), targets[..., col].flatten(), reduction="none"
+    ).view(4, 5)
     expected = (ce * torch.tensor([3.0, 1, 1, 1])[:, None]).mean()
     assert torch.isclose(wparts["main_x"], expected)
-    assert torch.isclose(wparts["c_x"], parts["c_x"])   # no change in c_x: same loss
+    assert torch.isclose(wparts["c_x"], parts["c_x"])  # no change in c_x: same loss
     nll = joint_nll(logits, targets, comps)
     assert nll.shape == (4, 5) and torch.isclose(nll.mean(), plain)  # plain loss = joint NLL

@@ -1,4 +1,5 @@
 """Schedules, EMA, checkpoint averaging."""
+
 import torch
 
 from workbench.train.checkpoint import CheckpointWriter, average_weights, list_checkpoints

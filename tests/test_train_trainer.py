@@ -1,5 +1,6 @@
 """The trainer end to end on real replays: exact resume after SIGKILL, seeds, TBPTT,
 EMA, early stopping, distillation, architecture mismatch, DDP on gloo."""
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,19 @@ from workbench.train.distill import DistillLoss
 def tiny(tmp: Path, name: str, *extra: str, shared: Path | None = None) -> ExperimentConfig:
     """A few-second GRU run on the bundled games."""
     return tiny_experiment(
-        tmp, name, {"name": "gru", "hidden_size": 16, "num_layers": 2, "dropout": 0.2},
-        "train.window=8", "train.batch_size=8", "train.max_steps=12", "train.eval_every=6",
-        "train.eval_batches=2", "train.checkpoint_every=4", "train.log_every=2", *extra, data=shared)
+        tmp,
+        name,
+        {"name": "gru", "hidden_size": 16, "num_layers": 2, "dropout": 0.2},
+        "train.window=8",
+        "train.batch_size=8",
+        "train.max_steps=12",
+        "train.eval_every=6",
+        "train.eval_batches=2",
+        "train.checkpoint_every=4",
+        "train.log_every=2",
+        *extra,
+        data=shared,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -50,31 +61,66 @@ def test_same_seed_same_weights(tmp_path, shared):
     assert (a.run_dir / "metrics.jsonl").read_text().count("val/loss") >= 2
     assert (a.run_dir / "summary.json").exists() and (a.run_dir / "split.json").exists()
     # arms of a sweep that differ by seed are scored on the same held-out games
-    assert json.loads((a.run_dir / "split.json").read_text())["val"] == \
-        json.loads((c.run_dir / "split.json").read_text())["val"]
+    assert (
+        json.loads((a.run_dir / "split.json").read_text())["val"]
+        == json.loads((c.run_dir / "split.json").read_text())["val"]
+    )
 
 
 def test_split_seed_moves_the_held_out_games(tmp_path, shared):
     from workbench.train.data import prepare_data
 
-    splits = {seed: prepare_data(tiny(tmp_path, f"s{seed}", f"train.split_seed={seed}", "train.val_fraction=0.3",
-                                      shared=shared)).split for seed in range(4)}
+    splits = {
+        seed: prepare_data(
+            tiny(tmp_path, f"s{seed}", f"train.split_seed={seed}", "train.val_fraction=0.3", shared=shared)
+        ).split
+        for seed in range(4)
+    }
     assert len({tuple(s.val) for s in splits.values()}) > 1
     assert all(not set(s.val) & set(s.train) for s in splits.values())
 
 
 def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, shared):
-    args = ["--replays", str(DATA / "games"), "--backbone", "gru", "--hidden", "16", "--layers", "2",
-            "--window", "16", "--batch-size", "16", "--max-steps", "120", "--set", "train.log_every=1",
-            "--set", "policy.backbone.dropout=0.2", "--set", "train.checkpoint_every=30",
-            "--set", "train.eval_every=60", "--set", "train.eval_batches=2", "--set", "train.ema_decay=0.9",
-            "--set", f"store={shared / 'store'}", "--set", f"cache={shared / 'cache'}"]
+    args = [
+        "--replays",
+        str(DATA / "games"),
+        "--backbone",
+        "gru",
+        "--hidden",
+        "16",
+        "--layers",
+        "2",
+        "--window",
+        "16",
+        "--batch-size",
+        "16",
+        "--max-steps",
+        "120",
+        "--set",
+        "train.log_every=1",
+        "--set",
+        "policy.backbone.dropout=0.2",
+        "--set",
+        "train.checkpoint_every=30",
+        "--set",
+        "train.eval_every=60",
+        "--set",
+        "train.eval_batches=2",
+        "--set",
+        "train.ema_decay=0.9",
+        "--set",
+        f"store={shared / 'store'}",
+        "--set",
+        f"cache={shared / 'cache'}",
+    ]
     cli = [sys.executable, "-m", "workbench.cli", "train"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    subprocess.run(cli + args + ["--out", str(tmp_path / "whole")], check=True, env=env,
-                   capture_output=True, timeout=600)
-    proc = subprocess.Popen(cli + args + ["--out", str(tmp_path / "killed")], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        cli + args + ["--out", str(tmp_path / "whole")], check=True, env=env, capture_output=True, timeout=600
+    )
+    proc = subprocess.Popen(
+        cli + args + ["--out", str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     # kill it between checkpoints (after step 40, checkpoint at 30): the resume must
     # replay steps 31-40 exactly
     metrics = tmp_path / "killed" / "metrics.jsonl"
@@ -86,8 +132,13 @@ def test_sigkill_then_resume_ends_with_the_same_weights(tmp_path, shared):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (tmp_path / "killed" / "checkpoints" / "step-00000120").exists(), "killed too late"
-    subprocess.run(cli + args + ["--out", str(tmp_path / "killed"), "--resume"], check=True, env=env,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        cli + args + ["--out", str(tmp_path / "killed"), "--resume"],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=600,
+    )
     for name in ("model", "ema"):
         assert same(weights(tmp_path / "whole", 120, name), weights(tmp_path / "killed", 120, name)), name
 
@@ -98,16 +149,24 @@ def test_truncated_bptt_carries_state_and_ema(tmp_path, shared):
     assert result.steps == 12
     raw, ema = weights(result.run_dir, 12, "model"), weights(result.run_dir, 12, "ema")
     assert not same(raw, ema)
-    policy, _, _ = load_policy(result.run_dir)          # loads the EMA weights by default
+    policy, _, _ = load_policy(result.run_dir)  # loads the EMA weights by default
     assert torch.equal(policy.state_dict()["head.mlps.0.net.1.weight"], ema["head.mlps.0.net.1.weight"])
 
 
 def test_early_stopping(tmp_path, shared):
-    cfg = tiny(tmp_path, "early", "train.lr=0.0", "train.max_steps=60", "train.eval_every=2",
-               "train.early_stopping=2", shared=shared)
+    cfg = tiny(
+        tmp_path,
+        "early",
+        "train.lr=0.0",
+        "train.max_steps=60",
+        "train.eval_every=2",
+        "train.early_stopping=2",
+        shared=shared,
+    )
     result = train(cfg, progress=False)
     assert result.steps < 60
     import json
+
     assert json.loads((result.run_dir / "summary.json").read_text())["stop"] == "early stopping"
 
 
@@ -115,8 +174,9 @@ def test_existing_run_needs_resume_and_matching_architecture(tmp_path, shared):
     train(tiny(tmp_path, "arch", shared=shared), progress=False)
     with pytest.raises(Exception, match="--resume"):
         train(tiny(tmp_path, "arch", shared=shared), progress=False)
-    other = tiny(tmp_path, "arch", 'policy.backbone={"name": "lstm", "hidden_size": 16, "num_layers": 2}',
-                 shared=shared)
+    other = tiny(
+        tmp_path, "arch", 'policy.backbone={"name": "lstm", "hidden_size": 16, "num_layers": 2}', shared=shared
+    )
     with pytest.raises(CheckpointError, match="policy.backbone"):
         train(other, resume=True, progress=False)
 
@@ -178,9 +238,15 @@ def test_loading_weights_into_another_architecture_names_the_mismatch(tmp_path, 
 
 def test_distillation_trains_a_student(tmp_path, shared):
     teacher = train(tiny(tmp_path, "teacher", shared=shared), progress=False)
-    cfg = tiny(tmp_path, "student", f"distill.teacher={teacher.run_dir}", "distill.alpha=0.7",
-               'policy.backbone={"name": "mlp", "hidden_size": 16, "num_layers": 1}', "train.window=4",
-               shared=shared)
+    cfg = tiny(
+        tmp_path,
+        "student",
+        f"distill.teacher={teacher.run_dir}",
+        "distill.alpha=0.7",
+        'policy.backbone={"name": "mlp", "hidden_size": 16, "num_layers": 1}',
+        "train.window=4",
+        shared=shared,
+    )
     result = train(cfg, progress=False)
     rows = (result.run_dir / "metrics.jsonl").read_text()
     assert "train/loss_distill" in rows and "train/loss_labels" in rows
@@ -189,13 +255,16 @@ def test_distillation_trains_a_student(tmp_path, shared):
     distill = DistillLoss(cfg.distill, load_policy(result.run_dir)[0])
     teacher, batch_size = distill.teacher, 3
     torch.manual_seed(0)
-    batch = {"floats": torch.randn(batch_size, 8, teacher.layout.float_dim),
-             "ids": torch.zeros(batch_size, 8, len(teacher.id_columns), dtype=torch.long),
-             "controller": torch.rand(batch_size, 8, 13),
-             "targets": torch.zeros(batch_size, 8, teacher.spec.num_heads, dtype=torch.long)}
+    batch = {
+        "floats": torch.randn(batch_size, 8, teacher.layout.float_dim),
+        "ids": torch.zeros(batch_size, 8, len(teacher.id_columns), dtype=torch.long),
+        "controller": torch.rand(batch_size, 8, 13),
+        "targets": torch.zeros(batch_size, 8, teacher.spec.num_heads, dtype=torch.long),
+    }
     chunks = [{k: v[:, :4] for k, v in batch.items()}, {k: v[:, 4:] for k, v in batch.items()}]
-    logits = {c.name: torch.zeros(batch_size, 4, len(c.heads) if c.binary else c.classes)
-              for c in teacher.head.components}
+    logits = {
+        c.name: torch.zeros(batch_size, 4, len(c.heads) if c.binary else c.classes) for c in teacher.head.components
+    }
     distill(torch.tensor(0.0), {}, logits, chunks[0], torch.ones(batch_size, dtype=torch.bool))
     distill(torch.tensor(0.0), {}, logits, chunks[1], torch.tensor([False, True, False]))
     with torch.no_grad():
@@ -214,13 +283,42 @@ def test_ddp_two_processes_on_gloo(tmp_path, shared, budget):
     # prepare the store and cache once so both ranks only read them
     train(tiny(tmp_path, "warm", shared=shared), progress=False)
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-           "-m", "workbench.cli", "train", "--replays", str(DATA / "games"), "--backbone", "gru",
-           "--hidden", "16", "--layers", "1", "--window", "8", "--batch-size", "4", *budget,
-           "--set", "train.eval_every=3", "--set", "train.eval_batches=1", "--set", "train.device=cpu",
-           "--set", f"store={shared / 'store'}", "--set", f"cache={shared / 'cache'}", "--out", str(run)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--standalone",
+        "-m",
+        "workbench.cli",
+        "train",
+        "--replays",
+        str(DATA / "games"),
+        "--backbone",
+        "gru",
+        "--hidden",
+        "16",
+        "--layers",
+        "1",
+        "--window",
+        "8",
+        "--batch-size",
+        "4",
+        *budget,
+        "--set",
+        "train.eval_every=3",
+        "--set",
+        "train.eval_batches=1",
+        "--set",
+        "train.device=cpu",
+        "--set",
+        f"store={shared / 'store'}",
+        "--set",
+        f"cache={shared / 'cache'}",
+        "--out",
+        str(run),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["world_size"] == 2

@@ -2,8 +2,14 @@ import numpy as np
 import pytest
 
 from workbench.types import (
-    EXTERNAL_TO_INTERNAL, GameMeta, PlayerInfo, character_id, internal_character_name,
-    stage_id, stick_from_libmelee, stick_to_libmelee,
+    EXTERNAL_TO_INTERNAL,
+    GameMeta,
+    PlayerInfo,
+    character_id,
+    internal_character_name,
+    stage_id,
+    stick_from_libmelee,
+    stick_to_libmelee,
 )
 
 
@@ -23,7 +29,8 @@ def test_character_and_stage_names():
 
 
 def test_game_meta_round_trip():
-    meta = GameMeta("3.14.0", 31, [PlayerInfo(0, 2, "human", netplay_code="AB#1")],
-                    placements={0: 0, 1: 1}, winner_port=0)
+    meta = GameMeta(
+        "3.14.0", 31, [PlayerInfo(0, 2, "human", netplay_code="AB#1")], placements={0: 0, 1: 1}, winner_port=0
+    )
     again = GameMeta.from_dict(meta.to_dict())
     assert again == meta and again.version_tuple == (3, 14, 0)

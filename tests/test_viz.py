@@ -1,4 +1,5 @@
 """Chart builders: the data behind each chart matches the frame tables it came from."""
+
 from __future__ import annotations
 
 import altair as alt
@@ -31,10 +32,14 @@ def test_stage_geometry_matches_libmelee():
         stage = Stage(STAGE_TO_LIBMELEE[stage_id])
         assert geometry.edge == pytest.approx(ms.EDGE_GROUND_POSITION[stage])
         assert geometry.ledge == pytest.approx(ms.EDGE_POSITION[stage])
-        assert (geometry.blast_left, geometry.blast_right, geometry.blast_top,
-                geometry.blast_bottom) == pytest.approx(ms.BLASTZONES[stage])
-        expected = [ms.left_platform_position(stage), ms.right_platform_position(stage),
-                    ms.top_platform_position(stage)]
+        assert (geometry.blast_left, geometry.blast_right, geometry.blast_top, geometry.blast_bottom) == pytest.approx(
+            ms.BLASTZONES[stage]
+        )
+        expected = [
+            ms.left_platform_position(stage),
+            ms.right_platform_position(stage),
+            ms.top_platform_position(stage),
+        ]
         expected = sorted(tuple(p) for p in expected if p[0] is not None)
         fixed = sorted((p.height, p.left, p.right) for p in geometry.platforms if not p.moving)
         assert len(fixed) == len(expected)
@@ -85,7 +90,8 @@ def test_stick_histograms_cover_every_playable_frame(tables):
             for cid in np.unique(table.columns[f"p{index}_character"][keep]):
                 name = viz.inputs.internal_character_name(int(cid))
                 expected[name] = expected.get(name, 0) + int(
-                    (keep & (table.columns[f"p{index}_character"] == cid)).sum())
+                    (keep & (table.columns[f"p{index}_character"] == cid)).sum()
+                )
     assert histograms.groupby("character")["frames"].sum().to_dict() == expected
     shares = histograms.groupby("character")["share"].sum()
     np.testing.assert_allclose(shares, 1.0)

@@ -5,6 +5,7 @@ tensors), ``data`` (windows, splits, loaders), ``models`` (backbones, heads, pol
 ``train``, ``eval``, ``deploy``, ``selfplay``, ``viz``. A stage imports only from the
 stages before it.
 """
+
 import os as _os
 
 # On shared CPU machines OpenMP's default busy-waiting collapses throughput as soon as

@@ -23,6 +23,7 @@ the backbone section's valid keys depend on a name chosen at run time (a registr
 which tyro models as subcommands; ~250 lines here avoid a dependency and keep one
 error style.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,7 +56,7 @@ class Flag:
     parse: Callable[[Any], Any] | None = None
     expand: bool = False
     nargs: str | None = None
-    group: str | None = None          # flags sharing a group are mutually exclusive
+    group: str | None = None  # flags sharing a group are mutually exclusive
     choices: tuple | None = None
 
     @property
@@ -63,8 +64,14 @@ class Flag:
         return self.name.lstrip("-").replace("-", "_")
 
 
-def option(default: Any = MISSING, *, flag: str | None = None, help: str = "",
-           default_factory: Any = MISSING, **flag_options: Any) -> Any:
+def option(
+    default: Any = MISSING,
+    *,
+    flag: str | None = None,
+    help: str = "",
+    default_factory: Any = MISSING,
+    **flag_options: Any,
+) -> Any:
     """A dataclass field, optionally with a command-line flag (see :class:`Flag`)."""
     metadata = {FLAG_KEY: Flag(flag, help, **flag_options)} if flag else {}
     if default_factory is not MISSING:
@@ -125,8 +132,7 @@ def unknown_key(key: str, valid: list[str], where: str, cls: type) -> ConfigErro
     hint = f" (did you mean {_join(where, close[0])}?)" if close else ""
     owner = f" for {cls.name} {getattr(cls, 'kind', 'backbone')}" if _polymorphic(cls) else ""
     inside = f" in {where}" if where else ""
-    return ConfigError(f"unknown option {_join(where, key)}{owner}{hint}; "
-                       f"valid keys{inside}: {', '.join(valid)}")
+    return ConfigError(f"unknown option {_join(where, key)}{owner}{hint}; valid keys{inside}: {', '.join(valid)}")
 
 
 # -- values ------------------------------------------------------------------------------
@@ -372,8 +378,7 @@ def add_flags(parser: argparse.ArgumentParser, root: type) -> None:
         target.add_argument(flag.name, **kwargs)
 
 
-def flag_updates(values: dict[str, Any], root: type, strict: bool = True
-                 ) -> list[tuple[str, Any]]:
+def flag_updates(values: dict[str, Any], root: type, strict: bool = True) -> list[tuple[str, Any]]:
     """Flag values by dest name (``--max-steps`` -> ``max_steps``) as ``(path, value)``
     updates; None means not given. ``strict``: an unknown name is an error (keyword
     arguments); otherwise it is ignored (an argparse namespace has other arguments)."""
@@ -398,8 +403,9 @@ def flag_updates(values: dict[str, Any], root: type, strict: bool = True
     return [(path, value) for _, path, value in sorted(updates, key=lambda u: u[0])]
 
 
-def build(root: type, file: str | dict | None = None, updates: Iterable[tuple[str, Any]] = (),
-          overrides: Iterable[str] = ()) -> Any:
+def build(
+    root: type, file: str | dict | None = None, updates: Iterable[tuple[str, Any]] = (), overrides: Iterable[str] = ()
+) -> Any:
     """Defaults < ``file`` (YAML/JSON path or dict) < ``updates`` < ``overrides``
     (``KEY=VALUE``); every key checked before anything is built."""
     from workbench.io import load_config_file

@@ -1,5 +1,6 @@
 """Reading config files a user names: JSON or YAML, with one-line errors; where default
 paths live (the project folder, not whatever the current directory happens to be)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -18,6 +18,7 @@ Units
 * ``hitstun`` is Slippi's "misc AS" float, which libmelee exposes as
   ``hitstun_frames_left`` (meaningful while the player is in hitstun).
 """
+
 from __future__ import annotations
 
 import enum
@@ -52,7 +53,14 @@ class Button(enum.IntEnum):
 
 # The 8 buttons a policy predicts, in head order.
 TRAINED_BUTTONS: tuple[Button, ...] = (
-    Button.A, Button.B, Button.X, Button.Y, Button.Z, Button.L, Button.R, Button.D_UP,
+    Button.A,
+    Button.B,
+    Button.X,
+    Button.Y,
+    Button.Z,
+    Button.L,
+    Button.R,
+    Button.D_UP,
 )
 
 
@@ -96,20 +104,76 @@ class Character(enum.IntEnum):
 
 # External (character-select) ids, as stored in the game-start block, to names.
 EXTERNAL_CHARACTER_NAMES: dict[int, str] = {
-    0: "Captain Falcon", 1: "Donkey Kong", 2: "Fox", 3: "Mr. Game & Watch", 4: "Kirby",
-    5: "Bowser", 6: "Link", 7: "Luigi", 8: "Mario", 9: "Marth", 10: "Mewtwo", 11: "Ness",
-    12: "Peach", 13: "Pikachu", 14: "Ice Climbers", 15: "Jigglypuff", 16: "Samus",
-    17: "Yoshi", 18: "Zelda", 19: "Sheik", 20: "Falco", 21: "Young Link", 22: "Dr. Mario",
-    23: "Roy", 24: "Pichu", 25: "Ganondorf", 26: "Master Hand", 27: "Wireframe Male",
-    28: "Wireframe Female", 29: "Giga Bowser", 30: "Crazy Hand", 31: "Sandbag", 32: "Popo",
+    0: "Captain Falcon",
+    1: "Donkey Kong",
+    2: "Fox",
+    3: "Mr. Game & Watch",
+    4: "Kirby",
+    5: "Bowser",
+    6: "Link",
+    7: "Luigi",
+    8: "Mario",
+    9: "Marth",
+    10: "Mewtwo",
+    11: "Ness",
+    12: "Peach",
+    13: "Pikachu",
+    14: "Ice Climbers",
+    15: "Jigglypuff",
+    16: "Samus",
+    17: "Yoshi",
+    18: "Zelda",
+    19: "Sheik",
+    20: "Falco",
+    21: "Young Link",
+    22: "Dr. Mario",
+    23: "Roy",
+    24: "Pichu",
+    25: "Ganondorf",
+    26: "Master Hand",
+    27: "Wireframe Male",
+    28: "Wireframe Female",
+    29: "Giga Bowser",
+    30: "Crazy Hand",
+    31: "Sandbag",
+    32: "Popo",
 }
 
 # External id -> internal id (Ice Climbers' leader is Popo).
 EXTERNAL_TO_INTERNAL: dict[int, int] = {
-    0: 0x02, 1: 0x03, 2: 0x01, 3: 0x18, 4: 0x04, 5: 0x05, 6: 0x06, 7: 0x11, 8: 0x00,
-    9: 0x12, 10: 0x10, 11: 0x08, 12: 0x09, 13: 0x0C, 14: 0x0A, 15: 0x0F, 16: 0x0D,
-    17: 0x0E, 18: 0x13, 19: 0x07, 20: 0x16, 21: 0x14, 22: 0x15, 23: 0x1A, 24: 0x17,
-    25: 0x19, 26: 0x1B, 27: 0x1D, 28: 0x1E, 29: 0x1F, 30: 0x1C, 31: 0x20, 32: 0x0A,
+    0: 0x02,
+    1: 0x03,
+    2: 0x01,
+    3: 0x18,
+    4: 0x04,
+    5: 0x05,
+    6: 0x06,
+    7: 0x11,
+    8: 0x00,
+    9: 0x12,
+    10: 0x10,
+    11: 0x08,
+    12: 0x09,
+    13: 0x0C,
+    14: 0x0A,
+    15: 0x0F,
+    16: 0x0D,
+    17: 0x0E,
+    18: 0x13,
+    19: 0x07,
+    20: 0x16,
+    21: 0x14,
+    22: 0x15,
+    23: 0x1A,
+    24: 0x17,
+    25: 0x19,
+    26: 0x1B,
+    27: 0x1D,
+    28: 0x1E,
+    29: 0x1F,
+    30: 0x1C,
+    31: 0x20,
+    32: 0x0A,
 }
 INTERNAL_TO_EXTERNAL: dict[int, int] = {v: k for k, v in EXTERNAL_TO_INTERNAL.items() if k != 32}
 INTERNAL_TO_EXTERNAL[0x0B] = 14  # Nana belongs to Ice Climbers
@@ -131,9 +195,22 @@ def internal_character_name(internal_id: int) -> str:
 def character_id(name: str) -> int:
     """External character id for a user-typed name ("fox", "Captain Falcon", "falcon")."""
     key = name.strip().lower().replace(".", "").replace("&", "and")
-    aliases = {"falcon": 0, "cf": 0, "dk": 1, "gnw": 3, "gandw": 3, "game and watch": 3,
-               "ics": 14, "icies": 14, "puff": 15, "jiggs": 15, "yl": 21, "doc": 22,
-               "ganon": 25, "mr game and watch": 3}
+    aliases = {
+        "falcon": 0,
+        "cf": 0,
+        "dk": 1,
+        "gnw": 3,
+        "gandw": 3,
+        "game and watch": 3,
+        "ics": 14,
+        "icies": 14,
+        "puff": 15,
+        "jiggs": 15,
+        "yl": 21,
+        "doc": 22,
+        "ganon": 25,
+        "mr game and watch": 3,
+    }
     if key in aliases:
         return aliases[key]
     for ext, cname in EXTERNAL_CHARACTER_NAMES.items():
@@ -141,19 +218,44 @@ def character_id(name: str) -> int:
             return ext
     raise ConfigError(
         f"unknown character {name!r}: use a name such as "
-        + ", ".join(sorted(EXTERNAL_CHARACTER_NAMES.values())[:6]) + ", ...")
+        + ", ".join(sorted(EXTERNAL_CHARACTER_NAMES.values())[:6])
+        + ", ..."
+    )
 
 
 # External stage ids (game-start block) to names; the six tournament stages first.
 STAGE_NAMES: dict[int, str] = {
-    2: "Fountain of Dreams", 3: "Pokemon Stadium", 8: "Yoshi's Story", 28: "Dream Land",
-    31: "Battlefield", 32: "Final Destination",
-    4: "Princess Peach's Castle", 5: "Kongo Jungle", 6: "Brinstar", 7: "Corneria",
-    9: "Onett", 10: "Mute City", 11: "Rainbow Cruise", 12: "Jungle Japes", 13: "Great Bay",
-    14: "Hyrule Temple", 15: "Brinstar Depths", 16: "Yoshi's Island", 17: "Green Greens",
-    18: "Fourside", 19: "Mushroom Kingdom I", 20: "Mushroom Kingdom II", 22: "Venom",
-    23: "Poke Floats", 24: "Big Blue", 25: "Icicle Mountain", 26: "Icetop", 27: "Flat Zone",
-    29: "Yoshi's Island N64", 30: "Kongo Jungle N64", 84: "Home-Run Stadium",
+    2: "Fountain of Dreams",
+    3: "Pokemon Stadium",
+    8: "Yoshi's Story",
+    28: "Dream Land",
+    31: "Battlefield",
+    32: "Final Destination",
+    4: "Princess Peach's Castle",
+    5: "Kongo Jungle",
+    6: "Brinstar",
+    7: "Corneria",
+    9: "Onett",
+    10: "Mute City",
+    11: "Rainbow Cruise",
+    12: "Jungle Japes",
+    13: "Great Bay",
+    14: "Hyrule Temple",
+    15: "Brinstar Depths",
+    16: "Yoshi's Island",
+    17: "Green Greens",
+    18: "Fourside",
+    19: "Mushroom Kingdom I",
+    20: "Mushroom Kingdom II",
+    22: "Venom",
+    23: "Poke Floats",
+    24: "Big Blue",
+    25: "Icicle Mountain",
+    26: "Icetop",
+    27: "Flat Zone",
+    29: "Yoshi's Island N64",
+    30: "Kongo Jungle N64",
+    84: "Home-Run Stadium",
 }
 # Stage ids of single-player modes the workbench does not train on.
 HOME_RUN_STAGE = 84
@@ -187,42 +289,50 @@ def stage_id(name: str) -> int:
 #: Per-player columns: name -> (dtype, value when the Slippi version does not record it).
 PLAYER_FIELDS: dict[str, tuple[str, float]] = {
     # pre-frame (inputs)
-    "stick_x": ("float32", 0.0),          # processed main stick, [-1, 1]
+    "stick_x": ("float32", 0.0),  # processed main stick, [-1, 1]
     "stick_y": ("float32", 0.0),
-    "cstick_x": ("float32", 0.0),         # processed c-stick, [-1, 1]
+    "cstick_x": ("float32", 0.0),  # processed c-stick, [-1, 1]
     "cstick_y": ("float32", 0.0),
-    "trigger": ("float32", 0.0),          # processed analog trigger (max of L, R), [0, 1]
-    "buttons": ("uint16", 0),             # physical buttons, bits of `Button`
+    "trigger": ("float32", 0.0),  # processed analog trigger (max of L, R), [0, 1]
+    "buttons": ("uint16", 0),  # physical buttons, bits of `Button`
     # post-frame (state after this frame's inputs are applied)
-    "character": ("uint8", 0),            # internal id; changes on Sheik/Zelda transform
-    "action": ("uint16", 0),              # action-state id
-    "action_frame": ("float32", 0.0),     # state age (0.2+)
+    "character": ("uint8", 0),  # internal id; changes on Sheik/Zelda transform
+    "action": ("uint16", 0),  # action-state id
+    "action_frame": ("float32", 0.0),  # state age (0.2+)
     "x": ("float32", 0.0),
     "y": ("float32", 0.0),
-    "facing": ("int8", 1),                # +1 right, -1 left
+    "facing": ("int8", 1),  # +1 right, -1 left
     "percent": ("float32", 0.0),
-    "shield": ("float32", 60.0),          # shield health, 0..60
+    "shield": ("float32", 60.0),  # shield health, 0..60
     "stocks": ("uint8", 0),
-    "hitlag": ("float32", 0.0),           # hitlag frames left (3.8+)
-    "hitstun": ("float32", 0.0),          # misc AS: hitstun frames left while in hitstun (2.0+)
-    "jumps_left": ("uint8", 1),           # (2.0+)
-    "on_ground": ("bool", 1),             # not airborne (2.0+)
-    "hurtbox": ("uint8", 0),              # 0 vulnerable, 1 invulnerable, 2 intangible (2.1+)
+    "hitlag": ("float32", 0.0),  # hitlag frames left (3.8+)
+    "hitstun": ("float32", 0.0),  # misc AS: hitstun frames left while in hitstun (2.0+)
+    "jumps_left": ("uint8", 1),  # (2.0+)
+    "on_ground": ("bool", 1),  # not airborne (2.0+)
+    "hurtbox": ("uint8", 0),  # 0 vulnerable, 1 invulnerable, 2 intangible (2.1+)
     "speed_air_x_self": ("float32", 0.0),  # (3.5+)
     "speed_y_self": ("float32", 0.0),
-    "speed_x_attack": ("float32", 0.0),   # knockback speeds
+    "speed_x_attack": ("float32", 0.0),  # knockback speeds
     "speed_y_attack": ("float32", 0.0),
     "speed_ground_x_self": ("float32", 0.0),
-    "last_hit_by": ("uint8", 6),          # port index of the last attacker; >= 4 means none
-    "l_cancel": ("uint8", 0),             # 0 none, 1 success, 2 miss (2.0+)
+    "last_hit_by": ("uint8", 6),  # port index of the last attacker; >= 4 means none
+    "l_cancel": ("uint8", 0),  # 0 none, 1 success, 2 miss (2.0+)
 }
 
 #: Fields a Slippi version may lack, with the version that added them.
 FIELD_ADDED_IN: dict[str, tuple[int, int, int]] = {
-    "action_frame": (0, 2, 0), "hitstun": (2, 0, 0), "jumps_left": (2, 0, 0),
-    "on_ground": (2, 0, 0), "l_cancel": (2, 0, 0), "hurtbox": (2, 1, 0),
-    "speed_air_x_self": (3, 5, 0), "speed_y_self": (3, 5, 0), "speed_x_attack": (3, 5, 0),
-    "speed_y_attack": (3, 5, 0), "speed_ground_x_self": (3, 5, 0), "hitlag": (3, 8, 0),
+    "action_frame": (0, 2, 0),
+    "hitstun": (2, 0, 0),
+    "jumps_left": (2, 0, 0),
+    "on_ground": (2, 0, 0),
+    "l_cancel": (2, 0, 0),
+    "hurtbox": (2, 1, 0),
+    "speed_air_x_self": (3, 5, 0),
+    "speed_y_self": (3, 5, 0),
+    "speed_x_attack": (3, 5, 0),
+    "speed_y_attack": (3, 5, 0),
+    "speed_ground_x_self": (3, 5, 0),
+    "hitlag": (3, 8, 0),
 }
 
 #: Item columns hold MAX_ITEMS slots per frame: name -> (dtype, empty-slot value).
@@ -232,8 +342,8 @@ ITEM_FIELDS: dict[str, tuple[str, float]] = {
     "state": ("uint8", 0),
     "x": ("float32", 0.0),
     "y": ("float32", 0.0),
-    "owner": ("int8", -1),                # port of the owner (3.6+), -1 none/unknown
-    "spawn_id": ("uint32", 0),            # the same item keeps its id across frames
+    "owner": ("int8", -1),  # port of the owner (3.6+), -1 none/unknown
+    "spawn_id": ("uint32", 0),  # the same item keeps its id across frames
 }
 
 
@@ -247,9 +357,9 @@ def player_columns(player: int, nana: bool = False) -> list[str]:
 class PlayerInfo:
     """Who sat at one port (from the game-start block and the metadata)."""
 
-    port: int                 # 0-based controller port
-    character: int            # external id at game start
-    type: str                 # "human", "cpu" or "demo"
+    port: int  # 0-based controller port
+    character: int  # external id at game start
+    type: str  # "human", "cpu" or "demo"
     netplay_name: str = ""
     netplay_code: str = ""
     name_tag: str = ""
@@ -273,12 +383,12 @@ class GameMeta:
     slippi_version: str
     stage: int
     players: list[PlayerInfo]
-    mode: str = "versus"          # "versus", "online", "home_run", "target_test", "other"
+    mode: str = "versus"  # "versus", "online", "home_run", "target_test", "other"
     is_teams: bool = False
     is_pal: bool = False
-    start_at: str = ""            # ISO timestamp from the metadata, if recorded
+    start_at: str = ""  # ISO timestamp from the metadata, if recorded
     played_on: str = ""
-    end_method: str = "unknown"   # "game", "time", "no_contest", "resolved", "unknown"
+    end_method: str = "unknown"  # "game", "time", "no_contest", "resolved", "unknown"
     lras_port: int | None = None  # who pressed L+R+A+Start, for no-contest endings
     placements: dict[int, int] = field(default_factory=dict)  # port -> placement (0 = first)
     winner_port: int | None = None
@@ -299,6 +409,7 @@ class GameMeta:
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
+
         out = asdict(self)
         out["placements"] = {str(k): v for k, v in self.placements.items()}
         return out

@@ -16,6 +16,7 @@ Every user (training windows in :func:`workbench.data.dataset.gather`, evaluatio
 baseline) takes its rows from :func:`align`; ``tests/test_data_align.py`` rewrites a
 target frame and checks, for all four, that nothing the model sees moves.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,9 +28,9 @@ import numpy as np
 class AlignedRows:
     """Cache rows of one or more steps, all the same shape as the state rows."""
 
-    state: np.ndarray        # frame i: floats, ids
-    controller: np.ndarray   # frame i + D: the agent's own controller (and the baseline's guess)
-    target: np.ndarray       # frame i + D + 1: what the policy predicts
+    state: np.ndarray  # frame i: floats, ids
+    controller: np.ndarray  # frame i + D: the agent's own controller (and the baseline's guess)
+    target: np.ndarray  # frame i + D + 1: what the policy predicts
 
 
 def align(state_rows: np.ndarray, delay: int | np.ndarray) -> AlignedRows:
@@ -46,8 +47,7 @@ def step_count(frames: int, delay: int) -> int:
     return max(frames - delay - 1, 0)
 
 
-def segment_steps(start_row: int, frames: int, delay: int, first: int = 0,
-                  count: int | None = None) -> AlignedRows:
+def segment_steps(start_row: int, frames: int, delay: int, first: int = 0, count: int | None = None) -> AlignedRows:
     """The aligned rows of steps ``first .. first + count - 1`` of a game whose rows start
     at ``start_row`` (all its remaining steps when ``count`` is None)."""
     last = step_count(frames, delay)

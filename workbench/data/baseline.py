@@ -1,5 +1,6 @@
 """The repeat-last-action baseline: predict that the controller at frame i + D + 1 is
 the one at frame i + D (rows from :func:`workbench.data.align.align`). Every accuracy and NLL the workbench reports stands beside it."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,9 @@ from workbench.embed.controller import ControllerSpec
 DEFAULT_EPS = 0.01
 
 
-def baseline_scores(targets: np.ndarray, previous: np.ndarray, spec: ControllerSpec,
-                    eps: float = DEFAULT_EPS) -> dict[str, dict[str, float]]:
+def baseline_scores(
+    targets: np.ndarray, previous: np.ndarray, spec: ControllerSpec, eps: float = DEFAULT_EPS
+) -> dict[str, dict[str, float]]:
     """Per head: accuracy and NLL of predicting ``previous`` for ``targets``, both
     ``(N, heads)``. The prediction puts ``1 - eps`` on the repeated class and spreads
     ``eps`` over the others, so a changed input costs ``-log(eps / (K - 1))`` nats."""
@@ -21,14 +23,15 @@ def baseline_scores(targets: np.ndarray, previous: np.ndarray, spec: ControllerS
     for col, head in enumerate(spec.heads):
         hit = same[:, col]
         nll_hit, nll_miss = -np.log1p(-eps), -np.log(eps / (head.classes - 1))
-        out[head.name] = {"acc": float(hit.mean()) if len(hit) else float("nan"),
-                          "nll": float(np.where(hit, nll_hit, nll_miss).mean()) if len(hit) else float("nan"),
-                          "frames": int(len(hit))}
+        out[head.name] = {
+            "acc": float(hit.mean()) if len(hit) else float("nan"),
+            "nll": float(np.where(hit, nll_hit, nll_miss).mean()) if len(hit) else float("nan"),
+            "frames": int(len(hit)),
+        }
     return out
 
 
-def aligned_targets(cache: EmbeddingCache, segments: list[Segment], delay: int
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def aligned_targets(cache: EmbeddingCache, segments: list[Segment], delay: int) -> tuple[np.ndarray, np.ndarray]:
     """Targets (frame i + D + 1) and the controller before them (frame i + D) for every
     valid step of every segment, concatenated."""
     targets, previous = [], []
@@ -45,8 +48,9 @@ def aligned_targets(cache: EmbeddingCache, segments: list[Segment], delay: int
     return np.concatenate(targets), np.concatenate(previous)
 
 
-def repeat_last_baseline(cache: EmbeddingCache, segments: list[Segment], delay: int = 0,
-                         eps: float = DEFAULT_EPS) -> dict[str, dict[str, float]]:
+def repeat_last_baseline(
+    cache: EmbeddingCache, segments: list[Segment], delay: int = 0, eps: float = DEFAULT_EPS
+) -> dict[str, dict[str, float]]:
     """The baseline over the original (un-augmented) variant of ``segments``."""
     originals = [s for s in segments if s.variant == 0]
     targets, previous = aligned_targets(cache, originals, delay)
@@ -65,8 +69,7 @@ def rest_class(spec: ControllerSpec, name: str) -> int:
     return int(np.argmin(np.square(centers).sum(-1)))
 
 
-def constant_scores(targets: np.ndarray, previous: np.ndarray, spec: ControllerSpec
-                    ) -> dict[str, dict[str, float]]:
+def constant_scores(targets: np.ndarray, previous: np.ndarray, spec: ControllerSpec) -> dict[str, dict[str, float]]:
     """Per head, the best constant predictor in hindsight (the most frequent class of
     ``targets``) and the always-at-rest predictor: accuracy on every frame, on change
     frames, on onsets (a change to a non-rest class: a press, a stick leaving the
@@ -84,9 +87,14 @@ def constant_scores(targets: np.ndarray, previous: np.ndarray, spec: ControllerS
         row = {"majority_class": majority, "rest_class": rest}
         for label, guess in (("constant", majority), ("rest", rest)):
             right = truth == guess
-            row.update({f"{label}_acc": _mean(right), f"{label}_acc_change": _mean(right[changed]),
-                        f"{label}_acc_onset": _mean(right[onset]),
-                        f"{label}_acc_release": _mean(right[release])})
+            row.update(
+                {
+                    f"{label}_acc": _mean(right),
+                    f"{label}_acc_change": _mean(right[changed]),
+                    f"{label}_acc_onset": _mean(right[onset]),
+                    f"{label}_acc_release": _mean(right[release]),
+                }
+            )
         out[head.name] = row
     return out
 

@@ -15,6 +15,7 @@ Variants: 0 is the game as played, 1 the left-right mirror (when ``mirror``), th
 ``noise_copies`` copies with Gaussian noise on continuous features. Sampling a variant
 per sequence makes augmented training as fast as plain training.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -94,22 +95,42 @@ class EmbeddingCache:
     def games(self) -> list[str]:
         return sorted({s.md5 for s in self.segments})
 
-    def select(self, md5s: set[str] | None = None, variants: set[int] | None = None,
-               characters: set[str] | None = None, stages: set[str] | None = None,
-               names: set[str] | None = None) -> list[Segment]:
+    def select(
+        self,
+        md5s: set[str] | None = None,
+        variants: set[int] | None = None,
+        characters: set[str] | None = None,
+        stages: set[str] | None = None,
+        names: set[str] | None = None,
+    ) -> list[Segment]:
         """Segments matching every filter given (characters/stages/names by name)."""
+
         def keep(s: Segment) -> bool:
-            return ((md5s is None or s.md5 in md5s) and (variants is None or s.variant in variants)
-                    and (not characters or s.character.lower() in characters)
-                    and (not stages or s.stage.lower() in stages)
-                    and (not names or s.name.lower() in names))
+            return (
+                (md5s is None or s.md5 in md5s)
+                and (variants is None or s.variant in variants)
+                and (not characters or s.character.lower() in characters)
+                and (not stages or s.stage.lower() in stages)
+                and (not names or s.name.lower() in names)
+            )
+
         return [s for s in self.segments if keep(s)]
 
 
-def cache_key(config: EmbedConfig, augment: AugmentConfig, manifest_md5s: list[str],
-              perspectives: str, names: NameRegistry | None = None) -> str:
-    inputs = {"v": CACHE_VERSION, "embed": config.to_dict(), "augment": augment.to_dict(),
-              "games": sorted(manifest_md5s), "perspectives": perspectives}
+def cache_key(
+    config: EmbedConfig,
+    augment: AugmentConfig,
+    manifest_md5s: list[str],
+    perspectives: str,
+    names: NameRegistry | None = None,
+) -> str:
+    inputs = {
+        "v": CACHE_VERSION,
+        "embed": config.to_dict(),
+        "augment": augment.to_dict(),
+        "games": sorted(manifest_md5s),
+        "perspectives": perspectives,
+    }
     if names is not None:  # only then: caches built without names keep their keys
         inputs["names"] = names.ids
     payload = json.dumps(inputs, sort_keys=True)
@@ -119,27 +140,37 @@ def cache_key(config: EmbedConfig, augment: AugmentConfig, manifest_md5s: list[s
 def load_cache(root: str | Path, key: str) -> EmbeddingCache:
     folder = Path(root) / key
     meta = json.loads((folder / "meta.json").read_text())
-    cache = EmbeddingCache(folder, EmbedConfig.from_dict(meta["embed"]),
-                           AugmentConfig.from_dict(meta["augment"]),
-                           [Segment(**s) for s in meta["segments"]])
+    cache = EmbeddingCache(
+        folder,
+        EmbedConfig.from_dict(meta["embed"]),
+        AugmentConfig.from_dict(meta["augment"]),
+        [Segment(**s) for s in meta["segments"]],
+    )
     cache.arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
     return cache
 
 
-def build_cache(store: FrameStore, root: str | Path, config: EmbedConfig,
-                augment: AugmentConfig | None = None, perspectives: str = "humans",
-                names: NameRegistry | None = None, progress: bool = False) -> EmbeddingCache:
+def build_cache(
+    store: FrameStore,
+    root: str | Path,
+    config: EmbedConfig,
+    augment: AugmentConfig | None = None,
+    perspectives: str = "humans",
+    names: NameRegistry | None = None,
+    progress: bool = False,
+) -> EmbeddingCache:
     """Embed every ok game of ``store`` (or reuse the cache built for the same inputs).
 
     ``names``: the registry that turns player names into ids, required by
     ``config.names`` (the ids are part of the cache key)."""
     if config.names and names is None:
-        raise WorkbenchError("embed.names needs a NameRegistry of player names; training does not "
-                             "build one yet, so leave embed.names off")
+        raise WorkbenchError(
+            "embed.names needs a NameRegistry of player names; training does not "
+            "build one yet, so leave embed.names off"
+        )
     augment = augment or AugmentConfig()
     rows = store.games()
-    key = cache_key(config, augment, [r["md5"] for r in rows], perspectives,
-                    names if config.names else None)
+    key = cache_key(config, augment, [r["md5"] for r in rows], perspectives, names if config.names else None)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".lock", "a+") as lock:
@@ -155,11 +186,11 @@ def _embed_variants(table, config, augment, perspective, layout, spec, name_ids,
     yield base
     if augment.mirror:
         targets = spec.mirror_targets(base.targets)
-        yield EmbeddedGame(base.frames, mirror_floats(base.floats, layout), base.ids, targets,
-                           spec.decode(targets))
+        yield EmbeddedGame(base.frames, mirror_floats(base.floats, layout), base.ids, targets, spec.decode(targets))
     for _ in range(augment.noise_copies):
-        yield EmbeddedGame(base.frames, add_noise(base.floats, layout, augment.noise_std, rng),
-                           base.ids, base.targets, base.controller)
+        yield EmbeddedGame(
+            base.frames, add_noise(base.floats, layout, augment.noise_std, rng), base.ids, base.targets, base.controller
+        )
 
 
 def _write_cache(store, rows, root, key, config, augment, perspectives, names, progress) -> None:
@@ -174,32 +205,48 @@ def _write_cache(store, rows, root, key, config, augment, perspectives, names, p
     for row in tqdm(rows, desc="embed", unit="game", disable=not progress):
         table = store.load(row["md5"])
         cpu = {i for i, p in enumerate(table.meta.players) if p.type == "cpu"}
-        chosen = [] if table.num_players != 2 else [
-            i for i in range(2) if perspectives == "all" or i not in cpu]
+        chosen = [] if table.num_players != 2 else [i for i in range(2) if perspectives == "all" or i not in cpu]
         for perspective in chosen:
             me, opp = table.meta.players[perspective], table.meta.players[1 - perspective]
             name_ids = (names.id_of(me.display_name), names.id_of(opp.display_name)) if names else (0, 0)
-            for variant, game in enumerate(_embed_variants(table, config, augment, perspective,
-                                                           layout, spec, name_ids, rng)):
-                segments.append(Segment(row["md5"], perspective, variant, offset, len(game),
-                                        me.character_name, opp.character_name,
-                                        row.get("stage_name") or "", me.display_name))
+            for variant, game in enumerate(
+                _embed_variants(table, config, augment, perspective, layout, spec, name_ids, rng)
+            ):
+                segments.append(
+                    Segment(
+                        row["md5"],
+                        perspective,
+                        variant,
+                        offset,
+                        len(game),
+                        me.character_name,
+                        opp.character_name,
+                        row.get("stage_name") or "",
+                        me.display_name,
+                    )
+                )
                 offset += len(game)
                 for name in ARRAYS:
                     values = getattr(game, name)
                     chunks[name].append(values.astype(np.int16) if name == "ids" else values)
     try:
         for name in ARRAYS:
-            width = {"floats": layout.float_dim, "ids": layout.id_dim,
-                     "targets": spec.num_heads, "controller": 13}[name]
-            dtype = {"floats": np.float32, "ids": np.int16, "targets": np.int16,
-                     "controller": np.float32}[name]
+            width = {"floats": layout.float_dim, "ids": layout.id_dim, "targets": spec.num_heads, "controller": 13}[
+                name
+            ]
+            dtype = {"floats": np.float32, "ids": np.int16, "targets": np.int16, "controller": np.float32}[name]
             data = np.concatenate(chunks[name]) if chunks[name] else np.zeros((0, width), dtype)
             np.save(tmp / f"{name}.npy", data)
             chunks[name] = []
-        meta = {"version": CACHE_VERSION, "embed": config.to_dict(), "augment": augment.to_dict(),
-                "perspectives": perspectives, "store": str(store.root),
-                "segments": [s.to_dict() for s in segments], "rows": offset}
+        meta = {
+            "version": CACHE_VERSION,
+            "embed": config.to_dict(),
+            "augment": augment.to_dict(),
+            "perspectives": perspectives,
+            "store": str(store.root),
+            "segments": [s.to_dict() for s in segments],
+            "rows": offset,
+        }
         (tmp / "meta.json").write_text(json.dumps(meta))
         os.replace(tmp, root / key)
     finally:

@@ -7,6 +7,7 @@ changes a target frame and checks that no input moves.
 A window is (segment, start, delay): steps ``start .. start + T - 1`` of that segment,
 valid when ``start + T <= step_count(length, D)``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,10 +24,10 @@ from workbench.errors import ConfigError
 class WindowSpec:
     """How sequences are cut: T steps, a stride or random starts, a delay range."""
 
-    length: int = 64               # T; 1 gives single frames for MLPs
-    stride: int | None = None      # None: random windows; else every `stride` frames
+    length: int = 64  # T; 1 gives single frames for MLPs
+    stride: int | None = None  # None: random windows; else every `stride` frames
     delay_min: int = 0
-    delay_max: int = 0             # D drawn per sequence from [delay_min, delay_max]
+    delay_max: int = 0  # D drawn per sequence from [delay_min, delay_max]
     balance_characters: bool = False
     variants: tuple[int, ...] = (0,)  # cache variants sampled per sequence
 
@@ -36,8 +37,7 @@ def max_start(segment: Segment, length: int, delay: int) -> int:
     return step_count(segment.length, delay) - length
 
 
-def enumerate_windows(segments: list[Segment], spec: WindowSpec, epoch: int, seed: int
-                      ) -> np.ndarray:
+def enumerate_windows(segments: list[Segment], spec: WindowSpec, epoch: int, seed: int) -> np.ndarray:
     """The windows of one epoch, ``(n, 4)`` int64 rows (segment, start, delay, row_base),
     shuffled deterministically by (seed, epoch) so a resumed run sees the same batches."""
     rng = np.random.default_rng([seed, epoch])
@@ -77,14 +77,15 @@ def _segment_weights(segments: list[Segment], spec: WindowSpec) -> np.ndarray:
         totals: dict[str, float] = {}
         for s, n in zip(segments, lengths):
             totals[s.character] = totals.get(s.character, 0.0) + n
-        lengths = np.array([n / totals[s.character] if totals[s.character] else 0.0
-                            for s, n in zip(segments, lengths)])
+        lengths = np.array([n / totals[s.character] if totals[s.character] else 0.0 for s, n in zip(segments, lengths)])
     if lengths.sum() == 0:
         longest = max(s.length for s in segments)
         fits = longest - spec.delay_max - 1
         hint = f"use --window {fits} or less" if fits >= 1 else "add longer games"
-        raise ConfigError(f"no training window of {spec.length} steps at delay {spec.delay_max}: "
-                          f"the longest game has {longest} frames; {hint} (or lower --delay)")
+        raise ConfigError(
+            f"no training window of {spec.length} steps at delay {spec.delay_max}: "
+            f"the longest game has {longest} frames; {hint} (or lower --delay)"
+        )
     return lengths / lengths.sum()
 
 
@@ -98,13 +99,14 @@ def gather(cache: EmbeddingCache, windows: np.ndarray, length: int) -> dict[str,
     extra = {}
     if "self_action" in names:  # the agent's action state after its target input lands
         extra["next_action"] = np.asarray(arrays["ids"][target_rows, names.index("self_action")])
-    return {**extra,
-        "floats": np.asarray(arrays["floats"][state_rows]),       # (B, T, F)
-        "ids": np.asarray(arrays["ids"][state_rows]),             # (B, T, K)
+    return {
+        **extra,
+        "floats": np.asarray(arrays["floats"][state_rows]),  # (B, T, F)
+        "ids": np.asarray(arrays["ids"][state_rows]),  # (B, T, K)
         "controller": np.asarray(arrays["controller"][input_rows]),  # (B, T, 13) own input
-        "targets": np.asarray(arrays["targets"][target_rows]),    # (B, T, heads)
-        "prev_targets": np.asarray(arrays["targets"][input_rows]),   # repeat-last baseline
-        "delay": windows[:, 2].copy(),                            # (B,)
+        "targets": np.asarray(arrays["targets"][target_rows]),  # (B, T, heads)
+        "prev_targets": np.asarray(arrays["targets"][input_rows]),  # repeat-last baseline
+        "delay": windows[:, 2].copy(),  # (B,)
     }
 
 
@@ -114,8 +116,16 @@ class WindowBatches(torch.utils.data.Dataset):
     Use with ``DataLoader(ds, batch_size=None, num_workers=..., pin_memory=True)``.
     """
 
-    def __init__(self, cache: EmbeddingCache, segments: list[Segment], spec: WindowSpec,
-                 batch_size: int, seed: int = 0, epoch: int = 0, drop_last: bool = True):
+    def __init__(
+        self,
+        cache: EmbeddingCache,
+        segments: list[Segment],
+        spec: WindowSpec,
+        batch_size: int,
+        seed: int = 0,
+        epoch: int = 0,
+        drop_last: bool = True,
+    ):
         self.cache, self.segments, self.spec = cache, segments, spec
         self.batch_size, self.seed, self.drop_last = batch_size, seed, drop_last
         self.set_epoch(epoch)
@@ -131,16 +141,17 @@ class WindowBatches(torch.utils.data.Dataset):
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        chunk = self.windows[index * self.batch_size:(index + 1) * self.batch_size]
+        chunk = self.windows[index * self.batch_size : (index + 1) * self.batch_size]
         batch = gather(self.cache, chunk, self.spec.length)
         return {name: torch.from_numpy(values) for name, values in batch.items()}
 
 
-def make_loader(dataset: WindowBatches, workers: int = 0, start_batch: int = 0,
-                pin_memory: bool | None = None) -> torch.utils.data.DataLoader:
+def make_loader(
+    dataset: WindowBatches, workers: int = 0, start_batch: int = 0, pin_memory: bool | None = None
+) -> torch.utils.data.DataLoader:
     """A DataLoader over batches ``start_batch..`` of the dataset's epoch."""
     indices = list(range(start_batch, len(dataset)))
     pin = torch.cuda.is_available() if pin_memory is None else pin_memory
-    return torch.utils.data.DataLoader(dataset, batch_size=None, sampler=indices,
-                                       num_workers=workers, pin_memory=pin,
-                                       persistent_workers=False)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=None, sampler=indices, num_workers=workers, pin_memory=pin, persistent_workers=False
+    )

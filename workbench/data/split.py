@@ -1,4 +1,5 @@
 """Train/validation split by game, never by frame; deterministic given the seed."""
+
 from __future__ import annotations
 
 import json

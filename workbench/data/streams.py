@@ -1,6 +1,7 @@
 """Game streams for truncated backpropagation through time: B lanes, each walking one
 game after another in consecutive chunks of T steps, so a recurrent or SSM state can be
 carried from chunk to chunk and reset where a lane starts a new game."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,13 +12,20 @@ from workbench.errors import ConfigError
 
 
 class GameStreams:
-    def __init__(self, cache: EmbeddingCache, segments: list[Segment], batch_size: int,
-                 chunk: int, delay_min: int = 0, delay_max: int = 0, seed: int = 0,
-                 variants: tuple[int, ...] = (0,)):
+    def __init__(
+        self,
+        cache: EmbeddingCache,
+        segments: list[Segment],
+        batch_size: int,
+        chunk: int,
+        delay_min: int = 0,
+        delay_max: int = 0,
+        seed: int = 0,
+        variants: tuple[int, ...] = (0,),
+    ):
         self.cache, self.chunk, self.batch_size = cache, chunk, batch_size
         self.delay_min, self.delay_max, self.seed = delay_min, delay_max, seed
-        self.segments = [s for s in segments if s.variant in variants
-                         and max_start(s, chunk, delay_max) >= 0]
+        self.segments = [s for s in segments if s.variant in variants and max_start(s, chunk, delay_max) >= 0]
         if not self.segments:
             raise ConfigError(f"no game is long enough for chunks of {chunk} with delay {delay_max}")
         self.epoch, self.queue_pos = 0, 0
@@ -57,8 +65,12 @@ class GameStreams:
         return batch, reset
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "queue_pos": self.queue_pos,
-                "lanes": self.lanes.tolist(), "fresh": self.fresh.tolist()}
+        return {
+            "epoch": self.epoch,
+            "queue_pos": self.queue_pos,
+            "lanes": self.lanes.tolist(),
+            "fresh": self.fresh.tolist(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch, self.queue_pos = state["epoch"], state["queue_pos"]

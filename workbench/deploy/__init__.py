@@ -4,6 +4,7 @@ with onnxruntime on one thread, and play Melee through libmelee.
 Importing ``workbench.deploy`` does not import onnx or onnxruntime; the functions that
 need them import them, with a one-line error when they are missing.
 """
+
 from workbench.deploy.agent import Agent, controller_state
 from workbench.deploy.controller import ControllerAdapter, LibmeleeController, RecordingController
 from workbench.deploy.errors import DeployError, ExportError, MissingDependencyError
@@ -15,8 +16,28 @@ from workbench.deploy.runtime import BoundStep, OnnxPolicy
 from workbench.deploy.sidecar import Sidecar, sidecar_path, warm_start_path
 
 __all__ = [
-    "Agent", "controller_state", "ControllerAdapter", "LibmeleeController", "RecordingController",
-    "DeployError", "ExportError", "MissingDependencyError", "check_graph", "export_checkpoint",
-    "export_graph", "export_policy", "export_variants", "StepGraph", "bench_latency", "replay_states", "PlayOptions",
-    "play", "play_loop", "BoundStep", "OnnxPolicy", "Sidecar", "sidecar_path", "warm_start_path",
+    "Agent",
+    "controller_state",
+    "ControllerAdapter",
+    "LibmeleeController",
+    "RecordingController",
+    "DeployError",
+    "ExportError",
+    "MissingDependencyError",
+    "check_graph",
+    "export_checkpoint",
+    "export_graph",
+    "export_policy",
+    "export_variants",
+    "StepGraph",
+    "bench_latency",
+    "replay_states",
+    "PlayOptions",
+    "play",
+    "play_loop",
+    "BoundStep",
+    "OnnxPolicy",
+    "Sidecar",
+    "sidecar_path",
+    "warm_start_path",
 ]

@@ -15,6 +15,7 @@ Bad input never raises: a missing player, a non-finite feature or an action id o
 the known range gives the neutral controller for that frame, counts one warning in
 :attr:`Agent.warnings` and leaves the model's state untouched.
 """
+
 from __future__ import annotations
 
 import time
@@ -43,9 +44,17 @@ class Agent:
     saved warm-start state when it has one.
     """
 
-    def __init__(self, model: OnnxPolicy | str | Path, port: int, opponent_port: int | None = None,
-                 delay: int = 0, sample: bool = False, seed: int | None = None,
-                 warm_start: bool = True, name_ids: tuple[int, int] = (0, 0)):
+    def __init__(
+        self,
+        model: OnnxPolicy | str | Path,
+        port: int,
+        opponent_port: int | None = None,
+        delay: int = 0,
+        sample: bool = False,
+        seed: int | None = None,
+        warm_start: bool = True,
+        name_ids: tuple[int, int] = (0, 0),
+    ):
         self.model = model if isinstance(model, OnnxPolicy) else OnnxPolicy(model)
         self.embed_config = self.model.sidecar.embed()
         self.layout = StateLayout(self.embed_config)
@@ -95,11 +104,15 @@ class Agent:
         except Exception:
             return self._skip("model_error")
         stepped = time.perf_counter_ns()
-        chosen = self.step_fn.outputs["next_controller"]                   # (1, 13)
+        chosen = self.step_fn.outputs["next_controller"]  # (1, 13)
         np.copyto(self.step_fn.controller, chosen)  # the agent's own input next frame
         pressed = self._through_delay(controller_state(chosen[0]))
-        self.timing = {"embed": embedded - start, "model": stepped - embedded,
-                       "decode": time.perf_counter_ns() - stepped, "embed_row": self._row_ns - start}
+        self.timing = {
+            "embed": embedded - start,
+            "model": stepped - embedded,
+            "decode": time.perf_counter_ns() - stepped,
+            "embed_row": self._row_ns - start,
+        }
         self.frames_played += 1
         return pressed
 
@@ -116,7 +129,7 @@ class Agent:
             if not 0 <= block[0, ACTION] < NUM_ACTIONS:
                 return "unknown_action"
         stage = LIBMELEE_TO_STAGE.get(int(getattr(gamestate.stage, "value", gamestate.stage)), 0)
-        floats, ids = self.step_fn.floats, self.step_fn.ids   # (1, F), (1, K): bound inputs
+        floats, ids = self.step_fn.floats, self.step_fn.ids  # (1, F), (1, K): bound inputs
         # every column is rewritten each frame, so a skipped frame leaves nothing behind
         self.embedder.embed_live(live, 0, stage, ports, self.name_ids, floats, ids)
         if not np.isfinite(floats).all():

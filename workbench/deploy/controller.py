@@ -4,6 +4,7 @@
 :class:`RecordingController` keeps every press (tests, dry runs) and checks each is a
 controller Melee accepts.
 """
+
 from __future__ import annotations
 
 from typing import Protocol

@@ -1,4 +1,5 @@
 """Typed errors of the deployment stage (the CLI prints each in one line)."""
+
 from __future__ import annotations
 
 import importlib

@@ -7,6 +7,7 @@ step never iterates over time; ``tests/test_deploy_export.py`` also checks that 
 count does not grow with the attention window). Quantized variants are made from the
 fp32 graph (see :mod:`workbench.deploy.quantize`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,7 +25,11 @@ import torch
 from workbench.deploy.errors import ExportError, require
 from workbench.deploy.graph import STATE_IN, StepGraph
 from workbench.deploy.sidecar import (
-    Sidecar, component_description, controller_description, sidecar_path, tensor_descriptions,
+    Sidecar,
+    component_description,
+    controller_description,
+    sidecar_path,
+    tensor_descriptions,
     warm_start_path,
 )
 from workbench.models.policy import Policy
@@ -47,12 +52,20 @@ def export_graph(policy: Policy, out: str | Path, temperature: float = 1.0, fuse
     out.parent.mkdir(parents=True, exist_ok=True)
     with quiet_exporter(), torch.no_grad():
         try:
-            torch.onnx.export(graph, graph.example_inputs(), str(out), dynamo=True,
-                              input_names=graph.input_names, output_names=graph.output_names,
-                              external_data=False, verbose=False)
+            torch.onnx.export(
+                graph,
+                graph.example_inputs(),
+                str(out),
+                dynamo=True,
+                input_names=graph.input_names,
+                output_names=graph.output_names,
+                external_data=False,
+                verbose=False,
+            )
         except Exception as err:  # the exporter's errors are long; keep the first line
-            raise ExportError(f"torch.onnx.export failed for backbone "
-                              f"{policy.config.backbone.name}: {str(err).splitlines()[0]}") from None
+            raise ExportError(
+                f"torch.onnx.export failed for backbone {policy.config.backbone.name}: {str(err).splitlines()[0]}"
+            ) from None
     model = onnx.load(str(out))
     check_graph(model, graph.input_names, graph.output_names)
     return model
@@ -88,49 +101,75 @@ def check_graph(model, input_names: list[str], output_names: list[str]) -> dict:
     got_in = [i.name for i in graph.input]
     got_out = [o.name for o in graph.output]
     if got_in != list(input_names) or got_out != list(output_names):
-        raise ExportError(f"exported graph has inputs {got_in} and outputs {got_out}; "
-                          f"expected {list(input_names)} and {list(output_names)}")
+        raise ExportError(
+            f"exported graph has inputs {got_in} and outputs {got_out}; "
+            f"expected {list(input_names)} and {list(output_names)}"
+        )
     for value in list(graph.input) + list(graph.output):
         dims = value.type.tensor_type.shape.dim
         if not dims or any(not d.HasField("dim_value") or d.dim_value <= 0 for d in dims):
-            raise ExportError(f"graph {value.name} has a symbolic or unknown shape "
-                              f"{[d.dim_param or d.dim_value for d in dims]}; export with fixed shapes")
+            raise ExportError(
+                f"graph {value.name} has a symbolic or unknown shape "
+                f"{[d.dim_param or d.dim_value for d in dims]}; export with fixed shapes"
+            )
         if dims[0].dim_value != 1:
             raise ExportError(f"graph {value.name} has batch size {dims[0].dim_value}, expected 1")
     ops = Counter(node.op_type for node in graph.node)
     loops = sorted(LOOP_OPS & set(ops))
     if loops:
-        raise ExportError(f"the exported step contains {', '.join(loops)}: a single-frame step "
-                          "must not iterate; check the backbone's step for Python loops over time")
+        raise ExportError(
+            f"the exported step contains {', '.join(loops)}: a single-frame step "
+            "must not iterate; check the backbone's step for Python loops over time"
+        )
     return {"nodes": len(graph.node), "ops": dict(ops.most_common())}
 
 
-def build_sidecar(policy: Policy, model, model_path: str | Path, temperature: float = 1.0,
-                  checkpoint: str | Path | None = None, checkpoint_hash: str | None = None) -> Sidecar:
+def build_sidecar(
+    policy: Policy,
+    model,
+    model_path: str | Path,
+    temperature: float = 1.0,
+    checkpoint: str | Path | None = None,
+    checkpoint_hash: str | None = None,
+) -> Sidecar:
     """The sidecar of an exported step (see :mod:`workbench.deploy.sidecar`)."""
     graph = StepGraph(policy, temperature)
     info = check_graph(model, graph.input_names, graph.output_names)
     inputs = tensor_descriptions(model.graph.input)
-    states = [dict(t, name=t["name"][len(STATE_IN):]) for t in inputs if t["name"].startswith(STATE_IN)]
+    states = [dict(t, name=t["name"][len(STATE_IN) :]) for t in inputs if t["name"].startswith(STATE_IN)]
     return Sidecar(
         model=Path(model_path).name,
-        embed_config=policy.embed_config.to_dict(), policy_config=policy.config.to_dict(),
-        controller=controller_description(policy.spec), components=component_description(policy),
-        noise_size=policy.noise_size, states=states, inputs=inputs,
-        outputs=tensor_descriptions(model.graph.output), temperature=float(temperature),
-        checkpoint=str(checkpoint) if checkpoint else None, checkpoint_hash=checkpoint_hash,
-        graph={"nodes": info["nodes"], "opset": _opset(model)})
+        embed_config=policy.embed_config.to_dict(),
+        policy_config=policy.config.to_dict(),
+        controller=controller_description(policy.spec),
+        components=component_description(policy),
+        noise_size=policy.noise_size,
+        states=states,
+        inputs=inputs,
+        outputs=tensor_descriptions(model.graph.output),
+        temperature=float(temperature),
+        checkpoint=str(checkpoint) if checkpoint else None,
+        checkpoint_hash=checkpoint_hash,
+        graph={"nodes": info["nodes"], "opset": _opset(model)},
+    )
 
 
 def _opset(model) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
-def export_variants(policy: Policy, paths: dict[str, str | Path], calibration: list | None = None,
-                    temperature: float = 1.0, checkpoint: str | Path | None = None,
-                    checkpoint_hash: str | None = None, warm_start_frames: int = 0,
-                    calibration_frames: int = 600, fused: bool = True,
-                    progress: bool = False) -> dict[str, Sidecar]:
+def export_variants(
+    policy: Policy,
+    paths: dict[str, str | Path],
+    calibration: list | None = None,
+    temperature: float = 1.0,
+    checkpoint: str | Path | None = None,
+    checkpoint_hash: str | None = None,
+    warm_start_frames: int = 0,
+    calibration_frames: int = 600,
+    fused: bool = True,
+    progress: bool = False,
+) -> dict[str, Sidecar]:
     """Export ``policy`` once in fp32 and write each mode of ``paths`` (quantization mode ->
     .onnx path) from that one graph, each with its sidecar. Returns the sidecars by mode.
 
@@ -166,6 +205,7 @@ def export_variants(policy: Policy, paths: dict[str, str | Path], calibration: l
         warm = None
         if warm_start_frames > 0:
             from workbench.deploy.rollout import warm_start_state
+
             bar.set_postfix_str("warm-start state")
             warm = warm_start_state(fp32, games, warm_start_frames)
             bar.update()
@@ -177,8 +217,11 @@ def export_variants(policy: Policy, paths: dict[str, str | Path], calibration: l
                 shutil.copyfile(fp32, out)
             else:
                 sidecar.quantization = q.quantize_model(fp32, out, mode, games, calibration_frames)
-                sidecar.graph = {**base.graph, "nodes": len(import_onnx().load(str(out)).graph.node),
-                                 "fp32_nodes": base.graph["nodes"]}
+                sidecar.graph = {
+                    **base.graph,
+                    "nodes": len(import_onnx().load(str(out)).graph.node),
+                    "fp32_nodes": base.graph["nodes"],
+                }
             if warm is not None:
                 np.savez(warm_start_path(out), **warm)
                 sidecar.warm_start = warm_start_path(out).name
@@ -188,8 +231,9 @@ def export_variants(policy: Policy, paths: dict[str, str | Path], calibration: l
     return sidecars
 
 
-def export_policy(policy: Policy, out: str | Path, quantize: str = "none",
-                  calibration: list | None = None, **options) -> Sidecar:
+def export_policy(
+    policy: Policy, out: str | Path, quantize: str = "none", calibration: list | None = None, **options
+) -> Sidecar:
     """Export ``policy`` to ``out`` (+ sidecar), quantized as asked; ``options`` as for
     :func:`export_variants`. Returns the written sidecar."""
     from workbench.deploy.quantize import normalise_mode

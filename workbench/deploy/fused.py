@@ -25,6 +25,7 @@ classes, greedy and sampled), arranged so the graph has:
   from one affine map and a round of the controller columns, its logits one gather from
   a block-diagonal table (k-means sticks keep the reference module).
 """
+
 from __future__ import annotations
 
 import torch
@@ -53,11 +54,11 @@ class FusedInputs(nn.Module):
         tables = [policy.id_embeddings[group].weight.detach() for group in policy.id_columns]
         width = sum(t.shape[1] for t in tables)
         rows = sum(t.shape[0] for t in tables)
-        block = torch.zeros(max(rows, 1), max(width, 1))        # (sum vocab, sum E)
+        block = torch.zeros(max(rows, 1), max(width, 1))  # (sum vocab, sum E)
         offsets, row, col = [], 0, 0
         for table in tables:
             vocab, dim = table.shape
-            block[row:row + vocab, col:col + dim] = table
+            block[row : row + vocab, col : col + dim] = table
             offsets.append(row)
             row, col = row + vocab, col + dim
         self.id_dim = width
@@ -73,9 +74,9 @@ class FusedInputs(nn.Module):
         if self.delay is not None:  # as Policy.inputs: D / DELAY_SCALE after the controller
             parts.append(torch.full_like(floats[..., :1], self.delay) / DELAY_SCALE)
         if self.id_dim and ids.shape[-1]:
-            rows = F.embedding((ids + self.offsets).long(), self.table)       # (1, K, E)
-            parts.append(rows.sum(dim=1))                                     # (1, E)
-        return torch.cat(parts, dim=-1)                                       # (1, D)
+            rows = F.embedding((ids + self.offsets).long(), self.table)  # (1, K, E)
+            parts.append(rows.sum(dim=1))  # (1, E)
+        return torch.cat(parts, dim=-1)  # (1, D)
 
 
 class FusedHead(nn.Module):
@@ -96,7 +97,7 @@ class FusedHead(nn.Module):
             out = mlp.net[3]
             self.register_buffer(f"out_w{k}", out.weight.detach() / float(temperature))
             self.register_buffer(f"out_b{k}", out.bias.detach() / float(temperature))
-        self.button_feedback = head.feedback[0]                 # Linear(8, H, bias=False)
+        self.button_feedback = head.feedback[0]  # Linear(8, H, bias=False)
         self.class_feedback = nn.ModuleList(head.feedback[1:])  # Embedding(classes, H)
         self.widths = [c.classes for c in self.components[1:]]
         self.temperature = float(temperature)
@@ -119,22 +120,22 @@ class FusedHead(nn.Module):
         self.register_buffer("prior_scale", torch.tensor([[k - 1.0] * 4 + [t - 1.0]]))
         self.register_buffer("prior_high", torch.tensor([[c.classes - 1.0 for c in self.components[1:]]]))
         offsets = torch.cumsum(torch.tensor([0] + self.widths[:-1]), 0)
-        self.register_buffer("prior_offsets", offsets[None].to(torch.int64))          # (1, 5)
+        self.register_buffer("prior_offsets", offsets[None].to(torch.int64))  # (1, 5)
         table = torch.zeros(sum(self.widths), sum(self.widths))
         for offset, comp in zip(offsets.tolist(), self.components[1:]):
             weight = prior.weight[comp.name].detach() / self.temperature
-            table[offset:offset + comp.classes, offset:offset + comp.classes] = torch.diag(weight)
-        self.register_buffer("prior_table", table)                                   # (sum C, sum C)
+            table[offset : offset + comp.classes, offset : offset + comp.classes] = torch.diag(weight)
+        self.register_buffer("prior_table", table)  # (sum C, sum C)
         self.register_buffer("prior_buttons", prior.weight["buttons"].detach()[None] / self.temperature)
 
     def copy_prior(self, controller: Tensor) -> list[Tensor]:
         """controller (1, 13) at bucket centres -> the copy prior's logits per component
         (already divided by the temperature)."""
-        pressed = (controller[:, 5:13] > 0.5).to(controller.dtype)                    # (1, 8)
+        pressed = (controller[:, 5:13] > 0.5).to(controller.dtype)  # (1, 8)
         buttons = self.prior_buttons * (2 * pressed - 1)
         values = (controller[:, 0:5] + self.prior_add) * self.prior_half * self.prior_scale
         classes = torch.minimum(torch.round(values).clamp(min=0.0), self.prior_high)  # (1, 5)
-        rows = F.embedding(classes.long() + self.prior_offsets, self.prior_table)     # (1, 5, sum C)
+        rows = F.embedding(classes.long() + self.prior_offsets, self.prior_table)  # (1, 5, sum C)
         return [buttons, *torch.split(rows.sum(dim=1), self.widths, dim=-1)]
 
     def _decoder_table(self, spec) -> None:
@@ -155,41 +156,43 @@ class FusedHead(nn.Module):
             tables.append(torch.tensor([0.0, 1.0]))
             heads.append(spec.index[name])
         offsets = torch.cumsum(torch.tensor([0] + [len(t) for t in tables[:-1]]), 0)
-        self.register_buffer("decode_values", torch.cat(tables).float()[None])     # (1, sum classes)
+        self.register_buffer("decode_values", torch.cat(tables).float()[None])  # (1, sum classes)
         self.register_buffer("decode_heads", torch.tensor(heads, dtype=torch.int64))  # (13,)
-        self.register_buffer("decode_offsets", offsets[None].to(torch.int64))       # (1, 13)
+        self.register_buffer("decode_offsets", offsets[None].to(torch.int64))  # (1, 13)
 
     def _logits(self, k: int, r: Tensor, prior: list[Tensor] | None = None) -> Tensor:
-        z = F.gelu(self.hidden[k](self.norms[k](r)), approximate=self.approximate)    # (1, Hh)
-        z = F.linear(z, getattr(self, f"out_w{k}"), getattr(self, f"out_b{k}"))     # (1, C)
+        z = F.gelu(self.hidden[k](self.norms[k](r)), approximate=self.approximate)  # (1, Hh)
+        z = F.linear(z, getattr(self, f"out_w{k}"), getattr(self, f"out_b{k}"))  # (1, C)
         return z if prior is None else z + prior[k]
 
-    def forward(self, h: Tensor, uniform: Tensor, prior: dict[str, Tensor] | None = None,
-                controller: Tensor | None = None) -> tuple[Tensor, Tensor, list[Tensor]]:
+    def forward(
+        self, h: Tensor, uniform: Tensor, prior: dict[str, Tensor] | None = None, controller: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, list[Tensor]]:
         """``prior``: the copy prior's logits per component (``Policy.prior``), added
         before the temperature as the reference head adds them; with the fused prior,
         ``controller`` (1, 13) instead, from which it computes them."""
-        u = uniform.clamp(CLAMP, 1.0 - CLAMP)                                  # (1, noise)
-        gumbel = torch.log(-torch.log(u[:, self.buttons:]))                    # (1, noise - 8)
+        u = uniform.clamp(CLAMP, 1.0 - CLAMP)  # (1, noise)
+        gumbel = torch.log(-torch.log(u[:, self.buttons :]))  # (1, noise - 8)
         noise = torch.split(gumbel, self.widths, dim=-1)
         if self.fused_prior and controller is not None:
             prior = self.copy_prior(controller)
         elif prior is not None:  # (mlp + prior) / T == mlp / T + prior / T
-            prior = [prior[c.name] / self.temperature if self.temperature != 1.0 else prior[c.name]
-                     for c in self.components]
-        z = self._logits(0, h, prior)                                          # (1, 8)
+            prior = [
+                prior[c.name] / self.temperature if self.temperature != 1.0 else prior[c.name] for c in self.components
+            ]
+        z = self._logits(0, h, prior)  # (1, 8)
         on = torch.sigmoid(z)
-        pressed = (u[:, :self.buttons] < on).long()                            # (1, 8)
-        r = h + self.button_feedback(pressed.to(h.dtype))                      # (1, H)
+        pressed = (u[:, : self.buttons] < on).long()  # (1, 8)
+        r = h + self.button_feedback(pressed.to(h.dtype))  # (1, H)
         picks, probs = [pressed], [on]
         last = len(self.widths) - 1
         for k, g in enumerate(noise):
-            z = self._logits(k + 1, r, prior)                                  # (1, C)
+            z = self._logits(k + 1, r, prior)  # (1, C)
             probs.append(torch.softmax(z, dim=-1))
-            pick = (z - g).argmax(-1)                                          # (1,)
+            pick = (z - g).argmax(-1)  # (1,)
             picks.append(pick[:, None])
             if k < last:
-                r = r + self.class_feedback[k](pick)                           # (1, H)
-        targets = torch.cat(picks, dim=-1)                                     # (1, heads)
+                r = r + self.class_feedback[k](pick)  # (1, H)
+        targets = torch.cat(picks, dim=-1)  # (1, heads)
         index = targets.index_select(1, self.decode_heads) + self.decode_offsets  # (1, 13)
         return targets, torch.gather(self.decode_values, 1, index), probs

@@ -18,6 +18,7 @@ Outputs:
     targets (1, heads) int64, next_controller (1, 13) float32,
     probs_<component> (1, classes) float32 ..., state_out_<key> ...
 """
+
 from __future__ import annotations
 
 import torch
@@ -53,32 +54,43 @@ class StepGraph(nn.Module):
 
     @property
     def output_names(self) -> list[str]:
-        return ["targets", "next_controller", *(f"probs_{c}" for c in self.components),
-                *(STATE_OUT + k for k in self.state_keys)]
+        return [
+            "targets",
+            "next_controller",
+            *(f"probs_{c}" for c in self.components),
+            *(STATE_OUT + k for k in self.state_keys),
+        ]
 
-    def forward(self, floats: Tensor, ids: Tensor, controller: Tensor, uniform: Tensor,
-                *states: Tensor) -> tuple[Tensor, ...]:
+    def forward(
+        self, floats: Tensor, ids: Tensor, controller: Tensor, uniform: Tensor, *states: Tensor
+    ) -> tuple[Tensor, ...]:
         """floats (1, F), ids (1, K), controller (1, 13), uniform (1, noise), states ->
         targets (1, heads), next_controller (1, 13), probs per component, new states."""
         policy = self.policy
         if self.fused:
-            x = self.fused_inputs(floats, ids, controller)                    # (1, D)
+            x = self.fused_inputs(floats, ids, controller)  # (1, D)
             h, new_state = policy.backbone.step(x, dict(zip(self.state_keys, states)))  # (1, H)
             prior = None if self.fused_head.fused_prior else policy.prior(controller, h.dtype)
             targets, next_controller, probs = self.fused_head(h, uniform, prior, controller)
             return (targets, next_controller, *probs, *(new_state[k] for k in self.state_keys))
-        x = policy.inputs(floats, ids, controller)                           # (1, D)
+        x = policy.inputs(floats, ids, controller)  # (1, D)
         h, new_state = policy.backbone.step(x, dict(zip(self.state_keys, states)))  # (1, H)
-        targets, logits = policy.head.sample(h, self.temperature, uniform,
-                                             policy.prior(controller, h.dtype))  # (1, heads)
-        probs = [torch.sigmoid(logits[c]) if binary else torch.softmax(logits[c], dim=-1)
-                 for c, binary in zip(self.components, self.binary)]
-        return (targets, policy.decoder(targets), *probs,
-                *(new_state[k] for k in self.state_keys))
+        targets, logits = policy.head.sample(
+            h, self.temperature, uniform, policy.prior(controller, h.dtype)
+        )  # (1, heads)
+        probs = [
+            torch.sigmoid(logits[c]) if binary else torch.softmax(logits[c], dim=-1)
+            for c, binary in zip(self.components, self.binary)
+        ]
+        return (targets, policy.decoder(targets), *probs, *(new_state[k] for k in self.state_keys))
 
     def example_inputs(self) -> tuple[Tensor, ...]:
         """Zero frame, neutral noise (0.5) and the initial state: the export's example."""
         layout, policy = self.policy.layout, self.policy
-        return (torch.zeros(1, layout.float_dim), torch.zeros(1, layout.id_dim, dtype=torch.int32),
-                torch.zeros(1, 13), torch.full((1, policy.noise_size), 0.5),
-                *policy.initial_state(1).values())
+        return (
+            torch.zeros(1, layout.float_dim),
+            torch.zeros(1, layout.id_dim, dtype=torch.int32),
+            torch.zeros(1, 13),
+            torch.full((1, policy.noise_size), 0.5),
+            *policy.initial_state(1).values(),
+        )

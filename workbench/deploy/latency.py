@@ -13,6 +13,7 @@ is mostly time the thread spent descheduled, which the CPU clock leaves out).
 ``benchmarks/deploy.py`` calls the same :func:`bench_interleaved`, so the CLI and the
 README's table time the same frame.
 """
+
 from __future__ import annotations
 
 import gc
@@ -57,19 +58,29 @@ def replay_states(path: str | Path) -> list:
 
 def _stats(values_ns: np.ndarray) -> dict:
     ms = values_ns / 1e6
-    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
-            "mean_ms": float(ms.mean()), "min_ms": float(ms.min())}
+    return {
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "mean_ms": float(ms.mean()),
+        "min_ms": float(ms.min()),
+    }
 
 
-def bench_latency(model: str | Path, replay: str | Path | None = None, frames: int = 10_000,
-                  warmup: int = 300, states: list | None = None) -> dict:
+def bench_latency(
+    model: str | Path,
+    replay: str | Path | None = None,
+    frames: int = 10_000,
+    warmup: int = 300,
+    states: list | None = None,
+) -> dict:
     """p50/p99 per-frame latency of the agent loop, with an embed/model/decode breakdown."""
     states = states if states is not None else replay_states(replay or DEFAULT_REPLAY)
     return bench_interleaved({"model": model}, states, frames, warmup)["model"]
 
 
-def bench_interleaved(models: dict[str, str | Path], states: list, frames: int = 10_000,
-                      warmup: int = 300, block: int = 500) -> dict[str, dict]:
+def bench_interleaved(
+    models: dict[str, str | Path], states: list, frames: int = 10_000, warmup: int = 300, block: int = 500
+) -> dict[str, dict]:
     """:func:`bench_latency` for several models at once, taking turns every ``block``
     frames, so that a busy machine's slow spells fall on every model alike."""
     in_game = [s for s in states if s.frame >= 0 and len(s.players) >= 2]
@@ -93,19 +104,25 @@ def bench_interleaved(models: dict[str, str | Path], states: list, frames: int =
                 _timed_loop(agent, in_game, start, min(block, frames - start), parts[name])
     finally:
         gc.unfreeze()
-    return {name: _result(models[name], policy, agent, parts[name], frames)
-            for name, (policy, agent) in agents.items()}
+    return {name: _result(models[name], policy, agent, parts[name], frames) for name, (policy, agent) in agents.items()}
 
 
 def _result(model, policy: OnnxPolicy, agent: Agent, parts: dict, frames: int) -> dict:
     cpu = _stats(parts["cpu"])
-    return {"model": str(model), "quantization": policy.sidecar.quantization.get("mode", "none"),
-            "backbone": policy.sidecar.policy_config.get("backbone", {}),
-            "nodes": policy.sidecar.graph.get("nodes"),
-            "frames": frames, "threads": 1, "loadavg": list(os.getloadavg()),
-            "warnings": dict(agent.warnings), **_stats(parts["total"]),
-            "cpu_p50_ms": cpu["p50_ms"], "cpu_p99_ms": cpu["p99_ms"],
-            "breakdown": {k: _stats(v) for k, v in parts.items() if k not in ("total", "cpu")}}
+    return {
+        "model": str(model),
+        "quantization": policy.sidecar.quantization.get("mode", "none"),
+        "backbone": policy.sidecar.policy_config.get("backbone", {}),
+        "nodes": policy.sidecar.graph.get("nodes"),
+        "frames": frames,
+        "threads": 1,
+        "loadavg": list(os.getloadavg()),
+        "warnings": dict(agent.warnings),
+        **_stats(parts["total"]),
+        "cpu_p50_ms": cpu["p50_ms"],
+        "cpu_p99_ms": cpu["p99_ms"],
+        "breakdown": {k: _stats(v) for k, v in parts.items() if k not in ("total", "cpu")},
+    }
 
 
 def _timed_loop(agent: Agent, states: list, first: int, count: int, parts: dict | None) -> None:
@@ -141,20 +158,25 @@ def profile_ops(model: str | Path, states: list, frames: int = 500) -> list[dict
             total[event["args"]["op_name"]] += event["dur"]
             count[event["args"]["op_name"]] += 1
     played = max(agent.frames_played, 1)
-    return sorted(({"op": op, "us_per_frame": us / played, "nodes": count[op] // played}
-                   for op, us in total.items()), key=lambda row: -row["us_per_frame"])
+    return sorted(
+        ({"op": op, "us_per_frame": us / played, "nodes": count[op] // played} for op, us in total.items()),
+        key=lambda row: -row["us_per_frame"],
+    )
 
 
 def format_latency(result: dict) -> str:
     nodes = f", {result['nodes']} graph nodes" if result.get("nodes") else ""
-    lines = [f"{result['model']} ({result['quantization']}{nodes}): {result['frames']:,} frames, "
-             f"p50 {result['p50_ms']:.3f} ms, p99 {result['p99_ms']:.3f} ms per frame "
-             f"(one thread; load average {result['loadavg'][0]:.2f})",
-             f"  thread CPU time p50 {result['cpu_p50_ms']:.3f} ms, p99 {result['cpu_p99_ms']:.3f} ms "
-             "(the frame's own cost; wall minus CPU is time the machine gave to others)"]
+    lines = [
+        f"{result['model']} ({result['quantization']}{nodes}): {result['frames']:,} frames, "
+        f"p50 {result['p50_ms']:.3f} ms, p99 {result['p99_ms']:.3f} ms per frame "
+        f"(one thread; load average {result['loadavg'][0]:.2f})",
+        f"  thread CPU time p50 {result['cpu_p50_ms']:.3f} ms, p99 {result['cpu_p99_ms']:.3f} ms "
+        "(the frame's own cost; wall minus CPU is time the machine gave to others)",
+    ]
     for part, stats in result["breakdown"].items():
-        lines.append(f"  {part:9s} p50 {stats['p50_ms']:.3f} ms  p99 {stats['p99_ms']:.3f} ms  "
-                     f"mean {stats['mean_ms']:.3f} ms")
+        lines.append(
+            f"  {part:9s} p50 {stats['p50_ms']:.3f} ms  p99 {stats['p99_ms']:.3f} ms  mean {stats['mean_ms']:.3f} ms"
+        )
     if result.get("warnings"):
         lines.append(f"  warnings: {result['warnings']}")
     return "\n".join(lines)

@@ -6,6 +6,7 @@ a :class:`~workbench.deploy.controller.ControllerAdapter`; in the menus a callba
 navigates (libmelee's ``MenuHelper`` in :func:`play`). The tests run the same loop on
 libmelee's file console over real replays.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -28,9 +29,9 @@ class PlayOptions:
     delay: int = 0
     stage: str = "fd"
     opponent_port: int | None = None
-    connect_code: str = ""        # Slippi direct-connect code; empty plays locally
-    games: int = 0                # stop after this many games (0: until interrupted)
-    autostart: bool = False       # start the game from the stage screen (no human to press start)
+    connect_code: str = ""  # Slippi direct-connect code; empty plays locally
+    games: int = 0  # stop after this many games (0: until interrupted)
+    autostart: bool = False  # start the game from the stage screen (no human to press start)
     sample: bool = False
     seed: int | None = None
 
@@ -44,8 +45,9 @@ def check_options(options: PlayOptions):
     libmelee (character, stage) enums."""
     melee = _melee()
     if not Path(options.dolphin).exists():
-        raise DeployError(f"no Dolphin at {options.dolphin}: give --dolphin the Slippi Dolphin "
-                          "executable or its folder")
+        raise DeployError(
+            f"no Dolphin at {options.dolphin}: give --dolphin the Slippi Dolphin executable or its folder"
+        )
     if not Path(options.iso).is_file():
         raise DeployError(f"no Melee ISO at {options.iso}: give --iso the path to an NTSC 1.02 ISO")
     if options.port not in (1, 2, 3, 4):
@@ -58,9 +60,15 @@ def check_options(options: PlayOptions):
     return character, stage
 
 
-def play_loop(console, agent: Agent, adapter: ControllerAdapter,
-              on_menu: Callable[[object], None] | None = None, max_games: int = 0,
-              max_frames: int = 0, live: bool = False) -> dict:
+def play_loop(
+    console,
+    agent: Agent,
+    adapter: ControllerAdapter,
+    on_menu: Callable[[object], None] | None = None,
+    max_games: int = 0,
+    max_frames: int = 0,
+    live: bool = False,
+) -> dict:
     """Step ``console`` until it ends (or ``max_games``/``max_frames``): the agent plays
     in-game frames, ``on_menu`` handles the rest. A file console ends at its first
     ``None``; a ``live`` one (Dolphin) skips a ``None`` (no frame yet) while it stays
@@ -96,8 +104,7 @@ def play(options: PlayOptions) -> dict:
     """Start Dolphin with the ISO, navigate the menus, and play with the model."""
     character, stage = check_options(options)
     melee = _melee()
-    agent = Agent(options.model, options.port, options.opponent_port, options.delay,
-                  options.sample, options.seed)
+    agent = Agent(options.model, options.port, options.opponent_port, options.delay, options.sample, options.seed)
     try:
         console = melee.Console(path=options.dolphin)
         pad = melee.Controller(console=console, port=options.port, type=melee.ControllerType.STANDARD)
@@ -112,8 +119,7 @@ def play(options: PlayOptions) -> dict:
     adapter = LibmeleeController(pad)
 
     def navigate(gamestate) -> None:
-        menu.menu_helper_simple(gamestate, pad, character, stage, options.connect_code,
-                                autostart=options.autostart)
+        menu.menu_helper_simple(gamestate, pad, character, stage, options.connect_code, autostart=options.autostart)
 
     try:
         return play_loop(console, agent, adapter, navigate, max_games=options.games, live=True)

@@ -13,6 +13,7 @@ constant weight are quantized (not the attention's query-key products, not embed
   ``accuracy_level=4`` (int8 activations inside the kernel: on x86 about 1.3-1.6x faster
   than fp32 compute at batch 1).
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,13 +60,18 @@ def prepare(model):
     nodes = []
     for node in graph.node:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        if (node.op_type != "Gemm" or node.input[1] not in inits or attrs.get("transA", 0)
-                or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0):
+        if (
+            node.op_type != "Gemm"
+            or node.input[1] not in inits
+            or attrs.get("transA", 0)
+            or attrs.get("alpha", 1.0) != 1.0
+            or attrs.get("beta", 1.0) != 1.0
+        ):
             nodes.append(node)
             continue
         weight = numpy_helper.to_array(inits[node.input[1]])
         if attrs.get("transB", 0):
-            weight = np.ascontiguousarray(weight.T)                          # (in, out)
+            weight = np.ascontiguousarray(weight.T)  # (in, out)
         base = node.name or node.output[0]
         name = f"{base}_w"
         graph.initializer.append(numpy_helper.from_array(weight, name))
@@ -97,8 +103,9 @@ class FeedReader:
         return next(self.feeds, None)
 
 
-def quantize_model(fp32_path: str | Path, out: str | Path, mode: str, games: list | None = None,
-                   calibration_frames: int = 600) -> dict:
+def quantize_model(
+    fp32_path: str | Path, out: str | Path, mode: str, games: list | None = None, calibration_frames: int = 600
+) -> dict:
     """Write the ``mode`` variant of ``fp32_path`` to ``out``; returns what the sidecar
     records about it."""
     import onnx
@@ -113,22 +120,40 @@ def quantize_model(fp32_path: str | Path, out: str | Path, mode: str, games: lis
     onnx.save(model, str(prepared))
     try:
         if mode == "int8-dynamic":
-            q.quantize_dynamic(str(prepared), str(out), weight_type=q.QuantType.QInt8,
-                               nodes_to_quantize=weights, op_types_to_quantize=["MatMul"])
+            q.quantize_dynamic(
+                str(prepared),
+                str(out),
+                weight_type=q.QuantType.QInt8,
+                nodes_to_quantize=weights,
+                op_types_to_quantize=["MatMul"],
+            )
         elif mode == "int8-static":
             from workbench.deploy.rollout import calibration_feeds
 
             feeds = calibration_feeds(fp32_path, games or [], calibration_frames)
-            q.quantize_static(str(prepared), str(out), FeedReader(feeds), quant_format=q.QuantFormat.QDQ,
-                              activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
-                              op_types_to_quantize=["MatMul"], nodes_to_quantize=weights,
-                              calibrate_method=q.CalibrationMethod.MinMax)
+            q.quantize_static(
+                str(prepared),
+                str(out),
+                FeedReader(feeds),
+                quant_format=q.QuantFormat.QDQ,
+                activation_type=q.QuantType.QUInt8,
+                weight_type=q.QuantType.QInt8,
+                op_types_to_quantize=["MatMul"],
+                nodes_to_quantize=weights,
+                calibrate_method=q.CalibrationMethod.MinMax,
+            )
             info["calibration_frames"] = len(feeds)
         elif mode == "int4":
             from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
-            quantizer = MatMulNBitsQuantizer(model, bits=4, block_size=INT4_BLOCK, is_symmetric=True,
-                                             accuracy_level=INT4_ACCURACY_LEVEL, nodes_to_include=weights)
+            quantizer = MatMulNBitsQuantizer(
+                model,
+                bits=4,
+                block_size=INT4_BLOCK,
+                is_symmetric=True,
+                accuracy_level=INT4_ACCURACY_LEVEL,
+                nodes_to_include=weights,
+            )
             quantizer.process()
             quantizer.model.save_model_to_file(str(out), use_external_data_format=False)
             info.update(block_size=INT4_BLOCK, accuracy_level=INT4_ACCURACY_LEVEL)

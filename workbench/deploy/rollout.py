@@ -6,6 +6,7 @@ same frame (delay 0: step i sees the state of frame i and the controller of fram
 predicts frame i + 1; see :mod:`workbench.data.dataset`). Used for parity against
 PyTorch, static-quantization calibration, warm-start states and quantization accuracy.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -29,9 +30,9 @@ class Rollout:
     """Per-frame outputs of a rollout; row r is step ``start + r`` of the game."""
 
     start: int
-    targets: np.ndarray                       # (N, heads) int64
-    controller: np.ndarray                    # (N, 13) float32
-    probs: dict[str, np.ndarray]              # component -> (N, classes)
+    targets: np.ndarray  # (N, heads) int64
+    controller: np.ndarray  # (N, 13) float32
+    probs: dict[str, np.ndarray]  # component -> (N, classes)
     feeds: list[dict] = field(default_factory=list)  # per-frame graph inputs, when kept
     final_state: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -39,8 +40,7 @@ class Rollout:
         return len(self.targets)
 
 
-def load_games(paths: list, config: EmbedConfig, perspectives: tuple[int, ...] = (0, 1)
-               ) -> list[EmbeddedGame]:
+def load_games(paths: list, config: EmbedConfig, perspectives: tuple[int, ...] = (0, 1)) -> list[EmbeddedGame]:
     """Replays (files or folders) embedded from each perspective, training's code path.
     Unreadable replays are skipped; none readable is an error."""
     from workbench.replay import ReplayError, find_replays, read_replay
@@ -60,19 +60,25 @@ def load_games(paths: list, config: EmbedConfig, perspectives: tuple[int, ...] =
 def _steps(game: EmbeddedGame, frames: int, start: int) -> range:
     stop = min(start + frames, len(game) - 1)  # the last step needs a next frame to score
     if stop <= start:
-        raise DeployError(f"a rollout of {frames} frames from {start} needs a longer game "
-                          f"({len(game)} frames)")
+        raise DeployError(f"a rollout of {frames} frames from {start} needs a longer game ({len(game)} frames)")
     return range(start, stop)
 
 
 def _collect(rows: list[dict], start: int) -> Rollout:
-    probs = {k[len("probs_"):]: np.concatenate([r[k] for r in rows]) for k in rows[0] if k.startswith("probs_")}
-    return Rollout(start, np.concatenate([r["targets"] for r in rows]),
-                   np.concatenate([r["next_controller"] for r in rows]), probs)
+    probs = {k[len("probs_") :]: np.concatenate([r[k] for r in rows]) for k in rows[0] if k.startswith("probs_")}
+    return Rollout(
+        start, np.concatenate([r["targets"] for r in rows]), np.concatenate([r["next_controller"] for r in rows]), probs
+    )
 
 
-def rollout_onnx(model: OnnxPolicy | str | Path, game: EmbeddedGame, frames: int, start: int = 0,
-                 keep_feeds: bool = False, state: dict | None = None) -> Rollout:
+def rollout_onnx(
+    model: OnnxPolicy | str | Path,
+    game: EmbeddedGame,
+    frames: int,
+    start: int = 0,
+    keep_feeds: bool = False,
+    state: dict | None = None,
+) -> Rollout:
     """Stream ``frames`` steps of ``game`` through an exported model (argmax play)."""
     model = model if isinstance(model, OnnxPolicy) else OnnxPolicy(model)
     state = model.initial_state(warm=False) if state is None else state
@@ -101,8 +107,7 @@ def torch_threads(count: int = 1):
 
 
 @torch.no_grad()
-def rollout_torch(policy: Policy, game: EmbeddedGame, frames: int, start: int = 0,
-                  temperature: float = 1.0) -> Rollout:
+def rollout_torch(policy: Policy, game: EmbeddedGame, frames: int, start: int = 0, temperature: float = 1.0) -> Rollout:
     """The same rollout through PyTorch: the exported function run eagerly, which is
     ``policy.step`` plus the distributions, through the reference modules (not the fused
     ones the export uses: the parity test checks both agree)."""
@@ -112,10 +117,10 @@ def rollout_torch(policy: Policy, game: EmbeddedGame, frames: int, start: int = 
     names, rows = graph.output_names, []
     with torch_threads(1):
         for i in _steps(game, frames, start):
-            t = lambda a: torch.from_numpy(np.asarray(a[i:i + 1]))  # noqa: E731  (1, .)
+            t = lambda a: torch.from_numpy(np.asarray(a[i : i + 1]))  # noqa: E731  (1, .)
             values = graph(t(game.floats), t(game.ids), t(game.controller), uniform, *state)
             out = {n: v.numpy() for n, v in zip(names, values)}
-            state = list(values[len(names) - len(state):]) if state else []
+            state = list(values[len(names) - len(state) :]) if state else []
             rows.append(out)
     return _collect(rows, start)
 
@@ -135,9 +140,13 @@ def compare(reference: Rollout, other: Rollout) -> dict:
         rel = max(rel, float((diff / np.maximum(np.abs(ref), REL_FLOOR)).max()))
         abs_err = max(abs_err, float(diff.max()))
         kls.append(_kl(ref, got, binary=name == "buttons"))
-    return {"max_rel_error": rel, "max_abs_error": abs_err, "mean_kl": float(np.mean(kls)),
-            "target_agreement": float((reference.targets == other.targets).mean()),
-            "frames": len(reference)}
+    return {
+        "max_rel_error": rel,
+        "max_abs_error": abs_err,
+        "mean_kl": float(np.mean(kls)),
+        "target_agreement": float((reference.targets == other.targets).mean()),
+        "frames": len(reference),
+    }
 
 
 def _kl(ref: np.ndarray, got: np.ndarray, binary: bool) -> float:
@@ -156,8 +165,7 @@ def accuracy(rollout: Rollout, game: EmbeddedGame, heads: list[int] | None = Non
     return float((rollout.targets[:, cols] == game.targets[rows][:, cols]).mean())
 
 
-def warm_start_state(model: OnnxPolicy | str | Path, games: list[EmbeddedGame], frames: int
-                     ) -> dict[str, np.ndarray]:
+def warm_start_state(model: OnnxPolicy | str | Path, games: list[EmbeddedGame], frames: int) -> dict[str, np.ndarray]:
     """The mean state after the first ``frames`` frames of each game (boolean masks: the
     majority), a start state closer to mid-game than zeros."""
     model = model if isinstance(model, OnnxPolicy) else OnnxPolicy(model)
@@ -172,8 +180,7 @@ def warm_start_state(model: OnnxPolicy | str | Path, games: list[EmbeddedGame], 
     return out
 
 
-def calibration_feeds(model: OnnxPolicy | str | Path, games: list[EmbeddedGame], frames: int
-                      ) -> list[dict]:
+def calibration_feeds(model: OnnxPolicy | str | Path, games: list[EmbeddedGame], frames: int) -> list[dict]:
     """About ``frames`` per-frame inputs (states included) spread over ``games``."""
     model = model if isinstance(model, OnnxPolicy) else OnnxPolicy(model)
     per_game = max(frames // max(len(games), 1), 2)
@@ -181,5 +188,4 @@ def calibration_feeds(model: OnnxPolicy | str | Path, games: list[EmbeddedGame],
     for game in games:
         if len(game) > 2:
             feeds += rollout_onnx(model, game, per_game, keep_feeds=True).feeds
-    return feeds[:max(frames, 1)]
-
+    return feeds[: max(frames, 1)]

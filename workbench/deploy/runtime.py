@@ -7,6 +7,7 @@ arrays written in place, outputs written into fixed arrays, and two state buffer
 swap roles each frame (the outputs of frame t are the inputs of frame t+1), all bound
 once through ``IOBinding`` so a frame is a single ``run_with_iobinding`` call.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -45,12 +46,14 @@ class OnnxPolicy:
         ort = import_ort()
         self.path = Path(path)
         if not self.path.is_file():
-            raise DeployError(f"no model at {self.path}: export one with `workbench export "
-                              "--checkpoint RUN --out model.onnx`")
+            raise DeployError(
+                f"no model at {self.path}: export one with `workbench export --checkpoint RUN --out model.onnx`"
+            )
         self.sidecar = Sidecar.load(sidecar_path(self.path))
         try:
-            self.session = ort.InferenceSession(str(self.path), session_options(threads, profile_prefix),
-                                                providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                str(self.path), session_options(threads, profile_prefix), providers=["CPUExecutionProvider"]
+            )
         except Exception as err:  # onnxruntime raises its own exception types
             raise DeployError(f"onnxruntime cannot load {self.path}: {str(err).splitlines()[0]}") from None
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -66,17 +69,24 @@ class OnnxPolicy:
                 with np.load(path, allow_pickle=False) as saved:
                     state = {k: saved[k].astype(v.dtype).reshape(v.shape) for k, v in state.items()}
             except (OSError, KeyError, ValueError) as err:
-                raise DeployError(f"unreadable warm-start state {path} ({err}); re-export the "
-                                  "model or delete the file and its sidecar entry") from None
+                raise DeployError(
+                    f"unreadable warm-start state {path} ({err}); re-export the "
+                    "model or delete the file and its sidecar entry"
+                ) from None
         return state
 
     def neutral_uniform(self) -> np.ndarray:
         """Noise of 0.5 everywhere: the graph then takes the argmax. (1, noise_size)."""
         return np.full((1, self.sidecar.noise_size), 0.5, dtype=np.float32)
 
-    def step(self, floats: np.ndarray, ids: np.ndarray, controller: np.ndarray,
-             state: dict[str, np.ndarray], uniform: np.ndarray | None = None
-             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    def step(
+        self,
+        floats: np.ndarray,
+        ids: np.ndarray,
+        controller: np.ndarray,
+        state: dict[str, np.ndarray],
+        uniform: np.ndarray | None = None,
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """One frame: floats (1, F), ids (1, K), controller (1, 13), state -> outputs
         (targets, next_controller, probs_*) and the new state."""
         feed = self.feed(floats, ids, controller, state, uniform)
@@ -84,18 +94,26 @@ class OnnxPolicy:
         outputs, new_state = {}, {}
         for name, value in zip(self.output_names, values):
             if name.startswith(STATE_OUT):
-                new_state[name[len(STATE_OUT):]] = value
+                new_state[name[len(STATE_OUT) :]] = value
             else:
                 outputs[name] = value
         return outputs, new_state
 
-    def feed(self, floats: np.ndarray, ids: np.ndarray, controller: np.ndarray,
-             state: dict[str, np.ndarray], uniform: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def feed(
+        self,
+        floats: np.ndarray,
+        ids: np.ndarray,
+        controller: np.ndarray,
+        state: dict[str, np.ndarray],
+        uniform: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
         """The input dict of one frame (also what static calibration reads)."""
-        feed = {"floats": np.asarray(floats, np.float32).reshape(1, -1),
-                "ids": np.asarray(ids, np.int32).reshape(1, -1),
-                "controller": np.asarray(controller, np.float32).reshape(1, -1),
-                "uniform": self.neutral_uniform() if uniform is None else np.asarray(uniform, np.float32)}
+        feed = {
+            "floats": np.asarray(floats, np.float32).reshape(1, -1),
+            "ids": np.asarray(ids, np.int32).reshape(1, -1),
+            "controller": np.asarray(controller, np.float32).reshape(1, -1),
+            "uniform": self.neutral_uniform() if uniform is None else np.asarray(uniform, np.float32),
+        }
         feed.update({STATE_IN + k: state[k] for k in self.state_keys})
         return feed
 
@@ -128,8 +146,12 @@ class BoundStep:
     def _bind(self, ort, phase: int):
         """Binding that reads state set ``phase`` and writes state set ``1 - phase``."""
         binding = self.model.session.io_binding()
-        for name, array in (("floats", self.floats), ("ids", self.ids),
-                            ("controller", self.controller), ("uniform", self.uniform)):
+        for name, array in (
+            ("floats", self.floats),
+            ("ids", self.ids),
+            ("controller", self.controller),
+            ("uniform", self.uniform),
+        ):
             binding.bind_ortvalue_input(name, self._value(ort, array))
         for name, array in self.outputs.items():
             binding.bind_ortvalue_output(name, self._value(ort, array))

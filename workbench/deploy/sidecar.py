@@ -11,6 +11,7 @@ axis and trigger bucket values, k-means centres in Slippi units); ``components``
 dtype); ``quantization`` (mode and options); ``warm_start`` (file name of a saved start
 state, or null); ``graph`` (node count and opset of the exported graph).
 """
+
 from __future__ import annotations
 
 import json
@@ -82,25 +83,29 @@ class Sidecar:
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:
-            raise DeployError(f"no sidecar {path}: export the model with `workbench export`, "
-                              "which writes it beside the .onnx file") from None
+            raise DeployError(
+                f"no sidecar {path}: export the model with `workbench export`, which writes it beside the .onnx file"
+            ) from None
         except (OSError, json.JSONDecodeError) as err:
             raise DeployError(f"unreadable sidecar {path} ({err})") from None
         if data.get("version", 0) > SIDECAR_VERSION:
-            raise DeployError(f"{path}: sidecar version {data['version']} is newer than this "
-                              f"workbench reads ({SIDECAR_VERSION}); upgrade the workbench")
+            raise DeployError(
+                f"{path}: sidecar version {data['version']} is newer than this "
+                f"workbench reads ({SIDECAR_VERSION}); upgrade the workbench"
+            )
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def controller_description(spec: ControllerSpec) -> dict:
     """How targets decode to controller values, in plain JSON."""
-    out = {"stick_mode": spec.config.stick_mode,
-           "heads": [{"name": h.name, "classes": h.classes, "kind": h.kind} for h in spec.heads],
-           "columns": ["main_x", "main_y", "c_x", "c_y", "trigger",
-                       "A", "B", "X", "Y", "Z", "L", "R", "D_UP"],
-           "axis_values": spec.axis_values.tolist(),
-           "trigger_values": spec.trigger_values.tolist()}
+    out = {
+        "stick_mode": spec.config.stick_mode,
+        "heads": [{"name": h.name, "classes": h.classes, "kind": h.kind} for h in spec.heads],
+        "columns": ["main_x", "main_y", "c_x", "c_y", "trigger", "A", "B", "X", "Y", "Z", "L", "R", "D_UP"],
+        "axis_values": spec.axis_values.tolist(),
+        "trigger_values": spec.trigger_values.tolist(),
+    }
     if spec.kmeans:  # Slippi units, as the decoder uses them
         out["main_centers"] = spec.main_centers.tolist()
         out["c_centers"] = spec.c_centers.tolist()
@@ -112,8 +117,16 @@ def component_description(policy: Policy) -> list[dict]:
     out, offset = [], 0
     for comp in policy.head.components:
         width = len(comp.heads) if comp.binary else comp.classes
-        out.append({"name": comp.name, "heads": list(comp.heads), "classes": comp.classes,
-                    "binary": comp.binary, "noise_offset": offset, "noise_width": width})
+        out.append(
+            {
+                "name": comp.name,
+                "heads": list(comp.heads),
+                "classes": comp.classes,
+                "binary": comp.binary,
+                "noise_offset": offset,
+                "noise_width": width,
+            }
+        )
         offset += width
     return out
 

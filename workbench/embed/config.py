@@ -3,6 +3,7 @@
 Every choice is a named option; the defaults are small enough to train on a CPU
 (learned ids instead of 399-wide one-hots, 5 item slots, compact stage and Nana).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,14 +42,14 @@ class DictMixin:
 class PlayerEmbedConfig(DictMixin):
     """Per-player state features (the agent's own player and the opponent alike)."""
 
-    action: str = "learned"        # "onehot" over 399 action states, or a learned-embedding id
-    character: str = "learned"     # "onehot" over 33 internal ids, or a learned id
-    action_frame: bool = True      # frames spent in the current action
-    hitstun: bool = True           # hitstun and hitlag frames left
+    action: str = "learned"  # "onehot" over 399 action states, or a learned-embedding id
+    character: str = "learned"  # "onehot" over 33 internal ids, or a learned id
+    action_frame: bool = True  # frames spent in the current action
+    hitstun: bool = True  # hitstun and hitlag frames left
     shield: bool = True
     jumps: bool = True
     invulnerable: bool = True
-    speeds: bool = True            # self and knockback speeds (Slippi 3.5+; zero before)
+    speeds: bool = True  # self and knockback speeds (Slippi 3.5+; zero before)
 
     def __post_init__(self) -> None:
         _check("player.action", self.action, CATEGORICAL)
@@ -67,24 +68,31 @@ def _kmeans_from_file(path) -> dict:
 class ControllerConfig(DictMixin):
     """How controller targets are discretised and decoded."""
 
-    stick_mode: str = "uniform"    # "uniform": per-axis buckets; "kmeans": joint 2-D classes
-    stick_buckets: int = 17        # per axis, uniform mode (odd, so 0.5 is a bucket centre)
+    stick_mode: str = "uniform"  # "uniform": per-axis buckets; "kmeans": joint 2-D classes
+    stick_buckets: int = 17  # per axis, uniform mode (odd, so 0.5 is a bucket centre)
     main_centers: list[list[float]] = option(  # kmeans, libmelee units
-        default_factory=list, flag="--stick-centers", metavar="CENTERS.json", expand=True,
+        default_factory=list,
+        flag="--stick-centers",
+        metavar="CENTERS.json",
+        expand=True,
         parse=lambda path: _kmeans_from_file(path),
-        help="k-means stick classes from `workbench embed fit-sticks --out`")
+        help="k-means stick classes from `workbench embed fit-sticks --out`",
+    )
     c_centers: list[list[float]] = field(default_factory=list)
     trigger_buckets: int = 5
 
     def __post_init__(self) -> None:
         _check("controller.stick_mode", self.stick_mode, STICK_MODES)
         if self.stick_buckets < 3 or self.stick_buckets % 2 == 0:
-            raise ConfigError(f"stick_buckets={self.stick_buckets}: use an odd number >= 3 "
-                              "so neutral (0.5) is a bucket centre")
+            raise ConfigError(
+                f"stick_buckets={self.stick_buckets}: use an odd number >= 3 so neutral (0.5) is a bucket centre"
+            )
         if self.stick_mode == "kmeans" and not (self.main_centers and self.c_centers):
-            raise ConfigError("stick_mode='kmeans' needs centres: run `workbench embed "
-                              "fit-sticks REPLAYS --out centers.json`, then "
-                              "`workbench train --stick-centers centers.json`")
+            raise ConfigError(
+                "stick_mode='kmeans' needs centres: run `workbench embed "
+                "fit-sticks REPLAYS --out centers.json`, then "
+                "`workbench train --stick-centers centers.json`"
+            )
 
 
 @dataclass
@@ -93,16 +101,16 @@ class EmbedConfig(DictMixin):
     hashed into the embedding cache key."""
 
     player: PlayerEmbedConfig = field(default_factory=PlayerEmbedConfig)
-    nana: str = "compact"          # "off", "compact" (position, state), "enhanced" (+ action id)
-    stage: str = "compact"         # "onehot" over 64 ids, "compact" (6 tournament stages + other), "learned"
-    item_slots: int = 5            # projectiles/items embedded, nearest first; 0 turns items off
-    spatial: bool = True           # distance and relative position to the opponent, game timer
-    relative: bool = False         # facing toward each other, ledge distances, relative speed
-    names: bool = False            # player-name ids from a NameRegistry (learned embedding)
-    name_vocab: int = 256          # rows of the name embedding (id 0 = unknown player)
-    prev_controller: bool = True   # the agent's own controller at frame i + delay
+    nana: str = "compact"  # "off", "compact" (position, state), "enhanced" (+ action id)
+    stage: str = "compact"  # "onehot" over 64 ids, "compact" (6 tournament stages + other), "learned"
+    item_slots: int = 5  # projectiles/items embedded, nearest first; 0 turns items off
+    spatial: bool = True  # distance and relative position to the opponent, game timer
+    relative: bool = False  # facing toward each other, ledge distances, relative speed
+    names: bool = False  # player-name ids from a NameRegistry (learned embedding)
+    name_vocab: int = 256  # rows of the name embedding (id 0 = unknown player)
+    prev_controller: bool = True  # the agent's own controller at frame i + delay
     controller: ControllerConfig = field(default_factory=ControllerConfig)
-    skip_countdown: bool = True    # train from frame 0, not the 123 countdown frames
+    skip_countdown: bool = True  # train from frame 0, not the 123 countdown frames
     returns: ReturnConfig = field(default_factory=ReturnConfig)  # return-to-go (Decision Transformer)
 
     def __post_init__(self) -> None:

@@ -6,6 +6,7 @@ Raw controller arrays are ``(N, 13)`` float32 in Slippi units, columns in
 trigger in [0, 1], then the 8 trained buttons as 0/1. Targets are ``(N, heads)`` int16,
 one column per head of :class:`ControllerSpec`.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ import numpy as np
 from workbench.embed.config import ConfigError, ControllerConfig
 from workbench.types import TRAINED_BUTTONS, ControllerState, stick_from_libmelee, stick_to_libmelee
 
-BUTTON_NAMES = tuple(b.name for b in TRAINED_BUTTONS)          # A B X Y Z L R D_UP
+BUTTON_NAMES = tuple(b.name for b in TRAINED_BUTTONS)  # A B X Y Z L R D_UP
 CONTROLLER_COLUMNS = ("main_x", "main_y", "c_x", "c_y", "trigger", *BUTTON_NAMES)
 CONTROLLER_MIRROR = np.array([-1, 1, -1, 1] + [1] * 9, dtype=np.float32)  # x axes flip
 
@@ -26,8 +27,8 @@ CONTROLLER_MIRROR = np.array([-1, 1, -1, 1] + [1] * 9, dtype=np.float32)  # x ax
 @dataclass(frozen=True)
 class Head:
     name: str
-    classes: int                   # 2 for a button (Bernoulli)
-    kind: str                      # "stick_axis", "stick_2d", "trigger" or "button"
+    classes: int  # 2 for a button (Bernoulli)
+    kind: str  # "stick_axis", "stick_2d", "trigger" or "button"
 
 
 def controller_from_columns(columns: dict[str, np.ndarray], player: int) -> np.ndarray:
@@ -56,8 +57,7 @@ class ControllerSpec:
         if self.kmeans:
             self.main_centers = stick_from_libmelee(np.asarray(config.main_centers, np.float32))
             self.c_centers = stick_from_libmelee(np.asarray(config.c_centers, np.float32))
-            sticks = [Head("main", len(self.main_centers), "stick_2d"),
-                      Head("c", len(self.c_centers), "stick_2d")]
+            sticks = [Head("main", len(self.main_centers), "stick_2d"), Head("c", len(self.c_centers), "stick_2d")]
         else:
             sticks = [Head(n, k, "stick_axis") for n in ("main_x", "main_y", "c_x", "c_y")]
         buttons = [Head(name, 2, "button") for name in BUTTON_NAMES]
@@ -125,13 +125,14 @@ def _nearest(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
     """Index of the nearest centre for each point, ``(N, 2)`` -> ``(N,)``."""
     out = np.empty(len(points), dtype=np.int16)
     for start in range(0, len(points), 65536):  # bound the (chunk, K) distance matrix
-        chunk = points[start:start + 65536]
+        chunk = points[start : start + 65536]
         d = ((chunk[:, None, :] - centers[None, :, :]) ** 2).sum(-1)
-        out[start:start + 65536] = d.argmin(1)
+        out[start : start + 65536] = d.argmin(1)
     return out
 
 
 # -- k-means centres ----------------------------------------------------------------------
+
 
 def fit_kmeans(points: np.ndarray, k: int, seed: int = 0, iters: int = 100) -> np.ndarray:
     """Weighted k-means (k-means++ init, Lloyd iterations) on 2-D stick positions.
@@ -141,8 +142,9 @@ def fit_kmeans(points: np.ndarray, k: int, seed: int = 0, iters: int = 100) -> n
     """
     unique, counts = np.unique(np.asarray(points, np.float32), axis=0, return_counts=True)
     if len(unique) < k:  # k-means++ would run out of new points (0/0 probabilities)
-        raise ConfigError(f"only {len(unique)} distinct stick positions for k={k} centres: "
-                          "pass a smaller --k or more replays")
+        raise ConfigError(
+            f"only {len(unique)} distinct stick positions for k={k} centres: pass a smaller --k or more replays"
+        )
     weights = counts.astype(np.float64)
     rng = np.random.default_rng(seed)
     centers = [unique[np.argmax(weights)]]
@@ -169,8 +171,7 @@ def quantisation_error(points: np.ndarray, decoded: np.ndarray) -> float:
     return float(np.sqrt(((points - decoded) ** 2).sum(-1)).mean())
 
 
-def fit_stick_centers(main: np.ndarray, c: np.ndarray, k: int = 21, seed: int = 0,
-                      uniform_buckets: int = 17) -> dict:
+def fit_stick_centers(main: np.ndarray, c: np.ndarray, k: int = 21, seed: int = 0, uniform_buckets: int = 17) -> dict:
     """Centres for both sticks in libmelee units, with mean quantisation errors (libmelee
     units) beside those of the uniform per-axis grid."""
     result: dict = {"k": k, "frames": int(len(main))}
@@ -181,15 +182,20 @@ def fit_stick_centers(main: np.ndarray, c: np.ndarray, k: int = 21, seed: int = 
             centers = fit_kmeans(points, k, seed)
         except ConfigError as err:
             raise ConfigError(f"{name} stick: {err}") from None
-        kmeans_err = quantisation_error(stick_to_libmelee(points),
-                                        stick_to_libmelee(centers[_nearest(points, centers)]))
-        grid = uniform.axis_values[np.clip(np.rint((points + 1) * 0.5 * (uniform_buckets - 1)),
-                                           0, uniform_buckets - 1).astype(int)]
+        kmeans_err = quantisation_error(
+            stick_to_libmelee(points), stick_to_libmelee(centers[_nearest(points, centers)])
+        )
+        grid = uniform.axis_values[
+            np.clip(np.rint((points + 1) * 0.5 * (uniform_buckets - 1)), 0, uniform_buckets - 1).astype(int)
+        ]
         uniform_err = quantisation_error(stick_to_libmelee(points), stick_to_libmelee(grid))
         result[name] = np.round(stick_to_libmelee(centers), 6).tolist()
-        errors[name] = {"kmeans": kmeans_err, "uniform": uniform_err,
-                        "uniform_buckets": uniform_buckets,
-                        "uniform_classes": uniform_buckets ** 2}
+        errors[name] = {
+            "kmeans": kmeans_err,
+            "uniform": uniform_err,
+            "uniform_buckets": uniform_buckets,
+            "uniform_classes": uniform_buckets**2,
+        }
     result["mean_error"] = errors
     return result
 
@@ -205,5 +211,6 @@ def load_centers(path: str | os.PathLike) -> dict[str, list]:
         data = json.loads(Path(path).read_text())
         return {"main": data["main"], "c": data["c"]}
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ConfigError(f"{path}: not a stick-centres file from `workbench embed fit-sticks` "
-                          f"({type(err).__name__}: {err})") from None
+        raise ConfigError(
+            f"{path}: not a stick-centres file from `workbench embed fit-sticks` ({type(err).__name__}: {err})"
+        ) from None

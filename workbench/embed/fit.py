@@ -1,4 +1,5 @@
 """``workbench embed fit-sticks``: k-means stick centres fitted on replay data."""
+
 from __future__ import annotations
 
 import os
@@ -37,8 +38,6 @@ def stick_samples(paths: list[str | os.PathLike], players: str = "humans") -> np
     return np.concatenate(chunks)
 
 
-def fit_sticks(paths: list[str | os.PathLike], k: int = 21, seed: int = 0,
-               uniform_buckets: int = 17) -> dict:
+def fit_sticks(paths: list[str | os.PathLike], k: int = 21, seed: int = 0, uniform_buckets: int = 17) -> dict:
     raw = stick_samples(paths)
-    return fit_stick_centers(raw[:, 0:2], raw[:, 2:4], k=k, seed=seed,
-                             uniform_buckets=uniform_buckets)
+    return fit_stick_centers(raw[:, 0:2], raw[:, 2:4], k=k, seed=seed, uniform_buckets=uniform_buckets)

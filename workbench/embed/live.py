@@ -17,13 +17,20 @@ and writes straight into the arrays the ONNX session is bound to. Any feature it
 not know runs through the reference. ``tests/test_embed_live.py`` checks it equals
 :func:`embed_state` on every frame of real replays played through libmelee.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from workbench.embed.game import opponent_of
 from workbench.embed.state import (
-    GAME_TIMER_FRAMES, POS, PLAYER_BLOCK, FLAT_OFFSETS, RETURN_FEATURE, StateContext, StateLayout,
+    GAME_TIMER_FRAMES,
+    POS,
+    PLAYER_BLOCK,
+    FLAT_OFFSETS,
+    RETURN_FEATURE,
+    StateContext,
+    StateLayout,
     embed_state,
 )
 
@@ -96,8 +103,11 @@ class LiveEmbedder:
         cached = self._game_cache.get(key)
         if cached is None:
             floats, ids = embed_state(ctx, self.layout)  # once per (stage, names)
-            f_cols = [np.arange(self.layout.slices[f.name].start, self.layout.slices[f.name].stop)
-                      for f, c in self.per_game if c is None]
+            f_cols = [
+                np.arange(self.layout.slices[f.name].start, self.layout.slices[f.name].stop)
+                for f, c in self.per_game
+                if c is None
+            ]
             i_cols = [c for f, c in self.per_game if c is not None]
             f_cols = np.concatenate(f_cols).astype(np.int64) if f_cols else np.zeros(0, np.int64)
             i_cols = np.array(i_cols, np.int64)
@@ -105,8 +115,16 @@ class LiveEmbedder:
             self._game_cache[key] = cached
         return cached
 
-    def embed_live(self, live, perspective: int, stage: int, ports: tuple[int, int],
-                   name_ids: tuple[int, int], floats_row: np.ndarray, ids_row: np.ndarray) -> None:
+    def embed_live(
+        self,
+        live,
+        perspective: int,
+        stage: int,
+        ports: tuple[int, int],
+        name_ids: tuple[int, int],
+        floats_row: np.ndarray,
+        ids_row: np.ndarray,
+    ) -> None:
         """:meth:`embed` of ``live_context(live, perspective, stage, ports, name_ids)``
         (a :class:`~workbench.replay.live.LiveFrame`), with the flat row assembled in a
         buffer kept between frames instead of a new concatenation."""
@@ -117,10 +135,10 @@ class LiveEmbedder:
             self._ctx = StateContext({}, {}, np.zeros(1, np.int64), 0, 0, 1, (0, 0), flat=self._flat)
         flat, ctx = self._flat, self._ctx
         flat[:, :width] = live.players[perspective]
-        flat[:, width:2 * width] = live.players[opp]
+        flat[:, width : 2 * width] = live.players[opp]
         for k, nana in ((2, live.nanas[perspective]), (3, live.nanas[opp])):  # zero while absent
-            np.multiply(nana, nana[:, -1:], out=flat[:, k * width:(k + 1) * width])
-        flat[:, 4 * width:] = live.item_block
+            np.multiply(nana, nana[:, -1:], out=flat[:, k * width : (k + 1) * width])
+        flat[:, 4 * width :] = live.item_block
         ctx.frames[0] = live.frame
         ctx.stage, ctx.self_index, ctx.opp_index = stage, perspective, opp
         ctx.ports, ctx.name_ids = ports, name_ids
@@ -158,9 +176,13 @@ class LiveEmbedder:
         ids[self.id_to] = buf[self.id_from]
         if self.spatial:
             sx, sy, ox, oy = buf[self.xy]
-            dx, dy = (ox - sx) * POS, (oy - sy) * POS      # float32, as the reference
-            values = {"dx": dx, "dy": dy, "distance": np.hypot(dx, dy),
-                      "timer": max(int(ctx.frames[0]), 0) * (1 / GAME_TIMER_FRAMES)}
+            dx, dy = (ox - sx) * POS, (oy - sy) * POS  # float32, as the reference
+            values = {
+                "dx": dx,
+                "dy": dy,
+                "distance": np.hypot(dx, dy),
+                "timer": max(int(ctx.frames[0]), 0) * (1 / GAME_TIMER_FRAMES),
+            }
             for name, column in self.spatial.items():
                 floats[column] = values[name]
         if self.per_game:

@@ -1,4 +1,5 @@
 """Player-name ids for the optional name embedding, persisted as JSON."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,7 @@ class NameRegistry:
         return self.ids.get(normalize_name(name), 0)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps({"vocab": self.vocab, "ids": self.ids}, indent=1,
-                                         ensure_ascii=False))
+        Path(path).write_text(json.dumps({"vocab": self.vocab, "ids": self.ids}, indent=1, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | Path) -> "NameRegistry":

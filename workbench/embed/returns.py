@@ -11,6 +11,7 @@ the whole stored game; at inference nobody knows the future, so ``target`` repla
 by the return the player asks for (``--target-return``), and that constant is what the
 live, simulated and exported paths see.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,21 +26,27 @@ class ReturnConfig:
     """The return-to-go feature (off unless a backbone needs it: ``dt`` turns it on)."""
 
     enabled: bool = False
-    stock: float = 1.0             # reward per stock taken (and minus per stock lost)
-    damage: float = 0.01           # reward per percent dealt (100% = one stock)
-    horizon: int = 600             # frames of future summed (10 s); 0 = the rest of the game
-    scale: float = 1.0             # the feature is scale * return
-    target: float | None = None    # inference: this return (in reward units) on every frame
+    stock: float = 1.0  # reward per stock taken (and minus per stock lost)
+    damage: float = 0.01  # reward per percent dealt (100% = one stock)
+    horizon: int = 600  # frames of future summed (10 s); 0 = the rest of the game
+    scale: float = 1.0  # the feature is scale * return
+    target: float | None = None  # inference: this return (in reward units) on every frame
 
     def __post_init__(self) -> None:
         if self.horizon < 0:
             raise ConfigError(f"returns.horizon={self.horizon}: use 0 (rest of the game) or more frames")
 
 
-def frame_rewards(self_stocks: np.ndarray, opp_stocks: np.ndarray, self_percent: np.ndarray,
-                  opp_percent: np.ndarray, config: ReturnConfig) -> np.ndarray:
+def frame_rewards(
+    self_stocks: np.ndarray,
+    opp_stocks: np.ndarray,
+    self_percent: np.ndarray,
+    opp_percent: np.ndarray,
+    config: ReturnConfig,
+) -> np.ndarray:
     """(N,) per-frame columns -> (N,) float64 rewards r_t (r_0 = 0). Percent resets at a
     death are not damage, so only increases count."""
+
     def increase(x: np.ndarray) -> np.ndarray:
         x = x.astype(np.float64)
         return np.maximum(np.diff(x, prepend=x[:1]), 0.0)
@@ -48,8 +55,9 @@ def frame_rewards(self_stocks: np.ndarray, opp_stocks: np.ndarray, self_percent:
         stocks = stocks.astype(np.float64)
         return np.maximum(-np.diff(stocks, prepend=stocks[:1]), 0.0)
 
-    return (config.stock * (lost(opp_stocks) - lost(self_stocks))
-            + config.damage * (increase(opp_percent) - increase(self_percent)))
+    return config.stock * (lost(opp_stocks) - lost(self_stocks)) + config.damage * (
+        increase(opp_percent) - increase(self_percent)
+    )
 
 
 def return_to_go(rewards: np.ndarray, horizon: int) -> np.ndarray:

@@ -14,6 +14,7 @@ The state features hold the **post-frame** state of each player, never a raw con
 input (the agent's own controller enters separately, aligned by the delay; see
 :mod:`workbench.data.dataset`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from workbench.embed.config import EmbedConfig
 from workbench.embed.returns import frame_rewards, return_to_go
 from workbench.types import ITEM_FIELDS, MAX_ITEMS, NUM_ACTIONS, NUM_CHARACTERS, PLAYER_FIELDS
 
-TOURNAMENT_STAGES = (2, 3, 8, 28, 31, 32)   # FoD, PS, YS, DL, BF, FD; compact index 6 = other
+TOURNAMENT_STAGES = (2, 3, 8, 28, 31, 32)  # FoD, PS, YS, DL, BF, FD; compact index 6 = other
 STAGE_VOCAB = 64
 ITEM_TYPE_VOCAB = 256
 GAME_TIMER_FRAMES = 8 * 60 * 60
@@ -35,19 +36,21 @@ GAME_TIMER_FRAMES = 8 * 60 * 60
 LEDGE_X = {2: 63.3475, 3: 87.75, 8: 56.0, 28: 77.2713, 31: 68.4, 32: 85.5657}
 DEFAULT_LEDGE_X = 80.0
 RETURN_FEATURE = "return_to_go"
-POS, SPEED = 0.01, 0.2                       # world units -> roughly [-3, 3]
+POS, SPEED = 0.01, 0.2  # world units -> roughly [-3, 3]
 # ops applied to a source column v (float features) or producing ids
-OPS = ("scale",    # v * scale
-       "trunc",    # clip(trunc(v), 0, high) * scale: truncates like libmelee's int()
-       "flag",     # v != 0
-       "own",      # v == the agent's port (item owners)
-       "opp",      # v == the opponent's port
-       "cap",      # min(v, high): ids and one-hot classes; past the range = "unknown"
-       "item_id")  # 0 for an empty item slot, else min(v, high) + 1
+OPS = (
+    "scale",  # v * scale
+    "trunc",  # clip(trunc(v), 0, high) * scale: truncates like libmelee's int()
+    "flag",  # v != 0
+    "own",  # v == the agent's port (item owners)
+    "opp",  # v == the opponent's port
+    "cap",  # min(v, high): ids and one-hot classes; past the range = "unknown"
+    "item_id",
+)  # 0 for an empty item slot, else min(v, high) + 1
 
 
-PLAYER_BLOCK = (*PLAYER_FIELDS, "present")          # columns of a player block
-ITEM_BLOCK = tuple(ITEM_FIELDS)                        # fields of the item block
+PLAYER_BLOCK = (*PLAYER_FIELDS, "present")  # columns of a player block
+ITEM_BLOCK = tuple(ITEM_FIELDS)  # fields of the item block
 BLOCK_KINDS = ("self", "opp", "self_nana", "opp_nana", "item")
 # a live frame's ready row (StateContext.flat): the four player blocks, then the items
 # field-major over all MAX_ITEMS slots
@@ -65,14 +68,14 @@ class StateContext:
     """
 
     columns: dict[str, np.ndarray]
-    items: dict[str, np.ndarray]             # dense item_* arrays, (N, >= item_slots)
-    frames: np.ndarray                       # (N,)
+    items: dict[str, np.ndarray]  # dense item_* arrays, (N, >= item_slots)
+    frames: np.ndarray  # (N,)
     stage: int
-    self_index: int                          # player index of the agent (p{i})
+    self_index: int  # player index of the agent (p{i})
     opp_index: int
-    ports: tuple[int, int]                   # controller ports of (self, opponent)
+    ports: tuple[int, int]  # controller ports of (self, opponent)
     name_ids: tuple[int, int] = (0, 0)
-    flat: np.ndarray | None = None           # (N, FLAT_DIM): every block in one row
+    flat: np.ndarray | None = None  # (N, FLAT_DIM): every block in one row
 
     def col(self, who: str, name: str) -> np.ndarray:
         if self.flat is not None:
@@ -107,24 +110,28 @@ class Feature:
     """One block of the float layout (``size`` columns) or one id column."""
 
     name: str
-    source: tuple | None = None   # (block kind, field) or ("item", field, slot); None: ``fn``
+    source: tuple | None = None  # (block kind, field) or ("item", field, slot); None: ``fn``
     op: str = "scale"
     scale: float = 1.0
     high: float = 0.0
     fn: Callable[[StateContext], np.ndarray] | None = None
-    size: int = 1              # > 1: a one-hot over `size` classes
-    mirror: bool = False       # negated by left-right mirroring
-    noise: bool = False        # continuous: Gaussian noise augmentation applies
-    vocab: int = 0             # > 0: an id column for a learned embedding of this vocab
-    group: str = ""            # id columns of one group share an embedding table
+    size: int = 1  # > 1: a one-hot over `size` classes
+    mirror: bool = False  # negated by left-right mirroring
+    noise: bool = False  # continuous: Gaussian noise augmentation applies
+    vocab: int = 0  # > 0: an id column for a learned embedding of this vocab
+    group: str = ""  # id columns of one group share an embedding table
 
 
 def _player_features(who: str, cfg: EmbedConfig) -> list[Feature]:
     p = cfg.player
     f = lambda name, field, **kw: Feature(f"{who}_{name}", (who, field), **kw)  # noqa: E731
-    feats = [f("x", "x", scale=POS, mirror=True, noise=True), f("y", "y", scale=POS, noise=True),
-             f("percent", "percent", scale=0.01, noise=True), f("stocks", "stocks", scale=0.25),
-             f("facing", "facing", mirror=True)]
+    feats = [
+        f("x", "x", scale=POS, mirror=True, noise=True),
+        f("y", "y", scale=POS, noise=True),
+        f("percent", "percent", scale=0.01, noise=True),
+        f("stocks", "stocks", scale=0.25),
+        f("facing", "facing", mirror=True),
+    ]
     # ids past the known range share one "unknown" class (the last one-hot column, or id
     # NUM_ACTIONS / NUM_CHARACTERS of the learned embedding)
     if p.action == "onehot":
@@ -134,24 +141,30 @@ def _player_features(who: str, cfg: EmbedConfig) -> list[Feature]:
     if p.character == "onehot":
         feats.append(f("character", "character", op="cap", high=NUM_CHARACTERS - 1, size=NUM_CHARACTERS))
     else:
-        feats.append(f("character", "character", op="cap", high=NUM_CHARACTERS,
-                       vocab=NUM_CHARACTERS + 1, group="character"))
+        feats.append(
+            f("character", "character", op="cap", high=NUM_CHARACTERS, vocab=NUM_CHARACTERS + 1, group="character")
+        )
     if p.action_frame:
         feats.append(f("action_frame", "action_frame", op="trunc", scale=1 / 60, high=180))
     if p.hitstun:
-        feats += [f("hitstun", "hitstun", op="trunc", scale=1 / 60, high=180),
-                  f("hitlag", "hitlag", op="trunc", scale=1 / 10, high=30)]
+        feats += [
+            f("hitstun", "hitstun", op="trunc", scale=1 / 60, high=180),
+            f("hitlag", "hitlag", op="trunc", scale=1 / 10, high=30),
+        ]
     if p.shield:
         feats.append(f("shield", "shield", scale=1 / 60, noise=True))
     if p.jumps:
-        feats += [f("jumps_left", "jumps_left", op="trunc", scale=1 / 6, high=6),
-                  f("on_ground", "on_ground")]
+        feats += [f("jumps_left", "jumps_left", op="trunc", scale=1 / 6, high=6), f("on_ground", "on_ground")]
     if p.invulnerable:
         feats.append(f("invulnerable", "hurtbox", op="flag"))
     if p.speeds:
-        for name, mirror in (("speed_air_x_self", True), ("speed_y_self", False),
-                             ("speed_x_attack", True), ("speed_y_attack", False),
-                             ("speed_ground_x_self", True)):
+        for name, mirror in (
+            ("speed_air_x_self", True),
+            ("speed_y_self", False),
+            ("speed_x_attack", True),
+            ("speed_y_attack", False),
+            ("speed_ground_x_self", True),
+        ):
             feats.append(f(name, name, scale=SPEED, mirror=mirror, noise=True))
     return feats
 
@@ -161,8 +174,12 @@ def _nana_features(who: str, cfg: EmbedConfig) -> list[Feature]:
         return []
     f = lambda name, **kw: Feature(f"{who}_nana_{name}", (f"{who}_nana", name), **kw)  # noqa: E731
     feats = [  # every Nana feature is zero while she is absent
-        f("present"), f("x", scale=POS, mirror=True, noise=True), f("y", scale=POS, noise=True),
-        f("facing", mirror=True), f("percent", scale=0.01, noise=True), f("on_ground"),
+        f("present"),
+        f("x", scale=POS, mirror=True, noise=True),
+        f("y", scale=POS, noise=True),
+        f("facing", mirror=True),
+        f("percent", scale=0.01, noise=True),
+        f("on_ground"),
         f("hitstun", op="trunc", scale=1 / 60, high=180),
     ]
     if cfg.nana == "enhanced":
@@ -196,8 +213,14 @@ def _item_features(cfg: EmbedConfig) -> list[Feature]:
             Feature(f"item{s}_y", ("item", "y", s), scale=POS),
             Feature(f"item{s}_own", ("item", "owner", s), op="own"),
             Feature(f"item{s}_opp", ("item", "owner", s), op="opp"),
-            Feature(f"item{s}_type", ("item", "type", s), op="item_id", high=ITEM_TYPE_VOCAB - 2,
-                    vocab=ITEM_TYPE_VOCAB, group="item_type"),
+            Feature(
+                f"item{s}_type",
+                ("item", "type", s),
+                op="item_id",
+                high=ITEM_TYPE_VOCAB - 2,
+                vocab=ITEM_TYPE_VOCAB,
+                group="item_type",
+            ),
         ]
     return feats
 
@@ -212,15 +235,19 @@ def _dy(ctx: StateContext) -> np.ndarray:
 
 def _toward(who: str, other: str):
     """+1 when ``who`` faces ``other``, -1 when it faces away (0 when level in x)."""
+
     def fn(ctx: StateContext) -> np.ndarray:
         return ctx.col(who, "facing") * np.sign(ctx.col(other, "x") - ctx.col(who, "x"))
+
     return fn
 
 
 def _ledge(who: str):
     """Horizontal distance to the nearer ledge: > 0 over the stage, < 0 past the edge."""
+
     def fn(ctx: StateContext) -> np.ndarray:
         return (LEDGE_X.get(ctx.stage, DEFAULT_LEDGE_X) - np.abs(ctx.col(who, "x"))) * POS
+
     return fn
 
 
@@ -234,11 +261,23 @@ def _relative_features(cfg: EmbedConfig) -> list[Feature]:
         Feature("opp_facing_self", fn=_toward("opp", "self")),
         Feature("self_ledge", fn=_ledge("self"), noise=True),
         Feature("opp_ledge", fn=_ledge("opp"), noise=True),
-        Feature("dvx", fn=lambda ctx: (ctx.col("opp", "speed_air_x_self") + ctx.col("opp", "speed_ground_x_self")
-                                       - ctx.col("self", "speed_air_x_self") - ctx.col("self", "speed_ground_x_self"))
-                * SPEED, mirror=True, noise=True),
-        Feature("dvy", fn=lambda ctx: (ctx.col("opp", "speed_y_self") - ctx.col("self", "speed_y_self")) * SPEED,
-                noise=True),
+        Feature(
+            "dvx",
+            fn=lambda ctx: (
+                (
+                    ctx.col("opp", "speed_air_x_self")
+                    + ctx.col("opp", "speed_ground_x_self")
+                    - ctx.col("self", "speed_air_x_self")
+                    - ctx.col("self", "speed_ground_x_self")
+                )
+                * SPEED
+            ),
+            mirror=True,
+            noise=True,
+        ),
+        Feature(
+            "dvy", fn=lambda ctx: (ctx.col("opp", "speed_y_self") - ctx.col("self", "speed_y_self")) * SPEED, noise=True
+        ),
     ]
 
 
@@ -256,8 +295,15 @@ def _spatial_features(cfg: EmbedConfig) -> list[Feature]:
 def _name_features(cfg: EmbedConfig) -> list[Feature]:
     if not cfg.names:
         return []
-    return [Feature(f"{who}_name", fn=(lambda i: lambda ctx: np.full(len(ctx.frames), ctx.name_ids[i]))(i),
-                    vocab=cfg.name_vocab, group="name") for i, who in enumerate(("self", "opp"))]
+    return [
+        Feature(
+            f"{who}_name",
+            fn=(lambda i: lambda ctx: np.full(len(ctx.frames), ctx.name_ids[i]))(i),
+            vocab=cfg.name_vocab,
+            group="name",
+        )
+        for i, who in enumerate(("self", "opp"))
+    ]
 
 
 def _return_to_go(ctx: StateContext, cfg: EmbedConfig) -> np.ndarray:
@@ -268,8 +314,13 @@ def _return_to_go(ctx: StateContext, cfg: EmbedConfig) -> np.ndarray:
         return np.full(len(ctx.frames), returns.target * returns.scale, np.float32)
     if ctx.flat is not None:
         return np.zeros(len(ctx.frames), np.float32)
-    rewards = frame_rewards(ctx.col("self", "stocks"), ctx.col("opp", "stocks"),
-                            ctx.col("self", "percent"), ctx.col("opp", "percent"), returns)
+    rewards = frame_rewards(
+        ctx.col("self", "stocks"),
+        ctx.col("opp", "stocks"),
+        ctx.col("self", "percent"),
+        ctx.col("opp", "percent"),
+        returns,
+    )
     return (return_to_go(rewards, returns.horizon) * returns.scale).astype(np.float32)
 
 
@@ -282,10 +333,18 @@ def _return_features(cfg: EmbedConfig) -> list[Feature]:
 def feature_list(cfg: EmbedConfig) -> list[Feature]:
     """Every state feature of a config, in layout order (the return-to-go, when on, is
     the last float column)."""
-    return (_player_features("self", cfg) + _player_features("opp", cfg)
-            + _nana_features("self", cfg) + _nana_features("opp", cfg)
-            + _stage_features(cfg) + _item_features(cfg) + _spatial_features(cfg)
-            + _relative_features(cfg) + _name_features(cfg) + _return_features(cfg))
+    return (
+        _player_features("self", cfg)
+        + _player_features("opp", cfg)
+        + _nana_features("self", cfg)
+        + _nana_features("opp", cfg)
+        + _stage_features(cfg)
+        + _item_features(cfg)
+        + _spatial_features(cfg)
+        + _relative_features(cfg)
+        + _name_features(cfg)
+        + _return_features(cfg)
+    )
 
 
 @dataclass
@@ -294,11 +353,11 @@ class OpGroup:
     read; the concatenation of those reads lands in ``columns``."""
 
     op: str
-    reads: list[tuple[str, np.ndarray]]   # (block kind, block column indices)
-    columns: np.ndarray                    # destination float (or id) columns, read order
-    scale: np.ndarray                      # (S,) float32
-    high: np.ndarray                       # (S,) float32
-    flat: np.ndarray | None = None         # the reads as columns of StateContext.flat
+    reads: list[tuple[str, np.ndarray]]  # (block kind, block column indices)
+    columns: np.ndarray  # destination float (or id) columns, read order
+    scale: np.ndarray  # (S,) float32
+    high: np.ndarray  # (S,) float32
+    flat: np.ndarray | None = None  # the reads as columns of StateContext.flat
     flat_present: np.ndarray | None = None  # item_id: the slots' "present" columns there
 
 
@@ -346,7 +405,7 @@ class StateLayout:
         compute their own values (stage, spatial, names) run one by one."""
         slots = self.config.item_slots
         found: dict[tuple[str, bool], dict[str, list]] = {}
-        self.generic: list[tuple[Feature, int | None]] = []   # (feature, id column or None)
+        self.generic: list[tuple[Feature, int | None]] = []  # (feature, id column or None)
         targets = [(f, self.slices[f.name].start, False) for f in self.float_features]
         targets += [(f, k, True) for k, f in enumerate(self.id_features)]
         for f, column, is_id in targets:
@@ -359,11 +418,16 @@ class StateLayout:
         self.float_groups, self.id_plan = [], []
         for (op, is_id), by_kind in found.items():
             rows = [r for kind in BLOCK_KINDS for r in by_kind.get(kind, [])]
-            reads = [(kind, np.array([r[0] for r in by_kind[kind]], np.int64))
-                     for kind in BLOCK_KINDS if kind in by_kind]
-            group = OpGroup(op, reads, np.array([r[1] for r in rows], np.int64),
-                            np.array([r[2] for r in rows], np.float32),
-                            np.array([r[3] for r in rows], np.float32))
+            reads = [
+                (kind, np.array([r[0] for r in by_kind[kind]], np.int64)) for kind in BLOCK_KINDS if kind in by_kind
+            ]
+            group = OpGroup(
+                op,
+                reads,
+                np.array([r[1] for r in rows], np.int64),
+                np.array([r[2] for r in rows], np.float32),
+                np.array([r[3] for r in rows], np.float32),
+            )
             group.flat = np.concatenate([_flat_columns(k, i, slots) for k, i in reads])
             if op == "item_id":
                 group.flat_present = _flat_columns("item", reads[0][1] % slots, slots)
@@ -375,8 +439,10 @@ class StateLayout:
 
     def describe(self) -> str:
         lines = [f"state floats: {self.float_dim}, id columns: {self.id_dim}"]
-        lines += [f"  {f.name:28s} {f.size:4d}{'  mirror' if f.mirror else ''}"
-                  f"{'  noise' if f.noise else ''}" for f in self.float_features]
+        lines += [
+            f"  {f.name:28s} {f.size:4d}{'  mirror' if f.mirror else ''}{'  noise' if f.noise else ''}"
+            for f in self.float_features
+        ]
         lines += [f"  {f.name:28s} id vocab {f.vocab} ({f.group})" for f in self.id_features]
         return "\n".join(lines)
 
@@ -428,7 +494,7 @@ def embed_state(ctx: StateContext, layout: StateLayout) -> tuple[np.ndarray, np.
     for group in layout.id_plan:
         ids[:, group.columns] = _apply(group, _read(ctx, group, slots), ctx)
     for feature, id_column in layout.generic:
-        if feature.source is not None:   # a sourced one-hot: its class per frame
+        if feature.source is not None:  # a sourced one-hot: its class per frame
             kind, index = _block_column(feature.source, slots)
             values = np.minimum(ctx.gather(kind, np.array([index]), slots)[:, 0], feature.high)
         else:

@@ -7,6 +7,7 @@ over the W most recent frames, column ``W - 1`` being frame t itself and ``W - 1
 the frame k back. Event masks (hits dealt and taken, shielding, action changes) come
 from the same cached features the policy saw.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,9 +26,9 @@ SHIELD_ACTIONS = frozenset(range(178, 183))  # GUARD_ON .. GUARD_REFLECT (incl. 
 
 @dataclass
 class AttentionTrace:
-    weights: list[np.ndarray]        # per attention layer, (heads, T, W)
-    rows: np.ndarray                 # (T,) cache rows of the state frames
-    events: dict[str, np.ndarray]    # event name -> (T,) bool
+    weights: list[np.ndarray]  # per attention layer, (heads, T, W)
+    rows: np.ndarray  # (T,) cache rows of the state frames
+    events: dict[str, np.ndarray]  # event name -> (T,) bool
 
     @property
     def window(self) -> int:
@@ -35,8 +36,9 @@ class AttentionTrace:
 
 
 @torch.no_grad()
-def attention_trace(policy: Policy, cache: EmbeddingCache, segment: Segment, delay: int = 0,
-                    start: int = 0, length: int = 600) -> AttentionTrace:
+def attention_trace(
+    policy: Policy, cache: EmbeddingCache, segment: Segment, delay: int = 0, start: int = 0, length: int = 600
+) -> AttentionTrace:
     """Attention weights over ``length`` steps of one game, from step ``start``."""
     aligned = segment_steps(segment.start, segment.length, delay, start, length)
     if len(aligned.state) == 0:
@@ -48,8 +50,10 @@ def attention_trace(policy: Policy, cache: EmbeddingCache, segment: Segment, del
     try:
         _, _, weights = policy.backbone(x, None, return_attention=True)
     except TypeError:
-        raise WorkbenchError(f"backbone {policy.backbone.config.name!r} has no attention to "
-                             "show: use an attention, jamba or zamba checkpoint") from None
+        raise WorkbenchError(
+            f"backbone {policy.backbone.config.name!r} has no attention to "
+            "show: use an attention, jamba or zamba checkpoint"
+        ) from None
     return AttentionTrace([w[0].numpy() for w in weights], rows, event_masks(cache, rows))
 
 
@@ -60,8 +64,10 @@ def event_masks(cache: EmbeddingCache, rows: np.ndarray) -> dict[str, np.ndarray
     floats, ids = np.asarray(cache.arrays["floats"][rows]), np.asarray(cache.arrays["ids"][rows])
     previous = np.asarray(cache.arrays["floats"][np.maximum(rows - 1, 0)])
     pct = lambda who, f: f[:, layout.slices[f"{who}_percent"].start]  # noqa: E731
-    out = {"hit_dealt": pct("opp", floats) > pct("opp", previous) + 1e-6,
-           "hit_taken": pct("self", floats) > pct("self", previous) + 1e-6}
+    out = {
+        "hit_dealt": pct("opp", floats) > pct("opp", previous) + 1e-6,
+        "hit_taken": pct("self", floats) > pct("self", previous) + 1e-6,
+    }
     if "self_action" in layout.id_names:
         action = ids[:, layout.id_names.index("self_action")]
         out["shield"] = np.isin(action, list(SHIELD_ACTIONS))
@@ -78,10 +84,12 @@ def mean_by_offset(trace: AttentionTrace, mask: np.ndarray | None = None) -> pd.
         chosen = weights if mask is None else weights[:, mask]
         if chosen.shape[1] == 0:
             continue
-        mean = chosen.mean(axis=1)                                            # (heads, W)
+        mean = chosen.mean(axis=1)  # (heads, W)
         for head in range(mean.shape[0]):
-            rows += [{"layer": layer, "head": head, "frames_back": w - 1 - j, "weight": float(mean[head, j])}
-                     for j in range(w)]
+            rows += [
+                {"layer": layer, "head": head, "frames_back": w - 1 - j, "weight": float(mean[head, j])}
+                for j in range(w)
+            ]
     return pd.DataFrame(rows)
 
 
@@ -100,11 +108,17 @@ def entropy(trace: AttentionTrace) -> pd.DataFrame:
     out = []
     for layer, weights in enumerate(trace.weights):
         p = np.clip(weights, 1e-12, 1.0)
-        h = -(weights * np.log(p)).sum(-1)                                    # (heads, T)
+        h = -(weights * np.log(p)).sum(-1)  # (heads, T)
         visible = (weights > 0).sum(-1).clip(min=1)
         for head in range(weights.shape[0]):
-            out.append({"layer": layer, "head": head, "entropy": float(h[head].mean()),
-                        "max": float(np.log(visible[head]).mean())})
+            out.append(
+                {
+                    "layer": layer,
+                    "head": head,
+                    "entropy": float(h[head].mean()),
+                    "max": float(np.log(visible[head]).mean()),
+                }
+            )
     return pd.DataFrame(out)
 
 
@@ -117,6 +131,14 @@ def at_moments(trace: AttentionTrace, steps: list[int]) -> pd.DataFrame:
             continue
         for layer, weights in enumerate(trace.weights):
             for head in range(weights.shape[0]):
-                rows += [{"step": step, "layer": layer, "head": head, "frames_back": w - 1 - j,
-                          "weight": float(weights[head, step, j])} for j in range(w)]
+                rows += [
+                    {
+                        "step": step,
+                        "layer": layer,
+                        "head": head,
+                        "frames_back": w - 1 - j,
+                        "weight": float(weights[head, step, j]),
+                    }
+                    for j in range(w)
+                ]
     return pd.DataFrame(rows)

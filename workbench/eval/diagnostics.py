@@ -12,15 +12,17 @@
   at the ledge, after the opponent's action changed (in the last few frames), and
   neutral (none of those, neither player in hitstun).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from workbench.data.cache import EmbeddingCache, Segment
 from workbench.train.losses import BITS
-SHIELD_ACTIONS = tuple(range(178, 183))   # GUARD_ON .. GUARD_REFLECT (incl. shield stun)
-LEDGE_ACTIONS = tuple(range(252, 264))    # CLIFF_CATCH .. CLIFF_JUMP_QUICK_2
-OPPONENT_CHANGE_FRAMES = 10               # "after the opponent's action changes": this recent
+
+SHIELD_ACTIONS = tuple(range(178, 183))  # GUARD_ON .. GUARD_REFLECT (incl. shield stun)
+LEDGE_ACTIONS = tuple(range(252, 264))  # CLIFF_CATCH .. CLIFF_JUMP_QUICK_2
+OPPONENT_CHANGE_FRAMES = 10  # "after the opponent's action changes": this recent
 ABLATIONS = {"state_removed": ("floats", "ids"), "own_inputs_removed": ("controller",)}
 
 
@@ -34,8 +36,9 @@ def baseline_bits(heads: dict[str, dict[str, float]]) -> float:
     return float(sum(m["baseline_nll"] for m in heads.values()) * BITS)
 
 
-def ablation_constants(cache: EmbeddingCache, segments: list[Segment], ablation: str,
-                       sample: int = 20000) -> dict[str, np.ndarray]:
+def ablation_constants(
+    cache: EmbeddingCache, segments: list[Segment], ablation: str, sample: int = 20000
+) -> dict[str, np.ndarray]:
     """Constant rows replacing the inputs ``ablation`` removes: the mean of each float
     column and the most common value of each id column over (a sample of) the rows of
     ``segments``."""
@@ -46,8 +49,10 @@ def ablation_constants(cache: EmbeddingCache, segments: list[Segment], ablation:
     for name in ABLATIONS[ablation]:
         values = np.asarray(cache.arrays[name][rows])
         if name == "ids":
-            out[name] = np.array([np.bincount(col.astype(np.int64) - col.min()).argmax() + col.min()
-                                  for col in values.T], dtype=values.dtype)
+            out[name] = np.array(
+                [np.bincount(col.astype(np.int64) - col.min()).argmax() + col.min() for col in values.T],
+                dtype=values.dtype,
+            )
         else:
             out[name] = values.mean(axis=0).astype(values.dtype)
     return out
@@ -87,8 +92,13 @@ def situation_masks(cache: EmbeddingCache, rows: np.ndarray) -> dict[str, np.nda
     return out
 
 
-def situation_report(targets: np.ndarray, previous: np.ndarray, predicted: np.ndarray,
-                     masks: dict[str, np.ndarray], head_names: list[str]) -> dict[str, dict]:
+def situation_report(
+    targets: np.ndarray,
+    previous: np.ndarray,
+    predicted: np.ndarray,
+    masks: dict[str, np.ndarray],
+    head_names: list[str],
+) -> dict[str, dict]:
     """Per situation: frames, and per head the accuracy on all and on change frames (the
     repeat-last baseline scores 0 on change frames by definition)."""
     right = predicted == targets
@@ -99,18 +109,25 @@ def situation_report(targets: np.ndarray, previous: np.ndarray, predicted: np.nd
         for col, head in enumerate(head_names):
             on_change = mask & changed[:, col]
             entry["heads"][head] = {
-                "acc": _mean(right[mask, col]), "baseline_acc": _mean(~changed[mask, col]),
-                "acc_change": _mean(right[on_change, col]), "change_frames": int(on_change.sum())}
+                "acc": _mean(right[mask, col]),
+                "baseline_acc": _mean(~changed[mask, col]),
+                "acc_change": _mean(right[on_change, col]),
+                "change_frames": int(on_change.sum()),
+            }
         out[name] = entry
     return out
 
 
 def ablation_summary(full: dict, ablated: dict) -> dict:
     """Bits per frame and per-head accuracy of an ablated model beside the full one."""
-    return {"bits_per_frame": ablated["bits_per_frame"],
-            "bits_gap": ablated["bits_per_frame"] - full["bits_per_frame"],
-            "heads": {name: {"acc": m["acc"], "nll": m["nll"], "acc_change": m["acc_change"]}
-                      for name, m in ablated["heads"].items()}}
+    return {
+        "bits_per_frame": ablated["bits_per_frame"],
+        "bits_gap": ablated["bits_per_frame"] - full["bits_per_frame"],
+        "heads": {
+            name: {"acc": m["acc"], "nll": m["nll"], "acc_change": m["acc_change"]}
+            for name, m in ablated["heads"].items()
+        },
+    }
 
 
 def _mean(values: np.ndarray) -> float:

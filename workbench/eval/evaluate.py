@@ -22,6 +22,7 @@ frame has its full history. Heads are teacher-forced on the true earlier compone
                       "main_x_baseline_acc", ...}],
      "ms_per_frame", "eval_frames_per_s"}
 """
+
 from __future__ import annotations
 
 import json
@@ -48,9 +49,14 @@ CHUNK = 512
 
 
 @torch.no_grad()
-def predict_segment(policy: Policy, cache: EmbeddingCache, seg: Segment, delay: int,
-                    chunk: int = CHUNK, replace: dict[str, np.ndarray] | None = None
-                    ) -> dict[str, np.ndarray] | None:
+def predict_segment(
+    policy: Policy,
+    cache: EmbeddingCache,
+    seg: Segment,
+    delay: int,
+    chunk: int = CHUNK,
+    replace: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray] | None:
     """Teacher-forced predictions for every step of one game: i = 0 .. L - D - 2.
     ``replace`` maps input arrays (floats, ids, controller) to a constant row that
     stands in for every frame of them (:mod:`workbench.eval.diagnostics`)."""
@@ -64,13 +70,20 @@ def predict_segment(policy: Policy, cache: EmbeddingCache, seg: Segment, delay: 
     for first in range(0, steps, chunk):
         rows = segment_steps(seg.start, seg.length, delay, first, chunk)
 
-        def t(name: str, r: np.ndarray) -> torch.Tensor:                      # (1, C, .)
+        def t(name: str, r: np.ndarray) -> torch.Tensor:  # (1, C, .)
             if name in replace:  # an ablated input: one constant row for every step
                 return torch.from_numpy(np.broadcast_to(replace[name], (len(r), *replace[name].shape)).copy())[None]
             return torch.from_numpy(np.asarray(arrays[name][r]))[None]
+
         targets = t("targets", rows.target).long()
-        out = policy(t("floats", rows.state), t("ids", rows.state), t("controller", rows.controller),
-                     targets, state, delay=torch.tensor([delay]))
+        out = policy(
+            t("floats", rows.state),
+            t("ids", rows.state),
+            t("controller", rows.controller),
+            targets,
+            state,
+            delay=torch.tensor([delay]),
+        )
         state = out.state
         predicted, nll = _score(policy, out.logits, targets[0], probs)
         parts["targets"].append(targets[0].numpy())
@@ -82,14 +95,15 @@ def predict_segment(policy: Policy, cache: EmbeddingCache, seg: Segment, delay: 
     return result
 
 
-def _score(policy: Policy, logits: dict[str, torch.Tensor], targets: torch.Tensor,
-           probs: dict[str, list]) -> tuple[np.ndarray, np.ndarray]:
+def _score(
+    policy: Policy, logits: dict[str, torch.Tensor], targets: torch.Tensor, probs: dict[str, list]
+) -> tuple[np.ndarray, np.ndarray]:
     """(C, heads) argmax classes and per-head NLL from one chunk's logits."""
     n, heads = targets.shape
     predicted = np.zeros((n, heads), dtype=np.int16)
     nll = np.zeros((n, heads), dtype=np.float32)
     for comp in policy.head.components:
-        z = logits[comp.name][0].float()                                      # (C, classes)
+        z = logits[comp.name][0].float()  # (C, classes)
         cols = list(comp.heads)
         if comp.binary:
             y = targets[:, cols].float()
@@ -98,7 +112,7 @@ def _score(policy: Policy, logits: dict[str, torch.Tensor], targets: torch.Tenso
             probs[comp.name].append(torch.sigmoid(z).numpy())
         else:
             log_p = F.log_softmax(z, -1)
-            nll[:, cols[0]] = -log_p.gather(-1, targets[:, cols[0]:cols[0] + 1].long())[:, 0].numpy()
+            nll[:, cols[0]] = -log_p.gather(-1, targets[:, cols[0] : cols[0] + 1].long())[:, 0].numpy()
             predicted[:, cols[0]] = z.argmax(-1).numpy()
             probs[comp.name].append(log_p.exp().numpy())
     return predicted, nll
@@ -113,10 +127,10 @@ def step_latency_ms(policy: Policy, cache: EmbeddingCache, frames: int = 300) ->
     state = policy.initial_state(1)
     with torch.no_grad():
         for k in range(min(20, len(rows))):  # warm-up
-            _, _, state = policy.step(floats[k:k + 1], ids[k:k + 1], ctrl[k:k + 1], state)
+            _, _, state = policy.step(floats[k : k + 1], ids[k : k + 1], ctrl[k : k + 1], state)
         start = time.perf_counter()
         for k in range(len(rows)):
-            _, _, state = policy.step(floats[k:k + 1], ids[k:k + 1], ctrl[k:k + 1], state)
+            _, _, state = policy.step(floats[k : k + 1], ids[k : k + 1], ctrl[k : k + 1], state)
     return (time.perf_counter() - start) * 1000 / max(len(rows), 1)
 
 
@@ -132,8 +146,9 @@ def eval_games(cache_games: set[str], run_dir: Path | None, split: str) -> tuple
     return cache_games - set(saved.train), "held-out"
 
 
-def scored_segments(cfg, folder: Path, frame_store: FrameStore, wanted: set[str], split: str,
-                    cache: str | None = None) -> tuple[EmbeddingCache, list[Segment], str]:
+def scored_segments(
+    cfg, folder: Path, frame_store: FrameStore, wanted: set[str], split: str, cache: str | None = None
+) -> tuple[EmbeddingCache, list[Segment], str]:
     """The embedding cache of ``frame_store`` and the original-variant segments of the
     ``wanted`` games to score for the checkpoint in ``folder`` (see :func:`eval_games`),
     and which split that was; an empty list when none is left."""
@@ -153,11 +168,21 @@ def held_out(checkpoint: str | Path) -> tuple[Policy, object, EmbeddingCache, li
     return policy, cfg, emb, segments
 
 
-def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: tuple[int, ...] = (0,),
-             out: str | Path | None = None, export_predictions: str | Path | None = None,
-             average_last: int = 0, split: str = "auto", store: str | None = None,
-             cache: str | None = None, progress: bool = False, quality_threshold: float = 0.0,
-             exclude_flags: list[str] | tuple = (), ablation_delays: tuple[int, ...] | None = None) -> dict:
+def evaluate(
+    checkpoint: str | Path,
+    replays: list[str] | None = None,
+    delays: tuple[int, ...] = (0,),
+    out: str | Path | None = None,
+    export_predictions: str | Path | None = None,
+    average_last: int = 0,
+    split: str = "auto",
+    store: str | None = None,
+    cache: str | None = None,
+    progress: bool = False,
+    quality_threshold: float = 0.0,
+    exclude_flags: list[str] | tuple = (),
+    ablation_delays: tuple[int, ...] | None = None,
+) -> dict:
     """Score ``checkpoint`` (see the module docstring); ``progress`` shows a bar over
     (delay, game) pairs; games below ``quality_threshold`` or carrying one of
     ``exclude_flags`` (:mod:`workbench.replay.quality`) are left out. At each of
@@ -173,27 +198,42 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
     replays = replays or cfg.replays
     frame_store, wanted = stored_games(replays, store or cfg.store)
     if not wanted:
-        raise WorkbenchError(f"no usable 1v1 game among {', '.join(map(str, replays))} (see "
-                             f"{frame_store.root / 'ingest_report.json'} for why each was left out)")
+        raise WorkbenchError(
+            f"no usable 1v1 game among {', '.join(map(str, replays))} (see "
+            f"{frame_store.root / 'ingest_report.json'} for why each was left out)"
+        )
     kept = quality_games(frame_store, wanted, quality_threshold, exclude_flags)
     if not kept:
-        raise WorkbenchError(f"all {len(wanted)} games are below the quality filters "
-                             f"(--quality-threshold {quality_threshold}, --exclude-flags "
-                             f"{','.join(exclude_flags) or '-'})")
+        raise WorkbenchError(
+            f"all {len(wanted)} games are below the quality filters "
+            f"(--quality-threshold {quality_threshold}, --exclude-flags "
+            f"{','.join(exclude_flags) or '-'})"
+        )
     wanted = kept
     emb, segments, split_used = scored_segments(cfg, folder, frame_store, wanted, split, cache)
     if not segments:
-        raise WorkbenchError("no held-out game to evaluate: the replays given are all training "
-                             "games of this run (pass --split all to score them anyway)")
-    report = {"checkpoint": str(folder), "replays": [str(r) for r in replays],
-              "games": sorted({s.md5 for s in segments}), "split": split_used,
-              "quality_threshold": quality_threshold, "exclude_flags": list(exclude_flags),
-              "average_last": average_last, "delays": {}, "delay_curve": []}
+        raise WorkbenchError(
+            "no held-out game to evaluate: the replays given are all training "
+            "games of this run (pass --split all to score them anyway)"
+        )
+    report = {
+        "checkpoint": str(folder),
+        "replays": [str(r) for r in replays],
+        "games": sorted({s.md5 for s in segments}),
+        "split": split_used,
+        "quality_threshold": quality_threshold,
+        "exclude_flags": list(exclude_flags),
+        "average_last": average_last,
+        "delays": {},
+        "delay_curve": [],
+    }
     longest = max(s.length for s in segments)
     too_long = [d for d in delays if step_count(longest, d) == 0]
     if too_long:
-        raise WorkbenchError(f"--delays {too_long[0]}: longer than every game scored (the longest "
-                             f"has {longest} frames); use delays below {longest - 1}")
+        raise WorkbenchError(
+            f"--delays {too_long[0]}: longer than every game scored (the longest "
+            f"has {longest} frames); use delays below {longest - 1}"
+        )
     started, frames = time.perf_counter(), 0
     exports = []
     bar = tqdm(total=len(delays) * len(segments), unit="game", desc="eval", disable=not progress)
@@ -202,8 +242,9 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
         frames += len(preds.targets)
         report["delays"][str(delay)] = _delay_report(preds, emb)
         if delay in ablation_delays:
-            report["delays"][str(delay)]["ablations"] = _ablations(policy, emb, segments, delay,
-                                                                   report["delays"][str(delay)])
+            report["delays"][str(delay)]["ablations"] = _ablations(
+                policy, emb, segments, delay, report["delays"][str(delay)]
+            )
         report["delay_curve"].append(_curve_point(delay, report["delays"][str(delay)]))
         if export_predictions:
             exports.append((delay, preds))
@@ -219,8 +260,14 @@ def evaluate(checkpoint: str | Path, replays: list[str] | None = None, delays: t
     return report
 
 
-def _collect(policy: Policy, cache: EmbeddingCache, segments: list[Segment], delay: int,
-             bar=None, replace: dict[str, np.ndarray] | None = None) -> Predictions:
+def _collect(
+    policy: Policy,
+    cache: EmbeddingCache,
+    segments: list[Segment],
+    delay: int,
+    bar=None,
+    replace: dict[str, np.ndarray] | None = None,
+) -> Predictions:
     pieces, meta = [], []
     for seg in segments:
         result = predict_segment(policy, cache, seg, delay, replace=replace)
@@ -231,45 +278,58 @@ def _collect(policy: Policy, cache: EmbeddingCache, segments: list[Segment], del
         n = len(result["targets"])
         pieces.append(result)
         rows = segment_steps(seg.start, seg.length, delay)
-        meta.append((np.full(n, seg.character), np.full(n, seg.stage), np.full(n, seg.md5),
-                     rows.target - seg.start, rows.state))  # segment frame of each target
+        meta.append(
+            (np.full(n, seg.character), np.full(n, seg.stage), np.full(n, seg.md5), rows.target - seg.start, rows.state)
+        )  # segment frame of each target
     cat = lambda key: np.concatenate([p[key] for p in pieces])  # noqa: E731
     probs = {c.name: cat(f"prob_{c.name}") for c in policy.head.components}
-    return Predictions(cat("targets"), cat("previous"), cat("predicted"), cat("nll"), probs,
-                       *[np.concatenate([m[k] for m in meta]) for k in range(5)])
+    return Predictions(
+        cat("targets"),
+        cat("previous"),
+        cat("predicted"),
+        cat("nll"),
+        probs,
+        *[np.concatenate([m[k] for m in meta]) for k in range(5)],
+    )
 
 
 def _delay_report(preds: Predictions, cache: EmbeddingCache) -> dict:
     spec = cache.spec
     heads = head_metrics(preds, spec)
     masks = diagnostics.situation_masks(cache, preds.state_row)
-    return {"frames": int(len(preds.targets)), "heads": heads,
-            "bits_per_frame": diagnostics.bits_per_frame(preds.nll),
-            "baseline_bits_per_frame": diagnostics.baseline_bits(heads),
-            "buttons": button_metrics(preds, spec), "sticks": stick_metrics(preds, spec),
-            "situations": diagnostics.situation_report(preds.targets, preds.previous, preds.predicted,
-                                                       masks, [h.name for h in spec.heads]),
-            "per_character": breakdown(preds, spec, "character"),
-            "per_stage": breakdown(preds, spec, "stage")}
+    return {
+        "frames": int(len(preds.targets)),
+        "heads": heads,
+        "bits_per_frame": diagnostics.bits_per_frame(preds.nll),
+        "baseline_bits_per_frame": diagnostics.baseline_bits(heads),
+        "buttons": button_metrics(preds, spec),
+        "sticks": stick_metrics(preds, spec),
+        "situations": diagnostics.situation_report(
+            preds.targets, preds.previous, preds.predicted, masks, [h.name for h in spec.heads]
+        ),
+        "per_character": breakdown(preds, spec, "character"),
+        "per_stage": breakdown(preds, spec, "stage"),
+    }
 
 
-def _ablations(policy: Policy, cache: EmbeddingCache, segments: list[Segment], delay: int,
-               full: dict) -> dict:
+def _ablations(policy: Policy, cache: EmbeddingCache, segments: list[Segment], delay: int, full: dict) -> dict:
     """The same model with the state, then its own past inputs, held at a constant."""
     out = {}
     for name in diagnostics.ABLATIONS:
         replace = diagnostics.ablation_constants(cache, segments, name)
         preds = _collect(policy, cache, segments, delay, replace=replace)
-        ablated = {"heads": head_metrics(preds, cache.spec),
-                   "bits_per_frame": diagnostics.bits_per_frame(preds.nll)}
+        ablated = {"heads": head_metrics(preds, cache.spec), "bits_per_frame": diagnostics.bits_per_frame(preds.nll)}
         out[name] = diagnostics.ablation_summary(full, ablated)
     return out
 
 
 def _curve_point(delay: int, block: dict) -> dict:
     heads = block["heads"]
-    point = {"delay": delay, "bits_per_frame": block["bits_per_frame"],
-             "baseline_bits_per_frame": block["baseline_bits_per_frame"]}
+    point = {
+        "delay": delay,
+        "bits_per_frame": block["bits_per_frame"],
+        "baseline_bits_per_frame": block["baseline_bits_per_frame"],
+    }
     for name, m in heads.items():
         point[f"{name}_acc"], point[f"{name}_baseline_acc"] = m["acc"], m["baseline_acc"]
         point[f"{name}_nll"] = m["nll"]
@@ -283,8 +343,13 @@ def write_predictions(exports: list[tuple[int, Predictions]], policy: Policy, pa
 
     tables = []
     for delay, p in exports:
-        columns = {"delay": np.full(len(p.targets), delay), "game": p.game, "frame": p.frame,
-                   "character": p.character, "stage": p.stage}
+        columns = {
+            "delay": np.full(len(p.targets), delay),
+            "game": p.game,
+            "frame": p.frame,
+            "character": p.character,
+            "stage": p.stage,
+        }
         for col, head in enumerate(policy.spec.heads):
             columns[f"true_{head.name}"] = p.targets[:, col]
             columns[f"pred_{head.name}"] = p.predicted[:, col]

@@ -1,5 +1,6 @@
 """Metric arithmetic on aligned predictions: per-head accuracy and NLL beside the
 repeat-last baseline, change-frame accuracy, button press rates, stick confusions."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,20 +15,21 @@ from workbench.embed.controller import ControllerSpec
 class Predictions:
     """Everything eval keeps per frame, concatenated over games: ``(N, heads)`` arrays."""
 
-    targets: np.ndarray          # true classes at frame i + D + 1
-    previous: np.ndarray         # true classes at frame i + D (the repeat-last prediction)
-    predicted: np.ndarray        # argmax of each head (teacher-forced on earlier components)
-    nll: np.ndarray              # per head, nats
+    targets: np.ndarray  # true classes at frame i + D + 1
+    previous: np.ndarray  # true classes at frame i + D (the repeat-last prediction)
+    predicted: np.ndarray  # argmax of each head (teacher-forced on earlier components)
+    nll: np.ndarray  # per head, nats
     probs: dict[str, np.ndarray]  # component -> (N, classes) or buttons (N, 8) press probs
-    character: np.ndarray        # (N,) the agent's character name
-    stage: np.ndarray            # (N,) stage name
-    game: np.ndarray             # (N,) md5
-    frame: np.ndarray            # (N,) frame number of the target
+    character: np.ndarray  # (N,) the agent's character name
+    stage: np.ndarray  # (N,) stage name
+    game: np.ndarray  # (N,) md5
+    frame: np.ndarray  # (N,) frame number of the target
     state_row: np.ndarray | None = None  # (N,) cache row of the state frame i each step saw
 
 
-def head_metrics(p: Predictions, spec: ControllerSpec, mask: np.ndarray | None = None,
-                 eps: float = DEFAULT_EPS) -> dict[str, dict[str, float]]:
+def head_metrics(
+    p: Predictions, spec: ControllerSpec, mask: np.ndarray | None = None, eps: float = DEFAULT_EPS
+) -> dict[str, dict[str, float]]:
     """acc, nll and acc on change frames per head, each beside the baseline's; change
     frames split into onsets (to a non-rest class) and releases (back to rest), each
     beside the constant predictors' (:func:`~workbench.data.baseline.constant_scores`)."""
@@ -46,12 +48,17 @@ def head_metrics(p: Predictions, spec: ControllerSpec, mask: np.ndarray | None =
         gain = right.astype(np.float64) - (~changed)
         half_width = 1.96 * gain.std(ddof=1) / np.sqrt(len(gain)) if len(gain) > 1 else float("nan")
         out[head.name] = {
-            "acc": _mean(right), "nll": _mean(p.nll[sel][:, col]),
+            "acc": _mean(right),
+            "nll": _mean(p.nll[sel][:, col]),
             "gain_ci95": float(half_width),
-            "acc_change": _mean(right[changed]), "change_frames": int(changed.sum()),
-            "acc_onset": _mean(right[onset]), "onset_frames": int(onset.sum()),
-            "acc_release": _mean(right[release]), "release_frames": int(release.sum()),
-            "baseline_acc": base[head.name]["acc"], "baseline_nll": base[head.name]["nll"],
+            "acc_change": _mean(right[changed]),
+            "change_frames": int(changed.sum()),
+            "acc_onset": _mean(right[onset]),
+            "onset_frames": int(onset.sum()),
+            "acc_release": _mean(right[release]),
+            "release_frames": int(release.sum()),
+            "baseline_acc": base[head.name]["acc"],
+            "baseline_nll": base[head.name]["nll"],
             "baseline_acc_change": 0.0 if changed.any() else float("nan"),
             "frames": int(len(right)),
             **{k: v for k, v in constants[head.name].items() if k != "rest_class"},
@@ -101,15 +108,25 @@ def stick_metrics(p: Predictions, spec: ControllerSpec, top: int = 10) -> dict[s
             off = matrix.copy()
             np.fill_diagonal(off, 0)
             order = np.argsort(off, axis=None)[::-1][:top]
-            confusions = [{"true": int(i // k), "pred": int(i % k), "count": int(off.flat[i]),
-                           "true_value": float(spec.axis_values[i // k]),
-                           "pred_value": float(spec.axis_values[i % k])}
-                          for i in order if off.flat[i] > 0]
+            confusions = [
+                {
+                    "true": int(i // k),
+                    "pred": int(i % k),
+                    "count": int(off.flat[i]),
+                    "true_value": float(spec.axis_values[i // k]),
+                    "pred_value": float(spec.axis_values[i % k]),
+                }
+                for i in order
+                if off.flat[i] > 0
+            ]
             neutral, edge = t == centre, (t == 0) | (t == k - 1)
             out[f"{stick}_{axis}"] = {
-                "confusion": matrix.tolist(), "top_confusions": confusions,
-                "acc": _mean(t == g), "acc_neutral": _mean((t == g)[neutral]),
-                "acc_edge": _mean((t == g)[edge]), "neutral_frames": int(neutral.sum()),
+                "confusion": matrix.tolist(),
+                "top_confusions": confusions,
+                "acc": _mean(t == g),
+                "acc_neutral": _mean((t == g)[neutral]),
+                "acc_edge": _mean((t == g)[edge]),
+                "neutral_frames": int(neutral.sum()),
                 "edge_frames": int(edge.sum()),
                 "baseline_acc": _mean(axis_classes(spec, p.previous, stick)[axis] == t),
             }
@@ -123,9 +140,10 @@ def breakdown(p: Predictions, spec: ControllerSpec, key: str) -> dict[str, dict]
     out = {}
     for value in sorted(set(values.tolist())):
         metrics = head_metrics(p, spec, values == value)
-        out[value] = {"frames": int((values == value).sum()),
-                      **{name: {k: m[k] for k in ("acc", "baseline_acc", "nll", "baseline_nll")}
-                         for name, m in metrics.items()}}
+        out[value] = {
+            "frames": int((values == value).sum()),
+            **{name: {k: m[k] for k in ("acc", "baseline_acc", "nll", "baseline_nll")} for name, m in metrics.items()},
+        }
     return out
 
 

@@ -15,6 +15,7 @@ predicted distributions, beside the same rates in the human play of those frames
 ``workbench eval --checkpoint RUN --target-return -1,0,1`` prints the table and writes it
 to ``eval.json`` under ``target_return``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -61,20 +62,24 @@ def stick_x_values(policy: Policy) -> tuple[str, np.ndarray]:
 
 
 def _rates(p_a: np.ndarray, p_b: np.ndarray, p_toward: np.ndarray, p_away: np.ndarray) -> dict:
-    return {"a_press": float(p_a.mean()), "b_press": float(p_b.mean()),
-            "attack": float((p_a + p_b - p_a * p_b).mean()),
-            "approach": float(p_toward.mean()), "retreat": float(p_away.mean())}
+    return {
+        "a_press": float(p_a.mean()),
+        "b_press": float(p_b.mean()),
+        "attack": float((p_a + p_b - p_a * p_b).mean()),
+        "approach": float(p_toward.mean()),
+        "retreat": float(p_away.mean()),
+    }
 
 
-def behaviour_vs_target(policy: Policy, cache: EmbeddingCache, segments: list[Segment],
-                        targets: list[float]) -> dict:
+def behaviour_vs_target(policy: Policy, cache: EmbeddingCache, segments: list[Segment], targets: list[float]) -> dict:
     """Rows of rates per target (reward units, as ``--target-return``), plus the policy
     under each frame's true return and the human rates. Segments must be unaugmented."""
     returns = policy.embed_config.returns
     column = policy.layout.slices.get(RETURN_FEATURE)
     if column is None:
-        raise WorkbenchError("this checkpoint has no return-to-go input (train with --backbone dt, "
-                             "or --set embed.returns.enabled=true)")
+        raise WorkbenchError(
+            "this checkpoint has no return-to-go input (train with --backbone dt, or --set embed.returns.enabled=true)"
+        )
     column = column.start
     dx_slice = policy.layout.slices.get("dx")
     if dx_slice is None:
@@ -104,36 +109,56 @@ def behaviour_vs_target(policy: Policy, cache: EmbeddingCache, segments: list[Se
             if human is None:
                 true = result["targets"]
                 true_x = x_values[true[:, stick_head]]
-                parts["human"].append(np.stack([
-                    true[:, policy.spec.index["A"]], true[:, policy.spec.index["B"]],
-                    (np.sign(true_x) == direction) & (np.abs(true_x) >= APPROACH_X),
-                    (np.sign(true_x) == -direction) & (np.abs(true_x) >= APPROACH_X)], 1).astype(np.float64))
+                parts["human"].append(
+                    np.stack(
+                        [
+                            true[:, policy.spec.index["A"]],
+                            true[:, policy.spec.index["B"]],
+                            (np.sign(true_x) == direction) & (np.abs(true_x) >= APPROACH_X),
+                            (np.sign(true_x) == -direction) & (np.abs(true_x) >= APPROACH_X),
+                        ],
+                        1,
+                    ).astype(np.float64)
+                )
         if not parts["a"]:
             raise WorkbenchError("no held-out frames to measure")
         cat = {key: np.concatenate(values) for key, values in parts.items() if values}
         if human is None:
             h = cat["human"]
             human = {"target": "human", "frames": len(h), "nll": None, **_rates(*h.T)}
-        rows_out.append({"target": label, "frames": int(len(cat["a"])), "nll": float(cat["nll"].mean()),
-                         **_rates(cat["a"], cat["b"], cat["toward"], cat["away"])})
-    return {"returns": {"stock": returns.stock, "damage": returns.damage, "horizon": returns.horizon},
-            "games": sorted({s.md5 for s in segments}), "rows": [human, *rows_out]}
+        rows_out.append(
+            {
+                "target": label,
+                "frames": int(len(cat["a"])),
+                "nll": float(cat["nll"].mean()),
+                **_rates(cat["a"], cat["b"], cat["toward"], cat["away"]),
+            }
+        )
+    return {
+        "returns": {"stock": returns.stock, "damage": returns.damage, "horizon": returns.horizon},
+        "games": sorted({s.md5 for s in segments}),
+        "rows": [human, *rows_out],
+    }
 
 
 def format_behaviour(report: dict) -> str:
-    lines = [f"target return ({len(report['games'])} held-out games; horizon "
-             f"{report['returns']['horizon']} frames)",
-             f"{'target':>12s} {'frames':>8s} {'nll':>7s} {'A':>6s} {'B':>6s} {'attack':>7s} "
-             f"{'approach':>8s} {'retreat':>7s}"]
+    lines = [
+        f"target return ({len(report['games'])} held-out games; horizon {report['returns']['horizon']} frames)",
+        f"{'target':>12s} {'frames':>8s} {'nll':>7s} {'A':>6s} {'B':>6s} {'attack':>7s} "
+        f"{'approach':>8s} {'retreat':>7s}",
+    ]
     for row in report["rows"]:
         nll = "-" if row["nll"] is None else f"{row['nll']:.3f}"
-        lines.append(f"{row['target']:>12s} {row['frames']:8d} {nll:>7s} {row['a_press']:6.3f} "
-                     f"{row['b_press']:6.3f} {row['attack']:7.3f} {row['approach']:8.3f} {row['retreat']:7.3f}")
+        lines.append(
+            f"{row['target']:>12s} {row['frames']:8d} {nll:>7s} {row['a_press']:6.3f} "
+            f"{row['b_press']:6.3f} {row['attack']:7.3f} {row['approach']:8.3f} {row['retreat']:7.3f}"
+        )
     return "\n".join(lines)
 
 
-def target_return_report(checkpoint: str, targets: list[float], replays: list[str] | None = None,
-                         split: str = "auto") -> dict:
+def target_return_report(
+    checkpoint: str, targets: list[float], replays: list[str] | None = None, split: str = "auto"
+) -> dict:
     """:func:`behaviour_vs_target` on a checkpoint's held-out games (as ``workbench eval``
     chooses them)."""
     from workbench.eval.evaluate import scored_segments

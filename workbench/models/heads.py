@@ -6,6 +6,7 @@ trigger. Each component's logits come from the residual stream; the chosen class
 target under teacher forcing, a sample or the argmax at play time) is then embedded and
 added to the residual, so later components are conditioned on earlier ones.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,9 +20,9 @@ from workbench.embed.controller import BUTTON_NAMES, ControllerSpec
 @dataclass(frozen=True)
 class Component:
     name: str
-    heads: tuple[int, ...]    # columns of the target array this component predicts
-    classes: int              # per head; buttons: 8 heads of 2 classes as 8 logits
-    binary: bool              # True for the button block (one logit per head)
+    heads: tuple[int, ...]  # columns of the target array this component predicts
+    classes: int  # per head; buttons: 8 heads of 2 classes as 8 logits
+    binary: bool  # True for the button block (one logit per head)
 
 
 def components_of(spec: ControllerSpec) -> list[Component]:
@@ -30,8 +31,7 @@ def components_of(spec: ControllerSpec) -> list[Component]:
     into a target row (checked here, once)."""
     buttons = tuple(i for i, h in enumerate(spec.heads) if h.kind == "button")
     out = [Component("buttons", buttons, 2, True)]
-    out += [Component(h.name, (i,), h.classes, False)
-            for i, h in enumerate(spec.heads) if h.kind != "button"]
+    out += [Component(h.name, (i,), h.classes, False) for i, h in enumerate(spec.heads) if h.kind != "button"]
     columns = [col for comp in out for col in comp.heads]
     if columns != list(range(spec.num_heads)):
         raise ValueError(f"controller heads must list the buttons first, got columns {columns}")
@@ -43,8 +43,9 @@ class ComponentMLP(nn.Module):
 
     def __init__(self, hidden: int, head_hidden: int, out: int):
         super().__init__()
-        self.net = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, head_hidden), nn.GELU(),
-                                 nn.Linear(head_hidden, out))
+        self.net = nn.Sequential(
+            nn.LayerNorm(hidden), nn.Linear(hidden, head_hidden), nn.GELU(), nn.Linear(head_hidden, out)
+        )
 
     def forward(self, r: Tensor) -> Tensor:
         return self.net(r)
@@ -58,22 +59,22 @@ class AutoregressiveHead(nn.Module):
         self.components = components_of(spec)
         self.num_heads = spec.num_heads
         self.mlps = nn.ModuleList(
-            ComponentMLP(hidden, head_hidden, len(c.heads) if c.binary else c.classes)
-            for c in self.components)
+            ComponentMLP(hidden, head_hidden, len(c.heads) if c.binary else c.classes) for c in self.components
+        )
         # embeds the chosen class of a component back into the residual stream (the last
         # component conditions nothing, so it has none)
         self.feedback = nn.ModuleList(
             nn.Linear(len(c.heads), hidden, bias=False) if c.binary else nn.Embedding(c.classes, hidden)
-            for c in self.components[:-1])
+            for c in self.components[:-1]
+        )
 
     def _feed(self, k: int, chosen: Tensor) -> Tensor:
         comp = self.components[k]
         if comp.binary:
-            return self.feedback[k](chosen.to(self.feedback[k].weight.dtype))   # (…, H)
-        return self.feedback[k](chosen[..., 0].long())                         # (…, H)
+            return self.feedback[k](chosen.to(self.feedback[k].weight.dtype))  # (…, H)
+        return self.feedback[k](chosen[..., 0].long())  # (…, H)
 
-    def forward(self, h: Tensor, targets: Tensor, prior: dict[str, Tensor] | None = None
-                ) -> dict[str, Tensor]:
+    def forward(self, h: Tensor, targets: Tensor, prior: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """Teacher forcing: h (…, H), targets (…, heads) -> logits per component
         (``buttons``: (…, 8) Bernoulli logits; others (…, classes)). ``prior`` adds fixed
         logits per component (the copy prior, :class:`CopyPrior`)."""
@@ -91,8 +92,9 @@ class AutoregressiveHead(nn.Module):
         """Uniform numbers one sampling step consumes: one per button, one per class."""
         return sum(len(c.heads) if c.binary else c.classes for c in self.components)
 
-    def sample(self, h: Tensor, temperature: float = 1.0, uniform: Tensor | None = None,
-               prior: dict[str, Tensor] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    def sample(
+        self, h: Tensor, temperature: float = 1.0, uniform: Tensor | None = None, prior: dict[str, Tensor] | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """Choose every component in order: h (B, H) -> targets (B, heads) int64, logits.
 
         ``uniform`` (B, noise_size) in (0, 1) makes sampling explicit, so an exported
@@ -112,24 +114,29 @@ class AutoregressiveHead(nn.Module):
             logits[comp.name] = z
             width = z.shape[-1]
             if uniform is not None:
-                u = uniform[..., offset:offset + width].clamp(1e-6, 1.0 - 1e-6)
+                u = uniform[..., offset : offset + width].clamp(1e-6, 1.0 - 1e-6)
             offset += width
             if comp.binary:
                 pick = (z > 0) if uniform is None else (u < torch.sigmoid(z))
-                pick = pick.long()                                          # (B, 8)
+                pick = pick.long()  # (B, 8)
             else:
                 if uniform is not None:
-                    z = z - torch.log(-torch.log(u))                        # Gumbel-max
-                pick = z.argmax(-1, keepdim=True)                          # (B, 1)
+                    z = z - torch.log(-torch.log(u))  # Gumbel-max
+                pick = z.argmax(-1, keepdim=True)  # (B, 1)
             chosen.append(pick)
             if k < len(self.feedback):
                 r = r + self._feed(k, pick)
-        return torch.cat(chosen, dim=-1), logits                           # (B, heads)
+        return torch.cat(chosen, dim=-1), logits  # (B, heads)
 
     def argmax(self, logits: dict[str, Tensor]) -> Tensor:
         """Per-head most likely class of (e.g. teacher-forced) logits -> (…, heads)."""
-        return torch.cat([(logits[c.name] > 0).long() if c.binary else logits[c.name].argmax(-1, keepdim=True)
-                          for c in self.components], dim=-1)
+        return torch.cat(
+            [
+                (logits[c.name] > 0).long() if c.binary else logits[c.name].argmax(-1, keepdim=True)
+                for c in self.components
+            ],
+            dim=-1,
+        )
 
 
 class CopyPrior(nn.Module):
@@ -151,16 +158,19 @@ class CopyPrior(nn.Module):
         if spec.kmeans:
             self.register_buffer("main", torch.from_numpy(spec.main_centers), persistent=False)
             self.register_buffer("c", torch.from_numpy(spec.c_centers), persistent=False)
-        self.weight = nn.ParameterDict({
-            c.name: nn.Parameter(torch.full((len(c.heads) if c.binary else c.classes,), init))
-            for c in self.components})
+        self.weight = nn.ParameterDict(
+            {
+                c.name: nn.Parameter(torch.full((len(c.heads) if c.binary else c.classes,), init))
+                for c in self.components
+            }
+        )
 
     def previous_classes(self, controller: Tensor) -> dict[str, Tensor]:
         """controller (…, 13) at bucket centres -> per component the classes (…,) (buttons (…, 8))."""
         out = {"buttons": (controller[..., 5:13] > 0.5).to(controller.dtype)}
         if self.kmeans:
             for name, cols in (("main", slice(0, 2)), ("c", slice(2, 4))):
-                centers = getattr(self, name).to(controller.dtype)                  # (K, 2)
+                centers = getattr(self, name).to(controller.dtype)  # (K, 2)
                 out[name] = ((controller[..., None, cols] - centers) ** 2).sum(-1).argmin(-1)
         else:
             for col, name in enumerate(("main_x", "main_y", "c_x", "c_y")):
@@ -173,8 +183,8 @@ class CopyPrior(nn.Module):
         prior = {}
         for comp in self.components:
             w = self.weight[comp.name]
-            if comp.binary:   # +w on pressed, -w on released: a logit toward the last state
-                prior[comp.name] = w * (2 * previous[comp.name] - 1)                      # (…, 8)
+            if comp.binary:  # +w on pressed, -w on released: a logit toward the last state
+                prior[comp.name] = w * (2 * previous[comp.name] - 1)  # (…, 8)
             else:
                 classes = previous[comp.name].clamp(0, comp.classes - 1)
                 prior[comp.name] = w * nn.functional.one_hot(classes, comp.classes).to(w.dtype)  # (…, K)
@@ -186,8 +196,7 @@ class ValueHead(nn.Module):
 
     def __init__(self, hidden: int):
         super().__init__()
-        self.net = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, hidden), nn.GELU(),
-                                 nn.Linear(hidden, 1))
+        self.net = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 1))
 
     def forward(self, h: Tensor) -> Tensor:
         return self.net(h).squeeze(-1)
@@ -214,8 +223,7 @@ class ControllerDecoder(nn.Module):
         if self.kmeans:
             sticks = [self.main[t[..., self.index["main"]]], self.c[t[..., self.index["c"]]]]  # 2 x (…, 2)
         else:
-            sticks = [self.axis[t[..., self.index[name]]].unsqueeze(-1)
-                      for name in ("main_x", "main_y", "c_x", "c_y")]
+            sticks = [self.axis[t[..., self.index[name]]].unsqueeze(-1) for name in ("main_x", "main_y", "c_x", "c_y")]
         trigger = self.trigger[t[..., self.index["trigger"]]].unsqueeze(-1)
         buttons = t[..., self.buttons].to(trigger.dtype)
-        return torch.cat([*sticks, trigger, buttons], dim=-1)               # (…, 13)
+        return torch.cat([*sticks, trigger, buttons], dim=-1)  # (…, 13)

@@ -5,6 +5,7 @@ autoregressive controller head and a value head.
 frame with an explicit state and returns the chosen controller, which is the function
 deployment exports.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,7 +18,13 @@ from workbench.embed.config import DictMixin, EmbedConfig
 from workbench.embed.controller import CONTROLLER_COLUMNS, ControllerSpec
 from workbench.embed.state import RETURN_FEATURE, StateLayout
 from workbench.models.backbones import (
-    BACKBONES, BackboneConfig, InputColumns, State, backbone_config_class, build_backbone, config_from_dict,
+    BACKBONES,
+    BackboneConfig,
+    InputColumns,
+    State,
+    backbone_config_class,
+    build_backbone,
+    config_from_dict,
 )
 from workbench.models.heads import AutoregressiveHead, ControllerDecoder, CopyPrior, ValueHead
 from workbench.types import NUM_ACTIONS
@@ -32,13 +39,16 @@ class PolicyConfig(DictMixin):
     # the backbone's registered config dataclass (a mapping with "name" is decoded into it)
     backbone: BackboneConfig = option(
         default_factory=lambda: backbone_config_class("gru")(hidden_size=256, num_layers=2),
-        flag="--backbone", parse=lambda name: {"name": str(name)},
-        help=f"temporal backbone: {', '.join(sorted(BACKBONES))}")
-    id_embed_dim: dict[str, int] = field(default_factory=lambda: {
-        "action": 32, "character": 8, "stage": 8, "item_type": 8, "name": 8})
+        flag="--backbone",
+        parse=lambda name: {"name": str(name)},
+        help=f"temporal backbone: {', '.join(sorted(BACKBONES))}",
+    )
+    id_embed_dim: dict[str, int] = field(
+        default_factory=lambda: {"action": 32, "character": 8, "stage": 8, "item_type": 8, "name": 8}
+    )
     head_hidden: int = 128
     value_head: bool = True
-    aux_action_head: bool = False   # predict the agent's next action state (auxiliary loss)
+    aux_action_head: bool = False  # predict the agent's next action state (auxiliary loss)
     # the frame delay as one more input (D / DELAY_SCALE), so a model trained on a range of
     # delays knows how stale the state it sees is; play_delay is the D it assumes when a
     # caller does not say (streaming play, ONNX export)
@@ -57,11 +67,11 @@ class PolicyConfig(DictMixin):
 
 @dataclass
 class PolicyOutput:
-    logits: dict[str, Tensor]        # per component, (B, T, classes) or buttons (B, T, 8)
+    logits: dict[str, Tensor]  # per component, (B, T, classes) or buttons (B, T, 8)
     state: State
-    value: Tensor | None = None      # (B, T)
+    value: Tensor | None = None  # (B, T)
     aux_action: Tensor | None = None  # (B, T, NUM_ACTIONS + 1)
-    features: Tensor | None = None   # backbone output (B, T, H)
+    features: Tensor | None = None  # backbone output (B, T, H)
 
 
 class Policy(nn.Module):
@@ -77,8 +87,12 @@ class Policy(nn.Module):
         self.id_embeddings = nn.ModuleDict({g: nn.Embedding(v, dims.get(g, 8)) for g, v in groups.items()})
         self.id_columns = list(self.layout.id_groups)
         controller_dim = len(CONTROLLER_COLUMNS) if embed.prev_controller else 0
-        self.input_dim = (self.layout.float_dim + controller_dim + int(self.config.delay_input)
-                          + sum(dims.get(g, 8) for g in self.id_columns))
+        self.input_dim = (
+            self.layout.float_dim
+            + controller_dim
+            + int(self.config.delay_input)
+            + sum(dims.get(g, 8) for g in self.id_columns)
+        )
         self.play_delay = self.config.play_delay
         if self.config.normalize_floats:  # set from the training data (set_float_stats)
             self.register_buffer("float_shift", torch.zeros(self.layout.float_dim))
@@ -99,8 +113,10 @@ class Policy(nn.Module):
         rtg = self.layout.slices.get(RETURN_FEATURE)
         action = (floats, floats + len(CONTROLLER_COLUMNS)) if self.embed_config.prev_controller else None
         sides: dict[str, list[int]] = {"self_": [], "opp_": []}
-        named = [(f.name, range(self.layout.slices[f.name].start, self.layout.slices[f.name].stop))
-                 for f in self.layout.float_features]
+        named = [
+            (f.name, range(self.layout.slices[f.name].start, self.layout.slices[f.name].stop))
+            for f in self.layout.float_features
+        ]
         start = floats + (len(CONTROLLER_COLUMNS) if action else 0) + int(self.config.delay_input)
         for name, group in zip(self.layout.id_names, self.id_columns):  # id embeddings follow
             width = self.config.id_embed_dim.get(group, 8)
@@ -110,11 +126,14 @@ class Policy(nn.Module):
             for prefix, found in sides.items():
                 if name.startswith(prefix):
                     found.extend(columns)
-        return InputColumns(return_to_go=None if rtg is None else rtg.start, action=action,
-                            own=tuple(sides["self_"]), opponent=tuple(sides["opp_"]))
+        return InputColumns(
+            return_to_go=None if rtg is None else rtg.start,
+            action=action,
+            own=tuple(sides["self_"]),
+            opponent=tuple(sides["opp_"]),
+        )
 
-    def inputs(self, floats: Tensor, ids: Tensor, controller: Tensor,
-               delay: Tensor | None = None) -> Tensor:
+    def inputs(self, floats: Tensor, ids: Tensor, controller: Tensor, delay: Tensor | None = None) -> Tensor:
         """floats (…, F), ids (…, K), own controller (…, 13), and with ``delay_input`` the
         delay per sequence (B,) (default: ``play_delay``) -> backbone input (…, D)."""
         if self.config.normalize_floats:
@@ -127,10 +146,10 @@ class Policy(nn.Module):
                 d = torch.full(floats.shape[:-1], float(self.play_delay), dtype=floats.dtype, device=floats.device)
             else:  # (B,) -> (B, 1, ...) broadcast over the time axis of (B, T, F) inputs
                 d = delay.to(floats.dtype).view(-1, *[1] * (floats.dim() - 2)).expand(floats.shape[:-1])
-            parts.append(d[..., None] / DELAY_SCALE)                             # (…, 1)
+            parts.append(d[..., None] / DELAY_SCALE)  # (…, 1)
         ids = ids.long()
         for col, group in enumerate(self.id_columns):
-            parts.append(self.id_embeddings[group](ids[..., col]))            # (…, E)
+            parts.append(self.id_embeddings[group](ids[..., col]))  # (…, E)
         return torch.cat(parts, dim=-1)
 
     @torch.no_grad()
@@ -151,8 +170,7 @@ class Policy(nn.Module):
         if carried is None:
             return init
         mask = reset.to(device)
-        return {k: torch.where(mask.view(-1, *[1] * (v.dim() - 1)), init[k], v.detach())
-                for k, v in carried.items()}
+        return {k: torch.where(mask.view(-1, *[1] * (v.dim() - 1)), init[k], v.detach()) for k, v in carried.items()}
 
     def prior(self, controller: Tensor, dtype=None) -> dict[str, Tensor] | None:
         """The copy prior's logits from the agent's own last input (…, 13), or None; every
@@ -162,29 +180,44 @@ class Policy(nn.Module):
         return self.copy_prior(controller.to(dtype or controller.dtype))
 
     # -- training --------------------------------------------------------------------------
-    def forward(self, floats: Tensor, ids: Tensor, controller: Tensor, targets: Tensor,
-                state: State | None = None, with_value: bool = False,
-                delay: Tensor | None = None) -> PolicyOutput:
+    def forward(
+        self,
+        floats: Tensor,
+        ids: Tensor,
+        controller: Tensor,
+        targets: Tensor,
+        state: State | None = None,
+        with_value: bool = False,
+        delay: Tensor | None = None,
+    ) -> PolicyOutput:
         """Teacher-forced sequences: inputs (B, T, .) and targets (B, T, heads), ``delay``
         (B,) frames (used with ``delay_input``). The value head runs only when asked (RL),
         so behavioural cloning leaves no unused outputs."""
-        x = self.inputs(floats, ids, controller, delay)                      # (B, T, D)
-        h, state = self.backbone(x, state)                                   # (B, T, H)
+        x = self.inputs(floats, ids, controller, delay)  # (B, T, D)
+        h, state = self.backbone(x, state)  # (B, T, H)
         return PolicyOutput(
-            logits=self.head(h, targets, self.prior(controller, h.dtype)), state=state,
+            logits=self.head(h, targets, self.prior(controller, h.dtype)),
+            state=state,
             value=self.value(h) if with_value and self.value is not None else None,
             aux_action=self.aux_action(h) if self.aux_action is not None else None,
-            features=h)
+            features=h,
+        )
 
     # -- play ----------------------------------------------------------------------------------
-    def step(self, floats: Tensor, ids: Tensor, controller: Tensor, state: State,
-             temperature: float = 1.0, uniform: Tensor | None = None
-             ) -> tuple[Tensor, Tensor, State]:
+    def step(
+        self,
+        floats: Tensor,
+        ids: Tensor,
+        controller: Tensor,
+        state: State,
+        temperature: float = 1.0,
+        uniform: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, State]:
         """One frame: inputs (B, .) -> chosen targets (B, heads), the controller values
         they decode to (B, 13), and the new state. ``uniform`` (B, noise_size) samples;
         without it the most likely controller is chosen."""
-        x = self.inputs(floats, ids, controller)                             # (B, D)
-        h, state = self.backbone.step(x, state)                              # (B, H)
+        x = self.inputs(floats, ids, controller)  # (B, D)
+        h, state = self.backbone.step(x, state)  # (B, H)
         targets, _ = self.head.sample(h, temperature, uniform, self.prior(controller, h.dtype))
         return targets, self.decoder(targets), state
 

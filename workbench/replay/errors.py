@@ -6,6 +6,7 @@ printable (a name that is not valid UTF-8 keeps its bytes as ``\\xNN`` escapes).
 ``"error"`` when the file cannot be read at all, ``"skipped"`` when it was read but is
 not what training wants by default.
 """
+
 from __future__ import annotations
 
 from workbench.errors import WorkbenchError
@@ -31,11 +32,11 @@ class EmptyReplayError(ReplayError):
 
 
 class UnreadableFileError(ReplayError):
-    reason = "unreadable file"           # permission denied, a symlink loop, vanished
+    reason = "unreadable file"  # permission denied, a symlink loop, vanished
 
 
 class NotAFileError(ReplayError):
-    reason = "not a regular file"        # a folder named .slp, a FIFO, a socket, a device
+    reason = "not a regular file"  # a folder named .slp, a FIFO, a socket, a device
 
 
 class TooLargeError(ReplayError):
@@ -81,7 +82,7 @@ class FilteredOutError(ReplayError):
 
 
 class LowQualityError(ReplayError):
-    reason = "low quality"               # --quality-threshold / --exclude-flags
+    reason = "low quality"  # --quality-threshold / --exclude-flags
     status = "skipped"
 
 
@@ -92,9 +93,21 @@ class DuplicateGameError(ReplayError):
 
 #: Every reason a replay can be skipped or rejected, for docs and the summary table.
 ALL_REASONS = tuple(
-    cls.reason for cls in (
-        EmptyReplayError, UnreadableFileError, NotAFileError, TooLargeError, NotSlippiError, CorruptReplayError, OutOfRangeError,
-        UnsupportedModeError, TooShortError, TooManyPlayersError, CPUPlayerError,
-        FilteredOutError, LowQualityError, DuplicateGameError,
+    cls.reason
+    for cls in (
+        EmptyReplayError,
+        UnreadableFileError,
+        NotAFileError,
+        TooLargeError,
+        NotSlippiError,
+        CorruptReplayError,
+        OutOfRangeError,
+        UnsupportedModeError,
+        TooShortError,
+        TooManyPlayersError,
+        CPUPlayerError,
+        FilteredOutError,
+        LowQualityError,
+        DuplicateGameError,
     )
 )

@@ -2,6 +2,7 @@
 not valid UTF-8, a file without read permission, a symlink loop, a FIFO or a folder
 named ``.slp``, a 3 GB file. Each becomes a typed :class:`ReplayError`, never a hang,
 a crash or a whole file read into memory."""
+
 from __future__ import annotations
 
 import errno
@@ -16,12 +17,22 @@ from workbench.replay.errors import NotAFileError, TooLargeError, UnreadableFile
 #: The largest file read as a replay. A long real game is 5-10 MB (an hour ~ 50 MB).
 MAX_REPLAY_BYTES = 256 * 2**20
 
-_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
-          stat.S_IFBLK: "a block device", stat.S_IFDIR: "a folder"}
-_WHY = {errno.ELOOP: "a symlink loop", errno.EACCES: "permission denied",
-        errno.EPERM: "permission denied", errno.ENOENT: "no such file (a broken link?)",
-        errno.ENOTDIR: "a parent is not a folder", errno.ENAMETOOLONG: "name too long",
-        errno.EIO: "input/output error"}
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a folder",
+}
+_WHY = {
+    errno.ELOOP: "a symlink loop",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOENT: "no such file (a broken link?)",
+    errno.ENOTDIR: "a parent is not a folder",
+    errno.ENAMETOOLONG: "name too long",
+    errno.EIO: "input/output error",
+}
 
 
 def printable_path(path: str | bytes | os.PathLike) -> str:
@@ -53,8 +64,9 @@ def read_replay_bytes(path: str | os.PathLike, max_bytes: int = MAX_REPLAY_BYTES
         if not stat.S_ISREG(info.st_mode):
             raise NotAFileError(path, _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file"))
         if info.st_size > max_bytes:
-            raise TooLargeError(path, f"{info.st_size / 2**20:,.0f} MB > the {max_bytes / 2**20:,.0f} MB "
-                                      "cap for one replay")
+            raise TooLargeError(
+                path, f"{info.st_size / 2**20:,.0f} MB > the {max_bytes / 2**20:,.0f} MB cap for one replay"
+            )
         with os.fdopen(os.dup(fd), "rb") as handle:
             data = handle.read(max_bytes + 1)  # a file still growing stops at the cap
         if len(data) > max_bytes:

@@ -6,6 +6,7 @@ Home-Run Contest, and to fill game-start fields that py-slippi does not decode. 
 follow the Slippi replay spec (project-slippi/slippi-wiki, SPEC.md), with the command byte
 at offset 0x0 of each event.
 """
+
 from __future__ import annotations
 
 import struct
@@ -32,24 +33,24 @@ class HeaderError(ValueError):
 @dataclass
 class RawHeader:
     version: tuple[int, int, int]
-    raw_length: int                       # 0 for replays that were never finalized
+    raw_length: int  # 0 for replays that were never finalized
     payload_sizes: dict[int, int]
     stage: int
     is_teams: bool
-    player_types: list[str]               # per port, "empty" when nobody sat there
-    characters: list[int]                 # external ids per port
-    scene_major: int | None = None        # 3.7+
+    player_types: list[str]  # per port, "empty" when nobody sat there
+    characters: list[int]  # external ids per port
+    scene_major: int | None = None  # 3.7+
     scene_minor: int | None = None
     is_pal: bool | None = None
     name_tags: list[str] = field(default_factory=list)
-    display_names: list[str] = field(default_factory=list)   # 3.9+
-    connect_codes: list[str] = field(default_factory=list)   # 3.9+
+    display_names: list[str] = field(default_factory=list)  # 3.9+
+    connect_codes: list[str] = field(default_factory=list)  # 3.9+
     cpu_levels: list[int] = field(default_factory=list)
     teams: list[int] = field(default_factory=list)
-    match_id: str = ""                    # 3.14+
+    match_id: str = ""  # 3.14+
     game_number: int | None = None
     tiebreaker: int | None = None
-    end_method: str | None = None         # from the game-end block, when the file has one
+    end_method: str | None = None  # from the game-end block, when the file has one
     lras_port: int | None = None
     placements: dict[int, int] | None = None
 
@@ -64,7 +65,7 @@ class RawHeader:
 
 def _cstr(block: bytes, start: int, length: int, encoding: str = "cp932") -> str:
     # cp932 (Windows Shift-JIS) maps 0x8160 to U+FF5E like peppi does; plain shift_jis would not.
-    raw = block[start:start + length].split(b"\0", 1)[0]
+    raw = block[start : start + length].split(b"\0", 1)[0]
     text = raw.decode(encoding, errors="replace")
     # Slippi writes the tag separator as a full-width '＃'; libmelee shows '#'.
     return text.replace("\uff03", "#")
@@ -88,11 +89,11 @@ def read_header(data: bytes) -> RawHeader:
         at = pos + 2 + 3 * k
         if at + 3 > len(data):
             raise HeaderError("corrupt", "event-payloads table cut short")
-        sizes[data[at]] = struct.unpack(">H", data[at + 1:at + 3])[0]
+        sizes[data[at]] = struct.unpack(">H", data[at + 1 : at + 3])[0]
     pos += table_size + 1
     if GAME_START not in sizes or pos >= len(data) or data[pos] != GAME_START:
         raise HeaderError("corrupt", "no game-start event")
-    gs = data[pos:pos + sizes[GAME_START] + 1]
+    gs = data[pos : pos + sizes[GAME_START] + 1]
     if len(gs) < 0x13D:
         raise HeaderError("corrupt", "game-start block cut short")
     header = _decode_game_start(gs, raw_length, sizes)
@@ -172,20 +173,30 @@ def meta_from_header(header: RawHeader, metadata: dict) -> GameMeta:
         names = (meta_players.get(str(port)) or {}).get("names", {})
         display = header.display_names[port] if header.display_names else ""
         code = header.connect_codes[port] if header.connect_codes else ""
-        players.append(PlayerInfo(
-            port=port, character=header.characters[port], type=header.player_types[port],
-            netplay_name=display or names.get("netplay", "") or "",
-            netplay_code=(code or names.get("code", "") or "").replace("\uff03", "#"),
-            name_tag=header.name_tags[port] if header.name_tags else "",
-            team=header.teams[port] if header.is_teams else None,
-            cpu_level=header.cpu_levels[port] if header.player_types[port] == "cpu" else None,
-        ))
+        players.append(
+            PlayerInfo(
+                port=port,
+                character=header.characters[port],
+                type=header.player_types[port],
+                netplay_name=display or names.get("netplay", "") or "",
+                netplay_code=(code or names.get("code", "") or "").replace("\uff03", "#"),
+                name_tag=header.name_tags[port] if header.name_tags else "",
+                team=header.teams[port] if header.is_teams else None,
+                cpu_level=header.cpu_levels[port] if header.player_types[port] == "cpu" else None,
+            )
+        )
     meta = GameMeta(
-        slippi_version=header.version_str, stage=header.stage, players=players,
-        mode=game_mode(header.stage, header.scene_major), is_teams=header.is_teams,
-        is_pal=bool(header.is_pal), start_at=str(metadata.get("startAt", "") or ""),
-        played_on=str(metadata.get("playedOn", "") or ""), match_id=header.match_id,
-        game_number=header.game_number, tiebreaker=header.tiebreaker,
+        slippi_version=header.version_str,
+        stage=header.stage,
+        players=players,
+        mode=game_mode(header.stage, header.scene_major),
+        is_teams=header.is_teams,
+        is_pal=bool(header.is_pal),
+        start_at=str(metadata.get("startAt", "") or ""),
+        played_on=str(metadata.get("playedOn", "") or ""),
+        match_id=header.match_id,
+        game_number=header.game_number,
+        tiebreaker=header.tiebreaker,
         first_frame=FIRST_FRAME,
     )
     meta.end_method = header.end_method or "unknown"

@@ -1,5 +1,6 @@
 """``workbench ingest``: replay files and folders into a frame store, in worker processes,
 with a per-file report and a corpus summary. One bad file never stops the run."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,7 +16,11 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from workbench.replay.errors import (
-    CorruptReplayError, DuplicateGameError, LowQualityError, ReplayError, WorkbenchError,
+    CorruptReplayError,
+    DuplicateGameError,
+    LowQualityError,
+    ReplayError,
+    WorkbenchError,
 )
 from workbench.replay.files import printable_path, read_replay_bytes
 from workbench.replay.reader import read_replay
@@ -25,8 +30,7 @@ from workbench.replay.quality import quality_flags
 from workbench.replay.validate import IngestPolicy, check_policy
 from workbench.types import GameMeta, stage_name
 
-REPORT_KEYS = ("path", "md5", "status", "reason", "frames", "characters", "stage",
-               "slippi_version", "parser")
+REPORT_KEYS = ("path", "md5", "status", "reason", "frames", "characters", "stage", "slippi_version", "parser")
 FLUSH_SECONDS = 20.0
 
 
@@ -55,8 +59,7 @@ def find_replays(paths: list[str | os.PathLike] | str | os.PathLike) -> list[Pat
         elif path.is_file() or os.path.lexists(path):
             found.add(path)  # a file, or something read_replay_bytes will name
         else:
-            raise MissingPathError(f"no such file or folder: {printable_path(raw)} "
-                                   "(give .slp files or folders)")
+            raise MissingPathError(f"no such file or folder: {printable_path(raw)} (give .slp files or folders)")
     return sorted(found)
 
 
@@ -74,25 +77,43 @@ class IngestResult:
         return [r for r in self.report if r["status"] == "ok"]
 
 
-def _row(path: Path, md5: str, table: GameTable | None = None, err: ReplayError | None = None,
-         parser: str = "") -> dict:
+def _row(
+    path: Path, md5: str, table: GameTable | None = None, err: ReplayError | None = None, parser: str = ""
+) -> dict:
     """Manifest row for a file: game facts when it was read, the reason when not."""
-    row = {"md5": md5, "path": printable_path(path), "status": "ok", "reason": "", "detail": "",
-           "parser": parser, "file": "", "has_cpu": False}
+    row = {
+        "md5": md5,
+        "path": printable_path(path),
+        "status": "ok",
+        "reason": "",
+        "detail": "",
+        "parser": parser,
+        "file": "",
+        "has_cpu": False,
+    }
     if err is not None:
         row.update(status=err.status, reason=err.reason, detail=err.detail)
     if table is not None:
         meta = table.meta
         row.update(
-            frames=len(table), playable_frames=int((table.frames >= 0).sum()),
-            num_players=len(meta.players), characters=[p.character_name for p in meta.players],
-            character_ids=[p.character for p in meta.players], stage=meta.stage,
-            stage_name=stage_name(meta.stage), slippi_version=meta.slippi_version,
+            frames=len(table),
+            playable_frames=int((table.frames >= 0).sum()),
+            num_players=len(meta.players),
+            characters=[p.character_name for p in meta.players],
+            character_ids=[p.character for p in meta.players],
+            stage=meta.stage,
+            stage_name=stage_name(meta.stage),
+            slippi_version=meta.slippi_version,
             names=[p.display_name for p in meta.players],
-            duration_s=round(max(0, meta.last_frame + 1) / 60.0, 2), mode=meta.mode,
-            end_method=meta.end_method, winner_port=meta.winner_port, game_key=game_key(table),
-            has_cpu=any(p.type == "cpu" for p in meta.players), start_at=meta.start_at,
-            **quality_flags(table))
+            duration_s=round(max(0, meta.last_frame + 1) / 60.0, 2),
+            mode=meta.mode,
+            end_method=meta.end_method,
+            winner_port=meta.winner_port,
+            game_key=game_key(table),
+            has_cpu=any(p.type == "cpu" for p in meta.players),
+            start_at=meta.start_at,
+            **quality_flags(table),
+        )
     return row
 
 
@@ -106,9 +127,9 @@ def _policy_row(row: dict, meta: GameMeta, policy: IngestPolicy) -> dict:
     return row
 
 
-_CACHE: dict[str, dict] = {}        # md5 -> manifest row
-_BY_STAT: dict[tuple, str] = {}      # (path, size, mtime_ns) -> md5
-_HASHER: tuple[int, ThreadPoolExecutor] | None = None   # (owner pid, executor)
+_CACHE: dict[str, dict] = {}  # md5 -> manifest row
+_BY_STAT: dict[tuple, str] = {}  # (path, size, mtime_ns) -> md5
+_HASHER: tuple[int, ThreadPoolExecutor] | None = None  # (owner pid, executor)
 
 
 def _hasher() -> ThreadPoolExecutor:
@@ -143,8 +164,7 @@ def _cached_row(md5: str, path: Path, store: FrameStore, policy: IngestPolicy) -
     return None
 
 
-def ingest_file(path: Path, root: str, policy: IngestPolicy, parser: str = "auto",
-                write=None) -> dict:
+def ingest_file(path: Path, root: str, policy: IngestPolicy, parser: str = "auto", write=None) -> dict:
     """Read one file into the store and return its manifest row (runs in a worker).
 
     A file whose path, size and modification time match a manifest row is a cache hit
@@ -197,23 +217,37 @@ def _write_now(store: FrameStore, md5: str, table: GameTable) -> None:
 def _dedup(existing: list[dict], new_rows: list[dict]) -> list[dict]:
     """Mark later copies of a game already in the store (or earlier in this batch)."""
     new_md5 = {r["md5"] for r in new_rows}
-    owner = {r["game_key"]: r["md5"] for r in existing
-             if r["status"] == "ok" and r.get("game_key") and r["md5"] not in new_md5}
+    owner = {
+        r["game_key"]: r["md5"]
+        for r in existing
+        if r["status"] == "ok" and r.get("game_key") and r["md5"] not in new_md5
+    }
     for row in new_rows:
         if row["status"] == "ok" or row["reason"] == DuplicateGameError.reason:
             key = row.get("game_key")
             if key in owner and owner[key] != row["md5"]:
-                row.update(status="skipped", reason=DuplicateGameError.reason,
-                           detail=f"same game as {owner[key]}", duplicate_of=owner[key])
+                row.update(
+                    status="skipped",
+                    reason=DuplicateGameError.reason,
+                    detail=f"same game as {owner[key]}",
+                    duplicate_of=owner[key],
+                )
             elif row["status"] == "ok" or row["reason"] == DuplicateGameError.reason:
                 row.update(status="ok", reason="", detail="", duplicate_of="")
                 owner.setdefault(key, row["md5"])
     return new_rows
 
 
-def ingest(paths: list[str | os.PathLike], out: str | os.PathLike, workers: int = 1,
-           policy: IngestPolicy | None = None, parser: str = "auto", progress: bool = True,
-           force: bool = False, ray_address: str | None = None) -> IngestResult:
+def ingest(
+    paths: list[str | os.PathLike],
+    out: str | os.PathLike,
+    workers: int = 1,
+    policy: IngestPolicy | None = None,
+    parser: str = "auto",
+    progress: bool = True,
+    force: bool = False,
+    ray_address: str | None = None,
+) -> IngestResult:
     """Ingest replays into the store at ``out``; see the module docstring.
 
     ``ray_address``: read the files in tasks on that Ray cluster ("local" starts one
@@ -240,10 +274,12 @@ def ingest(paths: list[str | os.PathLike], out: str | os.PathLike, workers: int 
             pending = []
         last_flush = time.perf_counter()
 
-    bar = tqdm(total=len(files), unit="file", desc="ingest", disable=not progress,
-               dynamic_ncols=True)
-    rows_in = (_run_ray(files, str(store.root), policy, parser, cache, ray_address) if ray_address
-               else _run(files, str(store.root), policy, parser, workers, cache))
+    bar = tqdm(total=len(files), unit="file", desc="ingest", disable=not progress, dynamic_ncols=True)
+    rows_in = (
+        _run_ray(files, str(store.root), policy, parser, cache, ray_address)
+        if ray_address
+        else _run(files, str(store.root), policy, parser, workers, cache)
+    )
     for row in rows_in:
         rows.append(row)
         pending.append(row)
@@ -258,8 +294,9 @@ def ingest(paths: list[str | os.PathLike], out: str | os.PathLike, workers: int 
     rows.sort(key=lambda r: r["path"])
     report = [_report_entry(row, final.get(row["md5"], row)) for row in rows]
     store.write_report(report)
-    result = IngestResult(report, rows, time.perf_counter() - start, store,
-                          cache_hits=sum(bool(r.get("cache_hit")) for r in rows))
+    result = IngestResult(
+        report, rows, time.perf_counter() - start, store, cache_hits=sum(bool(r.get("cache_hit")) for r in rows)
+    )
     result.summary = summarize(report, final)
     return result
 
@@ -274,8 +311,13 @@ def _run(files, root, policy, parser, workers, cache):
             for path in files:
                 futures = []
                 try:
-                    row = ingest_file(path, root, policy, parser, write=lambda store, md5, table:
-                                      futures.append(writer.submit(store.write_game, md5, table)))
+                    row = ingest_file(
+                        path,
+                        root,
+                        policy,
+                        parser,
+                        write=lambda store, md5, table: futures.append(writer.submit(store.write_game, md5, table)),
+                    )
                 except Exception as err:  # a bug: this file fails, the run goes on
                     row, futures = _crash_row(path, err), []
                 in_flight.append((row, futures[0] if futures else None))
@@ -298,11 +340,10 @@ def _run(files, root, policy, parser, workers, cache):
                 yield _crash_row(futures[future], err)
 
 
-RAY_BATCH_FILES = 16   # files per Ray task: a task costs milliseconds, a file ~50 ms
+RAY_BATCH_FILES = 16  # files per Ray task: a task costs milliseconds, a file ~50 ms
 
 
-def _ingest_batch(paths: list[str], root: str, policy: IngestPolicy, parser: str,
-                  cache: dict[str, dict]) -> list[dict]:
+def _ingest_batch(paths: list[str], root: str, policy: IngestPolicy, parser: str, cache: dict[str, dict]) -> list[dict]:
     """One Ray task: ingest ``paths`` (writing their games into the store at ``root``)
     and return their manifest rows."""
     if _CACHE is not cache:
@@ -323,11 +364,10 @@ def _run_ray(files, root, policy, parser, cache, address: str):
     except ImportError:
         raise WorkbenchError("--ray needs Ray: pip install -e '.[ray]'") from None
     if not ray.is_initialized():
-        ray.init(address=None if address == "local" else address, ignore_reinit_error=True,
-                 log_to_driver=False)
+        ray.init(address=None if address == "local" else address, ignore_reinit_error=True, log_to_driver=False)
     remote = ray.remote(num_cpus=1, max_retries=2)(_ingest_batch)
     cache_ref = ray.put(cache)
-    batches = [[str(p) for p in files[k:k + RAY_BATCH_FILES]] for k in range(0, len(files), RAY_BATCH_FILES)]
+    batches = [[str(p) for p in files[k : k + RAY_BATCH_FILES]] for k in range(0, len(files), RAY_BATCH_FILES)]
     pending = {remote.remote(batch, root, policy, parser, cache_ref): batch for batch in batches}
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
@@ -340,9 +380,16 @@ def _run_ray(files, root, policy, parser, cache, address: str):
 
 
 def _crash_row(path: Path, err: BaseException) -> dict:
-    return {"md5": _safe_md5(path), "path": printable_path(path), "status": "error",
-            "reason": "worker crashed", "detail": f"{type(err).__name__}: {err}",
-            "parser": "", "file": "", "has_cpu": False}
+    return {
+        "md5": _safe_md5(path),
+        "path": printable_path(path),
+        "status": "error",
+        "reason": "worker crashed",
+        "detail": f"{type(err).__name__}: {err}",
+        "parser": "",
+        "file": "",
+        "has_cpu": False,
+    }
 
 
 def _safe_md5(path: Path) -> str:
@@ -376,12 +423,18 @@ def summarize(report: list[dict], manifest: dict[str, dict]) -> dict:
     low_flags = Counter(f for r in low for f in (r.get("quality_flags") or ["none"]))
     scores = [r["quality"] for r in ok if r.get("quality") is not None]
     return {
-        "files": len(report), "ok": by_status["ok"], "skipped": by_status["skipped"],
-        "error": by_status["error"], "reasons": dict(reasons.most_common()),
+        "files": len(report),
+        "ok": by_status["ok"],
+        "skipped": by_status["skipped"],
+        "error": by_status["error"],
+        "reasons": dict(reasons.most_common()),
         "frames": int(sum(r.get("frames") or 0 for r in ok)),
-        "characters": dict(characters.most_common()), "stages": dict(stages.most_common()),
-        "versions": dict(versions.most_common()), "quality_flags": dict(flags.most_common()),
-        "low_quality": len(low), "low_quality_flags": dict(low_flags.most_common()),
+        "characters": dict(characters.most_common()),
+        "stages": dict(stages.most_common()),
+        "versions": dict(versions.most_common()),
+        "quality_flags": dict(flags.most_common()),
+        "low_quality": len(low),
+        "low_quality_flags": dict(low_flags.most_common()),
         "quality_mean": round(sum(scores) / len(scores), 4) if scores else None,
         "parsers": dict(Counter(r.get("parser") for r in ok)),
     }
@@ -395,16 +448,20 @@ def format_summary(result: IngestResult) -> str:
         f"frames in ok games: {s['frames']:,} ({s['frames'] / 3600:.1f} min of play)",
     ]
     if s.get("quality_mean") is not None:
-        lines.append(f"quality score of kept games: mean {s['quality_mean']:.2f} "
-                     f"({s['low_quality']} left out as low quality)")
-    for title, key in (("skipped/errors", "reasons"), ("characters", "characters"),
-                       ("stages", "stages"), ("slippi versions", "versions"),
-                       ("quality flags (kept games)", "quality_flags"),
-                       (f"left out as low quality ({s['low_quality']} games), by flag", "low_quality_flags"),
-                       ("parsers", "parsers")):
+        lines.append(
+            f"quality score of kept games: mean {s['quality_mean']:.2f} ({s['low_quality']} left out as low quality)"
+        )
+    for title, key in (
+        ("skipped/errors", "reasons"),
+        ("characters", "characters"),
+        ("stages", "stages"),
+        ("slippi versions", "versions"),
+        ("quality flags (kept games)", "quality_flags"),
+        (f"left out as low quality ({s['low_quality']} games), by flag", "low_quality_flags"),
+        ("parsers", "parsers"),
+    ):
         if s[key]:
             lines.append(f"{title}:")
             lines += [f"  {count:5d}  {name}" for name, count in s[key].items()]
     lines.append(f"store: {result.store.root}  (report: {result.store.root / 'ingest_report.json'})")
     return "\n".join(lines)
-

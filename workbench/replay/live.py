@@ -10,6 +10,7 @@ libmelee differences undone here: sticks in [0, 1] (store: [-1, 1]); ``facing`` 
 recorded float; the embedder truncates both the same way); ``action_frame`` re-indexed
 to start at 1 for some actions (undone with libmelee's own table).
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,11 +22,20 @@ import numpy as np
 
 from workbench.types import ITEM_FIELDS, MAX_ITEMS, PLAYER_FIELDS, Button, stick_from_libmelee
 
-BUTTON_NAMES = {Button.A: "BUTTON_A", Button.B: "BUTTON_B", Button.X: "BUTTON_X",
-                Button.Y: "BUTTON_Y", Button.Z: "BUTTON_Z", Button.L: "BUTTON_L",
-                Button.R: "BUTTON_R", Button.START: "BUTTON_START",
-                Button.D_UP: "BUTTON_D_UP", Button.D_DOWN: "BUTTON_D_DOWN",
-                Button.D_LEFT: "BUTTON_D_LEFT", Button.D_RIGHT: "BUTTON_D_RIGHT"}
+BUTTON_NAMES = {
+    Button.A: "BUTTON_A",
+    Button.B: "BUTTON_B",
+    Button.X: "BUTTON_X",
+    Button.Y: "BUTTON_Y",
+    Button.Z: "BUTTON_Z",
+    Button.L: "BUTTON_L",
+    Button.R: "BUTTON_R",
+    Button.START: "BUTTON_START",
+    Button.D_UP: "BUTTON_D_UP",
+    Button.D_DOWN: "BUTTON_D_DOWN",
+    Button.D_LEFT: "BUTTON_D_LEFT",
+    Button.D_RIGHT: "BUTTON_D_RIGHT",
+}
 # fields whose libmelee value is an int truncation of the recorded float
 TRUNCATED_FIELDS = ("action_frame", "hitlag", "hitstun")
 
@@ -77,24 +87,33 @@ def player_fields(state, leader: bool = True) -> dict[str, float]:
         "stick_y": stick_from_libmelee(np.float32(ctrl.main_stick[1])),
         "cstick_x": stick_from_libmelee(np.float32(ctrl.c_stick[0])),
         "cstick_y": stick_from_libmelee(np.float32(ctrl.c_stick[1])),
-        "trigger": float(ctrl.l_shoulder), "buttons": _button_bits(ctrl.button),
-        "character": character, "action": action, "action_frame": action_frame,
-        "x": float(state.position.x), "y": float(state.position.y),
-        "facing": 1 if state.facing else -1, "percent": float(state.percent),
-        "shield": float(state.shield_strength), "stocks": int(state.stock),
-        "hitlag": float(state.hitlag_left), "hitstun": float(state.hitstun_frames_left),
-        "jumps_left": int(state.jumps_left), "on_ground": bool(state.on_ground),
+        "trigger": float(ctrl.l_shoulder),
+        "buttons": _button_bits(ctrl.button),
+        "character": character,
+        "action": action,
+        "action_frame": action_frame,
+        "x": float(state.position.x),
+        "y": float(state.position.y),
+        "facing": 1 if state.facing else -1,
+        "percent": float(state.percent),
+        "shield": float(state.shield_strength),
+        "stocks": int(state.stock),
+        "hitlag": float(state.hitlag_left),
+        "hitstun": float(state.hitstun_frames_left),
+        "jumps_left": int(state.jumps_left),
+        "on_ground": bool(state.on_ground),
         "hurtbox": 1 if state.invulnerable else 0,
         "speed_air_x_self": float(state.speed_air_x_self),
         "speed_y_self": float(state.speed_y_self),
         "speed_x_attack": float(state.speed_x_attack),
         "speed_y_attack": float(state.speed_y_attack),
         "speed_ground_x_self": float(state.speed_ground_x_self),
-        "last_hit_by": 6, "l_cancel": 0,
+        "last_hit_by": 6,
+        "l_cancel": 0,
     }
 
 
-PLAYER_COLUMNS = (*PLAYER_FIELDS, "present")   # the order of a player block
+PLAYER_COLUMNS = (*PLAYER_FIELDS, "present")  # the order of a player block
 _DEFAULTS = [float(default) for _, default in PLAYER_FIELDS.values()] + [0.0]
 
 
@@ -104,16 +123,17 @@ class LiveFrame:
     a player's fields in :data:`PLAYER_COLUMNS` order (``present`` last)."""
 
     frame: int
-    players: list[np.ndarray]        # per player index, (1, fields)
-    nanas: list[np.ndarray]          # per player index, (1, fields); zeros without Nana
-    item_block: np.ndarray           # (1, len(ITEM_FIELDS) * MAX_ITEMS) float32, field-major
+    players: list[np.ndarray]  # per player index, (1, fields)
+    nanas: list[np.ndarray]  # per player index, (1, fields); zeros without Nana
+    item_block: np.ndarray  # (1, len(ITEM_FIELDS) * MAX_ITEMS) float32, field-major
 
     @property
     def items(self) -> dict[str, np.ndarray]:
         """Dense ``item_*`` arrays, (1, MAX_ITEMS), in the store's dtypes."""
         block = self.item_block.reshape(len(ITEM_FIELDS), MAX_ITEMS)
-        return {f"item_{name}": block[k:k + 1].astype(dtype)
-                for k, (name, (dtype, _)) in enumerate(ITEM_FIELDS.items())}
+        return {
+            f"item_{name}": block[k : k + 1].astype(dtype) for k, (name, (dtype, _)) in enumerate(ITEM_FIELDS.items())
+        }
 
 
 def _block(state, leader: bool) -> np.ndarray:
@@ -160,6 +180,13 @@ def _items(projectiles: list) -> np.ndarray:
     block = _ITEM_DEFAULTS.copy()
     view = block.reshape(len(ITEM_FIELDS), MAX_ITEMS)
     for slot, proj in enumerate(projectiles[:MAX_ITEMS]):
-        view[:, slot] = (1.0, _enum_value(proj.type), int(proj.subtype), proj.position.x, proj.position.y,
-                         int(proj.owner) - 1 if proj.owner is not None else -1, int(proj.spawn_id))
+        view[:, slot] = (
+            1.0,
+            _enum_value(proj.type),
+            int(proj.subtype),
+            proj.position.x,
+            proj.position.y,
+            int(proj.owner) - 1 if proj.owner is not None else -1,
+            int(proj.spawn_id),
+        )
     return block[None]

@@ -1,4 +1,5 @@
 """Fast path: peppi-py's Arrow arrays straight into the frame table, no per-frame Python."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,25 +12,43 @@ from workbench.replay.table import GameTable, Items, PlayerFrames, assemble, res
 
 # frame-table field -> path in peppi's pre/post structs
 PRE_PATHS = {
-    "stick_x": ("joystick", "x"), "stick_y": ("joystick", "y"),
-    "cstick_x": ("cstick", "x"), "cstick_y": ("cstick", "y"),
-    "trigger": ("triggers",), "buttons": ("buttons_physical",),
+    "stick_x": ("joystick", "x"),
+    "stick_y": ("joystick", "y"),
+    "cstick_x": ("cstick", "x"),
+    "cstick_y": ("cstick", "y"),
+    "trigger": ("triggers",),
+    "buttons": ("buttons_physical",),
 }
 POST_PATHS = {
-    "character": ("character",), "action": ("state",), "action_frame": ("state_age",),
-    "x": ("position", "x"), "y": ("position", "y"), "facing": ("direction",),
-    "percent": ("percent",), "shield": ("shield",), "stocks": ("stocks",),
-    "hitlag": ("hitlag",), "hitstun": ("misc_as",), "jumps_left": ("jumps",),
-    "on_ground": ("airborne",), "hurtbox": ("hurtbox_state",),
-    "speed_air_x_self": ("velocities", "self_x_air"), "speed_y_self": ("velocities", "self_y"),
+    "character": ("character",),
+    "action": ("state",),
+    "action_frame": ("state_age",),
+    "x": ("position", "x"),
+    "y": ("position", "y"),
+    "facing": ("direction",),
+    "percent": ("percent",),
+    "shield": ("shield",),
+    "stocks": ("stocks",),
+    "hitlag": ("hitlag",),
+    "hitstun": ("misc_as",),
+    "jumps_left": ("jumps",),
+    "on_ground": ("airborne",),
+    "hurtbox": ("hurtbox_state",),
+    "speed_air_x_self": ("velocities", "self_x_air"),
+    "speed_y_self": ("velocities", "self_y"),
     "speed_x_attack": ("velocities", "knockback_x"),
     "speed_y_attack": ("velocities", "knockback_y"),
     "speed_ground_x_self": ("velocities", "self_x_ground"),
-    "last_hit_by": ("last_hit_by",), "l_cancel": ("l_cancel",),
+    "last_hit_by": ("last_hit_by",),
+    "l_cancel": ("l_cancel",),
 }
 ITEM_PATHS = {
-    "type": ("type",), "state": ("state",), "x": ("position", "x"), "y": ("position", "y"),
-    "owner": ("owner",), "spawn_id": ("id",),
+    "type": ("type",),
+    "state": ("state",),
+    "x": ("position", "x"),
+    "y": ("position", "y"),
+    "owner": ("owner",),
+    "spawn_id": ("id",),
 }
 
 

@@ -19,6 +19,7 @@ and not on time), **multiplayer** and **cpu**. The score is
 ``(1 - max sandbagging) * product of FLAG_FACTORS over the flags``: a clean game scores
 near 1; ``--quality-threshold 0.5`` drops any game with a chain, a quit or an AFK stretch.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -29,17 +30,16 @@ from workbench.errors import ConfigError
 from workbench.replay.table import GameTable
 
 FPS = 60
-SD_QUIET_FRAMES = 3 * FPS        # no damage and no knockback in the 3 s before a stock loss
-SD_CHAIN_COUNT = 3               # this many self-destructs by one player ...
-SD_CHAIN_FRAMES = 30 * FPS       # ... within 30 s is a chain
-IDLE_FRAMES = 10 * FPS           # 10 s without any input change while the game runs
-IDLE_SHARE_FRAMES = 2 * FPS      # idle stretches this long count towards sandbagging
-ACTIVE_DAMAGE_PER_MIN = 40.0     # dealing less than this (percent a minute) looks passive
+SD_QUIET_FRAMES = 3 * FPS  # no damage and no knockback in the 3 s before a stock loss
+SD_CHAIN_COUNT = 3  # this many self-destructs by one player ...
+SD_CHAIN_FRAMES = 30 * FPS  # ... within 30 s is a chain
+IDLE_FRAMES = 10 * FPS  # 10 s without any input change while the game runs
+IDLE_SHARE_FRAMES = 2 * FPS  # idle stretches this long count towards sandbagging
+ACTIVE_DAMAGE_PER_MIN = 40.0  # dealing less than this (percent a minute) looks passive
 SANDBAG_FLAG = 0.5
 
 #: flag -> factor on the quality score
-FLAG_FACTORS = {"sd_chain": 0.4, "idle": 0.6, "quit_early": 0.5, "sandbagging": 1.0,
-                "multiplayer": 1.0, "cpu": 1.0}
+FLAG_FACTORS = {"sd_chain": 0.4, "idle": 0.6, "quit_early": 0.5, "sandbagging": 1.0, "multiplayer": 1.0, "cpu": 1.0}
 QUALITY_FLAGS = tuple(FLAG_FACTORS)
 
 
@@ -54,8 +54,7 @@ def quality_flags(table: GameTable) -> dict:
     chains = [_most_within(rows, SD_CHAIN_FRAMES) for rows in sd_frames]
     idle_runs = [_idle_runs(p, live) for p in players]
     longest = [int(runs.max()) if len(runs) else 0 for runs in idle_runs]
-    sandbag = [_sandbagging(i, players, live, len(sd_frames[i]), idle_runs[i])
-               for i in range(len(players))]
+    sandbag = [_sandbagging(i, players, live, len(sd_frames[i]), idle_runs[i]) for i in range(len(players))]
     flags: list[str] = []
     if max(chains, default=0) >= SD_CHAIN_COUNT:
         flags.append("sd_chain")
@@ -63,8 +62,8 @@ def quality_flags(table: GameTable) -> dict:
         flags.append("idle")
     final_stocks = [int(p["stocks"][-1]) for p in players]
     if meta.end_method in ("no_contest", "unresolved", "unknown") or (
-            meta.end_method != "time" and min(final_stocks, default=0) > 0
-            and len(final_stocks) == 2):
+        meta.end_method != "time" and min(final_stocks, default=0) > 0 and len(final_stocks) == 2
+    ):
         flags.append("quit_early")
     if max(sandbag, default=0.0) >= SANDBAG_FLAG:
         flags.append("sandbagging")
@@ -73,10 +72,14 @@ def quality_flags(table: GameTable) -> dict:
     if any(p.type == "cpu" for p in meta.players):
         flags.append("cpu")
     score = (1.0 - max(sandbag, default=0.0)) * float(np.prod([FLAG_FACTORS[f] for f in flags]))
-    return {"quality_flags": flags, "quality": round(score, 4),
-            "sd_count": [len(rows) for rows in sd_frames], "sd_chain": chains,
-            "idle_seconds": [round(n / FPS, 1) for n in longest],
-            "sandbagging": [round(s, 4) for s in sandbag]}
+    return {
+        "quality_flags": flags,
+        "quality": round(score, 4),
+        "sd_count": [len(rows) for rows in sd_frames],
+        "sd_chain": chains,
+        "idle_seconds": [round(n / FPS, 1) for n in longest],
+        "sandbagging": [round(s, 4) for s in sandbag],
+    }
 
 
 def passes(row: dict, threshold: float = 0.0, exclude_flags: list[str] | tuple = ()) -> bool:
@@ -115,8 +118,8 @@ def _self_destructs(player: dict[str, np.ndarray]) -> np.ndarray:
     rows = []
     for row in lost:
         start = max(0, row - SD_QUIET_FRAMES)
-        no_damage = np.all(np.diff(player["percent"][start:row + 1]) <= 0)
-        if no_damage and not knockback[start:row + 1].any():
+        no_damage = np.all(np.diff(player["percent"][start : row + 1]) <= 0)
+        if no_damage and not knockback[start : row + 1].any():
             rows.append(row)
     return np.array(rows, dtype=np.int64)
 
@@ -131,9 +134,17 @@ def _most_within(rows: np.ndarray, span: int) -> int:
 
 def _idle_runs(player: dict[str, np.ndarray], live: np.ndarray) -> np.ndarray:
     """Lengths of the runs of live frames in which no input changed."""
-    inputs = np.stack([player["stick_x"], player["stick_y"], player["cstick_x"],
-                       player["cstick_y"], player["trigger"],
-                       player["buttons"].astype(np.float32)], axis=1)
+    inputs = np.stack(
+        [
+            player["stick_x"],
+            player["stick_y"],
+            player["cstick_x"],
+            player["cstick_y"],
+            player["trigger"],
+            player["buttons"].astype(np.float32),
+        ],
+        axis=1,
+    )
     changed = np.ones(len(inputs), dtype=bool)
     changed[1:] = np.any(inputs[1:] != inputs[:-1], axis=1)
     changed |= ~live
@@ -143,8 +154,9 @@ def _idle_runs(player: dict[str, np.ndarray], live: np.ndarray) -> np.ndarray:
     return np.diff(np.concatenate([boundaries, [len(inputs)]]))
 
 
-def _sandbagging(index: int, players: list[dict[str, np.ndarray]], live: np.ndarray,
-                 sds: int, idle_runs: np.ndarray) -> float:
+def _sandbagging(
+    index: int, players: list[dict[str, np.ndarray]], live: np.ndarray, sds: int, idle_runs: np.ndarray
+) -> float:
     """Mean of idle share, SD share of stocks lost, and passivity (see the module doc)."""
     live_frames = max(int(live.sum()), 1)
     idle_share = float(idle_runs[idle_runs >= IDLE_SHARE_FRAMES].sum()) / live_frames

@@ -1,5 +1,6 @@
 """``read_replay``: one .slp file to a validated :class:`GameTable`, peppi-py first and
 py-slippi as the fallback, with a typed error for every way a file can be bad."""
+
 from __future__ import annotations
 
 import contextlib
@@ -8,7 +9,11 @@ import tempfile
 
 from workbench.errors import ConfigError
 from workbench.replay.errors import (
-    CorruptReplayError, EmptyReplayError, NotSlippiError, ReplayError, UnsupportedModeError,
+    CorruptReplayError,
+    EmptyReplayError,
+    NotSlippiError,
+    ReplayError,
+    UnsupportedModeError,
 )
 from workbench.replay.files import MAX_REPLAY_BYTES, read_replay_bytes, utf8_path
 from workbench.replay.header import HeaderError, RawHeader, game_mode, read_header
@@ -19,8 +24,7 @@ from workbench.replay.table import GameTable
 from workbench.replay.validate import check_bounds, check_frames, check_header
 
 PARSERS = ("auto", "peppi", "py-slippi")
-_HEADER_ERRORS = {"empty": EmptyReplayError, "not_slippi": NotSlippiError,
-                  "corrupt": CorruptReplayError}
+_HEADER_ERRORS = {"empty": EmptyReplayError, "not_slippi": NotSlippiError, "corrupt": CorruptReplayError}
 
 
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit)  # never swallowed
@@ -44,13 +48,17 @@ def _peppi_may_misalign(table: GameTable) -> bool:
     py-slippi groups events by their frame number, so it is right there."""
     if table.meta.version_tuple >= (3, 0, 0):
         return False
-    has_nana = any(key.endswith("_nana_present") and table.columns[key].any()
-                   for key in table.columns)
+    has_nana = any(key.endswith("_nana_present") and table.columns[key].any() for key in table.columns)
     return has_nana or len(table.meta.players) > 2
 
 
-def read_replay(path: str | os.PathLike, parser: str = "auto", check: bool = True,
-                data: bytes | None = None, max_bytes: int = MAX_REPLAY_BYTES) -> GameTable:
+def read_replay(
+    path: str | os.PathLike,
+    parser: str = "auto",
+    check: bool = True,
+    data: bytes | None = None,
+    max_bytes: int = MAX_REPLAY_BYTES,
+) -> GameTable:
     """Read and validate one replay.
 
     ``parser``: "auto" (peppi-py, falling back to py-slippi), "peppi" or "py-slippi".
@@ -137,7 +145,7 @@ def _parse(path: str, header: RawHeader, parser: str, data: bytes) -> GameTable:
             if parser == "peppi" or not _peppi_may_misalign(table):
                 return table
             if len(table.meta.players) == 2 and realign_followers(table, data):
-                table.parser = "peppi-realigned"   # Nana's rows moved to her frames
+                table.parser = "peppi-realigned"  # Nana's rows moved to her frames
                 return table
         except BaseException as err:  # peppi: OSError/ValueError, or a Rust panic
             if isinstance(err, _FATAL):

@@ -13,6 +13,7 @@ with its length field updated; every other byte is kept, so the parse of the res
 peppi's own. ``tests/test_replay_reader.py`` checks the repaired parse equals py-slippi's
 frame for frame on the shared corpus file that has this flaw.
 """
+
 from __future__ import annotations
 
 import struct
@@ -29,13 +30,14 @@ def _payload_table(data: bytes) -> tuple[int, int, dict[int, int], list[tuple[in
     at = data.find(RAW_MARKER, 0, 64)
     if at < 0 or len(data) < at + 14:
         return None
-    length = struct.unpack(">I", data[at + 8:at + 12])[0]
+    length = struct.unpack(">I", data[at + 8 : at + 12])[0]
     start = at + 12
     if data[start] != PAYLOAD_SIZES:
         return None
     table_size = data[start + 1]
-    entries = [(data[start + 2 + 3 * k], data[start + 3 + 3 * k:start + 5 + 3 * k])
-               for k in range((table_size - 1) // 3)]
+    entries = [
+        (data[start + 2 + 3 * k], data[start + 3 + 3 * k : start + 5 + 3 * k]) for k in range((table_size - 1) // 3)
+    ]
     sizes = {code: struct.unpack(">H", size)[0] for code, size in entries}
     return start, length, sizes, entries
 
@@ -77,7 +79,7 @@ def drop_zero_size_events(data: bytes) -> tuple[bytes, int] | None:
     body = b"".join(parts)
     at = start - 12
     fixed_length = len(body) if length else 0
-    return data[:at + 8] + struct.pack(">I", fixed_length) + body + data[end:], dropped
+    return data[: at + 8] + struct.pack(">I", fixed_length) + body + data[end:], dropped
 
 
 POST_FRAME = 0x38
@@ -100,8 +102,7 @@ def follower_frames(data: bytes) -> dict[int, np.ndarray] | None:
         if size is None:
             return None
         if code == POST_FRAME and post_size >= 6 and data[position + 6]:
-            found.setdefault(data[position + 5], []).append(
-                struct.unpack(">i", data[position + 1:position + 5])[0])
+            found.setdefault(data[position + 5], []).append(struct.unpack(">i", data[position + 1 : position + 5])[0])
         position += 1 + size
     return {port: np.asarray(frames, np.int64) for port, frames in found.items()}
 
@@ -126,8 +127,11 @@ def realign_followers(table, data: bytes) -> bool:
         if event_frames is None or len(event_frames) != count or not present[:count].all():
             return False  # not the dense layout this repair knows
         rows = np.searchsorted(table.frames, event_frames)
-        if (rows >= len(table.frames)).any() or not np.array_equal(table.frames[rows], event_frames) \
-                or (np.diff(rows) <= 0).any():
+        if (
+            (rows >= len(table.frames)).any()
+            or not np.array_equal(table.frames[rows], event_frames)
+            or (np.diff(rows) <= 0).any()
+        ):
             return False
         absent = np.setdiff1d(np.arange(len(table.frames)), rows)
         source = np.empty(len(table.frames), np.int64)

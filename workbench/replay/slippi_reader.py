@@ -7,6 +7,7 @@ keeps each pre/post payload as raw bytes until asked, so we gather those bytes a
 every field with one big-endian numpy structured dtype per event type, following the
 Slippi spec offsets. Both paths then meet in :func:`workbench.replay.table.assemble`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,31 +22,58 @@ from workbench.replay.table import GameTable, Items, PlayerFrames, assemble
 
 # (field, big-endian dtype, offset within the payload after the command byte)
 PRE_LAYOUT = [
-    ("action_pre", ">u2", 0xA), ("stick_x", ">f4", 0x18), ("stick_y", ">f4", 0x1C),
-    ("cstick_x", ">f4", 0x20), ("cstick_y", ">f4", 0x24), ("trigger", ">f4", 0x28),
+    ("action_pre", ">u2", 0xA),
+    ("stick_x", ">f4", 0x18),
+    ("stick_y", ">f4", 0x1C),
+    ("cstick_x", ">f4", 0x20),
+    ("cstick_y", ">f4", 0x24),
+    ("trigger", ">f4", 0x28),
     ("buttons", ">u2", 0x30),
 ]
 POST_LAYOUT = [
-    ("character", "u1", 0x6), ("action", ">u2", 0x7), ("x", ">f4", 0x9), ("y", ">f4", 0xD),
-    ("facing", ">f4", 0x11), ("percent", ">f4", 0x15), ("shield", ">f4", 0x19),
-    ("last_hit_by", "u1", 0x1F), ("stocks", "u1", 0x20), ("action_frame", ">f4", 0x21),
-    ("hitstun", ">f4", 0x2A), ("on_ground", "u1", 0x2E), ("jumps_left", "u1", 0x31),
-    ("l_cancel", "u1", 0x32), ("hurtbox", "u1", 0x33), ("speed_air_x_self", ">f4", 0x34),
-    ("speed_y_self", ">f4", 0x38), ("speed_x_attack", ">f4", 0x3C),
-    ("speed_y_attack", ">f4", 0x40), ("speed_ground_x_self", ">f4", 0x44),
+    ("character", "u1", 0x6),
+    ("action", ">u2", 0x7),
+    ("x", ">f4", 0x9),
+    ("y", ">f4", 0xD),
+    ("facing", ">f4", 0x11),
+    ("percent", ">f4", 0x15),
+    ("shield", ">f4", 0x19),
+    ("last_hit_by", "u1", 0x1F),
+    ("stocks", "u1", 0x20),
+    ("action_frame", ">f4", 0x21),
+    ("hitstun", ">f4", 0x2A),
+    ("on_ground", "u1", 0x2E),
+    ("jumps_left", "u1", 0x31),
+    ("l_cancel", "u1", 0x32),
+    ("hurtbox", "u1", 0x33),
+    ("speed_air_x_self", ">f4", 0x34),
+    ("speed_y_self", ">f4", 0x38),
+    ("speed_x_attack", ">f4", 0x3C),
+    ("speed_y_attack", ">f4", 0x40),
+    ("speed_ground_x_self", ">f4", 0x44),
     ("hitlag", ">f4", 0x48),
 ]
 ITEM_LAYOUT = [
-    ("type", ">u2", 0x4), ("state", "u1", 0x6), ("x", ">f4", 0x13), ("y", ">f4", 0x17),
-    ("spawn_id", ">u4", 0x21), ("owner", "i1", 0x29),
+    ("type", ">u2", 0x4),
+    ("state", "u1", 0x6),
+    ("x", ">f4", 0x13),
+    ("y", ">f4", 0x17),
+    ("spawn_id", ">u4", 0x21),
+    ("owner", "i1", 0x29),
 ]
 
 
 def _decode(payloads: list[bytes], size: int, layout: list) -> dict[str, np.ndarray | None]:
     """Decode equal-sized payloads; fields past ``size`` (older versions) come back None."""
     kept = [(name, fmt, off) for name, fmt, off in layout if off + np.dtype(fmt).itemsize <= size]
-    dtype = np.dtype({"names": [k[0] for k in kept], "formats": [k[1] for k in kept],
-                      "offsets": [k[2] for k in kept], "itemsize": size})
+    dtype = np.dtype(
+        {
+            "names": [k[0] for k in kept],
+            "formats": [k[1] for k in kept],
+            "offsets": [k[2] for k in kept],
+            "itemsize": size,
+        }
+    )
     records = np.frombuffer(b"".join(payloads), dtype=dtype)
     out: dict[str, np.ndarray | None] = {name: None for name, _, _ in layout}
     for name in dtype.names:
@@ -108,8 +136,7 @@ def _port_frames(frames: list, port: int, pre_size: int, post_size: int) -> Play
         return fields, np.array(present, dtype=bool)
 
     leader, leader_present = gather(False)
-    has_follower = any(f.ports[port] is not None and f.ports[port].follower is not None
-                       for f in frames)
+    has_follower = any(f.ports[port] is not None and f.ports[port].follower is not None for f in frames)
     if not has_follower:
         return PlayerFrames(leader, leader_present)
     follower, present = gather(True)
@@ -138,8 +165,7 @@ def _items(frames: list, item_size: int, n: int) -> Items:
     if not payloads or item_size <= 0:
         return Items.empty(n)
     counts = np.array([len(items) for items in per_frame], dtype=np.int64)
-    fields = _decode([p[:item_size].ljust(item_size, b"\0") for p in payloads], item_size,
-                     ITEM_LAYOUT)
+    fields = _decode([p[:item_size].ljust(item_size, b"\0") for p in payloads], item_size, ITEM_LAYOUT)
     if fields["owner"] is None:  # before 3.6
         fields["owner"] = np.full(len(payloads), -1, dtype=np.int8)
     return Items(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), fields)

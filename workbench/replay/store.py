@@ -12,6 +12,7 @@ Game files are written to a temporary name and renamed, and the manifest is merg
 rewritten under an exclusive lock, so two ingests into one store at once do not corrupt
 it: each merges its rows into whatever the other wrote last.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -32,18 +33,38 @@ from workbench.replay.table import GameTable, from_arrow, to_arrow
 from workbench.types import PLAYER_FIELDS
 
 MANIFEST_COLUMNS = {
-    "md5": pa.string(), "path": pa.string(), "status": pa.string(), "reason": pa.string(),
-    "detail": pa.string(), "parser": pa.string(), "frames": pa.int64(),
-    "playable_frames": pa.int64(), "num_players": pa.int64(),
-    "characters": pa.list_(pa.string()), "character_ids": pa.list_(pa.int64()),
-    "stage": pa.int64(), "stage_name": pa.string(), "slippi_version": pa.string(),
-    "names": pa.list_(pa.string()), "duration_s": pa.float64(), "mode": pa.string(),
-    "end_method": pa.string(), "winner_port": pa.int64(), "game_key": pa.string(),
-    "duplicate_of": pa.string(), "quality_flags": pa.list_(pa.string()),
-    "sd_count": pa.list_(pa.int64()), "idle_seconds": pa.list_(pa.float64()),
-    "quality": pa.float64(), "sd_chain": pa.list_(pa.int64()), "sandbagging": pa.list_(pa.float64()),
-    "has_cpu": pa.bool_(), "start_at": pa.string(), "file": pa.string(),
-    "size": pa.int64(), "mtime_ns": pa.int64(),
+    "md5": pa.string(),
+    "path": pa.string(),
+    "status": pa.string(),
+    "reason": pa.string(),
+    "detail": pa.string(),
+    "parser": pa.string(),
+    "frames": pa.int64(),
+    "playable_frames": pa.int64(),
+    "num_players": pa.int64(),
+    "characters": pa.list_(pa.string()),
+    "character_ids": pa.list_(pa.int64()),
+    "stage": pa.int64(),
+    "stage_name": pa.string(),
+    "slippi_version": pa.string(),
+    "names": pa.list_(pa.string()),
+    "duration_s": pa.float64(),
+    "mode": pa.string(),
+    "end_method": pa.string(),
+    "winner_port": pa.int64(),
+    "game_key": pa.string(),
+    "duplicate_of": pa.string(),
+    "quality_flags": pa.list_(pa.string()),
+    "sd_count": pa.list_(pa.int64()),
+    "idle_seconds": pa.list_(pa.float64()),
+    "quality": pa.float64(),
+    "sd_chain": pa.list_(pa.int64()),
+    "sandbagging": pa.list_(pa.float64()),
+    "has_cpu": pa.bool_(),
+    "start_at": pa.string(),
+    "file": pa.string(),
+    "size": pa.int64(),
+    "mtime_ns": pa.int64(),
 }
 MANIFEST_SCHEMA = pa.schema([pa.field(k, v) for k, v in MANIFEST_COLUMNS.items()])
 COMPRESSION = "zstd"
@@ -105,9 +126,17 @@ class FrameStore:
     def write_game(self, md5: str, table: GameTable) -> Path:
         arrow = to_arrow(table)
         target = self.game_path(md5)
-        _atomic_write(target, lambda tmp: pq.write_table(
-            arrow, tmp, compression=COMPRESSION, compression_level=COMPRESSION_LEVEL,
-            write_statistics=False, use_dictionary=False))
+        _atomic_write(
+            target,
+            lambda tmp: pq.write_table(
+                arrow,
+                tmp,
+                compression=COMPRESSION,
+                compression_level=COMPRESSION_LEVEL,
+                write_statistics=False,
+                use_dictionary=False,
+            ),
+        )
         return target
 
     def load(self, md5: str, columns: list[str] | None = None) -> GameTable:
@@ -117,8 +146,9 @@ class FrameStore:
         parquet = pq.ParquetFile(self.game_path(md5), memory_map=True)
         return from_arrow(parquet.read(columns=columns, use_threads=False))
 
-    def load_many(self, md5s: list[str], columns: list[str] | None = None,
-                  threads: int | None = None) -> list[GameTable]:
+    def load_many(
+        self, md5s: list[str], columns: list[str] | None = None, threads: int | None = None
+    ) -> list[GameTable]:
         """Load several games; Parquet decoding releases the GIL, so threads overlap it."""
         threads = threads or min(8, os.cpu_count() or 1)
         if threads <= 1 or len(md5s) <= 1:
@@ -163,8 +193,11 @@ class FrameStore:
 
     def games(self, status: str | None = "ok") -> list[dict]:
         """Manifest rows of stored games, by default those training takes."""
-        return [r for r in self.manifest() if (status is None or r["status"] == status)
-                and r["file"] and (self.root / r["file"]).exists()]
+        return [
+            r
+            for r in self.manifest()
+            if (status is None or r["status"] == status) and r["file"] and (self.root / r["file"]).exists()
+        ]
 
     def games_under(self, roots: list[str | os.PathLike]) -> set[str]:
         """md5s of ok games whose replay file lies under (or is) one of ``roots``."""

@@ -4,6 +4,7 @@ Both parsers (peppi-py and the py-slippi fallback) fill a :class:`GameTable` thr
 :func:`build_table`, so the schema, the defaults for fields a Slippi version does not
 record, and the rollback resolution are written once.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,14 +27,15 @@ class Items:
     Kept ragged because most frames hold 0 to 2 items; :meth:`dense` gives the fixed
     ``(frames, MAX_ITEMS)`` slots the embedder and libmelee use."""
 
-    offsets: np.ndarray                  # (N + 1,) int64
-    fields: dict[str, np.ndarray]        # name in ITEM_FIELDS (not "present") -> (total,)
+    offsets: np.ndarray  # (N + 1,) int64
+    fields: dict[str, np.ndarray]  # name in ITEM_FIELDS (not "present") -> (total,)
 
     @classmethod
     def empty(cls, n: int) -> "Items":
-        return cls(np.zeros(n + 1, dtype=np.int64),
-                   {name: np.zeros(0, dtype=dtype) for name, (dtype, _) in ITEM_FIELDS.items()
-                    if name != "present"})
+        return cls(
+            np.zeros(n + 1, dtype=np.int64),
+            {name: np.zeros(0, dtype=dtype) for name, (dtype, _) in ITEM_FIELDS.items() if name != "present"},
+        )
 
     def counts(self) -> np.ndarray:
         return np.diff(self.offsets)
@@ -48,8 +50,10 @@ class Items:
     def dense(self, max_items: int = MAX_ITEMS) -> dict[str, np.ndarray]:
         """``item_{field}`` arrays of shape (frames, max_items), packed from slot 0."""
         n = len(self.offsets) - 1
-        out = {f"item_{name}": np.full((n, max_items), default, dtype=dtype)
-               for name, (dtype, default) in ITEM_FIELDS.items()}
+        out = {
+            f"item_{name}": np.full((n, max_items), default, dtype=dtype)
+            for name, (dtype, default) in ITEM_FIELDS.items()
+        }
         counts = np.minimum(self.counts(), max_items)
         total = int(counts.sum())
         if total:
@@ -71,10 +75,10 @@ class GameTable:
     ``items`` holds the items and projectiles of each frame."""
 
     meta: GameMeta
-    frames: np.ndarray               # (N,) int32 frame index, from -123 up
+    frames: np.ndarray  # (N,) int32 frame index, from -123 up
     columns: dict[str, np.ndarray]
     items: Items
-    parser: str = "peppi"            # "peppi", "peppi-repaired" (see replay.repair) or "py-slippi"
+    parser: str = "peppi"  # "peppi", "peppi-repaired" (see replay.repair) or "py-slippi"
 
     @property
     def num_players(self) -> int:
@@ -92,8 +96,7 @@ class GameTable:
         For a player without a Nana, ``nana=True`` gives the schema defaults."""
         prefix = f"p{index}_nana_" if nana else f"p{index}_"
         if nana and not self.has_nana(index):
-            return {name: np.full(len(self), default, dtype=dtype)
-                    for name, (dtype, default) in PLAYER_FIELDS.items()}
+            return {name: np.full(len(self), default, dtype=dtype) for name, (dtype, default) in PLAYER_FIELDS.items()}
         return {name: self.columns[prefix + name] for name in PLAYER_FIELDS}
 
 
@@ -110,8 +113,9 @@ def resolve_rollback(frame_ids: np.ndarray) -> np.ndarray | None:
     return (len(frame_ids) - 1 - first_in_reversed).astype(np.int64)
 
 
-def player_block(fields: dict[str, np.ndarray | None], n: int, present: np.ndarray | None,
-                 missing: set[str]) -> dict[str, np.ndarray]:
+def player_block(
+    fields: dict[str, np.ndarray | None], n: int, present: np.ndarray | None, missing: set[str]
+) -> dict[str, np.ndarray]:
     """Cast one player's fields to the schema dtypes, filling absent ones with defaults.
 
     ``fields`` holds reader output (None where the version does not record a field);
@@ -152,8 +156,9 @@ def to_arrow(table: GameTable) -> pa.Table:
         arrays.append(pa.ListArray.from_arrays(offsets, pa.array(values)))
         names.append(f"item_{name}")
     meta = {"schema_version": SCHEMA_VERSION, "parser": table.parser, "meta": table.meta.to_dict()}
-    schema = pa.schema([pa.field(n, a.type) for n, a in zip(names, arrays)],
-                       metadata={META_KEY: json.dumps(meta).encode()})
+    schema = pa.schema(
+        [pa.field(n, a.type) for n, a in zip(names, arrays)], metadata={META_KEY: json.dumps(meta).encode()}
+    )
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -169,7 +174,7 @@ def from_arrow(arrow: pa.Table) -> GameTable:
             if items is None:
                 offsets = chunk.offsets.to_numpy().astype(np.int64)
                 items = Items(offsets - offsets[0], {})
-            items.fields[name[len("item_"):]] = chunk.values.to_numpy(zero_copy_only=False)
+            items.fields[name[len("item_") :]] = chunk.values.to_numpy(zero_copy_only=False)
         else:
             columns[name] = chunk.to_numpy(zero_copy_only=False)
     frames = columns.pop("frame")
@@ -184,13 +189,12 @@ class PlayerFrames:
     """One port's reader output: leader fields, and Nana's when the port has a follower."""
 
     leader: dict[str, np.ndarray | None]
-    leader_present: np.ndarray | None = None   # False on frames the port sent nothing
+    leader_present: np.ndarray | None = None  # False on frames the port sent nothing
     follower: dict[str, np.ndarray | None] | None = None
     follower_present: np.ndarray | None = None
 
 
-def assemble(meta: GameMeta, frames: np.ndarray, players: list[PlayerFrames],
-             items: Items, parser: str) -> GameTable:
+def assemble(meta: GameMeta, frames: np.ndarray, players: list[PlayerFrames], items: Items, parser: str) -> GameTable:
     """Build the typed table from reader output, shared by both parsers."""
     n = len(frames)
     columns: dict[str, np.ndarray] = {}
@@ -223,8 +227,12 @@ def _winner(meta: GameMeta, columns: dict[str, np.ndarray]) -> int | None:
     if meta.end_method == "no_contest" or meta.is_teams:
         return None
     ranked = sorted(
-        ((int(columns[f"p{i}_stocks"][-1]), -float(columns[f"p{i}_percent"][-1]), p.port)
-         for i, p in enumerate(meta.players)), reverse=True)
+        (
+            (int(columns[f"p{i}_stocks"][-1]), -float(columns[f"p{i}_percent"][-1]), p.port)
+            for i, p in enumerate(meta.players)
+        ),
+        reverse=True,
+    )
     if len(ranked) > 1 and ranked[0][:2] == ranked[1][:2]:
         return None
     return ranked[0][2]

@@ -11,6 +11,7 @@ values are numbers, booleans, strings or null (NaN and infinities are written as
 Where the path is not given, ``$WORKBENCH_METRICS_PATH`` is used (the sweep sets both);
 with neither, nothing is written and the metrics are only shown and glued.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,19 +43,22 @@ def _json_scalar(name: str, value: Any) -> Any:
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    raise TypeError(f"metric {name!r} is a {type(value).__name__}: record numbers, booleans "
-                    "or strings (one metric per name)")
+    raise TypeError(
+        f"metric {name!r} is a {type(value).__name__}: record numbers, booleans or strings (one metric per name)"
+    )
 
 
-def record_metrics(metrics: Mapping[str, Any], path: str | os.PathLike | None = None,
-                   prefix: str = "") -> dict[str, Any]:
+def record_metrics(
+    metrics: Mapping[str, Any], path: str | os.PathLike | None = None, prefix: str = ""
+) -> dict[str, Any]:
     """Record ``metrics`` (name -> scalar) for this notebook run and return them.
 
     ``prefix="explore"`` names ``games`` as ``explore/games``. Calls with the same path in
     one process merge (the first call of a process starts the file afresh). Also glued
     for scrapbook when it is installed."""
-    named = {(f"{prefix}/{name}" if prefix else str(name)): _json_scalar(str(name), value)
-             for name, value in metrics.items()}
+    named = {
+        (f"{prefix}/{name}" if prefix else str(name)): _json_scalar(str(name), value) for name, value in metrics.items()
+    }
     target = path or os.environ.get(METRICS_ENV) or None
     if target:
         target = Path(target).resolve()

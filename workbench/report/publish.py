@@ -13,6 +13,7 @@
 ``build_index`` makes a page linking sub-reports (ingest, train, eval, ... notebooks);
 ``publish_notebook`` renders one executed notebook; ``publish_sweep`` a whole sweep.
 """
+
 from __future__ import annotations
 
 import html
@@ -33,7 +34,9 @@ EMBED_OPTIONS = {"actions": False, "renderer": "svg"}
 # tags that make a browser fetch something: none may point off the machine
 EXTERNAL_LOAD = re.compile(
     r"<(script|link|img|iframe|source|embed)\b[^>]*\b(src|href)\s*=\s*[\"']?\s*(https?:)?//"
-    r"|\bimport\(\s*[\"'](https?:)?//", re.IGNORECASE)
+    r"|\bimport\(\s*[\"'](https?:)?//",
+    re.IGNORECASE,
+)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -58,8 +61,14 @@ def escape(value: Any) -> str:
 def script_json(value: Any) -> str:
     """JSON safe to place inside ``<script>``: ``<``, ``>`` and ``&`` become ``\\u`` escapes,
     so no string in the data (``</script>``, ``<!--``) can end or bend the element."""
-    return (json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e")
-            .replace("&", "\\u0026").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    return (
+        json.dumps(value)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
 
 
 @lru_cache(maxsize=1)
@@ -69,8 +78,9 @@ def vega_bundle() -> str:
         import altair as alt
         import vl_convert
     except ImportError:
-        raise PublishError("reports need vl-convert-python for the inline chart "
-                           "library: pip install vl-convert-python") from None
+        raise PublishError(
+            "reports need vl-convert-python for the inline chart library: pip install vl-convert-python"
+        ) from None
     version = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
     try:
         bundle = vl_convert.javascript_bundle(vl_version=version)
@@ -87,17 +97,21 @@ def chart_spec(chart: Any) -> dict:
 def chart_div(chart: Any, div_id: str) -> str:
     """A ``<div>`` and the inline call that draws ``chart`` into it."""
     div_id = re.sub(r"[^A-Za-z0-9_-]", "-", div_id)
-    return (f'<div class="chart" id="{div_id}"></div>\n<script>vegaEmbed("#{div_id}", '
-            f"{script_json(chart_spec(chart))}, {json.dumps(EMBED_OPTIONS)})"
-            f'.catch(function (e) {{ console.error(e); }});</script>')
+    return (
+        f'<div class="chart" id="{div_id}"></div>\n<script>vegaEmbed("#{div_id}", '
+        f"{script_json(chart_spec(chart))}, {json.dumps(EMBED_OPTIONS)})"
+        f".catch(function (e) {{ console.error(e); }});</script>"
+    )
 
 
 def page(title: str, body: str, charts: bool = True) -> str:
     """A whole standalone page; ``charts`` inlines the Vega bundle into its head."""
     bundle = f"<script>{vega_bundle()}</script>" if charts else ""
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{escape(title)}</title><style>{STYLE}</style>{bundle}</head>\n"
-            f"<body>\n<h1>{escape(title)}</h1>\n{body}\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{STYLE}</style>{bundle}</head>\n"
+        f"<body>\n<h1>{escape(title)}</h1>\n{body}\n</body></html>\n"
+    )
 
 
 def check_offline(text: str, source: str = "page") -> str:
@@ -115,8 +129,9 @@ def write_page(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
-def table_html(rows: Sequence[dict], columns: Sequence[str], row_class: str | None = None,
-               links: dict[str, str] | None = None) -> str:
+def table_html(
+    rows: Sequence[dict], columns: Sequence[str], row_class: str | None = None, links: dict[str, str] | None = None
+) -> str:
     """An escaped HTML table; ``row_class`` names a column whose value becomes the row's
     class, ``links`` maps a cell text of the first column to a relative href."""
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
@@ -140,20 +155,19 @@ class ReportEntry:
     """One linked sub-report of an index page."""
 
     title: str
-    href: str                 # relative to the index page
+    href: str  # relative to the index page
     description: str = ""
-    status: str = ""          # e.g. "ok", "failed"
+    status: str = ""  # e.g. "ok", "failed"
 
 
-def build_index(title: str, entries: Iterable[ReportEntry], out: str | os.PathLike,
-                intro: str = "") -> Path:
+def build_index(title: str, entries: Iterable[ReportEntry], out: str | os.PathLike, intro: str = "") -> Path:
     """Write an index page linking sub-reports (one row per entry, all text escaped)."""
     entries = list(entries)
-    rows = [{"report": e.title, "status": e.status, "description": e.description}
-            for e in entries]
+    rows = [{"report": e.title, "status": e.status, "description": e.description} for e in entries]
     links = {e.title: e.href for e in entries}
     body = (f"<p>{escape(intro)}</p>" if intro else "") + table_html(
-        rows, ["report", "status", "description"], links=links)
+        rows, ["report", "status", "description"], links=links
+    )
     return write_page(out, page(title, body, charts=False))
 
 
@@ -161,15 +175,13 @@ def build_index(title: str, entries: Iterable[ReportEntry], out: str | os.PathLi
 # Executed notebooks to HTML, without code.
 # --------------------------------------------------------------------------------------
 
-WIDGET_NOTE = ('<p class="muted">(An interactive widget was here: open the notebook in '
-               "Jupyter to use it.)</p>")
-EXTERNAL_SCRIPT = re.compile(r"<script\b[^>]*\bsrc\s*=\s*[\"']?(https?:)?//[^>]*>\s*</script>",
-                             re.IGNORECASE)
+WIDGET_NOTE = '<p class="muted">(An interactive widget was here: open the notebook in Jupyter to use it.)</p>'
+EXTERNAL_SCRIPT = re.compile(r"<script\b[^>]*\bsrc\s*=\s*[\"']?(https?:)?//[^>]*>\s*</script>", re.IGNORECASE)
 EXTERNAL_LINK = re.compile(r"<link\b[^>]*\bhref\s*=\s*[\"']?(https?:)?//[^>]*>", re.IGNORECASE)
 # inline scripts that fetch modules at run time (nbconvert's mermaid loader)
 EXTERNAL_IMPORT = re.compile(
-    r"<script\b[^>]*>(?:(?!</script>).)*?\bimport\(\s*[\"'](https?:)?//.*?</script>",
-    re.IGNORECASE | re.DOTALL)
+    r"<script\b[^>]*>(?:(?!</script>).)*?\bimport\(\s*[\"'](https?:)?//.*?</script>", re.IGNORECASE | re.DOTALL
+)
 
 
 def _static_outputs(notebook: Any) -> int:
@@ -215,8 +227,9 @@ def render_notebook(path: str | os.PathLike) -> str:
     notebook = nbformat.read(path, as_version=4)
     verdict_first(notebook)
     charts = _static_outputs(notebook)
-    exporter = HTMLExporter(template_name="lab", exclude_input=True,
-                            exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(
+        template_name="lab", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
     body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": path.stem}})
     # MathJax, require.js, mermaid come from a CDN in nbconvert's template: reports go without
     body = EXTERNAL_IMPORT.sub("", EXTERNAL_LINK.sub("", EXTERNAL_SCRIPT.sub("", body)))
@@ -234,32 +247,39 @@ def publish_notebook(path: str | os.PathLike, out: str | os.PathLike) -> Path:
 # A sweep's report.
 # --------------------------------------------------------------------------------------
 
+
 def _display_columns(results: Any) -> list[str]:
     from workbench.report.results import metric_columns, varying_parameters
 
     ok = results[results["status"] == "ok"]
-    return (["arm", "status", "attempts", "seconds"] + varying_parameters(results)
-            + metric_columns(ok if len(ok) else results))
+    return (
+        ["arm", "status", "attempts", "seconds"]
+        + varying_parameters(results)
+        + metric_columns(ok if len(ok) else results)
+    )
 
 
 def _failed_section(failed: list[dict]) -> str:
     if not failed:
         return ""
-    items = "".join(f'<li>{escape(r["arm"])} after {escape(r["attempts"])} attempt(s): '
-                    f'<span class="error">{escape(r["error"])}</span></li>' for r in failed)
+    items = "".join(
+        f"<li>{escape(r['arm'])} after {escape(r['attempts'])} attempt(s): "
+        f'<span class="error">{escape(r["error"])}</span></li>'
+        for r in failed
+    )
     return f"<h2>Failed arms</h2><ul>{items}</ul>"
 
 
 def _charts_section(charts: list) -> str:
     if not charts:
-        return ('<p class="muted">No numeric metric varies with a parameter across finished '
-                "arms.</p>")
+        return '<p class="muted">No numeric metric varies with a parameter across finished arms.</p>'
     divs = "".join(chart_div(chart, f"metric-{i}") for i, chart in enumerate(charts))
     return f'<div class="charts">{divs}</div>'
 
 
-def publish_sweep(run_dir: str | os.PathLike, report_dir: str | os.PathLike,
-                  title: str | None = None, seed_parameter: str = "seed") -> Path:
+def publish_sweep(
+    run_dir: str | os.PathLike, report_dir: str | os.PathLike, title: str | None = None, seed_parameter: str = "seed"
+) -> Path:
     """Aggregate a sweep folder (``results.csv``/``.parquet`` beside the arms) and publish
     ``report_dir/index.html``: comparison table, metric-versus-parameter charts, and each
     arm's notebook as ``arms/<arm>.html`` without code. Returns the index path."""
@@ -280,10 +300,14 @@ def publish_sweep(run_dir: str | os.PathLike, report_dir: str | os.PathLike,
     records = results.astype(object).where(results.notna(), None).to_dict("records")
     failed = [r for r in records if r["status"] == "failed"]
     charts = comparison_charts(results, seed_parameter)
-    body = (f"<p>{len(results)} arms: {len(results) - len(failed)} ok, {len(failed)} failed. "
-            f"Table: <code>{escape(run_dir / 'results.csv')}</code> and <code>.parquet</code>.</p>"
-            + _failed_section(failed) + '<h2>Arms</h2><div class="scroll">'
-            + table_html(records, _display_columns(results), "status", links) + "</div>"
-            + "<h2>Metrics by parameter</h2>" + _charts_section(charts))
-    return write_page(report_dir / "index.html",
-                      page(title or f"Sweep {run_dir.name}", body, charts=bool(charts)))
+    body = (
+        f"<p>{len(results)} arms: {len(results) - len(failed)} ok, {len(failed)} failed. "
+        f"Table: <code>{escape(run_dir / 'results.csv')}</code> and <code>.parquet</code>.</p>"
+        + _failed_section(failed)
+        + '<h2>Arms</h2><div class="scroll">'
+        + table_html(records, _display_columns(results), "status", links)
+        + "</div>"
+        + "<h2>Metrics by parameter</h2>"
+        + _charts_section(charts)
+    )
+    return write_page(report_dir / "index.html", page(title or f"Sweep {run_dir.name}", body, charts=bool(charts)))

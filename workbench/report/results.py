@@ -1,6 +1,7 @@
 """A sweep's arms side by side: one table row per arm (status, parameters, metrics),
 written as CSV and Parquet, and charts of each metric against each parameter with the
 spread over seeds as error bars."""
+
 from __future__ import annotations
 
 import json
@@ -44,14 +45,19 @@ def collect_results(run_dir: str | os.PathLike, arms: Iterable[str] | None = Non
 
 def metric_columns(results: pd.DataFrame) -> list[str]:
     """Numeric metric columns (neither bookkeeping nor parameters)."""
-    return [c for c in results.columns if c not in META_COLUMNS and not c.startswith("param/")
-            and pd.api.types.is_numeric_dtype(results[c]) and results[c].notna().any()]
+    return [
+        c
+        for c in results.columns
+        if c not in META_COLUMNS
+        and not c.startswith("param/")
+        and pd.api.types.is_numeric_dtype(results[c])
+        and results[c].notna().any()
+    ]
 
 
 def varying_parameters(results: pd.DataFrame) -> list[str]:
     """``param/*`` columns that take more than one value across arms."""
-    return [c for c in results.columns if c.startswith("param/")
-            and results[c].astype(str).nunique(dropna=False) > 1]
+    return [c for c in results.columns if c.startswith("param/") and results[c].astype(str).nunique(dropna=False) > 1]
 
 
 def write_results(results: pd.DataFrame, run_dir: str | os.PathLike) -> tuple[Path, Path]:
@@ -74,28 +80,36 @@ def _text(value) -> str:
     return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
 
-def metric_chart(results: pd.DataFrame, metric: str, parameter: str,
-                 seed_parameter: str = "param/seed") -> alt.LayerChart:
+def metric_chart(
+    results: pd.DataFrame, metric: str, parameter: str, seed_parameter: str = "param/seed"
+) -> alt.LayerChart:
     """Mean of ``metric`` per value of ``parameter`` (points) with the spread over the
     arms sharing that value, seeds included (error bars: one standard deviation); other
     varying parameters are told apart by colour."""
     ok = results[results["status"] == "ok"]
     others = [c for c in varying_parameters(ok) if c not in (parameter, seed_parameter)]
-    data = pd.DataFrame({
-        "value": ok[parameter].map(_text), metric: ok[metric],
-        "group": ok[others].astype(str).agg(", ".join, axis=1) if others else "all arms"})
+    data = pd.DataFrame(
+        {
+            "value": ok[parameter].map(_text),
+            metric: ok[metric],
+            "group": ok[others].astype(str).agg(", ".join, axis=1) if others else "all arms",
+        }
+    )
     x = alt.X("value:N", title=parameter.removeprefix("param/"))
-    base = alt.Chart(data).encode(x=x, color=alt.Color("group:N", title=", ".join(
-        o.removeprefix("param/") for o in others) or None))
+    base = alt.Chart(data).encode(
+        x=x, color=alt.Color("group:N", title=", ".join(o.removeprefix("param/") for o in others) or None)
+    )
     return alt.layer(
         base.mark_errorbar(extent="stdev").encode(y=alt.Y(f"{metric}:Q", title=metric)),
         base.mark_point(filled=True, size=70).encode(
-            y=f"mean({metric}):Q", tooltip=["value:N", "group:N", f"mean({metric}):Q"]),
+            y=f"mean({metric}):Q", tooltip=["value:N", "group:N", f"mean({metric}):Q"]
+        ),
     ).properties(width=220, height=160, title=f"{metric} vs {parameter.removeprefix('param/')}")
 
 
-def comparison_charts(results: pd.DataFrame, seed_parameter: str = "seed",
-                      max_charts: int = 24) -> list[alt.LayerChart]:
+def comparison_charts(
+    results: pd.DataFrame, seed_parameter: str = "seed", max_charts: int = 24
+) -> list[alt.LayerChart]:
     """:func:`metric_chart` for every numeric metric against every varying parameter
     other than the seed (at most ``max_charts``); metrics that differ between arms first."""
     if results.empty or not (results["status"] == "ok").any():
@@ -104,6 +118,5 @@ def comparison_charts(results: pd.DataFrame, seed_parameter: str = "seed",
     seed = f"param/{seed_parameter}"
     parameters = [p for p in varying_parameters(ok) if p != seed]
     metrics = sorted(metric_columns(ok), key=lambda m: ok[m].nunique() <= 1)  # stable
-    charts = [metric_chart(results, metric, parameter, seed)
-              for metric in metrics for parameter in parameters]
+    charts = [metric_chart(results, metric, parameter, seed) for metric in metrics for parameter in parameters]
     return charts[:max_charts]

@@ -26,6 +26,7 @@ other arms finish regardless.
 Notebooks run with their own folder as working directory (as in Jupyter and nbval), so
 relative paths in parameters are relative to the notebook, unless ``cwd`` says otherwise.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -73,7 +74,7 @@ class Arm:
 
     name: str
     parameters: dict[str, Any]
-    varying: dict[str, Any]          # the parameters that name it
+    varying: dict[str, Any]  # the parameters that name it
     num_cpus: float = 1.0
     num_gpus: float = 0.0
 
@@ -99,7 +100,7 @@ class ArmResult:
     seconds: float
     parameters: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
-    notebook: str | None = None      # the executed notebook's JSON (not kept in status)
+    notebook: str | None = None  # the executed notebook's JSON (not kept in status)
 
 
 def load_grid(path: str | os.PathLike) -> Grid:
@@ -122,10 +123,13 @@ def parse_grid(data: dict, source: str = "grid") -> Grid:
         raise SweepError(f"{source}: expected a mapping with parameters/grid/arms keys")
     unknown = set(data) - {"parameters", "grid", "arms", "resources"}
     if unknown:
-        raise SweepError(f"{source}: unknown keys {sorted(unknown)}; use parameters, grid, "
-                         "arms and resources")
-    grid = Grid(dict(data.get("parameters") or {}), dict(data.get("grid") or {}),
-                list(data.get("arms") or []), dict(data.get("resources") or {}))
+        raise SweepError(f"{source}: unknown keys {sorted(unknown)}; use parameters, grid, arms and resources")
+    grid = Grid(
+        dict(data.get("parameters") or {}),
+        dict(data.get("grid") or {}),
+        list(data.get("arms") or []),
+        dict(data.get("resources") or {}),
+    )
     for name, values in grid.grid.items():
         if not isinstance(values, list) or not values:
             raise SweepError(f"{source}: grid.{name} must be a non-empty list of values")
@@ -157,15 +161,13 @@ def arm_name(varying: dict[str, Any]) -> str:
     return name
 
 
-def expand_grid(grid: Grid, num_cpus: float | None = None,
-                num_gpus: float | None = None) -> list[Arm]:
+def expand_grid(grid: Grid, num_cpus: float | None = None, num_gpus: float | None = None) -> list[Arm]:
     """The arms of a grid: the cross product first, then the explicit arms (duplicates
     dropped). CPU/GPU requests come from ``resources``, overridden by the arguments."""
     cpus = float(num_cpus if num_cpus is not None else grid.resources.get("num_cpus", 1))
     gpus = float(num_gpus if num_gpus is not None else grid.resources.get("num_gpus", 0))
     keys = list(grid.grid)
-    varyings = [dict(zip(keys, values, strict=True))
-                for values in itertools.product(*grid.grid.values())]
+    varyings = [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.grid.values())]
     if not keys:
         varyings = [] if grid.arms else [{}]
     varyings += [dict(arm) for arm in grid.arms]
@@ -183,15 +185,16 @@ def expand_grid(grid: Grid, num_cpus: float | None = None,
 # Running one arm: the same function runs in a local process pool and as a Ray task.
 # --------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ArmTask:
     """Everything a worker needs to run one arm (picklable, paths not shared required)."""
 
     arm: Arm
-    notebook_text: str               # the input notebook's JSON
-    cwd: str                         # working directory of the kernel
+    notebook_text: str  # the input notebook's JSON
+    cwd: str  # working directory of the kernel
     retries: int = 0
-    timeout_s: float | None = None   # per cell; None for no limit
+    timeout_s: float | None = None  # per cell; None for no limit
     kernel_name: str | None = None
 
 
@@ -205,7 +208,7 @@ def one_line_error(err: BaseException) -> str:
         text = f"{type(err).__name__}: {err}"
     text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # ANSI colours from IPython tracebacks
     text = " ".join(text.split())
-    return text[:MAX_ERROR - 3] + "..." if len(text) > MAX_ERROR else text
+    return text[: MAX_ERROR - 3] + "..." if len(text) > MAX_ERROR else text
 
 
 def kernel_environment(metrics_file: str) -> dict[str, str]:
@@ -222,10 +225,10 @@ def ran_to_the_end(path: Path) -> bool:
 
     if not path.exists():
         return False
-    cells = [c for c in nbformat.read(path, as_version=4).cells
-             if c.cell_type == "code" and c.source.strip()]
+    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" and c.source.strip()]
     return all(c.execution_count is not None for c in cells) and not any(
-        o.get("output_type") == "error" for c in cells for o in c.get("outputs", []))
+        o.get("output_type") == "error" for c in cells for o in c.get("outputs", [])
+    )
 
 
 @contextmanager
@@ -250,14 +253,20 @@ def run_attempt(task: ArmTask, source: Path, output: Path) -> str:
     output.unlink(missing_ok=True)
     try:
         papermill.execute_notebook(
-            str(source), str(output), parameters=task.arm.parameters, cwd=task.cwd,
-            kernel_name=task.kernel_name, progress_bar=False, log_output=False,
-            execution_timeout=REPLY_TIMEOUT_S, timeout_func=lambda cell: task.timeout_s,
-            extra_arguments=list(KERNEL_ARGUMENTS))
+            str(source),
+            str(output),
+            parameters=task.arm.parameters,
+            cwd=task.cwd,
+            kernel_name=task.kernel_name,
+            progress_bar=False,
+            log_output=False,
+            execution_timeout=REPLY_TIMEOUT_S,
+            timeout_func=lambda cell: task.timeout_s,
+            extra_arguments=list(KERNEL_ARGUMENTS),
+        )
     except Exception as err:  # any failure of the arm is recorded, not raised
         if ran_to_the_end(output):  # every cell ran: only the final kernel_info reply was lost
-            log.warning("arm %s: %s after its last cell; the run is complete",
-                        task.arm.name, one_line_error(err))
+            log.warning("arm %s: %s after its last cell; the run is complete", task.arm.name, one_line_error(err))
             return ""
         return one_line_error(err)
     return ""
@@ -279,9 +288,15 @@ def execute_arm(task: ArmTask) -> ArmResult:
                 if not error:
                     break
         return ArmResult(
-            task.arm.name, "failed" if error else "ok", attempts, error,
-            round(time.monotonic() - started, 2), task.arm.parameters,
-            load_metrics(metrics_file), output.read_text() if output.exists() else None)
+            task.arm.name,
+            "failed" if error else "ok",
+            attempts,
+            error,
+            round(time.monotonic() - started, 2),
+            task.arm.parameters,
+            load_metrics(metrics_file),
+            output.read_text() if output.exists() else None,
+        )
 
 
 def run_local(tasks: list[ArmTask], workers: int = 1) -> Iterator[ArmResult]:
@@ -297,8 +312,7 @@ def run_local(tasks: list[ArmTask], workers: int = 1) -> Iterator[ArmResult]:
                 try:
                     yield future.result()
                 except Exception as err:  # a worker process died: record it, keep going
-                    yield ArmResult(task.arm.name, "failed", 1, one_line_error(err), 0.0,
-                                    task.arm.parameters)
+                    yield ArmResult(task.arm.name, "failed", 1, one_line_error(err), 0.0, task.arm.parameters)
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
@@ -308,22 +322,24 @@ def run_local(tasks: list[ArmTask], workers: int = 1) -> Iterator[ArmResult]:
 # Ray: each arm is one task with its CPU/GPU request; retries stay inside execute_arm.
 # --------------------------------------------------------------------------------------
 
+
 def import_ray():
     """The optional ``ray`` package, or a SweepError that says how to get it."""
     try:
         import ray
     except ImportError:
-        raise SweepError("--ray needs the optional 'ray' package: pip install "
-                         "'exphil-workbench[ray]' (or leave out --ray to run arms in a local "
-                         "process pool)") from None
+        raise SweepError(
+            "--ray needs the optional 'ray' package: pip install "
+            "'exphil-workbench[ray]' (or leave out --ray to run arms in a local "
+            "process pool)"
+        ) from None
     return ray
 
 
 def ray_task_options(arm: Arm) -> dict[str, Any]:
     """``ray.remote(...).options`` of one arm: its resources, no Ray-level retries
     (``execute_arm`` retries itself, so attempts are counted in one place)."""
-    return {"num_cpus": arm.num_cpus, "num_gpus": arm.num_gpus, "max_retries": 0,
-            "name": f"sweep:{arm.name}"}
+    return {"num_cpus": arm.num_cpus, "num_gpus": arm.num_gpus, "max_retries": 0, "name": f"sweep:{arm.name}"}
 
 
 def submit_ray(tasks: list[ArmTask], ray: Any) -> dict[Any, ArmTask]:
@@ -349,13 +365,13 @@ def run_ray(tasks: list[ArmTask], address: str, ray: Any | None = None) -> Itera
             try:
                 yield ray.get(ref)
             except Exception as err:  # the task itself died (node lost, out of memory)
-                yield ArmResult(task.arm.name, "failed", 1, one_line_error(err), 0.0,
-                                task.arm.parameters)
+                yield ArmResult(task.arm.name, "failed", 1, one_line_error(err), 0.0, task.arm.parameters)
 
 
 # --------------------------------------------------------------------------------------
 # The driver: skip finished arms, run the rest, write each result as it arrives.
 # --------------------------------------------------------------------------------------
+
 
 def status_path(out: Path, arm: str) -> Path:
     return out / f"{arm}.status.json"
@@ -389,12 +405,21 @@ def write_result(out: Path, result: ArmResult) -> None:
     status_path(out, result.arm).write_text(json.dumps(status, indent=1, default=str))
 
 
-def run_sweep(notebook: str | os.PathLike, grid: Grid, out: str | os.PathLike, *,
-              workers: int = 1, retries: int = 0, ray_address: str | None = None,
-              cwd: str | os.PathLike | None = None, timeout_s: float | None = None,
-              kernel_name: str | None = None, num_cpus: float | None = None,
-              num_gpus: float | None = None,
-              on_result: Callable[[ArmResult], None] | None = None) -> list[ArmResult]:
+def run_sweep(
+    notebook: str | os.PathLike,
+    grid: Grid,
+    out: str | os.PathLike,
+    *,
+    workers: int = 1,
+    retries: int = 0,
+    ray_address: str | None = None,
+    cwd: str | os.PathLike | None = None,
+    timeout_s: float | None = None,
+    kernel_name: str | None = None,
+    num_cpus: float | None = None,
+    num_gpus: float | None = None,
+    on_result: Callable[[ArmResult], None] | None = None,
+) -> list[ArmResult]:
     """Run every arm of ``grid`` over ``notebook`` into ``out``; arms that finished in an
     earlier run are skipped. Returns one result per arm, in grid order."""
     notebook = Path(notebook)
@@ -406,9 +431,11 @@ def run_sweep(notebook: str | os.PathLike, grid: Grid, out: str | os.PathLike, *
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     arms = expand_grid(grid, num_cpus, num_gpus)
-    (out / "sweep.json").write_text(json.dumps({
-        "notebook": str(notebook), "grid": asdict(grid),
-        "arms": [arm.name for arm in arms]}, indent=1, default=str))
+    (out / "sweep.json").write_text(
+        json.dumps(
+            {"notebook": str(notebook), "grid": asdict(grid), "arms": [arm.name for arm in arms]}, indent=1, default=str
+        )
+    )
     results = {}
     for arm in arms:
         done = finished(out, arm)
@@ -418,8 +445,7 @@ def run_sweep(notebook: str | os.PathLike, grid: Grid, out: str | os.PathLike, *
                 on_result(done)
     text = notebook.read_text()
     work_dir = str(Path(cwd or notebook.parent).resolve())
-    tasks = [ArmTask(arm, text, work_dir, retries, timeout_s, kernel_name)
-             for arm in arms if arm.name not in results]
+    tasks = [ArmTask(arm, text, work_dir, retries, timeout_s, kernel_name) for arm in arms if arm.name not in results]
     stream = run_ray(tasks, ray_address) if ray_address and tasks else run_local(tasks, workers)
     for result in stream:
         write_result(out, result)
@@ -445,22 +471,22 @@ def check_parameters(notebook: str | os.PathLike, grid: Grid) -> None:
 
     valid = notebook_parameters(notebook)
     if not valid:
-        raise SweepError(f"{notebook} has no cell tagged 'parameters': a sweep cannot set "
-                         "anything in it")
+        raise SweepError(f"{notebook} has no cell tagged 'parameters': a sweep cannot set anything in it")
     used = [*grid.parameters, *grid.grid, *(key for arm in grid.arms for key in arm)]
     for name in dict.fromkeys(used):
         if name not in valid:
             close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise SweepError(f"the grid sets {name!r}, which {Path(notebook).name} does not take; "
-                             f"{hint}its parameters: {', '.join(valid)}")
+            raise SweepError(
+                f"the grid sets {name!r}, which {Path(notebook).name} does not take; "
+                f"{hint}its parameters: {', '.join(valid)}"
+            )
 
 
 def format_results(results: Iterable[ArmResult]) -> str:
     """One line per arm: status, attempts, seconds, and the error of failed arms."""
     lines = []
     for result in results:
-        line = (f"{result.status:<8} {result.arm}  "
-                f"({result.attempts} attempt(s), {result.seconds:.1f} s)")
+        line = f"{result.status:<8} {result.arm}  ({result.attempts} attempt(s), {result.seconds:.1f} s)"
         lines.append(line + (f"\n         {result.error}" if result.error else ""))
     return "\n".join(lines)

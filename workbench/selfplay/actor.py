@@ -8,6 +8,7 @@ sum of the components' log-probabilities along that path. Summing the per-compon
 entropies (or KLs) along the sampled path gives the chain rule's joint entropy (KL) in
 expectation over the path: an unbiased estimate of the joint quantity from one pass.
 """
+
 from __future__ import annotations
 
 import torch
@@ -32,7 +33,7 @@ def unroll(backbone: nn.Module, x: Tensor, state: State, starts: Tensor) -> tupl
         if a > 0:
             mask = starts[:, a]
             state = {k: torch.where(mask.view(-1, *[1] * (v.dim() - 1)), init[k], v) for k, v in state.items()}
-        y, state = backbone(x[:, a:b], state)                              # (B, b - a, H)
+        y, state = backbone(x[:, a:b], state)  # (B, b - a, H)
         pieces.append(y)
     return torch.cat(pieces, dim=1), state
 
@@ -57,8 +58,9 @@ def component_kl(comp: Component, logits: Tensor, other: Tensor) -> Tensor:
     """KL(p || q) of one component, p from ``logits``, q from ``other``, (…,)."""
     if comp.binary:
         p = torch.sigmoid(logits)
-        return (p * (F.logsigmoid(logits) - F.logsigmoid(other))
-                + (1 - p) * (F.logsigmoid(-logits) - F.logsigmoid(-other))).sum(-1)
+        return (
+            p * (F.logsigmoid(logits) - F.logsigmoid(other)) + (1 - p) * (F.logsigmoid(-logits) - F.logsigmoid(-other))
+        ).sum(-1)
     logp, logq = torch.log_softmax(logits, -1), torch.log_softmax(other, -1)
     return (logp.exp() * (logp - logq)).sum(-1)
 
@@ -91,32 +93,35 @@ class PolicyActor:
         return sum(component_kl(c, logits[c.name].float(), other[c.name].float()) for c in self.components)
 
     @torch.no_grad()
-    def act(self, floats: Tensor, ids: Tensor, controller: Tensor, state: State, uniform: Tensor
-            ) -> tuple[Tensor, Tensor, Tensor, State]:
+    def act(
+        self, floats: Tensor, ids: Tensor, controller: Tensor, state: State, uniform: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, State]:
         """One batched frame (B, ...) -> targets (B, heads), controller (B, 13),
         log-probability (B,), new state. ``uniform`` (B, noise_size) is the sampling
         noise (the exported step's, so a bot plays exactly what was trained)."""
-        x = self.policy.inputs(floats, ids, controller)                      # (B, D)
-        h, state = self.policy.backbone.step(x, state)                       # (B, H)
+        x = self.policy.inputs(floats, ids, controller)  # (B, D)
+        h, state = self.policy.backbone.step(x, state)  # (B, H)
         targets, logits = self.policy.head.sample(h, 1.0, uniform, self.policy.prior(controller, h.dtype))
         logprob, _ = self.joint(logits, targets)
         return targets, self.policy.decoder(targets), logprob, state
 
     def features(self, obs: dict[str, Tensor], state: State, starts: Tensor) -> tuple[Tensor, State]:
         x = self.policy.inputs(obs["floats"], obs["ids"], obs["controller"])  # (B, T, D)
-        return unroll(self.policy.backbone, x, state, starts)                # (B, T, H)
+        return unroll(self.policy.backbone, x, state, starts)  # (B, T, H)
 
-    def evaluate(self, obs: dict[str, Tensor], actions: Tensor, state: State, starts: Tensor,
-                 with_value: bool = True) -> Evaluation:
+    def evaluate(
+        self, obs: dict[str, Tensor], actions: Tensor, state: State, starts: Tensor, with_value: bool = True
+    ) -> Evaluation:
         h, _ = self.features(obs, state, starts)
         logits = self.policy.head(h, actions, self.policy.prior(obs["controller"], h.dtype))  # teacher forced
-        logprob, entropy = self.joint(logits, actions)                       # (B, T)
+        logprob, entropy = self.joint(logits, actions)  # (B, T)
         value = self.policy.value(h) if with_value and self.policy.value is not None else None
         return Evaluation(logprob, entropy, value, logits)
 
     @torch.no_grad()
-    def teacher_logits(self, obs: dict[str, Tensor], actions: Tensor, state: State, starts: Tensor
-                       ) -> tuple[dict[str, Tensor], State]:
+    def teacher_logits(
+        self, obs: dict[str, Tensor], actions: Tensor, state: State, starts: Tensor
+    ) -> tuple[dict[str, Tensor], State]:
         """As a frozen teacher: its logits along the learner's actions and its state
         after the sequence (the start of the next rollout, since it never changes)."""
         h, state = self.features(obs, state, starts)
@@ -130,10 +135,14 @@ class ValueNet(nn.Module):
 
     def __init__(self, policy: Policy, hidden: int = 128):
         super().__init__()
-        config = PolicyConfig(backbone={"name": "gru", "hidden_size": hidden, "num_layers": 1},
-                              id_embed_dim=dict(policy.config.id_embed_dim), value_head=True,
-                              copy_prior=False, delay_input=policy.config.delay_input,
-                              play_delay=policy.config.play_delay)
+        config = PolicyConfig(
+            backbone={"name": "gru", "hidden_size": hidden, "num_layers": 1},
+            id_embed_dim=dict(policy.config.id_embed_dim),
+            value_head=True,
+            copy_prior=False,
+            delay_input=policy.config.delay_input,
+            play_delay=policy.config.play_delay,
+        )
         self.net = Policy(policy.embed_config, config)
         del self.net.head  # the critic predicts no controller
         self.net.head = None
@@ -142,9 +151,9 @@ class ValueNet(nn.Module):
         return self.net.initial_state(n)
 
     def values(self, obs: dict[str, Tensor], state: State, starts: Tensor) -> Tensor:
-        x = self.net.inputs(obs["floats"], obs["ids"], obs["controller"])    # (B, T, D)
-        h, _ = unroll(self.net.backbone, x, state, starts)                   # (B, T, H)
-        return self.net.value(h)                                             # (B, T)
+        x = self.net.inputs(obs["floats"], obs["ids"], obs["controller"])  # (B, T, D)
+        h, _ = unroll(self.net.backbone, x, state, starts)  # (B, T, H)
+        return self.net.value(h)  # (B, T)
 
     @torch.no_grad()
     def advance(self, obs: dict[str, Tensor], state: State, starts: Tensor) -> State:

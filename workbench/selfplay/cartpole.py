@@ -4,6 +4,7 @@ The actor-critic here is small, but the update is :func:`workbench.selfplay.ppo.
 the one the Melee learner runs, fed the same batch-first :class:`Rollout`. The target is
 CleanRL's: a mean return of at least 475 over 100 episodes (500 is the cap).
 """
+
 from __future__ import annotations
 
 import time
@@ -22,9 +23,18 @@ from workbench.selfplay.ppo import Evaluation, Rollout, ppo_update
 
 def _cartpole_ppo() -> PPOConfig:
     # CleanRL's CartPole settings (ppo.py)
-    return PPOConfig(lr=2.5e-4, gamma=0.99, gae_lambda=0.95, clip_coef=0.2, ent_coef=0.01,
-                     vf_coef=0.5, update_epochs=4, num_minibatches=4, max_grad_norm=0.5,
-                     anneal_lr=True)
+    return PPOConfig(
+        lr=2.5e-4,
+        gamma=0.99,
+        gae_lambda=0.95,
+        clip_coef=0.2,
+        ent_coef=0.01,
+        vf_coef=0.5,
+        update_epochs=4,
+        num_minibatches=4,
+        max_grad_norm=0.5,
+        anneal_lr=True,
+    )
 
 
 @dataclass
@@ -34,8 +44,8 @@ class CartPoleConfig(DictMixin):
     total_steps: int = 500_000
     seed: int = 1
     eval_episodes: int = 100
-    time_budget: float = 0.0             # seconds; > 0 stops training there
-    threads: int = 1                     # torch threads: tiny networks only lose by more
+    time_budget: float = 0.0  # seconds; > 0 stops training there
+    threads: int = 1  # torch threads: tiny networks only lose by more
     ppo: PPOConfig = field(default_factory=_cartpole_ppo)
 
 
@@ -45,30 +55,33 @@ class CartPoleAgent(nn.Module):
     def __init__(self, obs_dim: int = 4, actions: int = 2, hidden: int = 64):
         super().__init__()
 
-        def layer(i: int, o: int, std: float = 2 ** 0.5) -> nn.Linear:
+        def layer(i: int, o: int, std: float = 2**0.5) -> nn.Linear:
             lin = nn.Linear(i, o)
             nn.init.orthogonal_(lin.weight, std)
             nn.init.zeros_(lin.bias)
             return lin
 
-        self.critic = nn.Sequential(layer(obs_dim, hidden), nn.Tanh(), layer(hidden, hidden), nn.Tanh(),
-                                    layer(hidden, 1, 1.0))
-        self.actor = nn.Sequential(layer(obs_dim, hidden), nn.Tanh(), layer(hidden, hidden), nn.Tanh(),
-                                   layer(hidden, actions, 0.01))
+        self.critic = nn.Sequential(
+            layer(obs_dim, hidden), nn.Tanh(), layer(hidden, hidden), nn.Tanh(), layer(hidden, 1, 1.0)
+        )
+        self.actor = nn.Sequential(
+            layer(obs_dim, hidden), nn.Tanh(), layer(hidden, hidden), nn.Tanh(), layer(hidden, actions, 0.01)
+        )
 
     def act(self, obs: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """obs (N, 4) -> actions (N,), log-probs (N,), sampled with ``generator``."""
-        logits = self.actor(obs)                                             # (N, A)
+        logits = self.actor(obs)  # (N, A)
         probs = torch.softmax(logits, -1)
-        action = torch.multinomial(probs, 1, generator=generator)[:, 0]      # (N,)
+        action = torch.multinomial(probs, 1, generator=generator)[:, 0]  # (N,)
         return action, Categorical(logits=logits).log_prob(action)
 
-    def evaluate(self, obs: dict[str, Tensor], actions: Tensor, state: dict, starts: Tensor,
-                 with_value: bool = True) -> Evaluation:
-        x = obs["obs"]                                                       # (B, T, 4)
-        logits = self.actor(x)                                               # (B, T, A)
+    def evaluate(
+        self, obs: dict[str, Tensor], actions: Tensor, state: dict, starts: Tensor, with_value: bool = True
+    ) -> Evaluation:
+        x = obs["obs"]  # (B, T, 4)
+        logits = self.actor(x)  # (B, T, A)
         dist = Categorical(logits=logits)
-        value = self.critic(x).squeeze(-1) if with_value else None           # (B, T)
+        value = self.critic(x).squeeze(-1) if with_value else None  # (B, T)
         return Evaluation(dist.log_prob(actions[..., 0]), dist.entropy(), value, {"action": logits})
 
     def kl(self, logits: dict[str, Tensor], other: dict[str, Tensor]) -> Tensor:
@@ -83,8 +96,12 @@ def _make_envs(num_envs: int):
         raise WorkbenchError("the CartPole check needs gymnasium: pip install gymnasium") from None
     # same-step autoreset: a finished episode's next observation is already the reset one,
     # so `starts` of the following frame is simply `terminated | truncated`
-    return gym.make_vec("CartPole-v1", num_envs=num_envs, vectorization_mode="sync",
-                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    return gym.make_vec(
+        "CartPole-v1",
+        num_envs=num_envs,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+    )
 
 
 def train_cartpole(cfg: CartPoleConfig | None = None, log=None) -> tuple[CartPoleAgent, dict]:
@@ -135,9 +152,14 @@ def train_cartpole(cfg: CartPoleConfig | None = None, log=None) -> tuple[CartPol
             break
     envs.close()
     returns = evaluate_cartpole(agent, cfg.eval_episodes, seed=cfg.seed + 10_000)
-    return agent, {"eval_mean_return": float(np.mean(returns)), "eval_min_return": float(np.min(returns)),
-                   "eval_episodes": len(returns), "train_steps": history[-1]["steps"],
-                   "seconds": round(time.perf_counter() - began, 1), "history": history}
+    return agent, {
+        "eval_mean_return": float(np.mean(returns)),
+        "eval_min_return": float(np.min(returns)),
+        "eval_episodes": len(returns),
+        "train_steps": history[-1]["steps"],
+        "seconds": round(time.perf_counter() - began, 1),
+        "history": history,
+    }
 
 
 def evaluate_cartpole(agent: CartPoleAgent, episodes: int = 100, seed: int = 10_000) -> list[float]:

@@ -4,6 +4,7 @@ Each part owns its dataclass (PPO, rollouts, population, league, curriculum); th
 folder saves the resolved tree as ``selfplay.json`` and every checkpoint carries it in
 ``trainer.pt``, so ``--resume`` continues with exactly the options it started with.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ KL_DIRECTIONS = ("forward", "reverse", "both")
 VALUE_MODES = ("head", "separate")
 ROLES = ("main", "main_exploiter", "league_exploiter")
 CURRICULUM_STAGES = ("idle", "random", "heuristic", "self")
-REWARDS = ("sparse", "shaped", "slippi-ai", "hal")   # workbench.sim's RewardConfig presets
+REWARDS = ("sparse", "shaped", "slippi-ai", "hal")  # workbench.sim's RewardConfig presets
 
 
 @dataclass
@@ -24,22 +25,22 @@ class PPOConfig(DictMixin):
     ``forward`` is KL(learner || teacher), ``reverse`` KL(teacher || learner)."""
 
     lr: float = 3e-4
-    gamma: float = 0.995              # per frame: a horizon of ~200 frames (~3 s)
+    gamma: float = 0.995  # per frame: a horizon of ~200 frames (~3 s)
     gae_lambda: float = 0.95
     clip_coef: float = 0.2
     clip_vloss: bool = True
-    ent_coef: float = 0.01            # > 0: without it the policy collapses (entropy 1.1 -> 0.1)
+    ent_coef: float = 0.01  # > 0: without it the policy collapses (entropy 1.1 -> 0.1)
     vf_coef: float = 0.5
-    kl_teacher: float = 0.0           # weight of the teacher KL penalty; 0 disables it
-    kl_direction: str = "forward"     # forward, reverse or both (summed)
+    kl_teacher: float = 0.0  # weight of the teacher KL penalty; 0 disables it
+    kl_direction: str = "forward"  # forward, reverse or both (summed)
     update_epochs: int = 2
-    num_minibatches: int = 4          # minibatches are groups of whole sequences (games)
+    num_minibatches: int = 4  # minibatches are groups of whole sequences (games)
     max_grad_norm: float = 0.5
     norm_adv: bool = True
-    target_kl: float = 0.0            # > 0 stops an update's epochs early past this approx-KL
+    target_kl: float = 0.0  # > 0 stops an update's epochs early past this approx-KL
     anneal_lr: bool = False
-    value: str = "head"               # "head": the policy's value head; "separate": own net
-    value_hidden: int = 128           # the separate value net's GRU width
+    value: str = "head"  # "head": the policy's value head; "separate": own net
+    value_hidden: int = 128  # the separate value net's GRU width
 
     def __post_init__(self) -> None:
         if self.kl_direction not in KL_DIRECTIONS:
@@ -58,12 +59,14 @@ class RolloutConfig(DictMixin):
     steps: int = option(128, flag="--steps", help="frames per game per update (T)")
     delay: int = option(0, flag="--delay", help="frames between choosing a controller and pressing it")
     workers: int = option(0, flag="--workers", help="rollout worker processes (0: in this process)")
-    ray: str = option("", flag="--ray", metavar="ADDRESS",
-                      help="rollout workers as Ray actors (auto, local or host:port)")
-    max_frames: int = 8 * 60 * 60     # a game's frame limit (Melee's 8-minute timer)
-    reward: str = option("shaped", flag="--reward",
-                         help="a sim reward preset: sparse (+1/-1 result), shaped, slippi-ai, hal")
-    learner_side: str = "both"        # "p1", "p2" or "both" (half the games each)
+    ray: str = option(
+        "", flag="--ray", metavar="ADDRESS", help="rollout workers as Ray actors (auto, local or host:port)"
+    )
+    max_frames: int = 8 * 60 * 60  # a game's frame limit (Melee's 8-minute timer)
+    reward: str = option(
+        "shaped", flag="--reward", help="a sim reward preset: sparse (+1/-1 result), shaped, slippi-ai, hal"
+    )
+    learner_side: str = "both"  # "p1", "p2" or "both" (half the games each)
 
     def __post_init__(self) -> None:
         if self.num_games < 1 or self.steps < 1 or self.delay < 0:
@@ -78,23 +81,24 @@ class RolloutConfig(DictMixin):
 class PopulationConfig(DictMixin):
     """Snapshots and who plays whom."""
 
-    snapshot_every: int = 10          # updates between snapshots of a learner
-    max_members: int = 32             # oldest snapshots (never the teacher) drop past this
-    latest_ratio: float = 0.5         # share of self-play games against the latest self
-    pfsp: str = "hard"                # prioritised fictitious self-play weighting: hard,
-                                      # even, or uniform (plain fictitious self-play)
+    snapshot_every: int = 10  # updates between snapshots of a learner
+    max_members: int = 32  # oldest snapshots (never the teacher) drop past this
+    latest_ratio: float = 0.5  # share of self-play games against the latest self
+    pfsp: str = "hard"  # prioritised fictitious self-play weighting: hard,
+    # even, or uniform (plain fictitious self-play)
     pfsp_power: float = 2.0
-    teacher_ratio: float = 0.25       # share of games against the frozen teacher
-    bot_ratio: float = 0.25           # share against scripted bots (main agents, after the
-    bots: list[str] = field(default_factory=lambda: ["heuristic"])   # curriculum): keeps the
-                                      # learner honest against a fixed, non-learning opponent
-    opponent_slots: int = 4           # distinct opponents live at once (each a batch step)
+    teacher_ratio: float = 0.25  # share of games against the frozen teacher
+    bot_ratio: float = 0.25  # share against scripted bots (main agents, after the
+    bots: list[str] = field(default_factory=lambda: ["heuristic"])  # curriculum): keeps the
+    # learner honest against a fixed, non-learning opponent
+    opponent_slots: int = 4  # distinct opponents live at once (each a batch step)
 
     def __post_init__(self) -> None:
         ratios = (self.latest_ratio, self.teacher_ratio, self.bot_ratio)
         if not all(0.0 <= r <= 1.0 for r in ratios) or sum(ratios) > 1.0 + 1e-9:
-            raise ConfigError("population.latest_ratio, teacher_ratio and bot_ratio must be in [0, 1] "
-                              "and sum to at most 1")
+            raise ConfigError(
+                "population.latest_ratio, teacher_ratio and bot_ratio must be in [0, 1] and sum to at most 1"
+            )
         bad = [b for b in self.bots if b not in CURRICULUM_STAGES[:3]]
         if bad:
             raise ConfigError(f"population.bots: unknown {bad}; choose from idle, random, heuristic")
@@ -157,29 +161,39 @@ class SelfPlayConfig(DictMixin):
     init: str = option("", flag="--init", help="BC checkpoint or run folder to start from (the teacher)")
     out: str = option("runs/selfplay", flag="--out", help="run folder")
     env: str = option("sim", flag="--env", help="environment backend (sim)")
-    characters: list[str] = option(default_factory=lambda: ["fox", "fox"], flag="--characters",
-                                   parse=_csv, metavar="A,B", help="two characters, e.g. fox,fox")
+    characters: list[str] = option(
+        default_factory=lambda: ["fox", "fox"],
+        flag="--characters",
+        parse=_csv,
+        metavar="A,B",
+        help="two characters, e.g. fox,fox",
+    )
     stage: str = option("fd", flag="--stage", help="e.g. fd, bf")
     seed: int = option(0, flag="--seed")
-    time_budget: float = option(0.0, flag="--time-budget", group="budget", parse=_duration,
-                                help="stop after this long, e.g. 30m")
+    time_budget: float = option(
+        0.0, flag="--time-budget", group="budget", parse=_duration, help="stop after this long, e.g. 30m"
+    )
     max_updates: int = option(0, flag="--max-updates", group="budget", help="stop after this many updates")
-    checkpoint_every: int = 10        # updates
+    checkpoint_every: int = 10  # updates
     keep_last: int = 3
-    eval_games: int = 0               # > 0: head-to-head games vs the teacher every eval_every
-    eval_every: int = 20              # updates (selfplay/eval_win_rate_vs_<opponent> and its CI)
+    eval_games: int = 0  # > 0: head-to-head games vs the teacher every eval_every
+    eval_every: int = 20  # updates (selfplay/eval_win_rate_vs_<opponent> and its CI)
     eval_opponents: list[str] = field(default_factory=lambda: ["teacher", "heuristic"])
-    jit: bool | None = None           # the simulator's numba step; False: its plain-Python
-                                      # reference (no compile: tiny runs, tests); None: default
-    threads: int = 1                  # torch threads (small batched steps: more threads only
-                                      # contend on a shared CPU); 0 keeps torch's default
+    jit: bool | None = None  # the simulator's numba step; False: its plain-Python
+    # reference (no compile: tiny runs, tests); None: default
+    threads: int = 1  # torch threads (small batched steps: more threads only
+    # contend on a shared CPU); 0 keeps torch's default
     ppo: PPOConfig = field(default_factory=PPOConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
     population: PopulationConfig = field(default_factory=PopulationConfig)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
-    league: LeagueConfig = option(default_factory=LeagueConfig, flag="--league", metavar="ROLE:N,...",
-                                  parse=lambda text: {"roles": parse_league(text)},
-                                  help="league roles and counts, e.g. main:1,main_exploiter:1")
+    league: LeagueConfig = option(
+        default_factory=LeagueConfig,
+        flag="--league",
+        metavar="ROLE:N,...",
+        parse=lambda text: {"roles": parse_league(text)},
+        help="league roles and counts, e.g. main:1,main_exploiter:1",
+    )
 
     def __post_init__(self) -> None:
         if len(self.characters) != 2:
@@ -201,8 +215,9 @@ def parse_league(text: str) -> dict[str, int]:
     return roles
 
 
-def selfplay_config(config: str | dict | None = None, overrides: list[str] | tuple[str, ...] = (),
-                    **flags) -> SelfPlayConfig:
+def selfplay_config(
+    config: str | dict | None = None, overrides: list[str] | tuple[str, ...] = (), **flags
+) -> SelfPlayConfig:
     """Defaults, then a config file, then the ``workbench selfplay`` flags as keyword
     arguments (``games=64, league="main:1,main_exploiter:1", time_budget="30m"``), then
     ``KEY=VALUE`` overrides: how the CLI and notebooks build a run. Unknown names fail."""

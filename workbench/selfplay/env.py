@@ -7,6 +7,7 @@ the frame returned with ``done`` is the game's last; here a finished game is res
 to the start state straight away instead, so the next frame a policy sees is the new
 game's first (its recurrent state is reset on the same frame).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,7 @@ class GameEnv:
     def __init__(self, env):
         self.env, self.num_games = env, env.num_games
         self._start = None
-        self.damage = np.zeros((self.num_games, 2), np.float64)   # percent dealt, per side
+        self.damage = np.zeros((self.num_games, 2), np.float64)  # percent dealt, per side
         self._percent = np.zeros((self.num_games, 2), np.float64)
 
     def reset(self):
@@ -42,8 +43,8 @@ class GameEnv:
     def step(self, controllers: np.ndarray):
         frames, rewards, done, info = self.env.step(controllers)
         percent = self._percents(frames)
-        taken = np.maximum(percent - self._percent, 0.0)      # a KO resets percent: not damage
-        self.damage += taken[:, ::-1]                          # side 0 dealt what side 1 took
+        taken = np.maximum(percent - self._percent, 0.0)  # a KO resets percent: not damage
+        self.damage += taken[:, ::-1]  # side 0 dealt what side 1 took
         results = []
         if done.any():
             final = info["final"]
@@ -52,8 +53,16 @@ class GameEnv:
                 g = int(final["games"][k])
                 winner = {0: 1, 1: 2}.get(int(final["winner"][k]), 0)
                 stocks = final["stocks"][k]
-                results.append((winner, int(stocks[0]), int(stocks[1]), float(self.damage[g, 0]),
-                                float(self.damage[g, 1]), int(final["frames"][k])))
+                results.append(
+                    (
+                        winner,
+                        int(stocks[0]),
+                        int(stocks[1]),
+                        float(self.damage[g, 0]),
+                        float(self.damage[g, 1]),
+                        int(final["frames"][k]),
+                    )
+                )
             rows = np.flatnonzero(done)
             frames = self.env.restore(self._start.take(rows), games=rows)
             self.damage[rows] = 0.0
@@ -65,18 +74,26 @@ class GameEnv:
     def save(self) -> dict:
         """Everything as tensors (``torch.load(weights_only=True)`` reads it back)."""
         now, start = self.env.save(), self._start
-        return {"pf": torch.from_numpy(now.pf.copy()), "pi": torch.from_numpy(now.pi.copy()),
-                "gi": torch.from_numpy(now.gi.copy()), "start_pf": torch.from_numpy(start.pf.copy()),
-                "start_pi": torch.from_numpy(start.pi.copy()), "start_gi": torch.from_numpy(start.gi.copy()),
-                "damage": torch.from_numpy(self.damage.copy()), "percent": torch.from_numpy(self._percent.copy())}
+        return {
+            "pf": torch.from_numpy(now.pf.copy()),
+            "pi": torch.from_numpy(now.pi.copy()),
+            "gi": torch.from_numpy(now.gi.copy()),
+            "start_pf": torch.from_numpy(start.pf.copy()),
+            "start_pi": torch.from_numpy(start.pi.copy()),
+            "start_gi": torch.from_numpy(start.gi.copy()),
+            "damage": torch.from_numpy(self.damage.copy()),
+            "percent": torch.from_numpy(self._percent.copy()),
+        }
 
     def restore(self, saved: dict):
         from workbench.sim import SimState
 
-        self._start = SimState(saved["start_pf"].numpy().copy(), saved["start_pi"].numpy().copy(),
-                               saved["start_gi"].numpy().copy())
-        frames = self.env.restore(SimState(saved["pf"].numpy().copy(), saved["pi"].numpy().copy(),
-                                           saved["gi"].numpy().copy()))
+        self._start = SimState(
+            saved["start_pf"].numpy().copy(), saved["start_pi"].numpy().copy(), saved["start_gi"].numpy().copy()
+        )
+        frames = self.env.restore(
+            SimState(saved["pf"].numpy().copy(), saved["pi"].numpy().copy(), saved["gi"].numpy().copy())
+        )
         self.damage = saved["damage"].numpy().copy()
         self._percent = saved["percent"].numpy().copy()
         return frames
@@ -90,9 +107,16 @@ def make_game_env(cfg, num_games: int, seed: int, jit: bool | None = None) -> Ga
         from workbench.sim import RewardConfig, make_env
     except ImportError as err:
         raise WorkbenchError(f"self-play needs the simulator (workbench.sim): {err}") from None
-    env = make_env(backend=cfg.env, num_games=num_games, characters=tuple(cfg.characters), stage=cfg.stage,
-                   seed=seed, max_frames=cfg.rollout.max_frames,
-                   reward=RewardConfig.preset(cfg.rollout.reward), jit=jit)
+    env = make_env(
+        backend=cfg.env,
+        num_games=num_games,
+        characters=tuple(cfg.characters),
+        stage=cfg.stage,
+        seed=seed,
+        max_frames=cfg.rollout.max_frames,
+        reward=RewardConfig.preset(cfg.rollout.reward),
+        jit=jit,
+    )
     return GameEnv(env)
 
 

@@ -7,6 +7,7 @@ frame per player); the first game of every slot counts, so short games are not
 over-represented; sides alternate (half the games on each port). Both players sample
 from their policies, with the delay they were trained with.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -26,7 +27,7 @@ class MatchResult:
     wins: int
     losses: int
     draws: int
-    win_rate: float                    # draws count half
+    win_rate: float  # draws count half
     win_rate_ci95: tuple[float, float]
     stocks_taken_per_min: float
     damage_per_min: float
@@ -38,8 +39,10 @@ class MatchResult:
 
     def line(self) -> str:
         lo, hi = self.win_rate_ci95
-        return (f"{self.player} vs {self.opponent}: {self.wins}-{self.losses}-{self.draws} (W-L-D) in "
-                f"{self.games} games, win rate {self.win_rate:.3f} [95% CI {lo:.3f}, {hi:.3f}]")
+        return (
+            f"{self.player} vs {self.opponent}: {self.wins}-{self.losses}-{self.draws} (W-L-D) in "
+            f"{self.games} games, win rate {self.win_rate:.3f} [95% CI {lo:.3f}, {hi:.3f}]"
+        )
 
 
 def _actor(spec) -> tuple[str, PolicyActor | str]:
@@ -56,9 +59,19 @@ def _actor(spec) -> tuple[str, PolicyActor | str]:
     return str(folder), PolicyActor(policy)
 
 
-def play_match(player, opponent, games: int = 200, characters=("fox", "fox"), stage: str = "fd",
-               max_frames: int = 8 * 60 * 60, delay: int = 0, seed: int = 0, chunk: int = 256,
-               log: GameLog | None = None, jit: bool | None = None) -> MatchResult:
+def play_match(
+    player,
+    opponent,
+    games: int = 200,
+    characters=("fox", "fox"),
+    stage: str = "fd",
+    max_frames: int = 8 * 60 * 60,
+    delay: int = 0,
+    seed: int = 0,
+    chunk: int = 256,
+    log: GameLog | None = None,
+    jit: bool | None = None,
+) -> MatchResult:
     """``games`` games of ``player`` against ``opponent`` (checkpoint folder, scripted
     bot name, ``(name, PolicyActor)``); ``log`` collects the games as ``kind="eval"``."""
     from workbench.selfplay.config import RolloutConfig, SelfPlayConfig
@@ -70,8 +83,13 @@ def play_match(player, opponent, games: int = 200, characters=("fox", "fox"), st
     if isinstance(actor, str):
         raise ValueError("the evaluated player must be a policy (checkpoint or actor)")
     label_b = name_b if name_b != name_a else f"{name_b} (copy)"
-    cfg = SelfPlayConfig(init="-", characters=list(characters), stage=stage, jit=jit,
-                         rollout=RolloutConfig(num_games=games, max_frames=max_frames, reward="sparse"))
+    cfg = SelfPlayConfig(
+        init="-",
+        characters=list(characters),
+        stage=stage,
+        jit=jit,
+        rollout=RolloutConfig(num_games=games, max_frames=max_frames, reward="sparse"),
+    )
     arena = Arena(make_game_env(cfg, games, seed), name_a, actor, delay, "both", seed)
     opponents = {label_b: other} if not isinstance(other, str) else {}
     plan = {label_b if not isinstance(other, str) else other: 1.0}
@@ -81,13 +99,25 @@ def play_match(player, opponent, games: int = 200, characters=("fox", "fox"), st
         for slot, record in zip(arena.finished_slots, records):
             first.setdefault(int(slot), record)
     records = [first[g] for g in range(games)]
-    return summarise(name_a, next(iter(plan)), records, log,
-                     {"characters": list(characters), "stage": stage, "max_frames": max_frames,
-                      "delay": delay, "seed": seed, "sampling": "both players sample"})
+    return summarise(
+        name_a,
+        next(iter(plan)),
+        records,
+        log,
+        {
+            "characters": list(characters),
+            "stage": stage,
+            "max_frames": max_frames,
+            "delay": delay,
+            "seed": seed,
+            "sampling": "both players sample",
+        },
+    )
 
 
-def summarise(name: str, opponent: str, records: list[GameRecord], log: GameLog | None,
-              conditions: dict) -> MatchResult:
+def summarise(
+    name: str, opponent: str, records: list[GameRecord], log: GameLog | None, conditions: dict
+) -> MatchResult:
     wins = losses = draws = 0
     stocks = damage = frames = 0.0
     for r in records:
@@ -107,5 +137,17 @@ def summarise(name: str, opponent: str, records: list[GameRecord], log: GameLog 
     n = len(records)
     score = wins + 0.5 * draws
     minutes = max(frames / FRAMES_PER_MIN, 1e-9)
-    return MatchResult(name, opponent, n, wins, losses, draws, score / max(n, 1), wilson_interval(score, n),
-                       stocks / minutes, damage / minutes, int(frames), conditions)
+    return MatchResult(
+        name,
+        opponent,
+        n,
+        wins,
+        losses,
+        draws,
+        score / max(n, 1),
+        wilson_interval(score, n),
+        stocks / minutes,
+        damage / minutes,
+        int(frames),
+        conditions,
+    )

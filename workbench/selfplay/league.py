@@ -20,6 +20,7 @@ Each update the league draws a small *plan* per learner (``opponent_slots`` name
 weights): games that end during the update draw their next opponent from it, so one
 rollout steps at most a few distinct opponent networks (one batched step each).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -36,10 +37,10 @@ TEACHER = "teacher"
 @dataclass
 class Member:
     name: str
-    kind: str                # "teacher", "scripted", "learner" (live weights) or "snapshot"
-    role: str = ""           # the learner role it belongs to
-    update: int = 0          # learner update at which it was taken
-    path: str = ""           # checkpoint folder (teacher, snapshots)
+    kind: str  # "teacher", "scripted", "learner" (live weights) or "snapshot"
+    role: str = ""  # the learner role it belongs to
+    update: int = 0  # learner update at which it was taken
+    path: str = ""  # checkpoint folder (teacher, snapshots)
 
 
 def snapshot_name(learner: str, update: int) -> str:
@@ -64,8 +65,9 @@ def pfsp_weights(win_rates: np.ndarray, mode: str, power: float) -> np.ndarray:
 class League:
     """Members, roles, curriculum stage and the opponent plans (see the module doc)."""
 
-    def __init__(self, league: LeagueConfig, population: PopulationConfig, curriculum: CurriculumConfig,
-                 teacher_path: str):
+    def __init__(
+        self, league: LeagueConfig, population: PopulationConfig, curriculum: CurriculumConfig, teacher_path: str
+    ):
         self.cfg, self.pop, self.curriculum = league, population, curriculum
         self.members: dict[str, Member] = {TEACHER: Member(TEACHER, "teacher", path=teacher_path)}
         for bot in SCRIPTED:
@@ -73,9 +75,9 @@ class League:
         self.learners = league.learner_names()
         for name, role in self.learners:
             self.members[name] = Member(name, "learner", role)
-        self.stage = {name: 0 for name, _ in self.learners}     # curriculum stage index
-        self.stage_began = {name: 0 for name, _ in self.learners}   # update it was entered
-        self.started = {name: 0 for name, _ in self.learners}   # update of the last restart
+        self.stage = {name: 0 for name, _ in self.learners}  # curriculum stage index
+        self.stage_began = {name: 0 for name, _ in self.learners}  # update it was entered
+        self.started = {name: 0 for name, _ in self.learners}  # update of the last restart
 
     # -- population ------------------------------------------------------------------------
     def snapshots(self) -> list[Member]:
@@ -85,7 +87,7 @@ class League:
         member = Member(snapshot_name(learner, update), "snapshot", self.role(learner), update, path)
         self.members[member.name] = member
         old = self.snapshots()
-        for drop in old[:max(len(old) - self.pop.max_members, 0)]:  # oldest first
+        for drop in old[: max(len(old) - self.pop.max_members, 0)]:  # oldest first
             del self.members[drop.name]
         return member
 
@@ -136,7 +138,9 @@ class League:
     def _exploiter_targets(self, learner: str) -> list[str]:
         if self.role(learner) == "main_exploiter":
             return [n for n, r in self.learners if r == "main"]
-        return [m.name for m in self.members.values() if m.kind in ("snapshot", "teacher") and m.role != self.role(learner)]
+        return [
+            m.name for m in self.members.values() if m.kind in ("snapshot", "teacher") and m.role != self.role(learner)
+        ]
 
     # -- opponent plans ----------------------------------------------------------------------
     def win_rate(self, learner: str, opponent: str, log: GameLog) -> float:
@@ -152,8 +156,11 @@ class League:
         if role == "main_exploiter":
             mains = [n for n, r in self.learners if r == "main"]
             return {n: 1.0 / len(mains) for n in mains}
-        pool = [m.name for m in self.members.values() if m.kind in ("snapshot", "teacher")
-                or (m.kind == "learner" and m.name != learner)]
+        pool = [
+            m.name
+            for m in self.members.values()
+            if m.kind in ("snapshot", "teacher") or (m.kind == "learner" and m.name != learner)
+        ]
         rates = np.array([self.win_rate(learner, name, log) for name in pool])
         pfsp = dict(zip(pool, pfsp_weights(rates, self.pop.pfsp, self.pop.pfsp_power)))
         if role == "league_exploiter":
@@ -161,8 +168,9 @@ class League:
         out = {learner: self.pop.latest_ratio, TEACHER: self.pop.teacher_ratio}
         for bot in self.pop.bots:
             out[bot] = out.get(bot, 0.0) + self.pop.bot_ratio / len(self.pop.bots)
-        rest = max(1.0 - self.pop.latest_ratio - self.pop.teacher_ratio
-                   - (self.pop.bot_ratio if self.pop.bots else 0.0), 0.0)
+        rest = max(
+            1.0 - self.pop.latest_ratio - self.pop.teacher_ratio - (self.pop.bot_ratio if self.pop.bots else 0.0), 0.0
+        )
         historical = {k: v for k, v in pfsp.items() if k != TEACHER}
         if not historical:  # nothing in the population yet: the rest goes to the latest self
             out[learner] += rest
@@ -188,9 +196,12 @@ class League:
 
     # -- resume ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"members": [list(asdict(m).values()) for m in self.members.values()],
-                "stage": dict(self.stage), "started": dict(self.started),
-                "stage_began": dict(self.stage_began)}
+        return {
+            "members": [list(asdict(m).values()) for m in self.members.values()],
+            "stage": dict(self.stage),
+            "started": dict(self.started),
+            "stage_began": dict(self.stage_began),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.members = {row[0]: Member(*row) for row in state["members"]}

@@ -1,6 +1,7 @@
 """One learner: its policy (started from the BC teacher), optimizer, optional separate
 critic, and the sequence states that the teacher and the critic carry from one rollout
 to the next. :meth:`Learner.update` turns one rollout into one PPO update."""
+
 from __future__ import annotations
 
 import copy
@@ -47,8 +48,11 @@ class Learner:
         for group in self.optimizer.param_groups:
             group["lr"] = self.cfg.lr * lr_factor
         self.actor.policy.train()
-        context = UpdateContext(teacher_logits=teacher_logits if self.cfg.kl_teacher > 0 else None,
-                                critic=self.critic, critic_state=self.critic_state)
+        context = UpdateContext(
+            teacher_logits=teacher_logits if self.cfg.kl_teacher > 0 else None,
+            critic=self.critic,
+            critic_state=self.critic_state,
+        )
         metrics = ppo_update(self.actor, self.params, self.optimizer, rollout, self.cfg, generator, context)
         with torch.no_grad():  # the KL after the update, whatever its weight in the loss
             ev = self.actor.evaluate(obs, actions, rollout.state, starts, with_value=False)
@@ -61,10 +65,14 @@ class Learner:
 
     # -- resume ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"policy": self.actor.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "critic": self.critic.state_dict() if self.critic else {},
-                "teacher_state": self.teacher_state, "critic_state": self.critic_state or {},
-                "updates": self.updates}
+        return {
+            "policy": self.actor.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "critic": self.critic.state_dict() if self.critic else {},
+            "teacher_state": self.teacher_state,
+            "critic_state": self.critic_state or {},
+            "updates": self.updates,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.actor.policy.load_state_dict(state["policy"])

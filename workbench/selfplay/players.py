@@ -7,6 +7,7 @@ state of frame i and its own most recent output (the controller that will be pre
 at frame i + D), and its output is pressed D frames later. A new game starts with a
 neutral controller, an empty (neutral) queue and the initial recurrent state.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,10 +30,10 @@ class Seat:
 
     def __init__(self, actor: PolicyActor, n: int, delay: int):
         self.n, self.delay = n, delay
-        self.neutral = torch.from_numpy(neutral_controller(actor.policy.spec))     # (13,)
+        self.neutral = torch.from_numpy(neutral_controller(actor.policy.spec))  # (13,)
         self.state: State = actor.initial_state(n)
-        self.own = self.neutral.expand(n, 13).clone()                             # (N, 13)
-        self.queue = self.neutral.expand(n, delay, 13).clone()                    # (N, D, 13)
+        self.own = self.neutral.expand(n, 13).clone()  # (N, 13)
+        self.queue = self.neutral.expand(n, delay, 13).clone()  # (N, D, 13)
         self._init = actor.initial_state(1)
 
     def reset(self, rows: np.ndarray) -> None:
@@ -48,7 +49,7 @@ class Seat:
     def press(self, chosen: Tensor) -> Tensor:
         """The controllers chosen now (N, 13) -> those pressed now (N, 13): chosen D
         frames ago. The chosen ones become the own-controller input of the next frame."""
-        self.own = chosen.clone()   # reset() writes rows in place: never alias the caller
+        self.own = chosen.clone()  # reset() writes rows in place: never alias the caller
         if self.delay == 0:
             return chosen
         pressed = self.queue[:, 0].clone()
@@ -62,8 +63,9 @@ class Seat:
         self.state, self.own, self.queue = dict(data["state"]), data["own"], data["queue"]
 
 
-def act_rows(actor: PolicyActor, seat: Seat, rows: Tensor, floats: Tensor, ids: Tensor,
-             uniform: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def act_rows(
+    actor: PolicyActor, seat: Seat, rows: Tensor, floats: Tensor, ids: Tensor, uniform: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
     """One batched policy step for games ``rows`` of a seat -> targets, controller,
     log-prob for those rows; the seat's state rows are updated in place."""
     state = {k: v[rows] for k, v in seat.state.items()}

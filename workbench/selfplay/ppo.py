@@ -12,6 +12,7 @@ loss uses (the policy's value head, or a separate value network), so a recurrent
 critic sees exactly the frames and resets the actor saw; the rollout's last frame
 (index T) only bootstraps.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,12 +32,12 @@ class Rollout:
     """T frames of N games. ``obs`` and ``starts`` hold T + 1 frames: the last one is
     the frame after the rollout, used only to bootstrap the value."""
 
-    obs: dict[str, Tensor]     # each (N, T + 1, ...)
-    actions: Tensor            # (N, T, A) what was chosen at each frame
-    logprobs: Tensor           # (N, T) log-probability of the action under the behaviour policy
-    rewards: Tensor            # (N, T) reward that followed each action
-    starts: Tensor             # (N, T + 1) bool: frame begins a new game (state reset before it)
-    state: State               # policy state before frame 0, each (N, ...)
+    obs: dict[str, Tensor]  # each (N, T + 1, ...)
+    actions: Tensor  # (N, T, A) what was chosen at each frame
+    logprobs: Tensor  # (N, T) log-probability of the action under the behaviour policy
+    rewards: Tensor  # (N, T) reward that followed each action
+    starts: Tensor  # (N, T + 1) bool: frame begins a new game (state reset before it)
+    state: State  # policy state before frame 0, each (N, ...)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -64,8 +65,9 @@ class Evaluation:
 
 
 class ActorCritic(Protocol):
-    def evaluate(self, obs: dict[str, Tensor], actions: Tensor, state: State, starts: Tensor,
-                 with_value: bool = True) -> Evaluation:
+    def evaluate(
+        self, obs: dict[str, Tensor], actions: Tensor, state: State, starts: Tensor, with_value: bool = True
+    ) -> Evaluation:
         """Score ``actions`` (B, T, A) taken at ``obs`` (B, T, ...) from ``state``."""
 
     def kl(self, logits: dict[str, Tensor], other: dict[str, Tensor]) -> Tensor:
@@ -78,8 +80,7 @@ class Critic(Protocol):
     def values(self, obs: dict[str, Tensor], state: State, starts: Tensor) -> Tensor: ...
 
 
-def compute_gae(rewards: Tensor, values: Tensor, starts: Tensor, gamma: float, lam: float
-                ) -> tuple[Tensor, Tensor]:
+def compute_gae(rewards: Tensor, values: Tensor, starts: Tensor, gamma: float, lam: float) -> tuple[Tensor, Tensor]:
     """Generalised advantage estimation: rewards (N, T), values (N, T + 1), starts
     (N, T + 1) -> advantages (N, T), returns (N, T). A game ends after frame t when
     frame t + 1 starts a new one; nothing is bootstrapped across that boundary."""
@@ -87,7 +88,7 @@ def compute_gae(rewards: Tensor, values: Tensor, starts: Tensor, gamma: float, l
     advantages = torch.zeros_like(rewards)
     last = torch.zeros(n, dtype=rewards.dtype, device=rewards.device)
     for t in reversed(range(steps)):
-        nonterminal = 1.0 - starts[:, t + 1].to(rewards.dtype)                    # (N,)
+        nonterminal = 1.0 - starts[:, t + 1].to(rewards.dtype)  # (N,)
         delta = rewards[:, t] + gamma * values[:, t + 1] * nonterminal - values[:, t]
         last = delta + gamma * lam * nonterminal * last
         advantages[:, t] = last
@@ -104,13 +105,12 @@ class UpdateContext:
     """What the update needs besides the rollout: the frozen teacher's logits (teacher
     forced on the rollout's actions) and a separate critic, when either is used."""
 
-    teacher_logits: dict[str, Tensor] | None = None   # each (N, T, ...)
+    teacher_logits: dict[str, Tensor] | None = None  # each (N, T, ...)
     critic: Critic | None = None
     critic_state: State | None = None
 
 
-def teacher_kl(agent: ActorCritic, logits: dict[str, Tensor], teacher: dict[str, Tensor],
-               direction: str) -> Tensor:
+def teacher_kl(agent: ActorCritic, logits: dict[str, Tensor], teacher: dict[str, Tensor], direction: str) -> Tensor:
     """Per-frame KL to the teacher (B, T): forward KL(learner || teacher) keeps the
     learner inside the teacher's support; reverse KL(teacher || learner) keeps it from
     dropping what the teacher does; "both" sums them."""
@@ -121,9 +121,15 @@ def teacher_kl(agent: ActorCritic, logits: dict[str, Tensor], teacher: dict[str,
     return agent.kl(logits, teacher) + agent.kl(teacher, logits)
 
 
-def ppo_update(agent: ActorCritic, params: list[nn.Parameter], optimizer: torch.optim.Optimizer,
-               rollout: Rollout, cfg: PPOConfig, generator: torch.Generator,
-               context: UpdateContext | None = None) -> dict[str, float]:
+def ppo_update(
+    agent: ActorCritic,
+    params: list[nn.Parameter],
+    optimizer: torch.optim.Optimizer,
+    rollout: Rollout,
+    cfg: PPOConfig,
+    generator: torch.Generator,
+    context: UpdateContext | None = None,
+) -> dict[str, float]:
     """One PPO update on one rollout: GAE, then ``update_epochs`` passes over
     minibatches of whole sequences. Returns ``losses/...`` metrics."""
     context = context or UpdateContext()
@@ -134,11 +140,12 @@ def ppo_update(agent: ActorCritic, params: list[nn.Parameter], optimizer: torch.
     with torch.no_grad():
         obs, actions, state, starts = rollout.select(everyone, steps + 1)
         if context.critic is None:
-            values = agent.evaluate(obs, actions, state, starts).value                # (N, T + 1)
+            values = agent.evaluate(obs, actions, state, starts).value  # (N, T + 1)
         else:
-            values = context.critic.values(obs, context.critic_state, starts)          # (N, T + 1)
-        advantages, returns = compute_gae(rollout.rewards, values.float(), rollout.starts,
-                                          cfg.gamma, cfg.gae_lambda)                   # (N, T)
+            values = context.critic.values(obs, context.critic_state, starts)  # (N, T + 1)
+        advantages, returns = compute_gae(
+            rollout.rewards, values.float(), rollout.starts, cfg.gamma, cfg.gae_lambda
+        )  # (N, T)
         old_values = values[:, :steps]
 
     # 2. epochs over minibatches of whole games (a recurrent state needs its sequence)
@@ -148,10 +155,13 @@ def ppo_update(agent: ActorCritic, params: list[nn.Parameter], optimizer: torch.
         for rows in order.chunk(min(cfg.num_minibatches, n)):
             obs, actions, state, starts = rollout.select(rows, steps)
             ev = agent.evaluate(obs, actions, state, starts, with_value=context.critic is None)
-            new_values = ev.value if context.critic is None else \
-                context.critic.values(obs, {k: v[rows] for k, v in context.critic_state.items()}, starts)
+            new_values = (
+                ev.value
+                if context.critic is None
+                else context.critic.values(obs, {k: v[rows] for k, v in context.critic_state.items()}, starts)
+            )
 
-            logratio = ev.logprob - rollout.logprobs[rows]                             # (B, T)
+            logratio = ev.logprob - rollout.logprobs[rows]  # (B, T)
             ratio = logratio.exp()
             with torch.no_grad():  # http://joschu.net/blog/kl-approx.html
                 approx_kl = ((ratio - 1) - logratio).mean()
@@ -162,8 +172,7 @@ def ppo_update(agent: ActorCritic, params: list[nn.Parameter], optimizer: torch.
                 adv = (adv - adv.mean()) / (adv.std() + 1e-8)
 
             # clipped surrogate objective
-            pg_loss = torch.max(-adv * ratio,
-                                -adv * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
+            pg_loss = torch.max(-adv * ratio, -adv * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
 
             # value loss, optionally clipped around the values the update started from
             ret, old_v = returns[rows], old_values[rows]
@@ -186,11 +195,16 @@ def ppo_update(agent: ActorCritic, params: list[nn.Parameter], optimizer: torch.
             grad_norm = nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
 
-            for key, value in (("losses/policy_loss", pg_loss), ("losses/value_loss", v_loss),
-                               ("losses/entropy", entropy), ("losses/approx_kl", approx_kl),
-                               ("losses/clipfrac", clipfrac), ("losses/grad_norm", grad_norm)):
+            for key, value in (
+                ("losses/policy_loss", pg_loss),
+                ("losses/value_loss", v_loss),
+                ("losses/entropy", entropy),
+                ("losses/approx_kl", approx_kl),
+                ("losses/clipfrac", clipfrac),
+                ("losses/grad_norm", grad_norm),
+            ):
                 _add(stats, key, value)
-        if cfg.target_kl and np.mean(stats["losses/approx_kl"][-cfg.num_minibatches:]) > cfg.target_kl:
+        if cfg.target_kl and np.mean(stats["losses/approx_kl"][-cfg.num_minibatches :]) > cfg.target_kl:
             break
 
     out = {k: float(np.mean(v)) for k, v in stats.items()}

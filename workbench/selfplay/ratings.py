@@ -5,6 +5,7 @@ One row per finished game (:class:`GameRecord`): who played whom on which side, 
 result, stocks and damage. Ratings are a pure function of the log's order, so they can
 be recomputed at any time from ``games.parquet`` and always agree with it.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,13 +21,13 @@ ELO_BASE, ELO_K = 1000.0, 16.0
 class GameRecord:
     """One finished game. ``winner``: 1 or 2 (the side), 0 for a draw or timeout tie."""
 
-    update: int          # the learner's update counter when the game ended
-    p1: str              # population member (or scripted bot) on each side
+    update: int  # the learner's update counter when the game ended
+    p1: str  # population member (or scripted bot) on each side
     p2: str
     winner: int
-    p1_stocks: int       # stocks left at the end
+    p1_stocks: int  # stocks left at the end
     p2_stocks: int
-    p1_damage: float     # percent dealt to the other side over the game
+    p1_damage: float  # percent dealt to the other side over the game
     p2_damage: float
     frames: int
     kind: str = "train"  # "train" (a rollout game) or "eval"
@@ -83,8 +84,9 @@ class GameLog:
         names = [f.name for f in fields(GameRecord)]
         return cls([GameRecord(**dict(zip(names, row))) for row in rows])
 
-    def score(self, player: str, opponent: str | None = None, last: int = 0,
-              kind: str | None = None) -> tuple[float, int]:
+    def score(
+        self, player: str, opponent: str | None = None, last: int = 0, kind: str | None = None
+    ) -> tuple[float, int]:
         """(wins + draws / 2, games) of ``player`` (against ``opponent`` if given) over
         its last ``last`` games (all if 0). Games against itself (the latest self on both
         ports) say nothing about it and are left out."""
@@ -150,10 +152,19 @@ def leaderboard(log: GameLog):
         wins, games = log.score(name)
         lo, hi = wilson_interval(wins, games)
         mu, sigma = skill.get(name, (float("nan"), float("nan")))
-        rows.append({"player": name, "openskill_mu": mu, "openskill_sigma": sigma,
-                     "openskill_ordinal": mu - 3 * sigma, "elo": elo.get(name, ELO_BASE),
-                     "games": games, "win_rate": wins / games if games else float("nan"),
-                     "win_rate_lo": lo, "win_rate_hi": hi})
+        rows.append(
+            {
+                "player": name,
+                "openskill_mu": mu,
+                "openskill_sigma": sigma,
+                "openskill_ordinal": mu - 3 * sigma,
+                "elo": elo.get(name, ELO_BASE),
+                "games": games,
+                "win_rate": wins / games if games else float("nan"),
+                "win_rate_lo": lo,
+                "win_rate_hi": hi,
+            }
+        )
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
@@ -179,5 +190,7 @@ def matchup_matrix(log: GameLog, players: list[str] | None = None):
             games[j, i] += 1
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(games > 0, wins / games, np.nan)
-    return (pd.DataFrame(rate, index=players, columns=players),
-            pd.DataFrame(games.astype(int), index=players, columns=players))
+    return (
+        pd.DataFrame(rate, index=players, columns=players),
+        pd.DataFrame(games.astype(int), index=players, columns=players),
+    )

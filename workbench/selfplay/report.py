@@ -1,6 +1,7 @@
 """What the self-play notebook shows, as library calls: a run's metric curves (rating,
 win rates, KL to the teacher, entropy, throughput), its leaderboard and matchup matrix
 from the game log, head-to-head evaluations, and a tiny run to show when none is given."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,11 +13,18 @@ from workbench.selfplay.ratings import GameLog, leaderboard, matchup_matrix
 
 CURVES = {
     "ratings": ("selfplay/rating", "selfplay/elo"),
-    "win rates (training games)": ("selfplay/win_rate_vs_teacher", "selfplay/win_rate_vs_idle",
-                                   "selfplay/win_rate_vs_random", "selfplay/win_rate_vs_heuristic"),
+    "win rates (training games)": (
+        "selfplay/win_rate_vs_teacher",
+        "selfplay/win_rate_vs_idle",
+        "selfplay/win_rate_vs_random",
+        "selfplay/win_rate_vs_heuristic",
+    ),
     "collapse and drift": ("selfplay/kl_teacher", "selfplay/entropy", "losses/approx_kl"),
-    "throughput (frames/s)": ("selfplay/env_frames_per_s", "selfplay/rollout_frames_per_s",
-                              "selfplay/learner_frames_per_s"),
+    "throughput (frames/s)": (
+        "selfplay/env_frames_per_s",
+        "selfplay/rollout_frames_per_s",
+        "selfplay/learner_frames_per_s",
+    ),
 }
 
 
@@ -29,17 +37,24 @@ def run_metrics(run: str | Path) -> pd.DataFrame:
 def curves_chart(metrics: pd.DataFrame, title: str, keys: tuple[str, ...], width: int = 300) -> alt.Chart:
     present = [k for k in keys if k in metrics]
     long = metrics.melt(id_vars=["step"], value_vars=present, var_name="metric").dropna()
-    return alt.Chart(long, title=title).mark_line(point=len(metrics) < 30).encode(
-        x=alt.X("step:Q", title="update"), y=alt.Y("value:Q", title=None), color="metric:N",
-        tooltip=["step", "metric", alt.Tooltip("value:Q", format=".4g")]).properties(width=width, height=180)
+    return (
+        alt.Chart(long, title=title)
+        .mark_line(point=len(metrics) < 30)
+        .encode(
+            x=alt.X("step:Q", title="update"),
+            y=alt.Y("value:Q", title=None),
+            color="metric:N",
+            tooltip=["step", "metric", alt.Tooltip("value:Q", format=".4g")],
+        )
+        .properties(width=width, height=180)
+    )
 
 
 def dashboard(run: str | Path) -> alt.VConcatChart:
     """Every curve group of :data:`CURVES`, two per row."""
     metrics = run_metrics(run)
-    charts = [curves_chart(metrics, title, keys) for title, keys in CURVES.items()
-              if any(k in metrics for k in keys)]
-    rows = [alt.hconcat(*charts[i:i + 2]) for i in range(0, len(charts), 2)]
+    charts = [curves_chart(metrics, title, keys) for title, keys in CURVES.items() if any(k in metrics for k in keys)]
+    rows = [alt.hconcat(*charts[i : i + 2]) for i in range(0, len(charts), 2)]
     return alt.vconcat(*rows)
 
 
@@ -55,10 +70,16 @@ def matchup_chart(log: GameLog, players: list[str] | None = None) -> alt.Chart:
     long.columns = ["player", "opponent", "win_rate"]
     long["games"] = games.stack().values
     long = long[long["games"] > 0]
-    return alt.Chart(long, title="matchups (row's win rate)").mark_rect().encode(
-        x=alt.X("opponent:N"), y=alt.Y("player:N"),
-        color=alt.Color("win_rate:Q", scale=alt.Scale(domain=[0, 1], scheme="redblue")),
-        tooltip=["player", "opponent", alt.Tooltip("win_rate:Q", format=".2f"), "games"])
+    return (
+        alt.Chart(long, title="matchups (row's win rate)")
+        .mark_rect()
+        .encode(
+            x=alt.X("opponent:N"),
+            y=alt.Y("player:N"),
+            color=alt.Color("win_rate:Q", scale=alt.Scale(domain=[0, 1], scheme="redblue")),
+            tooltip=["player", "opponent", alt.Tooltip("win_rate:Q", format=".2f"), "games"],
+        )
+    )
 
 
 def snapshot_ratings(log: GameLog) -> pd.DataFrame:
@@ -76,8 +97,10 @@ def selfplay_verdict(table: pd.DataFrame) -> str:
     """The self-play page's verdict: win rates against each opponent, with the game count
     and the 95% interval (BC's repeat-last baseline has no win rate; the teacher is the
     baseline here)."""
-    parts = [f"{r.win_rate:.2f} against {r.opponent} over {r.games} games (95% interval "
-             f"{r.ci95_lo:.2f} to {r.ci95_hi:.2f})" for r in table.itertuples()]
+    parts = [
+        f"{r.win_rate:.2f} against {r.opponent} over {r.games} games (95% interval {r.ci95_lo:.2f} to {r.ci95_hi:.2f})"
+        for r in table.itertuples()
+    ]
     return "The self-play agent's win rate: " + "; ".join(parts) + "."
 
 
@@ -86,8 +109,19 @@ def evaluation_table(results: list) -> pd.DataFrame:
     rows = []
     for r in results:
         lo, hi = r.win_rate_ci95
-        rows.append({"player": Path(r.player).name, "opponent": Path(r.opponent).name, "games": r.games,
-                     "wins": r.wins, "losses": r.losses, "draws": r.draws, "win_rate": r.win_rate,
-                     "ci95_lo": lo, "ci95_hi": hi, "stocks_taken_per_min": r.stocks_taken_per_min,
-                     "damage_per_min": r.damage_per_min})
+        rows.append(
+            {
+                "player": Path(r.player).name,
+                "opponent": Path(r.opponent).name,
+                "games": r.games,
+                "wins": r.wins,
+                "losses": r.losses,
+                "draws": r.draws,
+                "win_rate": r.win_rate,
+                "ci95_lo": lo,
+                "ci95_hi": hi,
+                "stocks_taken_per_min": r.stocks_taken_per_min,
+                "damage_per_min": r.damage_per_min,
+            }
+        )
     return pd.DataFrame(rows)

@@ -7,6 +7,7 @@ that end are reset by the environment; their recurrent states, own-controller in
 and delay queues are reset here, the result goes to the game log and the next
 opponent is drawn from the learner's current plan.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,18 +27,17 @@ SCRIPTED = ("idle", "random", "heuristic")
 @dataclass
 class CollectStats:
     frames: int = 0
-    env_s: float = 0.0        # simulator steps
-    embed_s: float = 0.0      # frames -> policy inputs
-    policy_s: float = 0.0     # learner and opponent network steps
-    action_hist: np.ndarray | None = None   # (classes,) picks of the main stick x head
+    env_s: float = 0.0  # simulator steps
+    embed_s: float = 0.0  # frames -> policy inputs
+    policy_s: float = 0.0  # learner and opponent network steps
+    action_hist: np.ndarray | None = None  # (classes,) picks of the main stick x head
 
 
 class Arena:
     """N games of one learner (see the module doc). ``side[g]`` is the learner's side
     in game g (0 = port 1); ``opponent[g]`` the name of who it meets there."""
 
-    def __init__(self, env: GameEnv, learner: str, actor: PolicyActor, delay: int, learner_side: str,
-                 seed: int):
+    def __init__(self, env: GameEnv, learner: str, actor: PolicyActor, delay: int, learner_side: str, seed: int):
         self.env, self.learner, self.n = env, learner, env.num_games
         if learner_side == "both":
             self.side = np.arange(self.n) % 2
@@ -61,8 +61,9 @@ class Arena:
         picks = self.rng.choice(len(names), size=len(rows), p=p / p.sum())
         self.opponent[rows] = [names[i] for i in picks]
 
-    def collect(self, actor: PolicyActor, opponents: dict[str, PolicyActor], plan: dict[str, float],
-                steps: int, update: int) -> tuple[Rollout, list[GameRecord], CollectStats]:
+    def collect(
+        self, actor: PolicyActor, opponents: dict[str, PolicyActor], plan: dict[str, float], steps: int, update: int
+    ) -> tuple[Rollout, list[GameRecord], CollectStats]:
         """``steps`` frames of every game -> the learner's rollout, finished games, timing.
         ``opponents`` maps network opponents' names to actors (the learner's own name to
         ``actor`` for the latest self); scripted names need no entry."""
@@ -89,7 +90,7 @@ class Arena:
         side_t = torch.as_tensor(self.side)
         for t in range(steps + 1):
             t0 = time.perf_counter()
-            floats, ids = embed_both(self.frames, layout)                     # (2, N, F), (2, N, K)
+            floats, ids = embed_both(self.frames, layout)  # (2, N, F), (2, N, K)
             mine_f, mine_i = floats[self.side, self.rows], ids[self.side, self.rows]
             t1 = time.perf_counter()
             stats.embed_s += t1 - t0
@@ -99,10 +100,11 @@ class Arena:
                 break
             uniform = torch.rand(n, self.noise, generator=self.generator)
             targets, decoded, logprob, self.seat.state = actor.act(
-                obs_f[:, t], obs_i[:, t], self.seat.own, self.seat.state, uniform)
+                obs_f[:, t], obs_i[:, t], self.seat.own, self.seat.state, uniform
+            )
             actions[:, t], logprobs[:, t] = targets, logprob
-            mine = self.seat.press(decoded)                                   # (N, 13)
-            theirs = self._opponents_act(opponents, floats, ids)              # (N, 13)
+            mine = self.seat.press(decoded)  # (N, 13)
+            theirs = self._opponents_act(opponents, floats, ids)  # (N, 13)
             t2 = time.perf_counter()
             stats.policy_s += t2 - t1
             controllers = torch.zeros(n, 2, 13)
@@ -115,11 +117,13 @@ class Arena:
             if self.start.any():
                 records += self._finish(np.flatnonzero(self.start), results, update, plan)
             stats.frames += n
-        return Rollout({"floats": obs_f, "ids": obs_i, "controller": obs_c}, actions, logprobs, rewards,
-                       starts, state0), records, stats
+        return (
+            Rollout({"floats": obs_f, "ids": obs_i, "controller": obs_c}, actions, logprobs, rewards, starts, state0),
+            records,
+            stats,
+        )
 
-    def _opponents_act(self, opponents: dict[str, PolicyActor], floats: np.ndarray, ids: np.ndarray
-                       ) -> torch.Tensor:
+    def _opponents_act(self, opponents: dict[str, PolicyActor], floats: np.ndarray, ids: np.ndarray) -> torch.Tensor:
         """Every opponent's controller pressed now, (N, 13): networks through their seat
         (delay and own input as the learner's), scripted bots directly."""
         other = 1 - self.side
@@ -142,8 +146,7 @@ class Arena:
         scripted_t = torch.from_numpy(scripted)
         return torch.where(scripted_t[:, None], direct, pressed)
 
-    def _finish(self, rows: np.ndarray, results: list[tuple], update: int, plan: dict[str, float]
-                ) -> list[GameRecord]:
+    def _finish(self, rows: np.ndarray, results: list[tuple], update: int, plan: dict[str, float]) -> list[GameRecord]:
         """Record the games ``rows`` that just ended, reset their seats, draw opponents."""
         records = []
         self.finished_slots += [int(g) for g in rows]
@@ -158,9 +161,15 @@ class Arena:
 
     # -- resume ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"env": self.env.save(), "seat": self.seat.state_dict(), "opp_seat": self.opp_seat.state_dict(),
-                "opponent": list(self.opponent), "start": torch.from_numpy(self.start.copy()),
-                "generator": self.generator.get_state(), "rng": self.rng.bit_generator.state}
+        return {
+            "env": self.env.save(),
+            "seat": self.seat.state_dict(),
+            "opp_seat": self.opp_seat.state_dict(),
+            "opponent": list(self.opponent),
+            "start": torch.from_numpy(self.start.copy()),
+            "generator": self.generator.get_state(),
+            "rng": self.rng.bit_generator.state,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.frames = self.env.restore(state["env"])

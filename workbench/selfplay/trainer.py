@@ -16,6 +16,7 @@ Run folder (``cfg.out``)::
     games.parquet          the game log: who played whom, result, stocks, damage
     metrics.jsonl, tensorboard/
 """
+
 from __future__ import annotations
 
 import json
@@ -52,10 +53,11 @@ class SelfPlayRun:
         self.teacher = teacher
         self.league = League(cfg.league, cfg.population, cfg.curriculum, str(self.teacher_folder))
         n = cfg.rollout.num_games
-        self.learners = {name: Learner(name, role, teacher, cfg.ppo, n)
-                         for name, role in self.league.learners}
-        self.arenas = {name: self._arena(name, learner, cfg.seed + 1000 * k)
-                       for k, (name, learner) in enumerate(self.learners.items())}
+        self.learners = {name: Learner(name, role, teacher, cfg.ppo, n) for name, role in self.league.learners}
+        self.arenas = {
+            name: self._arena(name, learner, cfg.seed + 1000 * k)
+            for k, (name, learner) in enumerate(self.learners.items())
+        }
         self.log = GameLog()
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
@@ -73,8 +75,7 @@ class SelfPlayRun:
         r = self.cfg.rollout
         if r.workers or r.ray:
             return ShardedArena(self.cfg, name, r.num_games, seed, max(r.workers, 1), r.ray)
-        return Arena(make_game_env(self.cfg, r.num_games, seed), name, learner.actor, r.delay,
-                     r.learner_side, seed)
+        return Arena(make_game_env(self.cfg, r.num_games, seed), name, learner.actor, r.delay, r.learner_side, seed)
 
     def close(self) -> None:
         for arena in self.arenas.values():
@@ -109,13 +110,15 @@ class SelfPlayRun:
             plan = self.league.plan(name, self.log, self.rng)
             began = time.perf_counter()
             if isinstance(arena, Arena):
-                rollout, records, stats = arena.collect(learner.actor, self._opponents(arena, plan), plan,
-                                                        cfg.rollout.steps, self.update)
+                rollout, records, stats = arena.collect(
+                    learner.actor, self._opponents(arena, plan), plan, cfg.rollout.steps, self.update
+                )
             else:  # workers load snapshots from their folders; live learners' weights travel
                 paths = {m.name: m.path for m in self.league.members.values() if m.path}
                 live = {n: self.learners[n].actor for n in plan if n in self.learners}
-                rollout, records, stats = arena.collect(learner.actor, live, plan, cfg.rollout.steps,
-                                                        self.update, paths=paths)
+                rollout, records, stats = arena.collect(
+                    learner.actor, live, plan, cfg.rollout.steps, self.update, paths=paths
+                )
             collected = time.perf_counter()
             for record in records:
                 self.log.add(record)
@@ -123,13 +126,19 @@ class SelfPlayRun:
             out = learner.update(rollout, self.generator, factor)
             learned = time.perf_counter()
             self.frames += stats.frames
-            out.update({"selfplay/env_frames_per_s": stats.frames / max(stats.env_s, 1e-9),
-                        "selfplay/rollout_frames_per_s": stats.frames / max(collected - began, 1e-9),
-                        "selfplay/learner_frames_per_s": stats.frames / max(learned - collected, 1e-9),
-                        "selfplay/time_env": stats.env_s, "selfplay/time_embed": stats.embed_s,
-                        "selfplay/time_inference": stats.policy_s, "selfplay/time_learn": learned - collected,
-                        "selfplay/games_finished": len(records),
-                        "selfplay/reward_mean": float(rollout.rewards.mean())})
+            out.update(
+                {
+                    "selfplay/env_frames_per_s": stats.frames / max(stats.env_s, 1e-9),
+                    "selfplay/rollout_frames_per_s": stats.frames / max(collected - began, 1e-9),
+                    "selfplay/learner_frames_per_s": stats.frames / max(learned - collected, 1e-9),
+                    "selfplay/time_env": stats.env_s,
+                    "selfplay/time_embed": stats.embed_s,
+                    "selfplay/time_inference": stats.policy_s,
+                    "selfplay/time_learn": learned - collected,
+                    "selfplay/games_finished": len(records),
+                    "selfplay/reward_mean": float(rollout.rewards.mean()),
+                }
+            )
             self._league_after(name, learner)
             prefix = "" if name == "main-0" else f"{name}/"
             metrics.update({prefix + k: v for k, v in out.items()})
@@ -140,8 +149,10 @@ class SelfPlayRun:
     def _league_after(self, name: str, learner: Learner) -> None:
         why = self.league.advance_curriculum(name, self.log, self.update + 1)
         if why:
-            self.log_line(f"{name}: curriculum {why} at update {self.update + 1} -> "
-                          f"{self.league.curriculum_bot(name) or 'self-play'}")
+            self.log_line(
+                f"{name}: curriculum {why} at update {self.update + 1} -> "
+                f"{self.league.curriculum_bot(name) or 'self-play'}"
+            )
         if self.league.exploiter_should_restart(name, self.update, self.log):
             learner.restart_from_teacher()
             self.league.restarted(name, self.update)
@@ -184,13 +195,26 @@ class SelfPlayRun:
         out = {}
         for k, name in enumerate(self.cfg.eval_opponents):
             opponent = (TEACHER, main.teacher) if name == TEACHER else name
-            r = play_match(("main-0", main.actor), opponent, games=self.cfg.eval_games,
-                           characters=tuple(self.cfg.characters), stage=self.cfg.stage,
-                           max_frames=self.cfg.rollout.max_frames, delay=self.cfg.rollout.delay,
-                           seed=self.cfg.seed + 7 + self.update + 100_003 * k, jit=self.cfg.jit, log=self.log)
+            r = play_match(
+                ("main-0", main.actor),
+                opponent,
+                games=self.cfg.eval_games,
+                characters=tuple(self.cfg.characters),
+                stage=self.cfg.stage,
+                max_frames=self.cfg.rollout.max_frames,
+                delay=self.cfg.rollout.delay,
+                seed=self.cfg.seed + 7 + self.update + 100_003 * k,
+                jit=self.cfg.jit,
+                log=self.log,
+            )
             lo, hi = r.win_rate_ci95
-            out.update({f"selfplay/eval_win_rate_vs_{name}": r.win_rate,
-                        f"selfplay/eval_win_rate_vs_{name}_lo": lo, f"selfplay/eval_win_rate_vs_{name}_hi": hi})
+            out.update(
+                {
+                    f"selfplay/eval_win_rate_vs_{name}": r.win_rate,
+                    f"selfplay/eval_win_rate_vs_{name}_lo": lo,
+                    f"selfplay/eval_win_rate_vs_{name}_hi": hi,
+                }
+            )
             self.log_line(f"update {self.update}: {r.line()}")
         return out
 
@@ -201,13 +225,20 @@ class SelfPlayRun:
 
     # -- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"version": TRAINER_VERSION, "update": self.update, "frames": self.frames,
-                "elapsed": self.elapsed, "config": self.cfg.to_dict(),
-                "learners": {n: l.state_dict() for n, l in self.learners.items()},
-                "arenas": {n: a.state_dict() for n, a in self.arenas.items()},
-                "league": self.league.state_dict(), "log": self.log.to_state(),
-                "generator": self.generator.get_state(), "rng": self.rng.bit_generator.state,
-                "torch_rng": torch.get_rng_state()}
+        return {
+            "version": TRAINER_VERSION,
+            "update": self.update,
+            "frames": self.frames,
+            "elapsed": self.elapsed,
+            "config": self.cfg.to_dict(),
+            "learners": {n: l.state_dict() for n, l in self.learners.items()},
+            "arenas": {n: a.state_dict() for n, a in self.arenas.items()},
+            "league": self.league.state_dict(),
+            "log": self.log.to_state(),
+            "generator": self.generator.get_state(),
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.update, self.frames, self.elapsed = state["update"], state["frames"], state["elapsed"]
@@ -223,8 +254,9 @@ class SelfPlayRun:
 
     def save(self, blocking: bool = False) -> Path:
         main = self.learners["main-0"].actor.policy
-        path = self.writer.save(self.update, main.state_dict(), self.bc_config.to_dict(), self.state_dict(),
-                                blocking=blocking)
+        path = self.writer.save(
+            self.update, main.state_dict(), self.bc_config.to_dict(), self.state_dict(), blocking=blocking
+        )
         self.log.save(self.out / "games.parquet")
         return path
 
@@ -236,8 +268,10 @@ class SelfPlayRun:
             return False
         state = torch.load(found[-1] / "trainer.pt", weights_only=True)
         if state.get("version", 0) != TRAINER_VERSION:
-            raise WorkbenchError(f"{found[-1]}: self-play state version {state.get('version')} is not "
-                                 f"{TRAINER_VERSION}; start a new run folder")
+            raise WorkbenchError(
+                f"{found[-1]}: self-play state version {state.get('version')} is not "
+                f"{TRAINER_VERSION}; start a new run folder"
+            )
         self.load_state_dict(state)
         return True
 
@@ -252,9 +286,15 @@ def run_selfplay(cfg: SelfPlayConfig, resume: bool = False, progress: bool = Tru
         print(f"resumed at update {run.update} ({run.frames:,} frames)", flush=True)
     (run.out / "selfplay.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     total = cfg.max_updates or 10**9
-    budget_bar = bool(cfg.time_budget and not cfg.max_updates)   # the bar counts seconds then
-    log = RunLog(run.out, int(cfg.time_budget) if budget_bar else cfg.max_updates, int(run.elapsed) if budget_bar
-                 else run.update, progress=progress, desc="selfplay", unit="s" if budget_bar else "update")
+    budget_bar = bool(cfg.time_budget and not cfg.max_updates)  # the bar counts seconds then
+    log = RunLog(
+        run.out,
+        int(cfg.time_budget) if budget_bar else cfg.max_updates,
+        int(run.elapsed) if budget_bar else run.update,
+        progress=progress,
+        desc="selfplay",
+        unit="s" if budget_bar else "update",
+    )
     began, metrics = time.perf_counter() - run.elapsed, {}
     while run.update < total:
         metrics = run.step()
@@ -263,8 +303,11 @@ def run_selfplay(cfg: SelfPlayConfig, resume: bool = False, progress: bool = Tru
         if cfg.eval_games and run.update % cfg.eval_every == 0:
             metrics.update(run.evaluate())
         log.log(run.update, metrics)
-        log.progress(int(run.elapsed) if budget_bar else run.update, metrics.get("losses/policy_loss", 0.0),
-                     f"vs teacher {metrics.get('selfplay/win_rate_vs_teacher', float('nan')):.2f}")
+        log.progress(
+            int(run.elapsed) if budget_bar else run.update,
+            metrics.get("losses/policy_loss", 0.0),
+            f"vs teacher {metrics.get('selfplay/win_rate_vs_teacher', float('nan')):.2f}",
+        )
         out_of_time = cfg.time_budget and run.elapsed >= cfg.time_budget
         if run.update % cfg.checkpoint_every == 0 or out_of_time or run.update >= total:
             run.save()
@@ -274,5 +317,10 @@ def run_selfplay(cfg: SelfPlayConfig, resume: bool = False, progress: bool = Tru
     run.close()
     log.close()
     final = run.out / "checkpoints" / f"step-{run.update:08d}"
-    return {"update": run.update, "frames": run.frames, "seconds": round(run.elapsed, 1),
-            "checkpoint": str(final), "metrics": metrics}
+    return {
+        "update": run.update,
+        "frames": run.frames,
+        "seconds": round(run.elapsed, 1),
+        "checkpoint": str(final),
+        "metrics": metrics,
+    }

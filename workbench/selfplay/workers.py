@@ -9,6 +9,7 @@ every worker for the same T frames and joins their rollouts along the games axis
 the learner cannot tell it from one local arena. Local workers answer through
 ``torch.multiprocessing`` pipes, which hand tensors over in shared memory.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,8 +37,14 @@ class ArenaWorker:
         self.actors: dict[str, PolicyActor] = {"teacher": PolicyActor(teacher)}
         self.learner = learner
         self.local = PolicyActor(load_policy(self.cfg.init)[0])
-        self.arena = Arena(make_game_env(self.cfg, games, seed), learner, self.local, self.cfg.rollout.delay,
-                           self.cfg.rollout.learner_side, seed)
+        self.arena = Arena(
+            make_game_env(self.cfg, games, seed),
+            learner,
+            self.local,
+            self.cfg.rollout.delay,
+            self.cfg.rollout.learner_side,
+            seed,
+        )
 
     def _actor(self, name: str, weights: dict[str, dict], paths: dict[str, str]) -> PolicyActor:
         from workbench.train.checkpoint import load_policy
@@ -50,8 +57,7 @@ class ArenaWorker:
             self.actors[name] = PolicyActor(load_policy(paths[name])[0])
         return self.actors[name]
 
-    def collect(self, weights: dict[str, dict], plan: dict[str, float], paths: dict[str, str],
-                steps: int, update: int):
+    def collect(self, weights: dict[str, dict], plan: dict[str, float], paths: dict[str, str], steps: int, update: int):
         from workbench.selfplay.rollout import SCRIPTED
 
         self.local.policy.load_state_dict(weights[self.learner])
@@ -134,8 +140,7 @@ def connect_ray(address: str) -> None:
     except ImportError:
         raise WorkbenchError("--ray needs Ray: pip install -e '.[ray]'") from None
     if not ray.is_initialized():
-        ray.init(address=None if address == "local" else address, ignore_reinit_error=True,
-                 log_to_driver=False)
+        ray.init(address=None if address == "local" else address, ignore_reinit_error=True, log_to_driver=False)
 
 
 class ShardedArena:
@@ -155,15 +160,25 @@ class ShardedArena:
             ctx = torch.multiprocessing.get_context("spawn")
             self.handles = [_ProcessHandle(ctx, data, learner, per, seed + k) for k in range(workers)]
         self.learner, self.per = learner, per
-        self.opponent = np.array([], dtype=object)   # opponents live in the workers
+        self.opponent = np.array([], dtype=object)  # opponents live in the workers
         self.finished_slots: list[int] = []
 
-    def collect(self, actor: PolicyActor, opponents: dict[str, PolicyActor], plan: dict[str, float],
-                steps: int, update: int, paths: dict[str, str] | None = None):
+    def collect(
+        self,
+        actor: PolicyActor,
+        opponents: dict[str, PolicyActor],
+        plan: dict[str, float],
+        steps: int,
+        update: int,
+        paths: dict[str, str] | None = None,
+    ):
         from workbench.selfplay.rollout import CollectStats
 
-        weights = {name: {k: v.detach().clone() for k, v in a.policy.state_dict().items()}
-                   for name, a in opponents.items() if name not in (paths or {}) and name != "teacher"}
+        weights = {
+            name: {k: v.detach().clone() for k, v in a.policy.state_dict().items()}
+            for name, a in opponents.items()
+            if name not in (paths or {}) and name != "teacher"
+        }
         weights[self.learner] = {k: v.detach().clone() for k, v in actor.policy.state_dict().items()}
         for h in self.handles:
             h.call("collect", weights, plan, paths or {}, steps, update)
@@ -171,8 +186,12 @@ class ShardedArena:
         rollouts = [p[0] for p in parts]
         records = [r for p in parts for r in p[1]]
         self.finished_slots = [k * self.per + s for k, p in enumerate(parts) for s in p[3]]
-        stats = CollectStats(frames=sum(p[2].frames for p in parts), env_s=max(p[2].env_s for p in parts),
-                             embed_s=max(p[2].embed_s for p in parts), policy_s=max(p[2].policy_s for p in parts))
+        stats = CollectStats(
+            frames=sum(p[2].frames for p in parts),
+            env_s=max(p[2].env_s for p in parts),
+            embed_s=max(p[2].embed_s for p in parts),
+            policy_s=max(p[2].policy_s for p in parts),
+        )
         return join_rollouts(rollouts), records, stats
 
     def state_dict(self) -> dict:
@@ -190,7 +209,11 @@ class ShardedArena:
 def join_rollouts(parts: list[Rollout]) -> Rollout:
     """Rollouts of disjoint games -> one rollout over all of them (games axis first)."""
     cat = lambda xs: torch.cat(xs, dim=0)  # noqa: E731
-    return Rollout({k: cat([p.obs[k] for p in parts]) for k in parts[0].obs},
-                   cat([p.actions for p in parts]), cat([p.logprobs for p in parts]),
-                   cat([p.rewards for p in parts]), cat([p.starts for p in parts]),
-                   {k: cat([p.state[k] for p in parts]) for k in parts[0].state})
+    return Rollout(
+        {k: cat([p.obs[k] for p in parts]) for k in parts[0].obs},
+        cat([p.actions for p in parts]),
+        cat([p.logprobs for p in parts]),
+        cat([p.rewards for p in parts]),
+        cat([p.starts for p in parts]),
+        {k: cat([p.state[k] for p in parts]) for k in parts[0].state},
+    )

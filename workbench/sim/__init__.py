@@ -37,6 +37,7 @@ The interface (every backend)::
 The simulator's step runs N games in one numba-compiled pass (no Python loop per game);
 ``WORKBENCH_SIM_JIT=0`` runs the same code as plain Python (the reference).
 """
+
 from __future__ import annotations
 
 from workbench.sim.env import CONTROLLER_DIM, RewardConfig, SimEnv, SimError, check_controllers
@@ -53,13 +54,27 @@ def make_env(backend: str = "sim", **kwargs):
         return SimEnv(**kwargs)
     if backend == "dolphin":
         from workbench.sim.backends.dolphin import DolphinEnv
+
         return DolphinEnv(**kwargs)
     if backend in ("melee-sim", "melee_sim"):
         from workbench.sim.backends.meleesim import MeleeSimEnv
+
         return MeleeSimEnv(**kwargs)
     raise SimError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
 
 
-__all__ = ["BACKENDS", "CONTROLLER_DIM", "Frames", "GameData", "RewardConfig", "SimDataError",
-           "SimEnv", "SimError", "SimState", "check_controllers", "load_game_data", "make_env",
-           "observe"]
+__all__ = [
+    "BACKENDS",
+    "CONTROLLER_DIM",
+    "Frames",
+    "GameData",
+    "RewardConfig",
+    "SimDataError",
+    "SimEnv",
+    "SimError",
+    "SimState",
+    "check_controllers",
+    "load_game_data",
+    "make_env",
+    "observe",
+]

@@ -3,6 +3,7 @@ random controller) and ``heuristic`` (approach, attack in range, shield when thr
 recover toward the ledge). Every bot maps a batch of :class:`Frames` to ``(N, 13)``
 controllers for its port; :func:`make_bot` also loads checkpoints and ONNX files.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -49,7 +50,7 @@ class RandomBot:
     def _draw(self, n: int) -> np.ndarray:
         out = np.zeros((n, CONTROLLER_DIM), np.float32)
         out[:, :4] = self.rng.uniform(-1, 1, (n, 4))
-        out[:, 2:4] *= self.rng.random((n, 1)) < 0.2          # the c-stick mostly rests
+        out[:, 2:4] *= self.rng.random((n, 1)) < 0.2  # the c-stick mostly rests
         out[:, TRIGGER] = self.rng.random(n) < 0.05
         out[:, 5:] = self.rng.random((n, 8)) < 0.1
         return out
@@ -118,8 +119,14 @@ class HeuristicBot:
         return out
 
 
-def make_bot(spec: str, seed: int = 0, edge: float = 85.0, device: str = "cpu",
-             num_games: int | None = None, sample: bool = False):
+def make_bot(
+    spec: str,
+    seed: int = 0,
+    edge: float = 85.0,
+    device: str = "cpu",
+    num_games: int | None = None,
+    sample: bool = False,
+):
     """A bot from a CLI spec: a scripted name, a checkpoint folder or an ONNX file.
     ``num_games`` is accepted for callers that size bots up front; every bot sizes itself
     from the frames it is given. ``sample``: trained bots draw from their policy (seeded)
@@ -133,9 +140,10 @@ def make_bot(spec: str, seed: int = 0, edge: float = 85.0, device: str = "cpu",
     path = Path(spec)
     if path.suffix == ".onnx" and path.is_file():
         from workbench.sim.policy_bots import OnnxBot
+
         return OnnxBot(path, seed, sample=sample)
     if path.is_dir():
         from workbench.sim.policy_bots import CheckpointBot
+
         return CheckpointBot(path, seed, device, sample=sample)
-    raise SimError(f"unknown player {spec!r}: use {', '.join(SCRIPTED)}, a checkpoint folder "
-                   "or an .onnx file")
+    raise SimError(f"unknown player {spec!r}: use {', '.join(SCRIPTED)}, a checkpoint folder or an .onnx file")

@@ -12,6 +12,7 @@ Numbers are from the tables (:mod:`workbench.sim.tables`) except the constants b
 each marked ``Melee`` (the game's value, widely documented) or ``approx`` (an
 approximation where no cited table has the value; ``data/sim/README.md`` lists them).
 """
+
 from __future__ import annotations
 
 import math
@@ -21,53 +22,116 @@ from workbench.sim.jit import jitable
 from workbench.sim.state import *  # noqa: F403 - field indices
 
 # character columns (tables.CHAR_FIELDS order)
-(C_WEIGHT, C_JSQUAT, C_JUMPV, C_HOPV, C_JUMPH, C_JUMPHMAX, C_JMOM, C_DJMULT, C_DJH, C_JUMPS,
- C_GRAV, C_FALL, C_FF, C_WALK, C_WALKACC, C_DASHINIT, C_RUN, C_RUNA, C_RUNB, C_TRACTION,
- C_AIRSPEED, C_AIRBASE, C_AIRADD, C_AIRFRIC, C_LANDLAG, C_SHIELD, C_DASHFRAMES, C_HURT,
- C_HANGY, C_DJV) = range(30)
+(
+    C_WEIGHT,
+    C_JSQUAT,
+    C_JUMPV,
+    C_HOPV,
+    C_JUMPH,
+    C_JUMPHMAX,
+    C_JMOM,
+    C_DJMULT,
+    C_DJH,
+    C_JUMPS,
+    C_GRAV,
+    C_FALL,
+    C_FF,
+    C_WALK,
+    C_WALKACC,
+    C_DASHINIT,
+    C_RUN,
+    C_RUNA,
+    C_RUNB,
+    C_TRACTION,
+    C_AIRSPEED,
+    C_AIRBASE,
+    C_AIRADD,
+    C_AIRFRIC,
+    C_LANDLAG,
+    C_SHIELD,
+    C_DASHFRAMES,
+    C_HURT,
+    C_HANGY,
+    C_DJV,
+) = range(30)
 # move kinds (tables.MOVE_KINDS order) and move info columns
-(M_JAB, M_FTILT, M_UTILT, M_DTILT, M_FSMASH, M_USMASH, M_DSMASH, M_NAIR, M_FAIR, M_BAIR,
- M_UAIR, M_DAIR, M_DATTACK, M_GRAB, M_DASHGRAB, M_FTHROW, M_BTHROW, M_UTHROW, M_DTHROW,
- M_EDGE, M_GETUPATK) = range(21)
+(
+    M_JAB,
+    M_FTILT,
+    M_UTILT,
+    M_DTILT,
+    M_FSMASH,
+    M_USMASH,
+    M_DSMASH,
+    M_NAIR,
+    M_FAIR,
+    M_BAIR,
+    M_UAIR,
+    M_DAIR,
+    M_DATTACK,
+    M_GRAB,
+    M_DASHGRAB,
+    M_FTHROW,
+    M_BTHROW,
+    M_UTHROW,
+    M_DTHROW,
+    M_EDGE,
+    M_GETUPATK,
+) = range(21)
 MI_ACTION, MI_TOTAL, MI_IASA, MI_LAND, MI_LCLAG, MI_ACB, MI_ACA, MI_FIRST = range(8)
-(H_ACTIVE, H_RADIUS, H_X, H_Y, H_DMG, H_ANGLE, H_KBG, H_BKB, H_SKB, H_HITLAG, H_HITLAGC,
- H_SSTUN, H_HIT, H_WI) = range(14)
-(K_ROLLF, K_ROLLB, K_SPOT, K_AIRDODGE, K_TECHN, K_TECHF, K_TECHB, K_GETUP, K_GETUPRF,
- K_GETUPRB, K_LEDGEQ, K_LEDGES, K_LROLLQ, K_LROLLS) = range(14)
+(H_ACTIVE, H_RADIUS, H_X, H_Y, H_DMG, H_ANGLE, H_KBG, H_BKB, H_SKB, H_HITLAG, H_HITLAGC, H_SSTUN, H_HIT, H_WI) = range(
+    14
+)
+(
+    K_ROLLF,
+    K_ROLLB,
+    K_SPOT,
+    K_AIRDODGE,
+    K_TECHN,
+    K_TECHF,
+    K_TECHB,
+    K_GETUP,
+    K_GETUPRF,
+    K_GETUPRB,
+    K_LEDGEQ,
+    K_LEDGES,
+    K_LROLLQ,
+    K_LROLLS,
+) = range(14)
 O_ACTION, O_TOTAL, O_ILO, O_IHI = range(4)
 S_BL, S_BR, S_BT, S_BB, S_EDGE, S_EDGEG, S_SPAWN0, S_SPAWN1, S_NPLAT = range(9)
-MAX_FRAME = 80           # tables.MAX_MOVE_FRAMES
-MOTION_MAX = 60          # tables.MOTION_FRAMES
+MAX_FRAME = 80  # tables.MAX_MOVE_FRAMES
+MOTION_MAX = 60  # tables.MOTION_FRAMES
 
-KB_DECAY = 0.051          # Melee: launch speed lost per frame along the launch angle
-KB_SPEED = 0.03           # Melee: launch speed per unit of knockback
-HITSTUN_PER_KB = 0.4      # Melee
-TUMBLE_KB = 80.0          # Melee
-CROUCH_CANCEL = 0.67      # Melee
-DI_MAX_DEG = 18.0         # Melee
-SHIELD_MAX = 60.0         # Melee
-SHIELD_DECAY = 0.28       # Melee: per frame at full press
-SHIELD_REGEN = 0.07       # Melee
+KB_DECAY = 0.051  # Melee: launch speed lost per frame along the launch angle
+KB_SPEED = 0.03  # Melee: launch speed per unit of knockback
+HITSTUN_PER_KB = 0.4  # Melee
+TUMBLE_KB = 80.0  # Melee
+CROUCH_CANCEL = 0.67  # Melee
+DI_MAX_DEG = 18.0  # Melee
+SHIELD_MAX = 60.0  # Melee
+SHIELD_DECAY = 0.28  # Melee: per frame at full press
+SHIELD_REGEN = 0.07  # Melee
 SHIELD_RELEASE_FRAMES = 15  # Melee
-AIRDODGE_SPEED = 3.1      # Melee
-AIRDODGE_DECAY = 0.9      # Melee: air-dodge speed multiplier per frame
-WAVEDASH_LAG = 10         # Melee: special landing after an air dodge
-HELPLESS_DRIFT = 0.5      # approx: share of air mobility while helpless
-LEDGE_CATCH_FRAMES = 7    # approx
-LEDGE_INVULN = 30         # approx
-REGRAB_COOLDOWN = 30      # approx
+AIRDODGE_SPEED = 3.1  # Melee
+AIRDODGE_DECAY = 0.9  # Melee: air-dodge speed multiplier per frame
+WAVEDASH_LAG = 10  # Melee: special landing after an air dodge
+HELPLESS_DRIFT = 0.5  # approx: share of air mobility while helpless
+LEDGE_CATCH_FRAMES = 7  # approx
+LEDGE_INVULN = 30  # approx
+REGRAB_COOLDOWN = 30  # approx
 RESPAWN_DEAD_FRAMES = 60  # approx
-HALO_MAX_FRAMES = 120     # approx
-RESPAWN_INVULN = 120      # Melee: two seconds
-RESPAWN_HEIGHT = 60.0     # approx
-TECH_WINDOW = 20          # Melee
-MISSED_TECH_FRAMES = 26   # approx
-LYING_MAX_FRAMES = 60     # approx
-GRAB_HOLD_BASE = 60       # approx: frames a grab holds at 0%, plus one per percent
-SHIELD_BREAK_VY = 2.5     # approx
-SHIELD_BREAK_DOWN = 30    # approx
-DIZZY_BASE = 400          # approx: dizzy frames at 0%, minus one per percent, at least 100
-STAGE_DEPTH = 60.0        # approx: how far the main stage's solid body reaches down
+HALO_MAX_FRAMES = 120  # approx
+RESPAWN_INVULN = 120  # Melee: two seconds
+RESPAWN_HEIGHT = 60.0  # approx
+TECH_WINDOW = 20  # Melee
+MISSED_TECH_FRAMES = 26  # approx
+LYING_MAX_FRAMES = 60  # approx
+GRAB_HOLD_BASE = 60  # approx: frames a grab holds at 0%, plus one per percent
+SHIELD_BREAK_VY = 2.5  # approx
+SHIELD_BREAK_DOWN = 30  # approx
+DIZZY_BASE = 400  # approx: dizzy frames at 0%, minus one per percent, at least 100
+STAGE_DEPTH = 60.0  # approx: how far the main stage's solid body reaches down
 
 
 @jitable
@@ -390,8 +454,7 @@ def air_options(pf, pi, chars, moves, motions, first_frame, g, p):
         pf[g, p, F_VX] = sx * chars[c, C_DJH] * chars[c, C_AIRSPEED]
         pi[g, p, I_JUMPS] -= 1
         pi[g, p, I_FASTFALL] = 0
-        set_action(pf, pi, first_frame, g, p,
-                   JUMPING_ARIAL_FORWARD if sx * face >= 0 else JUMPING_ARIAL_BACKWARD)
+        set_action(pf, pi, first_frame, g, p, JUMPING_ARIAL_FORWARD if sx * face >= 0 else JUMPING_ARIAL_BACKWARD)
         return True
     if attack_pressed(pf, pi, g, p):
         start_move(pf, pi, moves, first_frame, g, p, aerial_kind(pf, g, p))
@@ -447,7 +510,7 @@ def move_state(pf, pi, chars, moves, motions, loco, first_frame, g, p):
                 return False
             return True
         if fi > total:
-            if kind == M_EDGE:    # the ledge attack ends on the stage (approx: 8 units in)
+            if kind == M_EDGE:  # the ledge attack ends on the stage (approx: 8 units in)
                 pf[g, p, F_X] -= pi[g, p, I_LEDGE] * 8.0
                 climb(pf, pi, g, p)
             if pi[g, p, I_GROUND]:
@@ -474,11 +537,11 @@ def move_state(pf, pi, chars, moves, motions, loco, first_frame, g, p):
 @jitable
 def end_motion(pf, pi, chars, first_frame, g, p, kind):
     if kind == K_ROLLF or kind == K_GETUPRF:
-        pf[g, p, F_FACING] = -pf[g, p, F_FACING]   # a forward roll ends facing back
+        pf[g, p, F_FACING] = -pf[g, p, F_FACING]  # a forward roll ends facing back
     if kind == K_AIRDODGE:
         set_action(pf, pi, first_frame, g, p, DEAD_FALL)
         return
-    if kind >= K_LEDGEQ:   # climbed onto the stage
+    if kind >= K_LEDGEQ:  # climbed onto the stage
         climb(pf, pi, g, p)
     set_action(pf, pi, first_frame, g, p, STANDING)
 

@@ -4,6 +4,7 @@
 info)``. See the package docstring (:mod:`workbench.sim`) for the semantics: auto-reset,
 controller validation, rewards, save/restore.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,15 +16,36 @@ from workbench.errors import WorkbenchError
 from workbench.sim.frames import Frames, empty_items, observe
 from workbench.sim.jit import kernel
 from workbench.sim.state import (
-    F_FACING, F_PERCENT, F_PEND_KB, F_SHIELD, F_X, G_DONE, G_END_FRAME, G_FRAME, G_WINNER, I_CHAR,
-    I_CHARID, I_GROUND, I_JUMPS, I_KOS, I_LASTHIT, I_LWIN, I_MOTION, I_MOVE, I_PLAT, I_STOCKS,
-    I_TWIN, I_FIN, I_ACTION, SimState,
+    F_FACING,
+    F_PERCENT,
+    F_PEND_KB,
+    F_SHIELD,
+    F_X,
+    G_DONE,
+    G_END_FRAME,
+    G_FRAME,
+    G_WINNER,
+    I_CHAR,
+    I_CHARID,
+    I_GROUND,
+    I_JUMPS,
+    I_KOS,
+    I_LASTHIT,
+    I_LWIN,
+    I_MOTION,
+    I_MOVE,
+    I_PLAT,
+    I_STOCKS,
+    I_TWIN,
+    I_FIN,
+    I_ACTION,
+    SimState,
 )
 from workbench.sim.tables import CHAR_FIELDS, GameData, load_game_data
 from workbench.types import stage_id
 
 CONTROLLER_DIM = 13
-DEFAULT_MAX_FRAMES = 8 * 60 * 60     # Melee's 8-minute timer
+DEFAULT_MAX_FRAMES = 8 * 60 * 60  # Melee's 8-minute timer
 STOCKS = 4
 
 
@@ -47,8 +69,12 @@ class RewardConfig:
         stock, 0.01 per percent, zero-sum, no result bonus); ``hal`` (the quantities HAL's
         closed-loop evaluation reports, win and stocks: +1/-1 result, 1 per stock; HAL
         publishes no RL reward, so this preset is our reading of its metrics)."""
-        presets = {"sparse": cls(1.0, 0.0, 0.0), "slippi-ai": cls(0.0, 1.0, 0.01),
-                   "hal": cls(1.0, 1.0, 0.0), "shaped": cls(1.0, 1.0, 0.01)}
+        presets = {
+            "sparse": cls(1.0, 0.0, 0.0),
+            "slippi-ai": cls(0.0, 1.0, 0.01),
+            "hal": cls(1.0, 1.0, 0.0),
+            "shaped": cls(1.0, 1.0, 0.01),
+        }
         if name not in presets:
             raise SimError(f"unknown reward preset {name!r}: use one of {', '.join(presets)}")
         return presets[name]
@@ -79,23 +105,33 @@ def check_controllers(controllers, num_games: int, jit: bool = True) -> np.ndarr
     trigger and buttons to [0, 1]; a button is pressed above 0.5)."""
     array = np.ascontiguousarray(controllers, dtype=np.float32)
     if array.shape != (num_games, 2, CONTROLLER_DIM):
-        raise SimError(f"controllers must be shaped ({num_games}, 2, {CONTROLLER_DIM}) "
-                       f"(games, players, main x/y, c x/y, trigger, A B X Y Z L R D_UP); got {array.shape}")
+        raise SimError(
+            f"controllers must be shaped ({num_games}, 2, {CONTROLLER_DIM}) "
+            f"(games, players, main x/y, c x/y, trigger, A B X Y Z L R D_UP); got {array.shape}"
+        )
     out = np.empty_like(array)
     bad = (_clamp_kernel if jit else _clamp)(array, out)
     if bad >= 0:
         game, rest = divmod(int(bad), 2 * CONTROLLER_DIM)
-        raise SimError(f"controller value is not finite at game {game}, player {rest // CONTROLLER_DIM}, "
-                       f"component {rest % CONTROLLER_DIM}")
+        raise SimError(
+            f"controller value is not finite at game {game}, player {rest // CONTROLLER_DIM}, "
+            f"component {rest % CONTROLLER_DIM}"
+        )
     return out
 
 
-def frame_rewards(config: RewardConfig, stocks_before: np.ndarray, percent_before: np.ndarray,
-                  stocks: np.ndarray, percent: np.ndarray, done: np.ndarray,
-                  winner: np.ndarray) -> np.ndarray:
+def frame_rewards(
+    config: RewardConfig,
+    stocks_before: np.ndarray,
+    percent_before: np.ndarray,
+    stocks: np.ndarray,
+    percent: np.ndarray,
+    done: np.ndarray,
+    winner: np.ndarray,
+) -> np.ndarray:
     """(N, 2) zero-sum rewards of one frame from (N, 2) stocks and percents before and
     after it (every backend computes its rewards here)."""
-    lost = np.maximum(stocks_before - stocks, 0).astype(np.float32)                # (N, 2)
+    lost = np.maximum(stocks_before - stocks, 0).astype(np.float32)  # (N, 2)
     # percent taken this frame; a KO resets percent, which is not damage
     taken = np.maximum(percent - percent_before, 0.0).astype(np.float32)
     score = config.stock * (lost[:, ::-1] - lost) + config.damage * (taken[:, ::-1] - taken)
@@ -112,10 +148,19 @@ class SimEnv:
 
     backend = "sim"
 
-    def __init__(self, num_games: int = 1, characters: tuple[str, str] = ("fox", "fox"),
-                 stage: str | int = "fd", seed: int = 0, max_frames: int = DEFAULT_MAX_FRAMES,
-                 reward: RewardConfig | None = None, stocks: int = STOCKS, auto_reset: bool = True,
-                 data: GameData | None = None, jit: bool | None = None):
+    def __init__(
+        self,
+        num_games: int = 1,
+        characters: tuple[str, str] = ("fox", "fox"),
+        stage: str | int = "fd",
+        seed: int = 0,
+        max_frames: int = DEFAULT_MAX_FRAMES,
+        reward: RewardConfig | None = None,
+        stocks: int = STOCKS,
+        auto_reset: bool = True,
+        data: GameData | None = None,
+        jit: bool | None = None,
+    ):
         if num_games < 1:
             raise SimError(f"num_games must be at least 1, got {num_games}")
         if max_frames < 1:
@@ -160,7 +205,7 @@ class SimEnv:
             pi[:, I_JUMPS] = int(self.data.chars[c, jumps])
             pi[:, I_ACTION], pi[:, I_FIN] = STANDING, 1
             pi[:, I_MOVE], pi[:, I_MOTION] = -1, -1
-            pi[:, I_LASTHIT] = 6          # the store's "nobody" value
+            pi[:, I_LASTHIT] = 6  # the store's "nobody" value
             pi[:, I_LWIN], pi[:, I_TWIN] = 1000, 1000
         state.gi[:, G_WINNER] = -1
         return state
@@ -205,27 +250,43 @@ class SimEnv:
             state.put(np.nonzero(finished)[0], self._initial.take(np.nonzero(finished)[0]))
         before = (state.pi[:, :, I_STOCKS].copy(), state.pf[:, :, F_PERCENT].copy())
         d = self.data
-        (step_kernel if self.jit else REFERENCE_STEP)(state.pf, state.pi, state.gi, ctrl, d.chars, d.moves, d.hitboxes, d.motions,
-                    d.locomotion, d.first_frame, self.stage_array, self.max_frames)
-        done = state.gi[:, G_DONE] != 0     # games that ended this step (sticky without auto-reset)
+        (step_kernel if self.jit else REFERENCE_STEP)(
+            state.pf,
+            state.pi,
+            state.gi,
+            ctrl,
+            d.chars,
+            d.moves,
+            d.hitboxes,
+            d.motions,
+            d.locomotion,
+            d.first_frame,
+            self.stage_array,
+            self.max_frames,
+        )
+        done = state.gi[:, G_DONE] != 0  # games that ended this step (sticky without auto-reset)
         rewards = self._rewards(before, done)
-        info = {"reset": finished if self.auto_reset else np.zeros_like(finished),
-                "final": self._final(done)}
+        info = {"reset": finished if self.auto_reset else np.zeros_like(finished), "final": self._final(done)}
         return self.observe(), rewards, done, info
 
     def _rewards(self, before, done: np.ndarray) -> np.ndarray:
         stocks0, percent0 = before
         pi, pf = self.state.pi, self.state.pf
-        return frame_rewards(self.reward, stocks0, percent0, pi[:, :, I_STOCKS], pf[:, :, F_PERCENT],
-                             done, self.state.gi[:, G_WINNER])
+        return frame_rewards(
+            self.reward, stocks0, percent0, pi[:, :, I_STOCKS], pf[:, :, F_PERCENT], done, self.state.gi[:, G_WINNER]
+        )
 
     def _final(self, done: np.ndarray) -> dict:
         """Results of the games that ended this step (index arrays, one entry per game)."""
         games = np.nonzero(done)[0]
         gi, pi = self.state.gi, self.state.pi
-        return {"games": games, "winner": gi[games, G_WINNER].copy(),
-                "frames": gi[games, G_END_FRAME].copy(), "stocks": pi[games][:, :, I_STOCKS].copy(),
-                "kos": pi[games][:, :, I_KOS].copy()}
+        return {
+            "games": games,
+            "winner": gi[games, G_WINNER].copy(),
+            "frames": gi[games, G_END_FRAME].copy(),
+            "stocks": pi[games][:, :, I_STOCKS].copy(),
+            "kos": pi[games][:, :, I_KOS].copy(),
+        }
 
     @property
     def frame(self) -> np.ndarray:

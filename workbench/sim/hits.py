@@ -5,6 +5,7 @@ other player's hurtbox capsule (a vertical capsule from the feet to two hurtbox 
 up, radius 0.6 sizes; libmelee's ``characterdata.csv`` size), or the shield bubble while
 shielding. Both players' hits are found before either is applied, so trades happen.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,8 +16,8 @@ from workbench.sim.jit import jitable, kernel
 from workbench.sim.player import release_grab, update_player  # noqa: F401
 from workbench.sim.state import *  # noqa: F403
 
-HURT_RADIUS = 0.6          # capsule radius per hurtbox size (approx)
-HURT_HEIGHT = 2.0          # capsule height per hurtbox size (libmelee: a circle of radius size at y + size)
+HURT_RADIUS = 0.6  # capsule radius per hurtbox size (approx)
+HURT_HEIGHT = 2.0  # capsule height per hurtbox size (libmelee: a circle of radius size at y + size)
 CONTACT_NONE, CONTACT_HIT, CONTACT_SHIELD, CONTACT_GRAB = 0, 1, 2, 3
 
 
@@ -103,9 +104,15 @@ def apply_hit(pf, pi, chars, hb, first_frame, g, a, kind, fi, slot, direction):
     damage = hb[c, kind, fi, slot, H_DMG]
     grounded = pi[g, v, I_GROUND] == 1
     crouched = grounded and (pi[g, v, I_ACTION] == CROUCHING or pi[g, v, I_ACTION] == CROUCH_START)
-    kb = knockback(damage, pf[g, v, F_PERCENT], chars[cv, C_WEIGHT], hb[c, kind, fi, slot, H_KBG],
-                   hb[c, kind, fi, slot, H_BKB], hb[c, kind, fi, slot, H_SKB],
-                   hb[c, kind, fi, slot, H_WI] > 0)
+    kb = knockback(
+        damage,
+        pf[g, v, F_PERCENT],
+        chars[cv, C_WEIGHT],
+        hb[c, kind, fi, slot, H_KBG],
+        hb[c, kind, fi, slot, H_BKB],
+        hb[c, kind, fi, slot, H_SKB],
+        hb[c, kind, fi, slot, H_WI] > 0,
+    )
     if crouched:
         kb *= CROUCH_CANCEL
     angle = launch_angle(hb[c, kind, fi, slot, H_ANGLE], kb, grounded)
@@ -137,7 +144,7 @@ def apply_hit(pf, pi, chars, hb, first_frame, g, a, kind, fi, slot, direction):
     if kb >= TUMBLE_KB:
         set_action(pf, pi, first_frame, g, v, DAMAGE_FLY_NEUTRAL)
     elif grounded:
-        set_action(pf, pi, first_frame, g, v, 78 + level)    # DAMAGE_NEUTRAL_1..3
+        set_action(pf, pi, first_frame, g, v, 78 + level)  # DAMAGE_NEUTRAL_1..3
     else:
         set_action(pf, pi, first_frame, g, v, DAMAGE_AIR_1 + level)
     pi[g, a, I_HITDONE] |= 1 << int(hb[c, kind, fi, slot, H_HIT])
@@ -198,7 +205,7 @@ def resolve_hits(pf, pi, chars, hb, first_frame, g):
             apply_shield_hit(pf, pi, hb, first_frame, g, a, kinds[a], frames[a], slot)
         elif contact == CONTACT_GRAB and pi[g, 1 - a, I_GRAB] == 0:
             apply_grab(pf, pi, first_frame, g, a)
-    for a in range(2):   # throws
+    for a in range(2):  # throws
         kind = pi[g, a, I_MOVE]
         if kind >= M_FTHROW and kind <= M_DTHROW and pi[g, a, I_GRAB] == 1:
             c = pi[g, a, I_CHAR]
@@ -208,8 +215,7 @@ def resolve_hits(pf, pi, chars, hb, first_frame, g):
                 pi[g, a, I_GRAB] = 0
                 pi[g, 1 - a, I_GRAB] = 0
                 pi[g, 1 - a, I_GROUND] = 0
-                apply_hit(pf, pi, chars, hb, first_frame, g, a, kind, fi, 0,
-                          -face if kind == M_BTHROW else face)
+                apply_hit(pf, pi, chars, hb, first_frame, g, a, kind, fi, 0, -face if kind == M_BTHROW else face)
 
 
 @jitable
@@ -217,8 +223,13 @@ def check_ko(pf, pi, stage, g, p):
     if pi[g, p, I_DEAD] > 0:
         return
     x, y = pf[g, p, F_X], pf[g, p, F_Y]
-    out = DEAD_LEFT if x < stage[S_BL] else (DEAD_RIGHT if x > stage[S_BR] else (
-        DEAD_DOWN if y < stage[S_BB] else (DEAD_UP if y > stage[S_BT] else -1)))
+    out = (
+        DEAD_LEFT
+        if x < stage[S_BL]
+        else (
+            DEAD_RIGHT if x > stage[S_BR] else (DEAD_DOWN if y < stage[S_BB] else (DEAD_UP if y > stage[S_BT] else -1))
+        )
+    )
     if out < 0:
         return
     q = 1 - p

@@ -5,6 +5,7 @@ compiled (and inlined by LLVM) when called from a jitted kernel. Each kernel is 
 once as a plain function (its ``py_func`` is the reference) and compiled with
 ``njit(cache=True)``, so the compiled and the reference paths run the same lines.
 """
+
 from __future__ import annotations
 
 import os

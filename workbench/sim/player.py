@@ -3,6 +3,7 @@
 Continues :mod:`workbench.sim.core` (the input mapping and the per-action options);
 :func:`update_player` is what the kernel calls for each player of each game.
 """
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,8 @@ from workbench.sim.core import *  # noqa: F403
 from workbench.sim.jit import jitable
 from workbench.sim.state import *  # noqa: F403
 
-AERIAL_FIRST, AERIAL_LAST = 7, 11   # M_NAIR .. M_DAIR
-GROUND_BOUNCE = 0.8                 # measured on replays: a grounded spike's bounce speed ratio
+AERIAL_FIRST, AERIAL_LAST = 7, 11  # M_NAIR .. M_DAIR
+GROUND_BOUNCE = 0.8  # measured on replays: a grounded spike's bounce speed ratio
 
 
 @jitable
@@ -28,7 +29,7 @@ def launch(pf, pi, first_frame, g, p):
     mag = math.sqrt(sx * sx + sy * sy)
     if mag > 1.0:
         sx, sy = sx / mag, sy / mag
-    perp = -sx * math.sin(rad) + sy * math.cos(rad)   # stick across the launch line
+    perp = -sx * math.sin(rad) + sy * math.cos(rad)  # stick across the launch line
     angle += DI_MAX_DEG * perp * abs(perp)
     rad = math.radians(angle)
     speed = KB_SPEED * kb
@@ -41,9 +42,9 @@ def launch(pf, pi, first_frame, g, p):
     pi[g, p, I_FASTFALL] = 0
     if pi[g, p, I_GROUND]:
         if kb < TUMBLE_KB and sin0 <= 1e-6:
-            pf[g, p, F_KBY] = 0.0        # Melee: a weak horizontal hit keeps the victim grounded
+            pf[g, p, F_KBY] = 0.0  # Melee: a weak horizontal hit keeps the victim grounded
         else:
-            if pf[g, p, F_KBY] < 0:      # a grounded spike bounces off the floor, 0.8 as fast (replays)
+            if pf[g, p, F_KBY] < 0:  # a grounded spike bounces off the floor, 0.8 as fast (replays)
                 pf[g, p, F_KBX] *= GROUND_BOUNCE
                 pf[g, p, F_KBY] *= -GROUND_BOUNCE
                 pf[g, p, F_LSIN] = -pf[g, p, F_LSIN]
@@ -90,7 +91,7 @@ def land(pf, pi, chars, moves, motions, first_frame, g, p, plat, height):
             set_action(pf, pi, first_frame, g, p, TECH_MISS_UP)
         return
     if in_hitstun(pf, g, p):
-        return                          # weak hitstun goes on on the ground
+        return  # weak hitstun goes on on the ground
     if kind >= AERIAL_FIRST and kind <= AERIAL_LAST:
         before, after = moves[c, kind, MI_ACB], moves[c, kind, MI_ACA]
         if (before > 0 and fi < before) or (after > 0 and fi > after) or moves[c, kind, MI_LAND] == 0:
@@ -98,7 +99,7 @@ def land(pf, pi, chars, moves, motions, first_frame, g, p, plat, height):
             pi[g, p, I_TIMER] = int(chars[c, C_LANDLAG])
             return
         lag = moves[c, kind, MI_LAND]
-        if pi[g, p, I_LWIN] < 7:       # Melee: L, R or Z within 7 frames before landing
+        if pi[g, p, I_LWIN] < 7:  # Melee: L, R or Z within 7 frames before landing
             lag = moves[c, kind, MI_LCLAG]
             pi[g, p, I_LCANCEL] = 1
         else:
@@ -171,8 +172,9 @@ def control(pf, pi, chars, moves, hb, motions, loco, first_frame, stage, g, p):
     if action == GRABBED or (action >= THROWN_FORWARD and action <= THROWN_FORWARD + 3):
         return True
     if action == ON_HALO_WAIT:
-        active = (pf[g, p, F_SX] != 0 or pf[g, p, F_SY] != 0 or pi[g, p, I_BUTTONS] != 0
-                  or pf[g, p, F_TRIG] >= TRIGGER_SHIELD)
+        active = (
+            pf[g, p, F_SX] != 0 or pf[g, p, F_SY] != 0 or pi[g, p, I_BUTTONS] != 0 or pf[g, p, F_TRIG] >= TRIGGER_SHIELD
+        )
         if active or fi > HALO_MAX_FRAMES:
             pi[g, p, I_INVULN] = RESPAWN_INVULN
             go_airborne(pf, pi, first_frame, g, p, FALLING)
@@ -284,7 +286,7 @@ def shield_control(pf, pi, chars, moves, motions, first_frame, g, p, action, fi)
 
 @jitable
 def break_shield(pf, pi, first_frame, g, p):
-    pf[g, p, F_SHIELD] = SHIELD_MAX / 2     # Melee restores half the shield after a break
+    pf[g, p, F_SHIELD] = SHIELD_MAX / 2  # Melee restores half the shield after a break
     pf[g, p, F_VY] = SHIELD_BREAK_VY
     pf[g, p, F_Y] += 0.01
     go_airborne(pf, pi, first_frame, g, p, SHIELD_BREAK_FLY)
@@ -306,11 +308,19 @@ def air_control(pf, pi, chars, moves, motions, first_frame, stage, g, p, action)
         fast_fall_check(pf, pi, g, p)
         return False
     if not air_options(pf, pi, chars, moves, motions, first_frame, g, p):
-        if action != FALLING and action != TUMBLING and pi[g, p, I_MOVE] < 0 and pf[g, p, F_VY] < 0 \
-                and (action < JUMPING_FORWARD or action > JUMPING_ARIAL_BACKWARD):
+        if (
+            action != FALLING
+            and action != TUMBLING
+            and pi[g, p, I_MOVE] < 0
+            and pf[g, p, F_VY] < 0
+            and (action < JUMPING_FORWARD or action > JUMPING_ARIAL_BACKWARD)
+        ):
             set_action(pf, pi, first_frame, g, p, FALLING)
-        elif (action >= JUMPING_FORWARD and action <= JUMPING_ARIAL_BACKWARD) and pf[g, p, F_VY] < 0 \
-                and pi[g, p, I_FIN] > 30:
+        elif (
+            (action >= JUMPING_FORWARD and action <= JUMPING_ARIAL_BACKWARD)
+            and pf[g, p, F_VY] < 0
+            and pi[g, p, I_FIN] > 30
+        ):
             set_action(pf, pi, first_frame, g, p, FALLING)
     if pi[g, p, I_MOTION] != K_AIRDODGE:
         air_drift(pf, pi, chars, g, p, 1.0)
@@ -329,10 +339,10 @@ def fast_fall_check(pf, pi, g, p):
 def movement(pf, pi, chars, moves, motions, first_frame, stage, g, p):
     """Integrate speeds, decay knockback, land, fall off edges, grab ledges."""
     c = pi[g, p, I_CHAR]
-    if pi[g, p, I_LEDGE] != 0:     # on the ledge (hanging, its getups, rolls and attack)
+    if pi[g, p, I_LEDGE] != 0:  # on the ledge (hanging, its getups, rolls and attack)
         return
     kbx, kby = pf[g, p, F_KBX], pf[g, p, F_KBY]
-    if pi[g, p, I_GROUND]:   # on the ground knockback slides off by traction (as replays show)
+    if pi[g, p, I_GROUND]:  # on the ground knockback slides off by traction (as replays show)
         pf[g, p, F_KBX] = approach(kbx, 0.0, chars[c, C_TRACTION])
         pf[g, p, F_KBY] = 0.0
     else:
@@ -342,9 +352,15 @@ def movement(pf, pi, chars, moves, motions, first_frame, stage, g, p):
         x = pf[g, p, F_X] + pf[g, p, F_VX] + kbx
         height, left, right = surface_extent(stage, pi[g, p, I_PLAT])
         if x < left or x > right:
-            holds = (pi[g, p, I_MOVE] >= 0 or pi[g, p, I_MOTION] >= 0 or pi[g, p, I_ACTION] == SHIELD
-                     or pi[g, p, I_ACTION] == SHIELD_START or pi[g, p, I_ACTION] == SHIELD_STUN
-                     or pi[g, p, I_ACTION] == KNEE_BEND or pi[g, p, I_GRAB] != 0)
+            holds = (
+                pi[g, p, I_MOVE] >= 0
+                or pi[g, p, I_MOTION] >= 0
+                or pi[g, p, I_ACTION] == SHIELD
+                or pi[g, p, I_ACTION] == SHIELD_START
+                or pi[g, p, I_ACTION] == SHIELD_STUN
+                or pi[g, p, I_ACTION] == KNEE_BEND
+                or pi[g, p, I_GRAB] != 0
+            )
             if holds and not in_hitstun(pf, g, p):
                 x = min(max(x, left), right)
             else:
@@ -371,7 +387,7 @@ def movement(pf, pi, chars, moves, motions, first_frame, stage, g, p):
             return
         try_ledge_grab(pf, pi, chars, stage, first_frame, g, p)
     edge = stage[S_EDGEG]
-    if -edge < x < edge and -STAGE_DEPTH < y < 0.0:   # inside the stage's body: push out sideways
+    if -edge < x < edge and -STAGE_DEPTH < y < 0.0:  # inside the stage's body: push out sideways
         pf[g, p, F_X] = edge + 0.01 if x > 0 else -edge - 0.01
         pf[g, p, F_VX] = 0.0
         pf[g, p, F_KBX] = 0.0
@@ -415,7 +431,7 @@ def update_player(pf, pi, chars, moves, hb, motions, loco, first_frame, stage, g
     if action != SHIELD and action != SHIELD_START and action != SHIELD_STUN:
         pf[g, p, F_SHIELD] = min(SHIELD_MAX, pf[g, p, F_SHIELD] + SHIELD_REGEN)
     if action < NAIR_LANDING or action > NAIR_LANDING + 4:
-        pi[g, p, I_LCANCEL] = 0     # the store's l_cancel holds through the landing lag
+        pi[g, p, I_LCANCEL] = 0  # the store's l_cancel holds through the landing lag
     held = control(pf, pi, chars, moves, hb, motions, loco, first_frame, stage, g, p)
     if not held:
         movement(pf, pi, chars, moves, motions, first_frame, stage, g, p)

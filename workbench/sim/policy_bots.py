@@ -7,6 +7,7 @@ delay-0 alignment of :mod:`workbench.data.dataset` (step i sees frame i and the
 controller pressed at frame i, and predicts frame i + 1). Argmax play by default;
 ``sample=True`` draws with seeded noise.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,7 +32,7 @@ class CheckpointBot:
         self.device, self.sample = device, sample
         self.layout = StateLayout(config.embed)
         spec = ControllerSpec(config.embed.controller)
-        self.neutral = spec.decode(spec.encode(np.zeros((1, 13), np.float32)))   # (1, 13)
+        self.neutral = spec.decode(spec.encode(np.zeros((1, 13), np.float32)))  # (1, 13)
         self.generator = torch.Generator().manual_seed(seed)
         self.name = str(path)
         self.state = None
@@ -55,14 +56,17 @@ class CheckpointBot:
         if self.state is None:
             self.state = self.policy.initial_state(n, device=self.device)
             self.last = np.repeat(self.neutral, n, axis=0)
-        floats, ids = embed_state(obs.context(port), self.layout)              # (N, F), (N, K)
+        floats, ids = embed_state(obs.context(port), self.layout)  # (N, F), (N, K)
         with torch.no_grad():
-            uniform = (torch.rand((n, self.policy.noise_size), generator=self.generator)
-                       if self.sample else None)
+            uniform = torch.rand((n, self.policy.noise_size), generator=self.generator) if self.sample else None
             _, controller, self.state = self.policy.step(
-                torch.as_tensor(floats, device=self.device), torch.as_tensor(ids, device=self.device),
-                torch.as_tensor(self.last, device=self.device), self.state, uniform=uniform)
-        self.last = controller.float().cpu().numpy()                            # (N, 13)
+                torch.as_tensor(floats, device=self.device),
+                torch.as_tensor(ids, device=self.device),
+                torch.as_tensor(self.last, device=self.device),
+                self.state,
+                uniform=uniform,
+            )
+        self.last = controller.float().cpu().numpy()  # (N, 13)
         return self.last.copy()
 
 
@@ -110,11 +114,11 @@ class OnnxBot:
         if self.states is None:
             self.states = [self.model.initial_state(warm=True) for _ in range(n)]
             self.last = np.repeat(self.neutral, n, axis=0)
-        floats, ids = embed_state(obs.context(port), self.layout)              # (N, F), (N, K)
-        for g in range(n):   # the exported step takes one game (batch 1)
-            uniform = (self.rng.random((1, self.model.sidecar.noise_size), dtype=np.float32)
-                       if self.sample else None)
-            outputs, self.states[g] = self.model.step(floats[g:g + 1], ids[g:g + 1],
-                                                      self.last[g:g + 1], self.states[g], uniform)
+        floats, ids = embed_state(obs.context(port), self.layout)  # (N, F), (N, K)
+        for g in range(n):  # the exported step takes one game (batch 1)
+            uniform = self.rng.random((1, self.model.sidecar.noise_size), dtype=np.float32) if self.sample else None
+            outputs, self.states[g] = self.model.step(
+                floats[g : g + 1], ids[g : g + 1], self.last[g : g + 1], self.states[g], uniform
+            )
             self.last[g] = outputs["next_controller"][0]
         return self.last.copy()

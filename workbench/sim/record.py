@@ -6,6 +6,7 @@ simulated frame; no countdown). :func:`write_games` writes tables into a store f
 with manifest rows, so ``FrameStore(path)``, the explore notebook and the replay
 explorer open a simulated game like any replay.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,7 +17,7 @@ import numpy as np
 from workbench.sim.frames import Frames
 from workbench.types import INTERNAL_TO_EXTERNAL, GameMeta, PlayerInfo
 
-SCHEMA_VERSION = "3.18.0"   # every field of the schema is filled, as in a 3.18 replay
+SCHEMA_VERSION = "3.18.0"  # every field of the schema is filled, as in a 3.18 replay
 
 
 class GameRecorder:
@@ -25,7 +26,7 @@ class GameRecorder:
     def __init__(self, num_games: int, stage: int, names: tuple[str, str] = ("p1", "p2")):
         self.num_games, self.stage, self.names = num_games, stage, names
         self.rows: list[dict[str, np.ndarray]] = []
-        self.start = np.zeros(num_games, np.int64)   # row where each game's current run starts
+        self.start = np.zeros(num_games, np.int64)  # row where each game's current run starts
 
     def add(self, frames: Frames) -> None:
         self.rows.append({"frame": frames.frame, **frames.columns})
@@ -38,19 +39,27 @@ class GameRecorder:
         """The GameTable of ``game``'s current run (rows since its last restart)."""
         from workbench.replay.table import GameTable, Items
 
-        rows = self.rows[int(self.start[game]):]
+        rows = self.rows[int(self.start[game]) :]
         columns = {name: np.array([r[name][game] for r in rows]) for name in rows[0]}
         frames = columns.pop("frame")
         players = []
         for p in range(2):
             internal = int(columns[f"p{p}_character"][0])
-            players.append(PlayerInfo(port=p, character=INTERNAL_TO_EXTERNAL.get(internal, 0),
-                                      type="cpu", netplay_name=self.names[p]))
-        meta = GameMeta(slippi_version=SCHEMA_VERSION, stage=self.stage, players=players,
-                        mode="sim", played_on="workbench-sim",
-                        end_method="time" if timed_out else "game",
-                        winner_port=winner if winner in (0, 1) else None,
-                        placements={winner: 0, 1 - winner: 1} if winner in (0, 1) else {})
+            players.append(
+                PlayerInfo(
+                    port=p, character=INTERNAL_TO_EXTERNAL.get(internal, 0), type="cpu", netplay_name=self.names[p]
+                )
+            )
+        meta = GameMeta(
+            slippi_version=SCHEMA_VERSION,
+            stage=self.stage,
+            players=players,
+            mode="sim",
+            played_on="workbench-sim",
+            end_method="time" if timed_out else "game",
+            winner_port=winner if winner in (0, 1) else None,
+            placements={winner: 0, 1 - winner: 1} if winner in (0, 1) else {},
+        )
         meta.first_frame, meta.last_frame = int(frames[0]), int(frames[-1])
         return GameTable(meta, frames.astype(np.int32), columns, Items.empty(len(frames)), "sim")
 
@@ -86,4 +95,3 @@ def write_games(store_dir: str | Path, tables: list, salt: str = "sim") -> list[
     if rows:
         store.merge_manifest(rows)
     return rows
-

@@ -1,5 +1,6 @@
 """``workbench sim run`` (matches between two players, results and stored games) and
 ``workbench sim bench`` (env frames per second)."""
+
 from __future__ import annotations
 
 import json
@@ -34,10 +35,10 @@ class MatchConfig:
     characters: tuple[str, str] = ("fox", "fox")
     seed: int = 0
     max_frames: int = DEFAULT_MAX_FRAMES
-    parallel: int = 64            # games simulated at once
-    store: bool = True            # write each game to DIR/store as Parquet
-    sample: bool = False          # trained players draw from their policies (else argmax)
-    jit: bool | None = None       # the compiled step (None: WORKBENCH_SIM_JIT, default on)
+    parallel: int = 64  # games simulated at once
+    store: bool = True  # write each game to DIR/store as Parquet
+    sample: bool = False  # trained players draw from their policies (else argmax)
+    jit: bool | None = None  # the compiled step (None: WORKBENCH_SIM_JIT, default on)
     progress: bool = True
 
 
@@ -52,14 +53,16 @@ def run_matches(config: MatchConfig, out: str | Path | None = None) -> dict:
     n = min(config.games, max(1, config.parallel))
     env = SimEnv(n, tuple(config.characters), config.stage, config.seed, config.max_frames, jit=config.jit)
     edge = float(env.stage_array[5])
-    bots = [make_bot(config.p1, config.seed, edge, sample=config.sample),
-            make_bot(config.p2, config.seed + 1, edge, sample=config.sample)]
+    bots = [
+        make_bot(config.p1, config.seed, edge, sample=config.sample),
+        make_bot(config.p2, config.seed + 1, edge, sample=config.sample),
+    ]
     recorder = GameRecorder(n, env.stage, (config.p1, config.p2)) if out is not None and config.store else None
     obs = env.reset()
     results, tables = [], []
     bar = _progress(config.games, config.progress)
     while len(results) < config.games:
-        ctrl = np.stack([bots[0].act(obs, 0), bots[1].act(obs, 1)], axis=1)      # (N, 2, 13)
+        ctrl = np.stack([bots[0].act(obs, 0), bots[1].act(obs, 1)], axis=1)  # (N, 2, 13)
         obs, _, done, info = env.step(ctrl)
         if recorder is not None:
             recorder.add(obs)
@@ -70,9 +73,15 @@ def run_matches(config: MatchConfig, out: str | Path | None = None) -> dict:
             if len(results) >= config.games:
                 break
             winner, frames = int(final["winner"][k]), int(final["frames"][k])
-            results.append({"winner": winner, "frames": frames, "kos": final["kos"][k].tolist(),
-                            "damage": env.state.pf[g, :, F_DAMAGE_DEALT].tolist(),
-                            "stocks": final["stocks"][k].tolist()})
+            results.append(
+                {
+                    "winner": winner,
+                    "frames": frames,
+                    "kos": final["kos"][k].tolist(),
+                    "damage": env.state.pf[g, :, F_DAMAGE_DEALT].tolist(),
+                    "stocks": final["stocks"][k].tolist(),
+                }
+            )
             if recorder is not None:
                 tables.append(recorder.table(int(g), winner, frames >= config.max_frames))
             bar.update(1)
@@ -93,16 +102,38 @@ def run_matches(config: MatchConfig, out: str | Path | None = None) -> dict:
     return summary
 
 
-def simulated_game(p1: str, p2: str, out: str | Path, max_frames: int = 600, stage: str = "fd",
-                   characters: tuple[str, str] = ("fox", "fox"), seed: int = 0, sample: bool = True,
-                   jit: bool | None = None):
+def simulated_game(
+    p1: str,
+    p2: str,
+    out: str | Path,
+    max_frames: int = 600,
+    stage: str = "fd",
+    characters: tuple[str, str] = ("fox", "fox"),
+    seed: int = 0,
+    sample: bool = True,
+    jit: bool | None = None,
+):
     """One short game of ``p1`` against ``p2`` (specs as ``sim run`` takes them), stored
     under ``out/store`` and read back as a :class:`GameTable` from the frame store, for
     drawing with ``workbench.viz`` like any replay."""
     from workbench.replay.store import FrameStore
 
-    run_matches(MatchConfig(p1, p2, games=1, stage=stage, characters=characters, seed=seed,
-                            max_frames=max_frames, parallel=1, progress=False, sample=sample, jit=jit), out)
+    run_matches(
+        MatchConfig(
+            p1,
+            p2,
+            games=1,
+            stage=stage,
+            characters=characters,
+            seed=seed,
+            max_frames=max_frames,
+            parallel=1,
+            progress=False,
+            sample=sample,
+            jit=jit,
+        ),
+        out,
+    )
     store = FrameStore(Path(out) / "store")
     return store.load(store.games()[-1]["md5"])
 
@@ -118,13 +149,24 @@ def summarize(results: list[dict], config: MatchConfig) -> dict:
     kos = np.array([r["kos"] for r in results], float).sum(0)
     damage = np.array([r["damage"] for r in results], float).sum(0)
     lo, hi = wilson_interval(p1, games)
-    return {"games": games, "p1_wins": int(p1), "p2_wins": int(p2), "draws": int(games - p1 - p2),
-            "p1_win_rate": p1 / games, "p1_win_rate_ci95": [round(lo, 4), round(hi, 4)],
-            "stocks_taken_per_min": [round(float(kos[0]) / minutes, 4), round(float(kos[1]) / minutes, 4)],
-            "damage_per_min": [round(float(damage[0]) / minutes, 3), round(float(damage[1]) / minutes, 3)],
-            "frames": int(frames), "p1": config.p1, "p2": config.p2, "stage": config.stage,
-            "characters": list(config.characters), "seed": config.seed,
-            "max_frames": config.max_frames, "sample": config.sample}
+    return {
+        "games": games,
+        "p1_wins": int(p1),
+        "p2_wins": int(p2),
+        "draws": int(games - p1 - p2),
+        "p1_win_rate": p1 / games,
+        "p1_win_rate_ci95": [round(lo, 4), round(hi, 4)],
+        "stocks_taken_per_min": [round(float(kos[0]) / minutes, 4), round(float(kos[1]) / minutes, 4)],
+        "damage_per_min": [round(float(damage[0]) / minutes, 3), round(float(damage[1]) / minutes, 3)],
+        "frames": int(frames),
+        "p1": config.p1,
+        "p2": config.p2,
+        "stage": config.stage,
+        "characters": list(config.characters),
+        "seed": config.seed,
+        "max_frames": config.max_frames,
+        "sample": config.sample,
+    }
 
 
 def _progress(total: int, enabled: bool):
@@ -133,8 +175,9 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="game", desc="sim run", disable=not enabled)
 
 
-def bench(games: int, frames: int, characters: tuple[str, str] = ("fox", "fox"),
-          stage: str = "fd", seed: int = 0) -> dict:
+def bench(
+    games: int, frames: int, characters: tuple[str, str] = ("fox", "fox"), stage: str = "fd", seed: int = 0
+) -> dict:
     """Env frames per second (games x frames / s) of the compiled step on one thread,
     with sticky random controllers; the first (compiling) step is not timed."""
     env = SimEnv(games, characters, stage, seed, max_frames=DEFAULT_MAX_FRAMES)
@@ -149,9 +192,18 @@ def bench(games: int, frames: int, characters: tuple[str, str] = ("fox", "fox"),
     for i in range(frames):
         env.step(tape[i % 64])
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return {"frames_per_s": games * frames / wall, "frames_per_cpu_s": games * frames / max(cpu, 1e-9),
-            "games": games, "frames": frames, "wall_s": wall, "cpu_s": cpu,
-            "first_step_s": compile_s, "characters": list(characters), "stage": stage,
-            "jit": env.jit, "games_finished": int((env.state.gi[:, G_DONE] != 0).sum()),
-            "mean_kos": float(env.state.pi[:, :, I_KOS].mean()),
-            "x_spread": float(np.std(env.state.pf[:, :, F_X]))}
+    return {
+        "frames_per_s": games * frames / wall,
+        "frames_per_cpu_s": games * frames / max(cpu, 1e-9),
+        "games": games,
+        "frames": frames,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "first_step_s": compile_s,
+        "characters": list(characters),
+        "stage": stage,
+        "jit": env.jit,
+        "games_finished": int((env.state.gi[:, G_DONE] != 0).sum()),
+        "mean_kos": float(env.state.pi[:, :, I_KOS].mean()),
+        "x_spread": float(np.std(env.state.pf[:, :, F_X])),
+    }

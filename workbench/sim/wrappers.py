@@ -10,6 +10,7 @@
 * :class:`SimParallelEnv`: PettingZoo's parallel API shape (agents ``"p0"``, ``"p1"``;
   dicts of per-agent values), batched: each value is the (N, ...) array of all games.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,10 +24,12 @@ def _spaces(layout, n: int | None = None):
 
     shape = (lambda *dims: dims) if n is None else (lambda *dims: (n, *dims))
     big = np.finfo(np.float32).max
-    obs = gym.spaces.Dict({
-        "floats": gym.spaces.Box(-big, big, shape(layout.float_dim), np.float32),
-        "ids": gym.spaces.Box(0, max(layout.id_vocab, default=1), shape(layout.id_dim), np.int32),
-    })
+    obs = gym.spaces.Dict(
+        {
+            "floats": gym.spaces.Box(-big, big, shape(layout.float_dim), np.float32),
+            "ids": gym.spaces.Box(0, max(layout.id_vocab, default=1), shape(layout.id_dim), np.int32),
+        }
+    )
     low = np.array([-1, -1, -1, -1] + [0] * 9, np.float32)
     high = np.ones(CONTROLLER_DIM, np.float32)
     if n is not None:
@@ -105,14 +108,17 @@ class SimParallelEnv:
 
     def reset(self, seed=None, options=None):
         frames = self.env.reset(seed)
-        return ({a: _embed(frames, p, self.layout) for p, a in enumerate(self.agents)},
-                {a: {} for a in self.agents})
+        return ({a: _embed(frames, p, self.layout) for p, a in enumerate(self.agents)}, {a: {} for a in self.agents})
 
     def step(self, actions: dict[str, np.ndarray]):
-        ctrl = np.stack([np.asarray(actions[a], np.float32) for a in self.agents], axis=1)   # (N, 2, 13)
+        ctrl = np.stack([np.asarray(actions[a], np.float32) for a in self.agents], axis=1)  # (N, 2, 13)
         frames, rewards, done, info = self.env.step(ctrl)
         timed_out = done & (self.env.state.gi[:, G_FRAME] >= self.env.max_frames)
         obs = {a: _embed(frames, p, self.layout) for p, a in enumerate(self.agents)}
-        return (obs, {a: rewards[:, p] for p, a in enumerate(self.agents)},
-                {a: done & ~timed_out for a in self.agents}, {a: timed_out for a in self.agents},
-                {a: {"final": info["final"], "reset": info["reset"]} for a in self.agents})
+        return (
+            obs,
+            {a: rewards[:, p] for p, a in enumerate(self.agents)},
+            {a: done & ~timed_out for a in self.agents},
+            {a: timed_out for a in self.agents},
+            {a: {"final": info["final"], "reset": info["reset"]} for a in self.agents},
+        )

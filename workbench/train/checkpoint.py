@@ -10,6 +10,7 @@
 
 ``load_policy(folder)`` rebuilds the model from the folder alone.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,8 +52,16 @@ class CheckpointWriter:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
-    def save(self, step: int, model: dict, config: dict, trainer: dict, ema: dict | None = None,
-             best: bool = False, blocking: bool = False) -> Path:
+    def save(
+        self,
+        step: int,
+        model: dict,
+        config: dict,
+        trainer: dict,
+        ema: dict | None = None,
+        best: bool = False,
+        blocking: bool = False,
+    ) -> Path:
         self.wait()
         model, ema = _cpu_copy(model), (_cpu_copy(ema) if ema is not None else None)
         trainer = _detach_tree(trainer)
@@ -93,7 +102,7 @@ class CheckpointWriter:
     def _prune(self) -> None:
         best = best_checkpoint(self.root)
         steps = list_checkpoints(self.root)
-        for old in steps[:-self.keep_last] if self.keep_last > 0 else []:
+        for old in steps[: -self.keep_last] if self.keep_last > 0 else []:
             if best is None or old != best:
                 shutil.rmtree(old, ignore_errors=True)
 
@@ -142,8 +151,9 @@ def read_trainer_state(folder: str | Path) -> dict:
     try:
         state = torch.load(path, weights_only=True)
     except Exception as err:  # zipfile/pickle errors of a truncated or corrupt file
-        raise CheckpointError(f"{path}: unreadable trainer state, truncated or corrupt "
-                              f"({' '.join(str(err).split())[:160]})") from None
+        raise CheckpointError(
+            f"{path}: unreadable trainer state, truncated or corrupt ({' '.join(str(err).split())[:160]})"
+        ) from None
     missing = {"optimizer", "scheduler", "data", "step"} - set(state if isinstance(state, dict) else ())
     if missing:
         raise CheckpointError(f"{path}: trainer state lacks {sorted(missing)}")
@@ -172,12 +182,15 @@ def latest_good_checkpoint(root: str | Path) -> Restored | None:
             problems.append(str(err))
             continue
         for problem in problems:
-            warnings.warn(f"skipping a broken checkpoint: {problem}; resuming from {folder.name}",
-                          WorkbenchWarning, stacklevel=2)
+            warnings.warn(
+                f"skipping a broken checkpoint: {problem}; resuming from {folder.name}", WorkbenchWarning, stacklevel=2
+            )
         return restored
     if problems:
-        raise CheckpointError(f"no readable checkpoint in {root} ({len(problems)} broken; newest: "
-                              f"{problems[0]}); start the run again with another --out")
+        raise CheckpointError(
+            f"no readable checkpoint in {root} ({len(problems)} broken; newest: "
+            f"{problems[0]}); start the run again with another --out"
+        )
     return None
 
 
@@ -206,8 +219,9 @@ def resolve_checkpoint(path: str | Path) -> Path:
         found = best_checkpoint(root) or (list_checkpoints(root) or [None])[-1]
         if found is not None:
             return found
-    raise CheckpointError(f"no checkpoint at {path}: give a checkpoint folder or a run folder "
-                          "that has checkpoints/step-*")
+    raise CheckpointError(
+        f"no checkpoint at {path}: give a checkpoint folder or a run folder that has checkpoints/step-*"
+    )
 
 
 def read_meta(folder: str | Path) -> dict:
@@ -218,23 +232,29 @@ def read_meta(folder: str | Path) -> dict:
     if not isinstance(meta, dict) or not isinstance(meta.get("version", 0), int):
         raise CheckpointError(f"{folder}: config.json is not a checkpoint config")
     if meta.get("version", 0) > CHECKPOINT_VERSION:
-        raise CheckpointError(f"{folder}: checkpoint version {meta['version']} is newer than this "
-                              f"workbench reads ({CHECKPOINT_VERSION}); upgrade the workbench")
+        raise CheckpointError(
+            f"{folder}: checkpoint version {meta['version']} is newer than this "
+            f"workbench reads ({CHECKPOINT_VERSION}); upgrade the workbench"
+        )
     return meta
 
 
 def read_weights(folder: str | Path, which: str = "auto") -> dict[str, torch.Tensor]:
     """``which``: "model", "ema", or "auto" (EMA when the run kept one)."""
     folder = Path(folder)
-    name = "ema.safetensors" if which == "ema" or (which == "auto" and (folder / "ema.safetensors").exists()) \
+    name = (
+        "ema.safetensors"
+        if which == "ema" or (which == "auto" and (folder / "ema.safetensors").exists())
         else "model.safetensors"
+    )
     if not (folder / name).exists():
         raise CheckpointError(f"{folder}: no {name}")
     try:
         return load_file(str(folder / name))
     except Exception as err:  # safetensors raises its own SafetensorError on a cut file
-        raise CheckpointError(f"{folder / name}: unreadable weights, truncated or corrupt "
-                              f"({' '.join(str(err).split())})") from None
+        raise CheckpointError(
+            f"{folder / name}: unreadable weights, truncated or corrupt ({' '.join(str(err).split())})"
+        ) from None
 
 
 def load_state_strict(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
@@ -242,8 +262,11 @@ def load_state_strict(model: torch.nn.Module, weights: dict[str, torch.Tensor], 
     own = model.state_dict()
     missing = [k for k in own if k not in weights]
     unexpected = [k for k in weights if k not in own]
-    reshaped = [(k, tuple(weights[k].shape), tuple(v.shape)) for k, v in own.items()
-                if k in weights and weights[k].shape != v.shape]
+    reshaped = [
+        (k, tuple(weights[k].shape), tuple(v.shape))
+        for k, v in own.items()
+        if k in weights and weights[k].shape != v.shape
+    ]
     if missing or unexpected or reshaped:
         detail = []
         if reshaped:
@@ -253,8 +276,7 @@ def load_state_strict(model: torch.nn.Module, weights: dict[str, torch.Tensor], 
             detail.append(f"{len(missing)} tensors missing (e.g. {missing[0]})")
         if unexpected:
             detail.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        raise CheckpointError(f"checkpoint {source} does not fit this architecture: "
-                              + "; ".join(detail))
+        raise CheckpointError(f"checkpoint {source} does not fit this architecture: " + "; ".join(detail))
     model.load_state_dict(weights)
 
 
@@ -329,8 +351,7 @@ def _readable(folder: Path, which: str, named: bool) -> tuple[Path, dict, dict[s
     """``folder``'s config and weights. When the folder was picked from a run (not named
     by the user) and is broken, the newest earlier checkpoint that reads is taken instead,
     with a warning."""
-    candidates = [folder] if named else [folder] + [c for c in reversed(list_checkpoints(folder.parent))
-                                                    if c != folder]
+    candidates = [folder] if named else [folder] + [c for c in reversed(list_checkpoints(folder.parent)) if c != folder]
     problems = []
     for candidate in candidates:
         try:
@@ -341,11 +362,11 @@ def _readable(folder: Path, which: str, named: bool) -> tuple[Path, dict, dict[s
             problems.append(str(err))
             continue
         for problem in problems:
-            warnings.warn(f"skipping a broken checkpoint: {problem}; using {candidate.name}",
-                          WorkbenchWarning, stacklevel=3)
+            warnings.warn(
+                f"skipping a broken checkpoint: {problem}; using {candidate.name}", WorkbenchWarning, stacklevel=3
+            )
         return candidate, meta, weights
-    raise CheckpointError(f"no readable checkpoint in {folder.parent} ({len(problems)} broken; "
-                          f"newest: {problems[0]})")
+    raise CheckpointError(f"no readable checkpoint in {folder.parent} ({len(problems)} broken; newest: {problems[0]})")
 
 
 def load_policy(path: str | Path, which: str = "auto", average_last: int = 0):

@@ -5,6 +5,7 @@ means logits divided by the temperature T (Hinton et al., 2015). Both models see
 same inputs and are teacher-forced on the same true controller, so each component's
 distributions are comparable; under truncated BPTT the teacher carries its own state
 across chunks exactly as the student does."""
+
 from __future__ import annotations
 
 import torch
@@ -22,8 +23,10 @@ class DistillLoss:
 
         teacher, teacher_cfg, folder = load_policy(cfg.teacher)
         if teacher_cfg.embed.to_dict() != student.embed_config.to_dict():
-            raise WorkbenchError(f"teacher {folder} was trained on another embedding config; "
-                                 "distillation needs the same inputs (copy its embed section)")
+            raise WorkbenchError(
+                f"teacher {folder} was trained on another embedding config; "
+                "distillation needs the same inputs (copy its embed section)"
+            )
         self.teacher = teacher.to(next(student.parameters()).device).eval()
         for p in self.teacher.parameters():
             p.requires_grad_(False)
@@ -39,18 +42,22 @@ class DistillLoss:
             if comp.binary:
                 total = total + F.binary_cross_entropy_with_logits(s, torch.sigmoid(q)) * len(comp.heads)
             else:
-                total = total + F.kl_div(F.log_softmax(s, -1).flatten(0, -2), F.log_softmax(q, -1).flatten(0, -2),
-                                         log_target=True, reduction="batchmean")
+                total = total + F.kl_div(
+                    F.log_softmax(s, -1).flatten(0, -2),
+                    F.log_softmax(q, -1).flatten(0, -2),
+                    log_target=True,
+                    reduction="batchmean",
+                )
         return total * t * t
 
-    def __call__(self, hard: Tensor, parts: dict, student_logits: dict[str, Tensor], batch: dict,
-                 reset: Tensor | None = None) -> tuple[Tensor, dict]:
+    def __call__(
+        self, hard: Tensor, parts: dict, student_logits: dict[str, Tensor], batch: dict, reset: Tensor | None = None
+    ) -> tuple[Tensor, dict]:
         """``reset`` (B,) bool: TBPTT chunk whose rows starting a new game are marked; None
         for independent windows (the teacher starts from its initial state)."""
         state = None
         if reset is not None:
-            state = self.teacher.carry_state(self.carried, reset, batch["floats"].shape[0],
-                                             batch["floats"].device)
+            state = self.teacher.carry_state(self.carried, reset, batch["floats"].shape[0], batch["floats"].device)
         with torch.no_grad():
             teacher = self.teacher(batch["floats"], batch["ids"], batch["controller"], batch["targets"], state)
         if reset is not None:

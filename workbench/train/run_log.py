@@ -1,5 +1,6 @@
 """Feedback while training runs: a progress bar with ETA and a loss sparkline (terminal
 and notebooks), metrics to JSONL and TensorBoard, and to W&B when installed and asked."""
+
 from __future__ import annotations
 
 import json
@@ -45,16 +46,32 @@ def truncate_metrics(path: Path, step: int) -> int:
 
 
 class RunLog:
-    def __init__(self, run_dir: Path, total_steps: int, start_step: int, enabled: bool = True,
-                 progress: bool = True, wandb_project: str = "", config: dict | None = None,
-                 on_log=None, desc: str = "train", unit: str = "step"):
+    def __init__(
+        self,
+        run_dir: Path,
+        total_steps: int,
+        start_step: int,
+        enabled: bool = True,
+        progress: bool = True,
+        wandb_project: str = "",
+        config: dict | None = None,
+        on_log=None,
+        desc: str = "train",
+        unit: str = "step",
+    ):
         from tqdm.auto import tqdm
 
         self.enabled = enabled
         self.jsonl = (run_dir / "metrics.jsonl").open("a") if enabled else None
         self.losses: deque[float] = deque(maxlen=64)
-        self.bar = tqdm(total=total_steps, initial=start_step, unit=unit, dynamic_ncols=True,
-                        disable=not (enabled and progress), desc=desc)
+        self.bar = tqdm(
+            total=total_steps,
+            initial=start_step,
+            unit=unit,
+            dynamic_ncols=True,
+            disable=not (enabled and progress),
+            desc=desc,
+        )
         self.tb = self._tensorboard(run_dir) if enabled else None
         self.wandb = self._wandb(wandb_project, config, run_dir) if enabled and wandb_project else None
         self.started = time.perf_counter()
@@ -73,8 +90,10 @@ class RunLog:
         try:
             import wandb
         except ImportError:
-            warnings.warn("train.wandb is set but wandb is not installed; logging to JSONL and "
-                          "TensorBoard only (pip install wandb)")
+            warnings.warn(
+                "train.wandb is set but wandb is not installed; logging to JSONL and "
+                "TensorBoard only (pip install wandb)"
+            )
             return None
         return wandb.init(project=project, config=config, dir=str(run_dir))
 

@@ -6,6 +6,7 @@ and restarted with ``resume=True`` ends with the same weights as an uninterrupte
 (CPU): every source of randomness is seeded or saved, and batches are a pure function
 of (seed, epoch, index).
 """
+
 from __future__ import annotations
 
 import os
@@ -24,7 +25,11 @@ from workbench.errors import WorkbenchError
 from workbench.models.heads import components_of
 from workbench.models.policy import Policy
 from workbench.train.checkpoint import (
-    CheckpointError, CheckpointWriter, latest_good_checkpoint, list_checkpoints, load_policy,
+    CheckpointError,
+    CheckpointWriter,
+    latest_good_checkpoint,
+    list_checkpoints,
+    load_policy,
     load_state_strict,
 )
 from workbench.train.config import ExperimentConfig
@@ -52,9 +57,13 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict:
-    return {"python": list(random.getstate()[1]), "python_pos": random.getstate()[2],
-            "numpy": np.random.get_state()[1].tolist(), "numpy_pos": int(np.random.get_state()[2]),
-            "torch": torch.get_rng_state()}
+    return {
+        "python": list(random.getstate()[1]),
+        "python_pos": random.getstate()[2],
+        "numpy": np.random.get_state()[1].tolist(),
+        "numpy_pos": int(np.random.get_state()[2]),
+        "torch": torch.get_rng_state(),
+    }
 
 
 def set_rng_state(state: dict) -> None:
@@ -90,7 +99,8 @@ class Trainer:
         if self.world > 1:
             # the value head is for RL and not run here: DDP must not wait for its gradients
             self.model = torch.nn.parallel.DistributedDataParallel(
-                self.policy, find_unused_parameters=self.policy.value is not None)
+                self.policy, find_unused_parameters=self.policy.value is not None
+            )
         self.batches = TrainBatches(self.data, cfg, self.rank, self.world)
         self.total_steps = planned_steps(self.t, self.batches.batches_per_epoch)
         self.optimizer = make_optimizer(self.policy, self.t)
@@ -111,8 +121,9 @@ class Trainer:
         root = self.run_dir / "checkpoints"
         self._restored = None
         if list_checkpoints(root) and not resume:
-            raise WorkbenchError(f"{self.run_dir} already has checkpoints: pass --resume to "
-                                 "continue it, or choose another --out")
+            raise WorkbenchError(
+                f"{self.run_dir} already has checkpoints: pass --resume to continue it, or choose another --out"
+            )
         if resume:
             self._restored = latest_good_checkpoint(root)
         if self._restored is not None:
@@ -121,13 +132,16 @@ class Trainer:
                 a, b = getattr(saved, section).to_dict(), getattr(self.cfg, section).to_dict()
                 if a != b:
                     diff = [k for k in set(a) | set(b) if a.get(k) != b.get(k)][0]
-                    raise CheckpointError(f"--resume: the run was trained with {section}.{diff}="
-                                          f"{a.get(diff)!r} but this config has {b.get(diff)!r}")
+                    raise CheckpointError(
+                        f"--resume: the run was trained with {section}.{diff}="
+                        f"{a.get(diff)!r} but this config has {b.get(diff)!r}"
+                    )
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
 
     def _saved_split(self):
         from workbench.data import Split
+
         path = self.run_dir / "split.json"
         return Split.load(path) if path.exists() else None
 
@@ -139,8 +153,10 @@ class Trainer:
             weights = class_balance_weights(sample, comps, heads)
         centers = {}
         if self.policy.spec.kmeans:
-            centers = {"main": torch.from_numpy(self.policy.spec.main_centers),
-                       "c": torch.from_numpy(self.policy.spec.c_centers)}
+            centers = {
+                "main": torch.from_numpy(self.policy.spec.main_centers),
+                "c": torch.from_numpy(self.policy.spec.c_centers),
+            }
         return BCLoss(self.cfg.loss, comps, heads, weights, centers)
 
     def _restore(self) -> None:
@@ -171,10 +187,14 @@ class Trainer:
         if reset is not None:
             state = self.policy.carry_state(carried, reset, b["floats"].shape[0], self.device)
         with self._autocast():
-            out = self.model(b["floats"], b["ids"], b["controller"], b["targets"], state,
-                             delay=b.get("delay"))
-            loss, parts = self.loss(out.logits, b["targets"], aux_logits=out.aux_action,
-                                    next_action=b.get("next_action"), previous=b.get("prev_targets"))
+            out = self.model(b["floats"], b["ids"], b["controller"], b["targets"], state, delay=b.get("delay"))
+            loss, parts = self.loss(
+                out.logits,
+                b["targets"],
+                aux_logits=out.aux_action,
+                next_action=b.get("next_action"),
+                previous=b.get("prev_targets"),
+            )
             if self.distill is not None:
                 loss, parts = self.distill(loss, parts, out.logits, b, reset)
         return loss, parts, (out.state if reset is not None else None)
@@ -251,9 +271,16 @@ class Trainer:
         if self.main:
             cfg.save(self.run_dir / "config.json")
             self.data.split.save(self.run_dir / "split.json")
-        log = RunLog(self.run_dir, self.total_steps, self.step, enabled=self.main,
-                     progress=self.progress, wandb_project=t.wandb, config=cfg.to_dict(),
-                     on_log=on_log)
+        log = RunLog(
+            self.run_dir,
+            self.total_steps,
+            self.step,
+            enabled=self.main,
+            progress=self.progress,
+            wandb_project=t.wandb,
+            config=cfg.to_dict(),
+            on_log=on_log,
+        )
         iterator, carried = iter(self.batches), None
         started, last_eval = time.perf_counter() - self.elapsed, {}
         window_start, window_frames = time.perf_counter(), 0
@@ -264,8 +291,15 @@ class Trainer:
                 window_frames += frames * self.world
                 if self.step % t.log_every == 0 or self.step == 1:
                     rate = window_frames / max(time.perf_counter() - window_start, 1e-9)
-                    log.log(self.step, {"train/loss": loss, **{f"train/loss_{k}": v for k, v in parts.items()},
-                                        "train/lr": self.scheduler.get_last_lr()[0], "train/frames_per_s": rate})
+                    log.log(
+                        self.step,
+                        {
+                            "train/loss": loss,
+                            **{f"train/loss_{k}": v for k, v in parts.items()},
+                            "train/lr": self.scheduler.get_last_lr()[0],
+                            "train/frames_per_s": rate,
+                        },
+                    )
                     window_start, window_frames = time.perf_counter(), 0
                     _memory_warning(self.device, log)
                 log.progress(self.step, loss, f"val {last_eval['val/loss']:.3f}" if last_eval else "")
@@ -286,8 +320,14 @@ class Trainer:
                 self.writer.wait()
             log.close()
         seconds = time.perf_counter() - started
-        result = TrainResult(self.run_dir, self.step, seconds, self.best_val, last_eval,
-                             (list_checkpoints(self.run_dir / "checkpoints") or [None])[-1])
+        result = TrainResult(
+            self.run_dir,
+            self.step,
+            seconds,
+            self.best_val,
+            last_eval,
+            (list_checkpoints(self.run_dir / "checkpoints") or [None])[-1],
+        )
         if self.main:
             _write_summary(result, self, stop_reason)
         return result
@@ -317,11 +357,24 @@ class Trainer:
         if self.writer is None:
             return
         self.elapsed = time.perf_counter() - started
-        trainer_state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                         "data": self.batches.state_dict(), "step": self.step, "best_val": self.best_val,
-                         "bad_evals": self.bad_evals, "elapsed": self.elapsed, "rng": rng_state()}
-        self.writer.save(self.step, self.policy.state_dict(), self.cfg.to_dict(), trainer_state,
-                         ema=self.ema.state_dict() if self.ema is not None else None, best=best)
+        trainer_state = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "data": self.batches.state_dict(),
+            "step": self.step,
+            "best_val": self.best_val,
+            "bad_evals": self.bad_evals,
+            "elapsed": self.elapsed,
+            "rng": rng_state(),
+        }
+        self.writer.save(
+            self.step,
+            self.policy.state_dict(),
+            self.cfg.to_dict(),
+            trainer_state,
+            ema=self.ema.state_dict() if self.ema is not None else None,
+            best=best,
+        )
 
 
 def _float_sample(data: RunData, rows: int = 50000) -> np.ndarray:
@@ -347,9 +400,12 @@ def planned_steps(t, batches_per_epoch: int) -> int:
     by_epochs = t.epochs * batches_per_epoch // t.grad_accum
     total = t.max_steps or max(by_epochs, t.min_steps)
     if total < MIN_LEARNING_STEPS and not t.time_budget:
-        warnings.warn(f"{total} optimizer steps are too few to learn from: expect a model near a "
-                      f"constant predictor (use --max-steps {MIN_LEARNING_STEPS * 3} or more)",
-                      WorkbenchWarning, stacklevel=3)
+        warnings.warn(
+            f"{total} optimizer steps are too few to learn from: expect a model near a "
+            f"constant predictor (use --max-steps {MIN_LEARNING_STEPS * 3} or more)",
+            WorkbenchWarning,
+            stacklevel=3,
+        )
     return max(total, 1)
 
 
@@ -359,17 +415,28 @@ def _memory_warning(device: torch.device, log: RunLog) -> None:
     used = torch.cuda.max_memory_allocated(device)
     total = torch.cuda.get_device_properties(device).total_memory
     if used > 0.9 * total:
-        log.write(f"warning: GPU memory at {used / total:.0%} of {total / 2**30:.0f} GiB; lower "
-                  "train.batch_size or train.window")
+        log.write(
+            f"warning: GPU memory at {used / total:.0%} of {total / 2**30:.0f} GiB; lower "
+            "train.batch_size or train.window"
+        )
 
 
 def _write_summary(result: TrainResult, trainer: Trainer, stop_reason: str) -> None:
     import json
-    summary = {"steps": result.steps, "seconds": round(result.seconds, 1), "stop": stop_reason,
-               "best_val_loss": result.best_val_loss, "final": result.final,
-               "checkpoint": str(result.checkpoint) if result.checkpoint else None,
-               "parameters": trainer.policy.num_parameters(), "data": trainer.data.summary(),
-               "seed": trainer.t.seed, "device": str(trainer.device), "world_size": trainer.world}
+
+    summary = {
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        "stop": stop_reason,
+        "best_val_loss": result.best_val_loss,
+        "final": result.final,
+        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+        "parameters": trainer.policy.num_parameters(),
+        "data": trainer.data.summary(),
+        "seed": trainer.t.seed,
+        "device": str(trainer.device),
+        "world_size": trainer.world,
+    }
     (result.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
 
 
@@ -386,14 +453,13 @@ def _distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True,
-          on_log=None) -> TrainResult:
+def train(cfg: ExperimentConfig, resume: bool = False, progress: bool = True, on_log=None) -> TrainResult:
     """Run one experiment (see the module docstring)."""
     trainer = Trainer(cfg, resume=resume, progress=progress)
     try:
         result = trainer.fit(on_log)
         if dist.is_initialized():  # under torchrun: no rank tears the group down while
-            dist.barrier()         # another still writes its checkpoint (gloo may abort)
+            dist.barrier()  # another still writes its checkpoint (gloo may abort)
         return result
     finally:
         if dist.is_initialized():
@@ -426,8 +492,7 @@ def train_or_reuse(cfg: ExperimentConfig, progress: bool = False, on_log=None) -
             shutil.rmtree(previous)
             note = f"; the older {previous.name} it replaces was deleted"
         run.rename(previous)
-        warnings.warn(f"{run} held a run of another config: moved to {previous}{note}",
-                      WorkbenchWarning, stacklevel=2)
+        warnings.warn(f"{run} held a run of another config: moved to {previous}{note}", WorkbenchWarning, stacklevel=2)
     has_checkpoints = bool(list_checkpoints(run / "checkpoints"))
     train(cfg, resume=has_checkpoints, progress=progress, on_log=on_log)
     return run

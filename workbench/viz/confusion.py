@@ -1,5 +1,6 @@
 """Stick confusions from an eval report: heatmaps per axis, the top confusions, neutral
 versus edge errors, per-character accuracy, and two checkpoints side by side."""
+
 from __future__ import annotations
 
 import altair as alt
@@ -17,8 +18,14 @@ def confusion_frame(report: dict, delay: int | str, axis: str) -> pd.DataFrame:
     totals = matrix.sum(1, keepdims=True)
     share = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
     true, pred = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
-    return pd.DataFrame({"true": true.ravel(), "pred": pred.ravel(), "count": matrix.ravel().astype(int),
-                         "share": np.round(share.ravel(), 4)})
+    return pd.DataFrame(
+        {
+            "true": true.ravel(),
+            "pred": pred.ravel(),
+            "count": matrix.ravel().astype(int),
+            "share": np.round(share.ravel(), 4),
+        }
+    )
 
 
 def confusion_heatmaps(report: dict, delay: int | str = 0, axes: tuple[str, ...] = AXES) -> alt.Chart:
@@ -27,11 +34,17 @@ def confusion_heatmaps(report: dict, delay: int | str = 0, axes: tuple[str, ...]
     charts = []
     for axis in axes:
         data = confusion_frame(report, delay, axis)
-        charts.append(alt.Chart(data, title=axis).mark_rect().encode(
-            x=alt.X("pred:O", title="predicted bucket"), y=alt.Y("true:O", title="true bucket"),
-            color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1])),
-            tooltip=["true", "pred", "count", alt.Tooltip("share:Q", format=".3f")],
-        ).properties(width=200, height=200))
+        charts.append(
+            alt.Chart(data, title=axis)
+            .mark_rect()
+            .encode(
+                x=alt.X("pred:O", title="predicted bucket"),
+                y=alt.Y("true:O", title="true bucket"),
+                color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1])),
+                tooltip=["true", "pred", "count", alt.Tooltip("share:Q", format=".3f")],
+            )
+            .properties(width=200, height=200)
+        )
     return alt.hconcat(*charts)
 
 
@@ -48,9 +61,17 @@ def neutral_edge_table(report: dict, delay: int | str = 0, axes: tuple[str, ...]
     rows = []
     for axis in axes:
         m = report["delays"][str(delay)]["sticks"][axis]
-        rows.append({"axis": axis, "acc": m["acc"], "baseline_acc": m["baseline_acc"],
-                     "acc_neutral": m["acc_neutral"], "neutral_frames": m["neutral_frames"],
-                     "acc_edge": m["acc_edge"], "edge_frames": m["edge_frames"]})
+        rows.append(
+            {
+                "axis": axis,
+                "acc": m["acc"],
+                "baseline_acc": m["baseline_acc"],
+                "acc_neutral": m["acc_neutral"],
+                "neutral_frames": m["neutral_frames"],
+                "acc_edge": m["acc_edge"],
+                "edge_frames": m["edge_frames"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -62,18 +83,37 @@ def per_character_chart(report: dict, delay: int | str = 0, head: str = "main_x"
     rows = []
     for character, block in report["delays"][str(delay)]["per_character"].items():
         acc, base = block[head]["acc"], block[head]["baseline_acc"]
-        rows.append({"character": character, "gain_points": 100 * (acc - base), "acc": acc,
-                     "baseline_acc": base, "frames": block["frames"],
-                     "verdict": "better than repeat-last" if acc > base else "worse than repeat-last"})
-    return alt.Chart(pd.DataFrame(rows), title=f"{head_label(head)}: accuracy gain over repeat-last "
-                                               "per character").mark_bar().encode(
-        y=alt.Y("character:N", title=None), x=alt.X("gain_points:Q", title="points"),
-        color=alt.Color("verdict:N", title=None, scale=alt.Scale(
-            domain=["better than repeat-last", "worse than repeat-last"], range=["#2a7", "#c33"])),
-        tooltip=["character", "frames", alt.Tooltip("acc:Q", format=".4f"),
-                 alt.Tooltip("baseline_acc:Q", title="repeat-last", format=".4f"),
-                 alt.Tooltip("gain_points:Q", format="+.2f")],
-    ).properties(width=360)
+        rows.append(
+            {
+                "character": character,
+                "gain_points": 100 * (acc - base),
+                "acc": acc,
+                "baseline_acc": base,
+                "frames": block["frames"],
+                "verdict": "better than repeat-last" if acc > base else "worse than repeat-last",
+            }
+        )
+    return (
+        alt.Chart(pd.DataFrame(rows), title=f"{head_label(head)}: accuracy gain over repeat-last per character")
+        .mark_bar()
+        .encode(
+            y=alt.Y("character:N", title=None),
+            x=alt.X("gain_points:Q", title="points"),
+            color=alt.Color(
+                "verdict:N",
+                title=None,
+                scale=alt.Scale(domain=["better than repeat-last", "worse than repeat-last"], range=["#2a7", "#c33"]),
+            ),
+            tooltip=[
+                "character",
+                "frames",
+                alt.Tooltip("acc:Q", format=".4f"),
+                alt.Tooltip("baseline_acc:Q", title="repeat-last", format=".4f"),
+                alt.Tooltip("gain_points:Q", format="+.2f"),
+            ],
+        )
+        .properties(width=360)
+    )
 
 
 def compare_reports(reports: dict[str, dict], delay: int | str = 0) -> pd.DataFrame:

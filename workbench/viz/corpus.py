@@ -1,5 +1,6 @@
 """Charts of a whole frame store, built from its manifest rows (``FrameStore.manifest()``
 or ``.games()``): who plays, where, how long, which Slippi versions, what was flagged."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -17,11 +18,16 @@ def _ok(rows: Iterable[dict]) -> list[dict]:
 
 def _count_bars(counts: Counter, field: str, title: str) -> alt.Chart:
     frame = pd.DataFrame({field: list(counts), "games": list(counts.values())})
-    return alt.Chart(frame, title=title).mark_bar().encode(
-        x=alt.X("games:Q", title="games"),
-        y=alt.Y(f"{field}:N", sort="-x", title=None),
-        tooltip=[f"{field}:N", "games:Q"],
-    ).properties(width=BAR_WIDTH)
+    return (
+        alt.Chart(frame, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("games:Q", title="games"),
+            y=alt.Y(f"{field}:N", sort="-x", title=None),
+            tooltip=[f"{field}:N", "games:Q"],
+        )
+        .properties(width=BAR_WIDTH)
+    )
 
 
 def character_chart(rows: Iterable[dict]) -> alt.Chart:
@@ -32,14 +38,14 @@ def character_chart(rows: Iterable[dict]) -> alt.Chart:
 
 def stage_chart(rows: Iterable[dict]) -> alt.Chart:
     """Games per stage."""
-    return _count_bars(Counter(row.get("stage_name") or "?" for row in _ok(rows)),
-                       "stage", "Stages")
+    return _count_bars(Counter(row.get("stage_name") or "?" for row in _ok(rows)), "stage", "Stages")
 
 
 def version_chart(rows: Iterable[dict]) -> alt.Chart:
     """Games per Slippi replay version."""
-    return _count_bars(Counter(row.get("slippi_version") or "?" for row in _ok(rows)),
-                       "slippi_version", "Slippi versions")
+    return _count_bars(
+        Counter(row.get("slippi_version") or "?" for row in _ok(rows)), "slippi_version", "Slippi versions"
+    )
 
 
 def quality_flag_chart(rows: Iterable[dict]) -> alt.Chart:
@@ -58,10 +64,15 @@ def duration_chart(rows: Iterable[dict], bins: int = 20) -> alt.Chart:
     """Histogram of game lengths in minutes."""
     minutes = [float(row.get("duration_s") or 0.0) / 60.0 for row in _ok(rows)]
     frame = pd.DataFrame({"minutes": minutes})
-    return alt.Chart(frame, title="Game lengths").mark_bar().encode(
-        x=alt.X("minutes:Q", bin=alt.Bin(maxbins=bins), title="minutes"),
-        y=alt.Y("count():Q", title="games"),
-    ).properties(width=BAR_WIDTH, height=160)
+    return (
+        alt.Chart(frame, title="Game lengths")
+        .mark_bar()
+        .encode(
+            x=alt.X("minutes:Q", bin=alt.Bin(maxbins=bins), title="minutes"),
+            y=alt.Y("count():Q", title="games"),
+        )
+        .properties(width=BAR_WIDTH, height=160)
+    )
 
 
 def corpus_summary(rows: Iterable[dict]) -> alt.VConcatChart:
@@ -92,11 +103,13 @@ def corpus_stats(rows: Iterable[dict]) -> dict[str, float]:
 def corpus_verdict(rows: Iterable[dict]) -> str:
     """The explore page's opening sentence: what the data is (this page trains no model)."""
     stats = corpus_stats(rows)
-    return (f"{stats['games_ok']} usable games of {stats['files']} files ({stats['frames']:,} frames, "
-            f"{60 * stats['hours']:.1f} minutes of play, {stats['characters']} characters on "
-            f"{stats['stages']} stages); {stats['games_failed']} files could not be read. This page "
-            "describes the data only: no model is scored here (the training page compares one "
-            "with repeat-last).")
+    return (
+        f"{stats['games_ok']} usable games of {stats['files']} files ({stats['frames']:,} frames, "
+        f"{60 * stats['hours']:.1f} minutes of play, {stats['characters']} characters on "
+        f"{stats['stages']} stages); {stats['games_failed']} files could not be read. This page "
+        "describes the data only: no model is scored here (the training page compares one "
+        "with repeat-last)."
+    )
 
 
 def game_label(row: dict) -> str:

@@ -1,4 +1,5 @@
 """Controller-input charts: where each character holds the main stick."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -12,8 +13,7 @@ from workbench.replay.table import GameTable
 from workbench.types import internal_character_name
 
 
-def stick_histograms(tables: Iterable[GameTable], bins: int = 21,
-                     stick: str = "stick") -> pd.DataFrame:
+def stick_histograms(tables: Iterable[GameTable], bins: int = 21, stick: str = "stick") -> pd.DataFrame:
     """2-D histograms of main-stick positions (``stick="cstick"`` for the C-stick), one per
     character (per frame: Zelda and Sheik apart), over the playable frames of every player
     of every table.
@@ -40,10 +40,19 @@ def stick_histograms(tables: Iterable[GameTable], bins: int = 21,
     for character, hist in sorted(counts.items()):
         ix, iy = np.nonzero(hist)
         total = max(int(hist.sum()), 1)
-        parts.append(pd.DataFrame({
-            "character": character, "x": edges[ix], "x2": edges[ix + 1],
-            "y": edges[iy], "y2": edges[iy + 1], "frames": hist[ix, iy],
-            "share": hist[ix, iy] / total}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "character": character,
+                    "x": edges[ix],
+                    "x2": edges[ix + 1],
+                    "y": edges[iy],
+                    "y2": edges[iy + 1],
+                    "frames": hist[ix, iy],
+                    "share": hist[ix, iy] / total,
+                }
+            )
+        )
     columns = ["character", "x", "x2", "y", "y2", "frames", "share"]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
@@ -52,23 +61,36 @@ def stick_heatmap(histograms: pd.DataFrame, columns: int = 4, size: int = 160) -
     """Heatmaps of :func:`stick_histograms`, one panel per character, log colour scale
     (the neutral cell holds most frames and would wash out everything else)."""
     scale = alt.Scale(domain=[-1, 1], nice=False)
-    return alt.Chart(histograms).mark_rect().encode(
-        x=alt.X("x:Q", scale=scale, title="stick x"), x2="x2:Q",
-        y=alt.Y("y:Q", scale=scale, title="stick y"), y2="y2:Q",
-        color=alt.Color("share:Q", scale=alt.Scale(type="log", scheme="viridis"),
-                        legend=alt.Legend(format=".1%"), title="share of frames"),
-        tooltip=["character:N", alt.Tooltip("x:Q", format=".2f"),
-                 alt.Tooltip("y:Q", format=".2f"), "frames:Q",
-                 alt.Tooltip("share:Q", format=".2%")],
-    ).properties(width=size, height=size).facet(
-        facet=alt.Facet("character:N", title=None), columns=columns,
-        title="Main-stick positions per character")
+    return (
+        alt.Chart(histograms)
+        .mark_rect()
+        .encode(
+            x=alt.X("x:Q", scale=scale, title="stick x"),
+            x2="x2:Q",
+            y=alt.Y("y:Q", scale=scale, title="stick y"),
+            y2="y2:Q",
+            color=alt.Color(
+                "share:Q",
+                scale=alt.Scale(type="log", scheme="viridis"),
+                legend=alt.Legend(format=".1%"),
+                title="share of frames",
+            ),
+            tooltip=[
+                "character:N",
+                alt.Tooltip("x:Q", format=".2f"),
+                alt.Tooltip("y:Q", format=".2f"),
+                "frames:Q",
+                alt.Tooltip("share:Q", format=".2%"),
+            ],
+        )
+        .properties(width=size, height=size)
+        .facet(facet=alt.Facet("character:N", title=None), columns=columns, title="Main-stick positions per character")
+    )
 
 
 def neutral_share(histograms: pd.DataFrame) -> float:
     """Fraction of all frames whose stick sits in the centre cell (0 when empty)."""
     if histograms.empty:
         return 0.0
-    centre = ((histograms["x"] < 0) & (histograms["x2"] > 0)
-              & (histograms["y"] < 0) & (histograms["y2"] > 0))
+    centre = (histograms["x"] < 0) & (histograms["x2"] > 0) & (histograms["y"] < 0) & (histograms["y2"] > 0)
     return float(histograms.loc[centre, "frames"].sum() / histograms["frames"].sum())

@@ -5,6 +5,7 @@ renderer adds the chart's Vega-Lite spec to the same output, so an executed note
 keeps every chart as data: ``workbench.report`` redraws it in a report with the Vega
 libraries inlined (no network), and frontends that render Vega-Lite natively use it.
 """
+
 from __future__ import annotations
 
 from typing import Any

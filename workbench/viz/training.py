@@ -1,5 +1,6 @@
 """Charts and tables of training runs and evaluations: loss curves (live while a run
 trains), every head's accuracy and NLL beside the repeat-last baseline, the delay curve."""
+
 from __future__ import annotations
 
 import json
@@ -17,17 +18,27 @@ def run_metrics(run_dir: str | Path) -> pd.DataFrame:
     path = Path(run_dir) / "metrics.jsonl"
     for line in path.read_text().splitlines() if path.exists() else []:
         record = json.loads(line)
-        rows += [{"step": record["step"], "metric": k, "value": v} for k, v in record.items()
-                 if k not in ("step", "time") and isinstance(v, (int, float))]
+        rows += [
+            {"step": record["step"], "metric": k, "value": v}
+            for k, v in record.items()
+            if k not in ("step", "time") and isinstance(v, (int, float))
+        ]
     return pd.DataFrame(rows, columns=["step", "metric", "value"])
 
 
 def loss_chart(metrics: pd.DataFrame, keys: tuple[str, ...] = LOSS_KEYS, width: int = 520) -> alt.Chart:
     data = metrics[metrics["metric"].isin(keys)]
-    return alt.Chart(data, title="loss").mark_line(point=True).encode(
-        x="step:Q", y=alt.Y("value:Q", title="loss", scale=alt.Scale(zero=False)),
-        color="metric:N", tooltip=["step", "metric", alt.Tooltip("value:Q", format=".4f")],
-    ).properties(width=width, height=220)
+    return (
+        alt.Chart(data, title="loss")
+        .mark_line(point=True)
+        .encode(
+            x="step:Q",
+            y=alt.Y("value:Q", title="loss", scale=alt.Scale(zero=False)),
+            color="metric:N",
+            tooltip=["step", "metric", alt.Tooltip("value:Q", format=".4f")],
+        )
+        .properties(width=width, height=220)
+    )
 
 
 def loss_curves(run_dir: str | Path) -> alt.Chart:
@@ -72,14 +83,27 @@ def eval_table(report: dict, delay: int | str | None = None) -> pd.DataFrame:
     delays = [str(delay)] if delay is not None else list(report["delays"])
     for d in delays:
         for head, m in report["delays"][d]["heads"].items():
-            rows.append({"delay": int(d), "head": head, "acc": m["acc"], "baseline_acc": m["baseline_acc"],
-                         "acc_gain": m["acc"] - m["baseline_acc"], "nll": m["nll"],
-                         "baseline_nll": m["baseline_nll"], "constant_acc": m.get("constant_acc"),
-                         "acc_change": m["acc_change"], "change_frames": m["change_frames"],
-                         "acc_onset": m.get("acc_onset"), "constant_acc_onset": m.get("constant_acc_onset"),
-                         "onset_frames": m.get("onset_frames"), "acc_release": m.get("acc_release"),
-                         "constant_acc_release": m.get("constant_acc_release"),
-                         "release_frames": m.get("release_frames"), "frames": m["frames"]})
+            rows.append(
+                {
+                    "delay": int(d),
+                    "head": head,
+                    "acc": m["acc"],
+                    "baseline_acc": m["baseline_acc"],
+                    "acc_gain": m["acc"] - m["baseline_acc"],
+                    "nll": m["nll"],
+                    "baseline_nll": m["baseline_nll"],
+                    "constant_acc": m.get("constant_acc"),
+                    "acc_change": m["acc_change"],
+                    "change_frames": m["change_frames"],
+                    "acc_onset": m.get("acc_onset"),
+                    "constant_acc_onset": m.get("constant_acc_onset"),
+                    "onset_frames": m.get("onset_frames"),
+                    "acc_release": m.get("acc_release"),
+                    "constant_acc_release": m.get("constant_acc_release"),
+                    "release_frames": m.get("release_frames"),
+                    "frames": m["frames"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -91,20 +115,37 @@ def eval_chart(report: dict) -> alt.Chart:
     table = eval_table(report)
     table["gain_points"] = 100 * table["acc_gain"]
     table["head_label"] = table["head"].map(head_label)
-    table["verdict"] = table["gain_points"].map(lambda g: "better than repeat-last" if g > 0
-                                                else "worse than repeat-last")
-    bars = alt.Chart(table).mark_bar().encode(
-        x=alt.X("head_label:N", title=None, sort=list(table["head_label"].unique())),
-        y=alt.Y("gain_points:Q", title="accuracy minus repeat-last (points)"),
-        color=alt.Color("verdict:N", title=None, scale=alt.Scale(
-            domain=["better than repeat-last", "worse than repeat-last"], range=["#2a7", "#c33"])),
-        tooltip=["head_label", "delay", alt.Tooltip("acc:Q", format=".4f"),
-                 alt.Tooltip("baseline_acc:Q", title="repeat-last", format=".4f"),
-                 alt.Tooltip("gain_points:Q", title="gain (points)", format="+.2f")])
+    table["verdict"] = table["gain_points"].map(
+        lambda g: "better than repeat-last" if g > 0 else "worse than repeat-last"
+    )
+    bars = (
+        alt.Chart(table)
+        .mark_bar()
+        .encode(
+            x=alt.X("head_label:N", title=None, sort=list(table["head_label"].unique())),
+            y=alt.Y("gain_points:Q", title="accuracy minus repeat-last (points)"),
+            color=alt.Color(
+                "verdict:N",
+                title=None,
+                scale=alt.Scale(domain=["better than repeat-last", "worse than repeat-last"], range=["#2a7", "#c33"]),
+            ),
+            tooltip=[
+                "head_label",
+                "delay",
+                alt.Tooltip("acc:Q", format=".4f"),
+                alt.Tooltip("baseline_acc:Q", title="repeat-last", format=".4f"),
+                alt.Tooltip("gain_points:Q", title="gain (points)", format="+.2f"),
+            ],
+        )
+    )
     zero = alt.Chart(pd.DataFrame({"y": [0]})).mark_rule(color="black").encode(y="y:Q")
-    return alt.layer(bars, zero, data=table).properties(width=520, height=180).facet(
-        row=alt.Row("delay:O", title="delay (frames)"), data=table,
-        title="accuracy gain over repeat-last per head")
+    return (
+        alt.layer(bars, zero, data=table)
+        .properties(width=520, height=180)
+        .facet(
+            row=alt.Row("delay:O", title="delay (frames)"), data=table, title="accuracy gain over repeat-last per head"
+        )
+    )
 
 
 def delay_curve_chart(report: dict, heads: tuple[str, ...] = ("main_x", "main_y")) -> alt.Chart:
@@ -115,17 +156,29 @@ def delay_curve_chart(report: dict, heads: tuple[str, ...] = ("main_x", "main_y"
     rows = []
     for point in report["delay_curve"]:
         for head in heads:
-            rows.append({"delay": point["delay"], "head": head_label(head), "predictor": "model",
-                         "acc": point[f"{head}_acc"]})
-            rows.append({"delay": point["delay"], "head": head_label(head), "predictor": "repeat last",
-                         "acc": point[f"{head}_baseline_acc"]})
-    return alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
-        x=alt.X("delay:Q", title="delay (frames)"),
-        y=alt.Y("acc:Q", title="accuracy", scale=alt.Scale(zero=False)),
-        color=alt.Color("predictor:N", title=None),
-        tooltip=["delay", "head", "predictor", alt.Tooltip("acc:Q", format=".4f")],
-    ).properties(width=260, height=200).facet(column=alt.Column("head:N", title=None),
-                                              title="accuracy versus delay")
+            rows.append(
+                {"delay": point["delay"], "head": head_label(head), "predictor": "model", "acc": point[f"{head}_acc"]}
+            )
+            rows.append(
+                {
+                    "delay": point["delay"],
+                    "head": head_label(head),
+                    "predictor": "repeat last",
+                    "acc": point[f"{head}_baseline_acc"],
+                }
+            )
+    return (
+        alt.Chart(pd.DataFrame(rows))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("delay:Q", title="delay (frames)"),
+            y=alt.Y("acc:Q", title="accuracy", scale=alt.Scale(zero=False)),
+            color=alt.Color("predictor:N", title=None),
+            tooltip=["delay", "head", "predictor", alt.Tooltip("acc:Q", format=".4f")],
+        )
+        .properties(width=260, height=200)
+        .facet(column=alt.Column("head:N", title=None), title="accuracy versus delay")
+    )
 
 
 def verdict(report: dict, delay: int | str | None = None, model: str = "the model"):
@@ -148,9 +201,13 @@ def metrics_table(metrics: dict) -> pd.DataFrame:
     -> ``repeat-last main stick x accuracy at delay 0``), not a raw dict on the page."""
     from workbench.eval.verdict import metric_label
 
-    return pd.DataFrame({"metric": [metric_label(k) for k in metrics],
-                         "value": [v if isinstance(v, (int, float)) else str(v) for v in metrics.values()],
-                         "key": list(metrics)})
+    return pd.DataFrame(
+        {
+            "metric": [metric_label(k) for k in metrics],
+            "value": [v if isinstance(v, (int, float)) else str(v) for v in metrics.values()],
+            "key": list(metrics),
+        }
+    )
 
 
 def state_use_table(report: dict) -> pd.DataFrame:
@@ -159,22 +216,34 @@ def state_use_table(report: dict) -> pd.DataFrame:
     rows = []
     for d, block in report["delays"].items():
         ablations = block.get("ablations", {})
-        rows.append({"delay": int(d), "bits_per_frame": block["bits_per_frame"],
-                     "repeat_last": block["baseline_bits_per_frame"],
-                     "state_removed": ablations.get("state_removed", {}).get("bits_per_frame"),
-                     "own_inputs_removed": ablations.get("own_inputs_removed", {}).get("bits_per_frame"),
-                     "main_x_acc": block["heads"]["main_x"]["acc"],
-                     "main_x_acc_change": block["heads"]["main_x"]["acc_change"]})
+        rows.append(
+            {
+                "delay": int(d),
+                "bits_per_frame": block["bits_per_frame"],
+                "repeat_last": block["baseline_bits_per_frame"],
+                "state_removed": ablations.get("state_removed", {}).get("bits_per_frame"),
+                "own_inputs_removed": ablations.get("own_inputs_removed", {}).get("bits_per_frame"),
+                "main_x_acc": block["heads"]["main_x"]["acc"],
+                "main_x_acc_change": block["heads"]["main_x"]["acc_change"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def situation_table(report: dict, delay: int | str = 0, head: str = "main_x") -> pd.DataFrame:
     """Accuracy on one head's change frames by situation (hitstun, shield, ledge, after the
     opponent's action changed, neutral); repeat-last scores 0 on every change frame."""
-    rows = [{"situation": name, "frames": s["frames"], "change_frames": s["heads"][head]["change_frames"],
-             "acc": s["heads"][head]["acc"], "baseline_acc": s["heads"][head]["baseline_acc"],
-             "acc_change": s["heads"][head]["acc_change"]}
-            for name, s in report["delays"][str(delay)].get("situations", {}).items()]
+    rows = [
+        {
+            "situation": name,
+            "frames": s["frames"],
+            "change_frames": s["heads"][head]["change_frames"],
+            "acc": s["heads"][head]["acc"],
+            "baseline_acc": s["heads"][head]["baseline_acc"],
+            "acc_change": s["heads"][head]["acc_change"],
+        }
+        for name, s in report["delays"][str(delay)].get("situations", {}).items()
+    ]
     return pd.DataFrame(rows)
 
 
@@ -185,7 +254,14 @@ def bits_curve_chart(report: dict) -> alt.Chart:
     for point in report["delay_curve"]:
         rows.append({"delay": point["delay"], "predictor": "model", "bits": point["bits_per_frame"]})
         rows.append({"delay": point["delay"], "predictor": "repeat last", "bits": point["baseline_bits_per_frame"]})
-    return alt.Chart(pd.DataFrame(rows), title="bits per frame versus delay").mark_line(point=True).encode(
-        x="delay:Q", y=alt.Y("bits:Q", title="bits per frame (lower is better)", scale=alt.Scale(zero=False)),
-        color="predictor:N", tooltip=["delay", "predictor", alt.Tooltip("bits:Q", format=".3f")],
-    ).properties(width=420, height=220)
+    return (
+        alt.Chart(pd.DataFrame(rows), title="bits per frame versus delay")
+        .mark_line(point=True)
+        .encode(
+            x="delay:Q",
+            y=alt.Y("bits:Q", title="bits per frame (lower is better)", scale=alt.Scale(zero=False)),
+            color="predictor:N",
+            tooltip=["delay", "predictor", alt.Tooltip("bits:Q", format=".3f")],
+        )
+        .properties(width=420, height=220)
+    )

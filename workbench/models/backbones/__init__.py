@@ -5,6 +5,7 @@ and ``initial_state(batch_size)``; state is a flat dict of fixed-shape, batch-fi
 tensors (see ``registry`` for the contract). Build one with
 ``build_backbone("mamba", input_dim, hidden_size=256)``.
 """
+
 from .registry import (
     BACKBONES,
     Backbone,

@@ -17,6 +17,7 @@ values for the cross-attention (queries: the player's own features) before the s
 ``forward(x, state, return_attention=True)`` also returns per-layer attention weights,
 each (B, heads, T, W) with index w = W-1 the frame itself and w = W-1-k the frame k back.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -101,8 +102,7 @@ def last_slots(x: Tensor, window: int, dim: int) -> Tensor:
 class SlidingWindowAttention(nn.Module):
     """Multi-head causal attention over the last ``window`` frames with relative RoPE."""
 
-    def __init__(self, dim: int, num_heads: int, window: int, dropout: float = 0.0,
-                 rope_base: float = 10000.0) -> None:
+    def __init__(self, dim: int, num_heads: int, window: int, dropout: float = 0.0, rope_base: float = 10000.0) -> None:
         super().__init__()
         self.num_heads, self.head_dim, self.window = num_heads, dim // num_heads, window
         self.rope_base, self.dropout = rope_base, dropout
@@ -144,7 +144,10 @@ class SlidingWindowAttention(nn.Module):
         return x * cos + rotate_half(x) * sin
 
     def forward(
-        self, x: Tensor, cache: tuple[Tensor, Tensor] | None, valid: Tensor | None,
+        self,
+        x: Tensor,
+        cache: tuple[Tensor, Tensor] | None,
+        valid: Tensor | None,
         return_weights: bool = False,
     ) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor | None]:
         """x (B, T, H); cache (k, v) each (B, heads, W, hd) or None; valid (B, W) or None.
@@ -208,8 +211,7 @@ class OpponentCrossAttention(SlidingWindowAttention):
     mask and cache code of :class:`SlidingWindowAttention` is shared; the cache holds
     the opponent's keys and values of the last W frames."""
 
-    def __init__(self, dim: int, num_heads: int, window: int, dropout: float = 0.0,
-                 rope_base: float = 10000.0) -> None:
+    def __init__(self, dim: int, num_heads: int, window: int, dropout: float = 0.0, rope_base: float = 10000.0) -> None:
         super().__init__(dim, num_heads, window, dropout, rope_base)
         del self.qkv_proj
         self.q_proj = nn.Linear(dim, dim)
@@ -243,8 +245,15 @@ def step_mask_bias(valid: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
 class TransformerBlock(nn.Module):
     """Pre-norm block: h + attn(LN(h)), then h + MLP(LN(h)). (B, T, H) -> (B, T, H)."""
 
-    def __init__(self, dim: int, num_heads: int, window: int, mlp_ratio: float = 4.0,
-                 dropout: float = 0.0, rope_base: float = 10000.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        window: int,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        rope_base: float = 10000.0,
+    ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
         self.attn = SlidingWindowAttention(dim, num_heads, window, dropout, rope_base)
@@ -302,11 +311,13 @@ class AttentionBackbone(Backbone):
             self.register_buffer("opponent_index", torch.tensor(opponent), persistent=False)
             self.own_proj = nn.Linear(len(own), config.hidden_size)
             self.opponent_proj = nn.Linear(len(opponent), config.hidden_size)
-            self.cross = OpponentCrossAttention(config.hidden_size, config.num_heads, config.window,
-                                                config.dropout, config.rope_base)
+            self.cross = OpponentCrossAttention(
+                config.hidden_size, config.num_heads, config.window, config.dropout, config.rope_base
+            )
         self.layers = nn.ModuleList(
-            TransformerBlock(config.hidden_size, config.num_heads, config.window,
-                             config.mlp_ratio, config.dropout, config.rope_base)
+            TransformerBlock(
+                config.hidden_size, config.num_heads, config.window, config.mlp_ratio, config.dropout, config.rope_base
+            )
             for _ in range(config.num_layers)
         )
         self.norm_f = nn.LayerNorm(config.hidden_size)
@@ -352,7 +363,8 @@ class AttentionBackbone(Backbone):
         new_state = {"valid": valid}
         if self.cross is not None:
             out, new_state["opp_k_cache"], new_state["opp_v_cache"] = self.cross.step(
-                self._sides(x), state["opp_k_cache"], state["opp_v_cache"], mask_bias)
+                self._sides(x), state["opp_k_cache"], state["opp_v_cache"], mask_bias
+            )
             h = h + out
         for i, layer in enumerate(self.layers):
             h, new_state[f"k_cache_{i}"], new_state[f"v_cache_{i}"] = layer.step(

@@ -29,6 +29,7 @@ When CUDA and flash-linear-attention (``fla``) are importable, ``FLA_KERNELS`` h
 Triton kernels (``chunk_gla``, ``chunk_rwkv7``); otherwise it is None and the pure paths
 here are used. ``fla_available()`` says whether a tensor's device can use them.
 """
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -112,7 +113,13 @@ def unit_lower_inverse(strict: Tensor) -> Tensor:
 
 
 def dplr_chunked(
-    q: Tensor, k: Tensor, v: Tensor, log_w: Tensor, a: Tensor | None, b: Tensor | None, S0: Tensor,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    log_w: Tensor,
+    a: Tensor | None,
+    b: Tensor | None,
+    S0: Tensor,
     chunk: int = 16,
 ) -> tuple[Tensor, Tensor]:
     """Chunked form, same arguments and results as :func:`dplr_sequential`.
@@ -146,7 +153,8 @@ def dplr_chunked(
     for c in range(q.shape[2]):  # carry the state across chunks
         o = intra[:, :, c] + torch.matmul(q_in[:, :, c], S)  # (B, h, L, V)
         S_next = torch.exp(g_last[:, :, c]).transpose(-1, -2) * S + torch.matmul(
-            k_out[:, :, c].transpose(-1, -2), v[:, :, c])  # (B, h, K, V)
+            k_out[:, :, c].transpose(-1, -2), v[:, :, c]
+        )  # (B, h, K, V)
         if low_rank:
             u = u_from_v[:, :, c] + torch.matmul(u_from_state[:, :, c], S)  # (B, h, L, V)
             o = o + torch.matmul(scores_qb[:, :, c], u)

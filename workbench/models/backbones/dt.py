@@ -23,6 +23,7 @@ At inference the return is whatever ``embed.returns.target`` says (``--target-re
 State keys: ``k_cache_{i}``, ``v_cache_{i}`` (B, heads, window * tokens, head_dim) per
 layer and ``valid`` (B, window * tokens).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -66,16 +67,19 @@ class DecisionTransformer(Backbone):
         self.register_buffer("state_index", torch.tensor(state_columns), persistent=False)
         dim = config.hidden_size
         self.tokens = 2 if self.action_columns is None else 3
-        self.action_embed = None if self.action_columns is None else nn.Linear(
-            self.action_columns[1] - self.action_columns[0], dim)
+        self.action_embed = (
+            None if self.action_columns is None else nn.Linear(self.action_columns[1] - self.action_columns[0], dim)
+        )
         self.return_embed = nn.Linear(1, dim)
         self.state_embed = nn.Linear(len(state_columns), dim)
         self.token_type = nn.Parameter(torch.randn(self.tokens, dim) * 0.02)
         self.window_tokens = config.window * self.tokens
         self.layers = nn.ModuleList(
-            TransformerBlock(dim, config.num_heads, self.window_tokens, config.mlp_ratio,
-                             config.dropout, config.rope_base)
-            for _ in range(config.num_layers))
+            TransformerBlock(
+                dim, config.num_heads, self.window_tokens, config.mlp_ratio, config.dropout, config.rope_base
+            )
+            for _ in range(config.num_layers)
+        )
         self.norm_f = nn.LayerNorm(dim)
 
     def embed_tokens(self, x: Tensor) -> Tensor:

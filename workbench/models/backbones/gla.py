@@ -15,6 +15,7 @@ recurrence (``dplr_step``). The tests check both against ``dplr_sequential``.
 
 State keys per layer i: ``kv_{i}`` (B, heads, Kh, Vh).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,7 +51,8 @@ class GLAConfig(BackboneConfig):
         key_dim, value_dim = int(self.hidden_size * self.expand_k), int(self.hidden_size * self.expand_v)
         if key_dim % self.num_heads or value_dim % self.num_heads:
             raise BackboneConfigError(
-                f"key width {key_dim} and value width {value_dim} must split into {self.num_heads} heads")
+                f"key width {key_dim} and value width {value_dim} must split into {self.num_heads} heads"
+            )
         if self.chunk_size < 1 or self.gate_rank < 1:
             raise BackboneConfigError("chunk_size and gate_rank must be >= 1")
 
@@ -94,8 +96,7 @@ class GatedLinearAttention(nn.Module):
         """x (B, T, H), kv (B, h, Kh, Vh) -> out (B, T, H), kv after the last frame."""
         q, k, v, r, log_w = self._project(x)
         if self.use_kernels and fla_available(x):
-            o, kv = FLA_KERNELS.chunk_gla(q, k, v, log_w, scale=1.0, initial_state=kv,
-                                          output_final_state=True)
+            o, kv = FLA_KERNELS.chunk_gla(q, k, v, log_w, scale=1.0, initial_state=kv, output_final_state=True)
         else:
             o, kv = dplr_chunked(q, k, v, log_w, None, None, kv, self.chunk_size)  # (B, T, h, Vh)
         return self._output(o, r), kv
@@ -147,8 +148,7 @@ class GLABackbone(Backbone):
 
     def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
         device, dtype = self._device_dtype(device, dtype)
-        return {f"kv_{i}": layer.attn.zero_state(batch_size, device, dtype)
-                for i, layer in enumerate(self.layers)}
+        return {f"kv_{i}": layer.attn.zero_state(batch_size, device, dtype) for i, layer in enumerate(self.layers)}
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """x (B, T, D) -> y (B, T, H), state after the last frame."""

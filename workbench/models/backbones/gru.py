@@ -1,4 +1,5 @@
 """GRU backbone: multi-layer ``nn.GRU``; state ``h_{i}`` (B, H) per layer."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -9,6 +9,7 @@ State keys: ``conv_{i}``, ``ssm_{i}`` for Mamba layers, ``k_cache_{i}``, ``v_cac
 attention layers (i is the layer index), and ``valid`` (B, W) shared by the attention
 layers. ``forward(..., return_attention=True)`` adds per-attention-layer weights.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,16 +55,17 @@ class JambaBackbone(Backbone):
         hidden = config.hidden_size
         self.input_proj = nn.Linear(input_dim, hidden)
         self.layers = nn.ModuleList(
-            TransformerBlock(hidden, config.num_heads, config.window, config.mlp_ratio,
-                             config.dropout, config.rope_base)
-            if config.is_attention(i) else build_mamba_block(config)
+            TransformerBlock(
+                hidden, config.num_heads, config.window, config.mlp_ratio, config.dropout, config.rope_base
+            )
+            if config.is_attention(i)
+            else build_mamba_block(config)
             for i in range(config.num_layers)
         )
         self.norm_f = RMSNorm(hidden, eps=config.norm_eps)
         # (is_attention, state keys) per layer, built once.
         self._plan = [
-            (True, (f"k_cache_{i}", f"v_cache_{i}")) if config.is_attention(i)
-            else (False, (f"conv_{i}", f"ssm_{i}"))
+            (True, (f"k_cache_{i}", f"v_cache_{i}")) if config.is_attention(i) else (False, (f"conv_{i}", f"ssm_{i}"))
             for i in range(config.num_layers)
         ]
 

@@ -1,5 +1,6 @@
 """Small building blocks shared by several backbones: norms, the feed-forward block and
 the causal depthwise convolution (with its streaming state) used by the Mamba mixers."""
+
 from __future__ import annotations
 
 import torch
@@ -68,9 +69,7 @@ class FeedForward(nn.Module):
         return self.dropout(self.fc_out(F.gelu(self.fc_in(x))))
 
 
-def causal_conv1d(
-    x: Tensor, conv_state: Tensor, weight: Tensor, bias: Tensor | None
-) -> tuple[Tensor, Tensor]:
+def causal_conv1d(x: Tensor, conv_state: Tensor, weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor]:
     """Depthwise causal convolution over time, continuing from ``conv_state``.
 
     x: (B, T, C) frames; conv_state: (B, C, K-1) the previous K-1 input frames (zeros at
@@ -83,9 +82,7 @@ def causal_conv1d(
     return y.transpose(1, 2).contiguous(), padded[:, :, padded.shape[-1] - (kernel - 1) :]
 
 
-def causal_conv1d_step(
-    x: Tensor, conv_state: Tensor, weight: Tensor, bias: Tensor | None
-) -> tuple[Tensor, Tensor]:
+def causal_conv1d_step(x: Tensor, conv_state: Tensor, weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor]:
     """One frame of :func:`causal_conv1d`: x (B, C) -> y (B, C), conv_state (B, C, K-1)."""
     window = torch.cat([conv_state, x.unsqueeze(-1)], dim=-1)  # (B, C, K)
     y = (window * weight.squeeze(1)).sum(-1)  # (B, C)

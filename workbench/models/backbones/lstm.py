@@ -1,4 +1,5 @@
 """LSTM backbone: multi-layer ``nn.LSTM``; state ``h_{i}``, ``c_{i}`` (B, H) per layer."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

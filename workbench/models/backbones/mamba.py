@@ -24,6 +24,7 @@ Scan paths: ``selective_scan_chunked`` (pure PyTorch, used by forward),
 carried state is continued exactly (``entering_state_contribution``), so truncated-BPTT
 chunks also run on the kernels.
 """
+
 from __future__ import annotations
 
 import math
@@ -77,9 +78,17 @@ class MambaMixer(nn.Module):
     """The selective SSM mixer, (B, T, H) -> (B, T, H), mamba-ssm's ``Mamba`` layout."""
 
     def __init__(
-        self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2,
-        dt_rank: int | None = None, scan_chunk: int = 0, use_kernels: bool = True,
-        dt_min: float = 0.001, dt_max: float = 0.1, dt_init_floor: float = 1e-4,
+        self,
+        d_model: int,
+        d_state: int = 16,
+        d_conv: int = 4,
+        expand: int = 2,
+        dt_rank: int | None = None,
+        scan_chunk: int = 0,
+        use_kernels: bool = True,
+        dt_min: float = 0.001,
+        dt_max: float = 0.1,
+        dt_init_floor: float = 1e-4,
     ) -> None:
         super().__init__()
         self.d_inner = expand * d_model
@@ -87,9 +96,7 @@ class MambaMixer(nn.Module):
         self.dt_rank = dt_rank or math.ceil(d_model / 16)
         self.scan_chunk, self.use_kernels = scan_chunk, use_kernels
         self.in_proj = nn.Linear(d_model, 2 * self.d_inner, bias=False)
-        self.conv1d = nn.Conv1d(
-            self.d_inner, self.d_inner, d_conv, groups=self.d_inner, padding=d_conv - 1
-        )
+        self.conv1d = nn.Conv1d(self.d_inner, self.d_inner, d_conv, groups=self.d_inner, padding=d_conv - 1)
         self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * d_state, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, self.d_inner, bias=True)
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
@@ -143,9 +150,15 @@ class MambaMixer(nn.Module):
         dt = F.linear(dt, self.dt_proj.weight)  # (B, T, Di), bias added in the kernel
         A = -torch.exp(self.A_log.float())
         y, last_state = MAMBA_KERNELS.selective_scan_fn(
-            x.contiguous(), dt.transpose(1, 2).contiguous(), A,
-            B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(), self.D.float(),
-            z=z.contiguous(), delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
+            x.contiguous(),
+            dt.transpose(1, 2).contiguous(),
+            A,
+            B.transpose(1, 2).contiguous(),
+            C.transpose(1, 2).contiguous(),
+            self.D.float(),
+            z=z.contiguous(),
+            delta_bias=self.dt_proj.bias.float(),
+            delta_softplus=True,
             return_last_state=True,
         )  # y: (B, Di, T), gated by silu(z) inside the kernel
         y = y.transpose(1, 2)  # (B, T, Di)
@@ -203,8 +216,13 @@ class MambaBlock(nn.Module):
 def build_mamba_block(config: MambaOptions | MambaConfig) -> MambaBlock:
     """A residual Mamba block sized by ``config`` (also used by the hybrids)."""
     mixer = MambaMixer(
-        config.hidden_size, config.d_state, config.d_conv, config.expand,
-        config.dt_rank, config.scan_chunk, config.use_kernels,
+        config.hidden_size,
+        config.d_state,
+        config.d_conv,
+        config.expand,
+        config.dt_rank,
+        config.scan_chunk,
+        config.use_kernels,
     )
     return MambaBlock(config.hidden_size, mixer, config.norm_eps, config.dropout)
 

@@ -20,6 +20,7 @@ State keys per layer i: ``conv_{i}`` (B, Di + 2*G*N, d_conv-1) and ``ssm_{i}``
 checks them against ``ssm_ops.ssd_sequential``. mamba-ssm's Triton SSD kernels are not
 wired in (the pure chunked path runs on GPU too).
 """
+
 from __future__ import annotations
 
 import math
@@ -64,10 +65,18 @@ class Mamba2Mixer(nn.Module):
     """The SSD mixer, (B, T, H) -> (B, T, H), mamba-ssm's ``Mamba2`` layout."""
 
     def __init__(
-        self, d_model: int, d_state: int = 64, d_conv: int = 4, expand: int = 2,
-        headdim: int = 64, ngroups: int = 1, chunk_size: int = 16,
+        self,
+        d_model: int,
+        d_state: int = 64,
+        d_conv: int = 4,
+        expand: int = 2,
+        headdim: int = 64,
+        ngroups: int = 1,
+        chunk_size: int = 16,
         A_init_range: tuple[float, float] = (1.0, 16.0),
-        dt_min: float = 0.001, dt_max: float = 0.1, dt_init_floor: float = 1e-4,
+        dt_min: float = 0.001,
+        dt_max: float = 0.1,
+        dt_init_floor: float = 1e-4,
     ) -> None:
         super().__init__()
         self.d_inner, self.d_state, self.d_conv = expand * d_model, d_state, d_conv
@@ -135,8 +144,13 @@ class Mamba2Mixer(nn.Module):
 def build_mamba2_block(config: Mamba2Config) -> MambaBlock:
     """A residual block around a Mamba2Mixer sized by ``config``."""
     mixer = Mamba2Mixer(
-        config.hidden_size, config.d_state, config.d_conv, config.expand,
-        config.headdim, config.ngroups, config.chunk_size,
+        config.hidden_size,
+        config.d_state,
+        config.d_conv,
+        config.expand,
+        config.headdim,
+        config.ngroups,
+        config.chunk_size,
     )
     return MambaBlock(config.hidden_size, mixer, config.norm_eps, config.dropout)
 

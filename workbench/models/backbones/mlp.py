@@ -4,6 +4,7 @@ A baseline for the temporal backbones: whatever it cannot predict needs history.
 ``forward`` applies the same per-frame network to every frame; its state is an empty
 dict (nothing is carried), so ``step`` equals ``forward`` trivially.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,8 +50,7 @@ class MLPBackbone(Backbone):
         hidden = config.hidden_size
         self.input_proj = nn.Linear(input_dim, hidden)
         self.layers = nn.ModuleList(
-            MLPLayer(hidden, config.residual, config.layer_norm, config.dropout)
-            for _ in range(config.num_layers)
+            MLPLayer(hidden, config.residual, config.layer_norm, config.dropout) for _ in range(config.num_layers)
         )
         self.norm_f = nn.LayerNorm(hidden) if config.layer_norm else nn.Identity()
 

@@ -8,6 +8,7 @@ call); the cells cost tens of microseconds.
 
 State keys (all (B, H)): ``h_{i}`` per layer, plus ``c_{i}`` for the LSTM.
 """
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -29,7 +30,10 @@ class RecurrentBackbone(Backbone):
         super().__init__(config, input_dim)
         # nn.LSTM/GRU apply dropout between layers (not after the last), training only.
         self.rnn = self.rnn_class(
-            input_dim, config.hidden_size, config.num_layers, batch_first=True,
+            input_dim,
+            config.hidden_size,
+            config.num_layers,
+            batch_first=True,
             dropout=config.dropout if config.num_layers > 1 else 0.0,
         )
         # State keys per layer, built once: string formatting per frame is measurable.
@@ -75,8 +79,6 @@ class RecurrentBackbone(Backbone):
             inp = updated[0]  # h of this layer feeds the next
         return inp, new_state
 
-    def _cell(
-        self, x: Tensor, carried: tuple[Tensor, ...], weights: list[Tensor]
-    ) -> tuple[Tensor, ...]:
+    def _cell(self, x: Tensor, carried: tuple[Tensor, ...], weights: list[Tensor]) -> tuple[Tensor, ...]:
         """One frame of one layer: x (B, D_in), carried states (B, H) -> updated states."""
         raise NotImplementedError

@@ -13,6 +13,7 @@ never depend on how many frames were seen. Deployment exports ``step`` to ONNX w
 named input and output per key, so ``step`` is written functionally: new tensors instead
 of in-place writes, no data-dependent Python branches, no ``.item()``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -83,8 +84,9 @@ class BackboneConfig:
             )
         for key in data:
             if key not in valid_keys(cls):
-                raise BackboneConfigError(f"{unknown_key(key, valid_keys(cls), '', cls)} "
-                                          "(valid fields of this backbone)")
+                raise BackboneConfigError(
+                    f"{unknown_key(key, valid_keys(cls), '', cls)} (valid fields of this backbone)"
+                )
         try:
             return decode(cls, data)
         except BackboneConfigError:
@@ -99,9 +101,9 @@ class InputColumns:
     Decision Transformer's return, state and action tokens). Derived by the policy from
     the embedding config, so a checkpoint rebuilds it; ``None`` when absent."""
 
-    return_to_go: int | None = None      # the return-to-go column
+    return_to_go: int | None = None  # the return-to-go column
     action: tuple[int, int] | None = None  # [start, stop) of the previous-controller columns
-    own: tuple[int, ...] | None = None     # the agent's own features (floats and id embeddings)
+    own: tuple[int, ...] | None = None  # the agent's own features (floats and id embeddings)
     opponent: tuple[int, ...] | None = None  # the opponent's
 
 
@@ -120,8 +122,7 @@ class Backbone(nn.Module):
         super().__init__()
         if not isinstance(config, self.config_class):
             raise BackboneConfigError(
-                f"{type(self).__name__} needs a {self.config_class.__name__}, "
-                f"got {type(config).__name__}"
+                f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}"
             )
         self.config = config
         self.input_dim = input_dim
@@ -142,9 +143,7 @@ class Backbone(nn.Module):
         """One frame: x (B, D) -> y (B, H), new state (same keys and shapes)."""
         raise NotImplementedError
 
-    def _device_dtype(
-        self, device: torch.device | None, dtype: torch.dtype | None
-    ) -> tuple[torch.device, torch.dtype]:
+    def _device_dtype(self, device: torch.device | None, dtype: torch.dtype | None) -> tuple[torch.device, torch.dtype]:
         param = next(self.parameters())
         return (device or param.device), (dtype or param.dtype)
 
@@ -164,9 +163,7 @@ def register(name: str) -> Callable[[BackboneT], BackboneT]:
         if name in BACKBONES and BACKBONES[name] is not cls:
             raise ValueError(f"backbone {name!r} is already registered to {BACKBONES[name]}")
         if cls.config_class.name != name:
-            raise ValueError(
-                f"{cls.__name__}.config_class.name is {cls.config_class.name!r}, expected {name!r}"
-            )
+            raise ValueError(f"{cls.__name__}.config_class.name is {cls.config_class.name!r}, expected {name!r}")
         BACKBONES[name] = cls
         return cls
 
@@ -211,8 +208,10 @@ def config_from_dict(data: dict[str, Any]) -> BackboneConfig:
 
 
 def build_backbone(
-    name_or_config: str | BackboneConfig | dict[str, Any], input_dim: int,
-    columns: InputColumns | None = None, **overrides: Any,
+    name_or_config: str | BackboneConfig | dict[str, Any],
+    input_dim: int,
+    columns: InputColumns | None = None,
+    **overrides: Any,
 ) -> Backbone:
     """Build a backbone from a registry name, a config, or a config dict.
 

@@ -21,6 +21,7 @@ The tests check both against ``dplr_sequential``.
 State keys per layer i: ``shift_att_{i}``, ``shift_ffn_{i}`` (B, H) the previous frame's
 normed inputs, and ``wkv_{i}`` (B, heads, K, V).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,7 +55,8 @@ class RWKV7Config(BackboneConfig):
         super().__post_init__()
         if self.hidden_size % self.head_size:
             raise BackboneConfigError(
-                f"hidden_size {self.hidden_size} must be a multiple of head_size {self.head_size}")
+                f"hidden_size {self.hidden_size} must be a multiple of head_size {self.head_size}"
+            )
         if self.lora_rank < 1 or self.chunk_size < 1:
             raise BackboneConfigError("lora_rank and chunk_size must be >= 1")
 
@@ -92,9 +94,12 @@ class TimeMix(nn.Module):
         ratio = 1.0 - layer_id / config.num_layers
         channel = torch.arange(dim, dtype=torch.float32) / dim
         # Token-shift mixes: deeper layers and later channels lean on the current frame.
-        self.mix = nn.ParameterDict({
-            name: nn.Parameter(1.0 - channel.pow(power * ratio))
-            for name, power in zip(MIX_NAMES, (0.2, 0.9, 0.7, 0.7, 0.9, 0.2))})
+        self.mix = nn.ParameterDict(
+            {
+                name: nn.Parameter(1.0 - channel.pow(power * ratio))
+                for name, power in zip(MIX_NAMES, (0.2, 0.9, 0.7, 0.7, 0.9, 0.2))
+            }
+        )
         # Decay speeds spread from slow to fast across channels (reference init).
         decay = -6 + 5 * (torch.arange(dim) / max(1, dim - 1)).pow(0.7 + 1.3 * depth)
         rank = config.lora_rank
@@ -144,8 +149,9 @@ class TimeMix(nn.Module):
         prev = torch.cat([shift.unsqueeze(1), x[:, :-1]], dim=1)  # (B, T, H)
         r, log_w, k, v, a, b, g, v_first = self._inputs(x, prev, v_first)
         if self.use_kernels and fla_available(x):
-            o, wkv = FLA_KERNELS.chunk_rwkv7(r, log_w, k, v, a, b, scale=1.0, initial_state=wkv,
-                                             output_final_state=True)
+            o, wkv = FLA_KERNELS.chunk_rwkv7(
+                r, log_w, k, v, a, b, scale=1.0, initial_state=wkv, output_final_state=True
+            )
         else:
             o, wkv = dplr_chunked(r, k, v, log_w, a, b, wkv, self.chunk_size)  # (B, T, h, V)
         return self._output(o, r, k, v, g), x[:, -1], wkv, v_first
@@ -158,8 +164,10 @@ class TimeMix(nn.Module):
 
     def zero_state(self, batch_size: int, device, dtype) -> tuple[Tensor, Tensor]:
         dim = self.heads * self.head_size
-        return (torch.zeros(batch_size, dim, device=device, dtype=dtype),
-                torch.zeros(batch_size, self.heads, self.head_size, self.head_size, device=device, dtype=dtype))
+        return (
+            torch.zeros(batch_size, dim, device=device, dtype=dtype),
+            torch.zeros(batch_size, self.heads, self.head_size, self.head_size, device=device, dtype=dtype),
+        )
 
 
 class ChannelMix(nn.Module):

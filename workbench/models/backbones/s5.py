@@ -19,6 +19,7 @@ reference recurrence it is tested against.
 
 State keys per layer i: ``x_re_{i}``, ``x_im_{i}`` (B, P).
 """
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,8 @@ class S5Config(BackboneConfig):
         super().__post_init__()
         if self.d_state < 1 or not 0 < self.dt_min <= self.dt_max:
             raise BackboneConfigError(
-                f"d_state must be >= 1 and 0 < dt_min <= dt_max, got {self.d_state}, "
-                f"{self.dt_min}, {self.dt_max}")
+                f"d_state must be >= 1 and 0 < dt_min <= dt_max, got {self.d_state}, {self.dt_min}, {self.dt_max}"
+            )
 
 
 def hippo_n_eigen(num_states: int) -> tuple[Tensor, Tensor]:

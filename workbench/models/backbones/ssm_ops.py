@@ -18,6 +18,7 @@ When CUDA and mamba-ssm are importable, ``MAMBA_KERNELS`` holds its fused kernel
 (``selective_scan_fn``, ``causal_conv1d_fn``); otherwise it is None and the pure
 PyTorch paths here are used.
 """
+
 from __future__ import annotations
 
 import math
@@ -92,7 +93,13 @@ def _to_chunks(x: Tensor, chunk: int) -> Tensor:
 
 
 def selective_scan_chunked(
-    u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor, h0: Tensor,
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor,
+    h0: Tensor,
     chunk: int = 0,
 ) -> tuple[Tensor, Tensor]:
     """Chunked scan, same arguments and results as :func:`selective_scan_sequential`.
@@ -135,9 +142,7 @@ def selective_scan_chunked(
     return torch.addcmul(y, D, u), h
 
 
-def entering_state_contribution(
-    delta: Tensor, A: Tensor, C: Tensor, h0: Tensor
-) -> tuple[Tensor, Tensor]:
+def entering_state_contribution(delta: Tensor, A: Tensor, C: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
     """What a non-zero entering state h0 adds to a scan that started from zero.
 
     The recurrence is linear in h0: y_t gains C_t . (exp(A * sum_{s<=t} delta_s) * h0)
@@ -154,9 +159,7 @@ def entering_state_contribution(
 # ---------------------------------------------------------------- Mamba-2 SSD
 
 
-def ssd_step(
-    x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor, h: Tensor
-) -> tuple[Tensor, Tensor]:
+def ssd_step(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
     """One frame. x: (B, H, P); dt: (B, H) (softplus applied); A, D: (H);
     B, C: (B, H, N) (groups already broadcast to heads); h: (B, H, P, N)."""
     decay = torch.exp(dt * A)  # (B, H)
@@ -193,7 +196,13 @@ def segment_sum(a: Tensor) -> Tensor:
 
 
 def ssd_chunked(
-    x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor, h0: Tensor,
+    x: Tensor,
+    dt: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor,
+    h0: Tensor,
     chunk: int = 16,
 ) -> tuple[Tensor, Tensor]:
     """Chunked SSD, same arguments and results as :func:`ssd_sequential`.

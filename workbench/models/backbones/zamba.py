@@ -15,6 +15,7 @@ it sees different inputs.
 State keys: ``conv_{i}``, ``ssm_{i}`` per Mamba layer i; ``k_cache_{j}``, ``v_cache_{j}``
 (B, heads, W, 2H/heads) per shared-block application j; ``valid`` (B, W).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

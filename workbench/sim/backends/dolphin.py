@@ -8,6 +8,7 @@ libmelee adapter, :func:`workbench.replay.live.gamestate_row`). Menus are handle
 libmelee's ``MenuHelper`` for both ports (or a ``menu`` callback). Tests drive it with
 libmelee's file console (a replay played back) and recording controllers.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,7 +18,12 @@ import numpy as np
 from workbench.sim.env import DEFAULT_MAX_FRAMES, RewardConfig, SimError, check_controllers, frame_rewards
 from workbench.sim.frames import Frames, empty_items
 from workbench.types import (
-    EXTERNAL_TO_INTERNAL, LIBMELEE_TO_STAGE, PLAYER_FIELDS, STAGE_TO_LIBMELEE, character_id, stage_id,
+    EXTERNAL_TO_INTERNAL,
+    LIBMELEE_TO_STAGE,
+    PLAYER_FIELDS,
+    STAGE_TO_LIBMELEE,
+    character_id,
+    stage_id,
 )
 
 
@@ -36,14 +42,26 @@ class DolphinEnv:
 
     backend = "dolphin"
 
-    def __init__(self, num_games: int = 1, characters: tuple[str, str] = ("fox", "fox"),
-                 stage: str | int = "fd", seed: int = 0, max_frames: int = DEFAULT_MAX_FRAMES,
-                 reward: RewardConfig | None = None, dolphin_path: str | None = None,
-                 iso_path: str | None = None, console=None, pads=None, menu=None,
-                 ports: tuple[int, int] = (1, 2), **_ignored):
+    def __init__(
+        self,
+        num_games: int = 1,
+        characters: tuple[str, str] = ("fox", "fox"),
+        stage: str | int = "fd",
+        seed: int = 0,
+        max_frames: int = DEFAULT_MAX_FRAMES,
+        reward: RewardConfig | None = None,
+        dolphin_path: str | None = None,
+        iso_path: str | None = None,
+        console=None,
+        pads=None,
+        menu=None,
+        ports: tuple[int, int] = (1, 2),
+        **_ignored,
+    ):
         if num_games != 1:
-            raise SimError("the dolphin backend runs one game per env (one Dolphin per process); "
-                           f"got num_games={num_games}")
+            raise SimError(
+                f"the dolphin backend runs one game per env (one Dolphin per process); got num_games={num_games}"
+            )
         self.num_games, self.max_frames, self.seed = 1, int(max_frames), seed
         self.reward = reward or RewardConfig()
         self.ports = tuple(ports)
@@ -72,8 +90,7 @@ class DolphinEnv:
         if not iso_path or not Path(iso_path).is_file():
             raise SimError(f"no Melee ISO at {iso_path}: pass iso_path (an NTSC 1.02 ISO)")
         console = melee.Console(path=dolphin_path)
-        raw = [melee.Controller(console=console, port=p, type=melee.ControllerType.STANDARD)
-               for p in self.ports]
+        raw = [melee.Controller(console=console, port=p, type=melee.ControllerType.STANDARD) for p in self.ports]
         console.run(iso_path=iso_path)
         if not console.connect():
             raise SimError("could not connect to Dolphin: is it Slippi Dolphin with the ISO?")
@@ -92,6 +109,7 @@ class DolphinEnv:
         def navigate(gamestate):
             for k, pad in enumerate(self._raw_pads):
                 helper.menu_helper_simple(gamestate, pad, character[k], stage, autostart=(k == 0))
+
         return navigate
 
     # -- the interface ------------------------------------------------------------------
@@ -150,9 +168,15 @@ class DolphinEnv:
         s0 = np.stack([before.columns[f"p{p}_stocks"] for p in range(2)], 1).astype(np.int64)
         p0 = np.stack([before.columns[f"p{p}_percent"] for p in range(2)], 1)
         rewards = frame_rewards(self.reward, s0, p0, stocks, percent, done, winner)
-        info = {"reset": np.zeros(1, bool),
-                "final": {"games": np.nonzero(done)[0], "winner": winner[done],
-                          "frames": np.array([self._frames])[done], "stocks": stocks[done]}}
+        info = {
+            "reset": np.zeros(1, bool),
+            "final": {
+                "games": np.nonzero(done)[0],
+                "winner": winner[done],
+                "frames": np.array([self._frames])[done],
+                "stocks": stocks[done],
+            },
+        }
         self._last = frames
         return frames, rewards, done, info
 

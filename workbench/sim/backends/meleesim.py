@@ -13,6 +13,7 @@ dict of ``(N, 2)`` arrays named like libmelee's ``PlayerState`` attributes
 ``done`` (N,). ``controllers`` are passed in libmelee units (N, 2, 13): sticks in [0, 1].
 The adapter turns its output into store frames, so the rest of the workbench is unchanged.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,19 +21,38 @@ import numpy as np
 from workbench.sim.env import DEFAULT_MAX_FRAMES, RewardConfig, SimError, check_controllers, frame_rewards
 from workbench.sim.frames import Frames, empty_items
 from workbench.types import (
-    EXTERNAL_TO_INTERNAL, PLAYER_FIELDS, STAGE_TO_LIBMELEE, character_id, stage_id, stick_to_libmelee,
+    EXTERNAL_TO_INTERNAL,
+    PLAYER_FIELDS,
+    STAGE_TO_LIBMELEE,
+    character_id,
+    stage_id,
+    stick_to_libmelee,
 )
 
-INSTALL_HINT = ("the melee-sim backend needs melee-sim-light's `melee_sim` package, which is not "
-                "on PyPI: install it from its repository with your ISO-extracted data "
-                "(pip install -e path/to/melee-sim-light)")
+INSTALL_HINT = (
+    "the melee-sim backend needs melee-sim-light's `melee_sim` package, which is not "
+    "on PyPI: install it from its repository with your ISO-extracted data "
+    "(pip install -e path/to/melee-sim-light)"
+)
 # store field <- melee_sim (libmelee) name
-FIELDS = {"x": "position_x", "y": "position_y", "percent": "percent", "stocks": "stock",
-          "action": "action", "action_frame": "action_frame", "on_ground": "on_ground",
-          "jumps_left": "jumps_left", "shield": "shield_strength", "hitlag": "hitlag_left",
-          "hitstun": "hitstun_frames_left", "speed_air_x_self": "speed_air_x_self",
-          "speed_y_self": "speed_y_self", "speed_x_attack": "speed_x_attack",
-          "speed_y_attack": "speed_y_attack", "speed_ground_x_self": "speed_ground_x_self"}
+FIELDS = {
+    "x": "position_x",
+    "y": "position_y",
+    "percent": "percent",
+    "stocks": "stock",
+    "action": "action",
+    "action_frame": "action_frame",
+    "on_ground": "on_ground",
+    "jumps_left": "jumps_left",
+    "shield": "shield_strength",
+    "hitlag": "hitlag_left",
+    "hitstun": "hitstun_frames_left",
+    "speed_air_x_self": "speed_air_x_self",
+    "speed_y_self": "speed_y_self",
+    "speed_x_attack": "speed_x_attack",
+    "speed_y_attack": "speed_y_attack",
+    "speed_ground_x_self": "speed_ground_x_self",
+}
 
 
 def import_melee_sim():
@@ -46,9 +66,16 @@ def import_melee_sim():
 class MeleeSimEnv:
     backend = "melee-sim"
 
-    def __init__(self, num_games: int = 1, characters: tuple[str, str] = ("fox", "fox"),
-                 stage: str | int = "fd", seed: int = 0, max_frames: int = DEFAULT_MAX_FRAMES,
-                 reward: RewardConfig | None = None, **_ignored):
+    def __init__(
+        self,
+        num_games: int = 1,
+        characters: tuple[str, str] = ("fox", "fox"),
+        stage: str | int = "fd",
+        seed: int = 0,
+        max_frames: int = DEFAULT_MAX_FRAMES,
+        reward: RewardConfig | None = None,
+        **_ignored,
+    ):
         module = import_melee_sim()
         try:
             self.stage = stage if isinstance(stage, int) else stage_id(stage)
@@ -58,8 +85,9 @@ class MeleeSimEnv:
         self.num_games, self.max_frames, self.seed = int(num_games), int(max_frames), seed
         self.reward = reward or RewardConfig()
         self.characters = internal
-        self.sim = module.make_env(num_envs=self.num_games, characters=internal,
-                                   stage=STAGE_TO_LIBMELEE[self.stage], seed=seed)
+        self.sim = module.make_env(
+            num_envs=self.num_games, characters=internal, stage=STAGE_TO_LIBMELEE[self.stage], seed=seed
+        )
         self._items = empty_items(self.num_games)
         self._last: Frames | None = None
         self._ctrl = np.zeros((self.num_games, 2, 13), np.float32)
@@ -98,13 +126,17 @@ class MeleeSimEnv:
         pct = lambda f: np.stack([f.columns[f"p{p}_percent"] for p in range(2)], 1)  # noqa: E731
         done = np.asarray(out["done"], bool) | (frames.frame + 1 >= self.max_frames)
         s, pc = stock(frames), pct(frames)
-        winner = np.where(s[:, 0] != s[:, 1], np.where(s[:, 0] > s[:, 1], 0, 1),
-                          np.where(pc[:, 0] != pc[:, 1], np.where(pc[:, 0] < pc[:, 1], 0, 1), 2))
+        winner = np.where(
+            s[:, 0] != s[:, 1],
+            np.where(s[:, 0] > s[:, 1], 0, 1),
+            np.where(pc[:, 0] != pc[:, 1], np.where(pc[:, 0] < pc[:, 1], 0, 1), 2),
+        )
         rewards = frame_rewards(self.reward, stock(before), pct(before), s, pc, done, winner)
         games = np.nonzero(done)[0]
-        info = {"reset": np.zeros(self.num_games, bool),
-                "final": {"games": games, "winner": winner[games], "frames": frames.frame[games] + 1,
-                          "stocks": s[games]}}
+        info = {
+            "reset": np.zeros(self.num_games, bool),
+            "final": {"games": games, "winner": winner[games], "frames": frames.frame[games] + 1, "stocks": s[games]},
+        }
         self._last = frames
         return frames, rewards, done, info
 
