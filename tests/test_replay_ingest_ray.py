@@ -35,7 +35,6 @@ def local_ray():
     ray.shutdown()
 
 
-@pytest.mark.slow
 def test_ray_ingest_of_the_shared_corpus_equals_a_local_ingest(local_ray, tmp_path):
     corpus = shared("games")
     local = ingest([corpus], tmp_path / "local", policy=POLICY, progress=False)

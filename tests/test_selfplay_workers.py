@@ -52,7 +52,7 @@ def test_process_workers_match_local_arenas(bc, tmp_path):  # noqa: F811
         sharded.close()
 
 
-@pytest.mark.slow  # ray is the `ray` extra; ray.init plus two actors take ~20 s
+# a real local Ray (the dev extra installs it): ray.init plus two actors, ~10 s
 def test_ray_actors_match_local_arenas(bc, tmp_path):  # noqa: F811
     ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
