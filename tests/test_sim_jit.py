@@ -49,12 +49,7 @@ def test_split_kernels_equal_the_fused_step():
             s.pi,
             s.gi,
             ctrl,
-            d.chars,
-            d.moves,
-            d.hitboxes,
-            d.motions,
-            d.locomotion,
-            d.first_frame,
+            *d.physics_tables,
             split.stage_array,
         )
         hits_kernel(s.pf, s.pi, s.gi, d.chars, d.hitboxes, d.first_frame)

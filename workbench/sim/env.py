@@ -255,12 +255,7 @@ class SimEnv:
             state.pi,
             state.gi,
             ctrl,
-            d.chars,
-            d.moves,
-            d.hitboxes,
-            d.motions,
-            d.locomotion,
-            d.first_frame,
+            *d.physics_tables,
             self.stage_array,
             self.max_frames,
         )

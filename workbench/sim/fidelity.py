@@ -22,7 +22,7 @@ import numpy as np
 
 from workbench.sim.hits import knockback, launch_angle
 from workbench.sim.player import GROUND_BOUNCE
-from workbench.sim.tables import CHAR_FIELDS, MOVE_KINDS, GameData
+from workbench.sim.tables import CHAR_FIELDS, HITBOX_FIELDS, MOVE_KINDS, GameData
 
 # action ids -> move kind (Melee's angled tilts and smashes share one table row)
 ACTION_MOVES = {
@@ -48,27 +48,7 @@ ACTION_MOVES = {
     68: "uair",
     69: "dair",
 }
-H = {
-    name: k
-    for k, name in enumerate(
-        (
-            "active",
-            "radius",
-            "x",
-            "y",
-            "damage",
-            "angle",
-            "kbg",
-            "bkb",
-            "skb",
-            "hitlag",
-            "hitlag_crouch",
-            "shieldstun",
-            "hit",
-            "weight_independent",
-        )
-    )
-}
+H = {name: k for k, name in enumerate(HITBOX_FIELDS)}  # hitbox column by name
 
 
 @dataclass

@@ -170,6 +170,11 @@ class GameData:
     first_frame: np.ndarray  # (NUM_ACTIONS,) float32 action_frame on an action's first frame
     stages: dict[int, dict]  # external stage id -> stages.json entry
 
+    @property
+    def physics_tables(self) -> tuple[np.ndarray, ...]:
+        """The tables the step kernels take after the controllers, in their argument order."""
+        return (self.chars, self.moves, self.hitboxes, self.motions, self.locomotion, self.first_frame)
+
     def character_index(self, name: str) -> int:
         """Row of a user-typed character name ("fox", "Captain Falcon", "falcon", "gnw")."""
         from workbench.types import EXTERNAL_TO_INTERNAL, character_id
