@@ -7,6 +7,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from workbench.viz.training import gain_color, gain_verdict
+
 AXES = ("main_x", "main_y", "c_x", "c_y")
 
 
@@ -90,7 +92,7 @@ def per_character_chart(report: dict, delay: int | str = 0, head: str = "main_x"
                 "acc": acc,
                 "baseline_acc": base,
                 "frames": block["frames"],
-                "verdict": "better than repeat-last" if acc > base else "worse than repeat-last",
+                "verdict": gain_verdict(acc - base),
             }
         )
     return (
@@ -99,11 +101,7 @@ def per_character_chart(report: dict, delay: int | str = 0, head: str = "main_x"
         .encode(
             y=alt.Y("character:N", title=None),
             x=alt.X("gain_points:Q", title="points"),
-            color=alt.Color(
-                "verdict:N",
-                title=None,
-                scale=alt.Scale(domain=["better than repeat-last", "worse than repeat-last"], range=["#2a7", "#c33"]),
-            ),
+            color=gain_color(),
             tooltip=[
                 "character",
                 "frames",

@@ -12,6 +12,19 @@ import pandas as pd
 LOSS_KEYS = ("train/loss", "val/loss")
 
 
+GAIN_VERDICTS = ("better than repeat-last", "worse than repeat-last")
+
+
+def gain_verdict(gain: float) -> str:
+    """The label of a gain over repeat-last (a tie counts as worse: it adds nothing)."""
+    return GAIN_VERDICTS[0] if gain > 0 else GAIN_VERDICTS[1]
+
+
+def gain_color() -> alt.Color:
+    """Green for better than repeat-last, red for worse, on every gain chart."""
+    return alt.Color("verdict:N", title=None, scale=alt.Scale(domain=list(GAIN_VERDICTS), range=["#2a7", "#c33"]))
+
+
 def run_metrics(run_dir: str | Path) -> pd.DataFrame:
     """metrics.jsonl of a run as a long table (step, metric, value)."""
     rows = []
@@ -115,20 +128,14 @@ def eval_chart(report: dict) -> alt.Chart:
     table = eval_table(report)
     table["gain_points"] = 100 * table["acc_gain"]
     table["head_label"] = table["head"].map(head_label)
-    table["verdict"] = table["gain_points"].map(
-        lambda g: "better than repeat-last" if g > 0 else "worse than repeat-last"
-    )
+    table["verdict"] = table["gain_points"].map(gain_verdict)
     bars = (
         alt.Chart(table)
         .mark_bar()
         .encode(
             x=alt.X("head_label:N", title=None, sort=list(table["head_label"].unique())),
             y=alt.Y("gain_points:Q", title="accuracy minus repeat-last (points)"),
-            color=alt.Color(
-                "verdict:N",
-                title=None,
-                scale=alt.Scale(domain=["better than repeat-last", "worse than repeat-last"], range=["#2a7", "#c33"]),
-            ),
+            color=gain_color(),
             tooltip=[
                 "head_label",
                 "delay",
