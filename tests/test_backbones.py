@@ -236,6 +236,17 @@ def selective_scan_inputs(dtype=torch.float64, seq_len=23, d_inner=6, d_state=4)
     )
 
 
+def assert_same_gradients(got: tuple, ref: tuple, inputs: dict) -> None:
+    """A fast form's (output, state) and its reference's give the same finite gradients
+    for every input, through one random readout of the output plus the state."""
+    readout = torch.randn_like(ref[0])
+    grads_ref = torch.autograd.grad((ref[0] * readout).sum() + ref[1].sum(), list(inputs.values()))
+    grads = torch.autograd.grad((got[0] * readout).sum() + got[1].sum(), list(inputs.values()))
+    for name, g, g_ref in zip(inputs, grads, grads_ref):
+        assert torch.isfinite(g).all(), name
+        torch.testing.assert_close(g, g_ref, atol=1e-10, rtol=1e-8, msg=name)
+
+
 @pytest.mark.parametrize("chunk", [0, 1, 4, 5, 23, 40])
 def test_selective_scan_chunked_matches_sequential(chunk):
     inputs = selective_scan_inputs()
@@ -245,11 +256,7 @@ def test_selective_scan_chunked_matches_sequential(chunk):
     y, h = selective_scan_chunked(**inputs, chunk=chunk)
     torch.testing.assert_close(y, y_ref, atol=1e-12, rtol=1e-10)
     torch.testing.assert_close(h, h_ref, atol=1e-12, rtol=1e-10)
-    readout = torch.randn_like(y)
-    grads_ref = torch.autograd.grad((y_ref * readout).sum() + h_ref.sum(), list(inputs.values()))
-    grads = torch.autograd.grad((y * readout).sum() + h.sum(), list(inputs.values()))
-    for name, g, g_ref in zip(inputs, grads, grads_ref):
-        torch.testing.assert_close(g, g_ref, atol=1e-10, rtol=1e-8, msg=name)
+    assert_same_gradients((y, h), (y_ref, h_ref), inputs)
 
 
 def test_entering_state_contribution_continues_a_scan_from_zero():
@@ -284,12 +291,7 @@ def test_ssd_chunked_matches_sequential(chunk):
     y, h = ssd_chunked(**inputs, chunk=chunk)
     torch.testing.assert_close(y, y_ref, atol=1e-12, rtol=1e-10)
     torch.testing.assert_close(h, h_ref, atol=1e-12, rtol=1e-10)
-    readout = torch.randn_like(y)
-    grads_ref = torch.autograd.grad((y_ref * readout).sum() + h_ref.sum(), list(inputs.values()))
-    grads = torch.autograd.grad((y * readout).sum() + h.sum(), list(inputs.values()))
-    for name, g, g_ref in zip(inputs, grads, grads_ref):
-        assert torch.isfinite(g).all(), name
-        torch.testing.assert_close(g, g_ref, atol=1e-10, rtol=1e-8, msg=name)
+    assert_same_gradients((y, h), (y_ref, h_ref), inputs)
 
 
 def test_scans_in_float32_stay_close_to_float64():
@@ -329,12 +331,7 @@ def test_dplr_chunked_matches_sequential(low_rank, chunk):
     o, S = dplr_chunked(**inputs, chunk=chunk)
     torch.testing.assert_close(o, o_ref, atol=1e-11, rtol=1e-9)
     torch.testing.assert_close(S, S_ref, atol=1e-11, rtol=1e-9)
-    readout = torch.randn_like(o)
-    grads_ref = torch.autograd.grad((o_ref * readout).sum() + S_ref.sum(), list(tensors.values()))
-    grads = torch.autograd.grad((o * readout).sum() + S.sum(), list(tensors.values()))
-    for name, g, g_ref in zip(tensors, grads, grads_ref):
-        assert torch.isfinite(g).all(), name
-        torch.testing.assert_close(g, g_ref, atol=1e-10, rtol=1e-8, msg=name)
+    assert_same_gradients((o, S), (o_ref, S_ref), tensors)
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 8, 16, 17])
@@ -382,11 +379,7 @@ def test_s5_parallel_scan_matches_sequential(seq_len):
     got = s5_parallel(**args)
     for a, b in zip(got, ref):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
-    readout = torch.randn_like(ref[0])
-    grads_ref = torch.autograd.grad((ref[0] * readout).sum() + ref[1].sum(), list(args.values()))
-    grads = torch.autograd.grad((got[0] * readout).sum() + got[1].sum(), list(args.values()))
-    for name, g, g_ref in zip(args, grads, grads_ref):
-        torch.testing.assert_close(g, g_ref, atol=1e-10, rtol=1e-8, msg=name)
+    assert_same_gradients((got[0], got[1]), (ref[0], ref[1]), args)
 
 
 def test_s5_init_is_hippo_n_and_stable():
