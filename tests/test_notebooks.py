@@ -153,6 +153,7 @@ def test_ablation_arm_records_metrics_beside_the_baseline(tmp_path):
             "window": 1,
             "max_steps": 10,
             "out_root": str(tmp_path / "runs"),
+            "latency_frames": 200,
         },
     )
     metrics = json.loads(metrics_path.read_text())["metrics"]
@@ -160,3 +161,12 @@ def test_ablation_arm_records_metrics_beside_the_baseline(tmp_path):
         assert 0.5 < metrics[f"eval/repeat_baseline/{head}_acc"] < 1.0
         assert 0.0 <= metrics[f"eval/{head}_acc"] <= 1.0
     assert metrics["eval/mean_nll"] > 0 and metrics["eval/ms_per_frame"] > 0
+    # bits per frame at both delays, the state ablations, training speed, the exported bot frame
+    assert metrics["eval/bits_per_frame"] > 0 and metrics["eval/repeat_baseline/bits_per_frame"] > 0
+    assert metrics["eval/delay_gap"] == pytest.approx(
+        1 - metrics["eval/bits_per_frame"] / metrics["eval/far/bits_per_frame"]
+    )
+    assert metrics["eval/state_removed/bits_per_frame"] > 0 and metrics["eval/own_inputs_removed/bits_per_frame"] > 0
+    assert 0 <= metrics["eval/heads_acc_at_least_baseline"] <= metrics["eval/heads"] == 13
+    assert metrics["train/frames_per_s"] > 0
+    assert 0 < metrics["deploy/model_p50_ms"] < metrics["deploy/bot_frame_p50_ms"] <= metrics["deploy/bot_frame_p99_ms"]

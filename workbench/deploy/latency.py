@@ -78,6 +78,19 @@ def bench_latency(
     return bench_interleaved({"model": model}, states, frames, warmup)["model"]
 
 
+def checkpoint_latency(checkpoint: str | Path, frames: int = 2000, replay: str | Path | None = None) -> dict:
+    """:func:`bench_latency` of a checkpoint's fused fp32 export (written to a temporary
+    folder): the bot frame a sweep arm reports beside its accuracy."""
+    import tempfile
+
+    from workbench.deploy.export import export_checkpoint
+
+    with tempfile.TemporaryDirectory(prefix="workbench-latency-") as folder:
+        model = Path(folder) / "bot.onnx"
+        export_checkpoint(checkpoint, model)
+        return bench_latency(model, replay, frames=frames, warmup=min(300, frames))
+
+
 def bench_interleaved(
     models: dict[str, str | Path], states: list, frames: int = 10_000, warmup: int = 300, block: int = 500
 ) -> dict[str, dict]:
