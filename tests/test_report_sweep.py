@@ -373,3 +373,29 @@ def test_our_kernels_do_not_print_the_tcp_warning(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "ok       x=4" in run.stdout and "without encryption" not in run.stderr
+
+
+@pytest.mark.parametrize("grid_file", sorted((ROOT / "notebooks" / "grids").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_grids_name_only_notebook_parameters_and_real_backbones(grid_file):
+    """Every grid in notebooks/grids runs against ablation.ipynb as written: its parameters
+    are the notebook's, its backbones are registered, its replay folder is the bundled or
+    the shared corpus."""
+    from workbench.models.backbones.registry import BACKBONES
+    from workbench.report.sweep import check_parameters, load_grid
+
+    grid = load_grid(grid_file)
+    check_parameters(ROOT / "notebooks" / "ablation.ipynb", grid)
+    arms = expand_grid(grid)
+    assert arms and len({arm.name for arm in arms}) == len(arms)
+    for arm in arms:
+        assert arm.parameters.get("backbone", "gru") in BACKBONES
+        assert arm.parameters["replays"] in ("../data/replays/games", "../../shared/replays/games")
+
+
+def test_an_arm_kernel_gets_as_many_math_threads_as_its_cpus():
+    from workbench.report.sweep import kernel_environment
+
+    env = kernel_environment("arm.metrics.json", num_cpus=2)
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "2"
+    assert env["PYTHONPATH"].split(":")[0] == str(ROOT)
+    assert "OMP_NUM_THREADS" not in kernel_environment("arm.metrics.json")

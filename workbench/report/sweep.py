@@ -211,12 +211,20 @@ def one_line_error(err: BaseException) -> str:
     return text[: MAX_ERROR - 3] + "..." if len(text) > MAX_ERROR else text
 
 
-def kernel_environment(metrics_file: str) -> dict[str, str]:
-    """Variables for the arm's kernel: where to record metrics, and this ``workbench`` first
-    on the path, so the kernel runs the same code as the sweep (a checkout, a worktree)."""
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def kernel_environment(metrics_file: str, num_cpus: float | None = None) -> dict[str, str]:
+    """Variables for the arm's kernel: where to record metrics, this ``workbench`` first
+    on the path, so the kernel runs the same code as the sweep (a checkout, a worktree),
+    and, given the arm's ``num_cpus``, that many math threads (torch otherwise starts one
+    per core in every arm, and arms running side by side oversubscribe the machine)."""
     root = str(Path(__file__).resolve().parents[2])
     path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
-    return {METRICS_ENV: metrics_file, "PYTHONPATH": os.pathsep.join([root, *path])}
+    env = {METRICS_ENV: metrics_file, "PYTHONPATH": os.pathsep.join([root, *path])}
+    if num_cpus:
+        env |= dict.fromkeys(THREAD_VARIABLES, str(max(1, int(num_cpus))))
+    return env
 
 
 def ran_to_the_end(path: Path) -> bool:
@@ -232,10 +240,10 @@ def ran_to_the_end(path: Path) -> bool:
 
 
 @contextmanager
-def kernel_env(metrics_file: Path) -> Iterator[None]:
+def kernel_env(metrics_file: Path, num_cpus: float | None = None) -> Iterator[None]:
     """Set :func:`kernel_environment` for the kernels started inside, then restore."""
-    saved = {name: os.environ.get(name) for name in (METRICS_ENV, "PYTHONPATH")}
-    os.environ.update(kernel_environment(str(metrics_file)))
+    saved = {name: os.environ.get(name) for name in (METRICS_ENV, "PYTHONPATH", *THREAD_VARIABLES)}
+    os.environ.update(kernel_environment(str(metrics_file), num_cpus))
     try:
         yield
     finally:
@@ -281,7 +289,7 @@ def execute_arm(task: ArmTask) -> ArmResult:
         source.write_text(task.notebook_text)
         output = Path(scratch) / f"{task.arm.name}.ipynb"
         metrics_file = metrics_path_for(output)
-        with kernel_env(metrics_file):  # the kernel inherits it
+        with kernel_env(metrics_file, task.arm.num_cpus):  # the kernel inherits it
             for attempts in range(1, task.retries + 2):  # noqa: B007 (counted after the loop)
                 metrics_file.unlink(missing_ok=True)
                 error = run_attempt(task, source, output)

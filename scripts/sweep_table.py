@@ -1,0 +1,111 @@
+"""A sweep's ``results.csv`` as the Markdown table the README shows: one row per arm
+setting, seeds folded into mean ± std, repeat-last beside the model.
+
+    .venv/bin/python scripts/sweep_table.py papermill_runs/backbones-shared/results.csv
+        [--by backbone,window,sets] [--columns bits,main_x,...]
+
+Rows group by the parameters that vary between arms other than ``seed`` (or ``--by``);
+columns are named in :data:`COLUMNS`. Failed arms are left out and counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+
+import pandas as pd
+
+# column name -> (metric, repeat-last metric or None, format)
+COLUMNS = {
+    "bits": ("eval/bits_per_frame", "eval/repeat_baseline/bits_per_frame", ".3f"),
+    "bits_far": ("eval/far/bits_per_frame", None, ".3f"),
+    "delay_gap": ("eval/delay_gap", None, ".3f"),
+    "state_removed": ("eval/state_removed/bits_per_frame", None, ".3f"),
+    "own_inputs_removed": ("eval/own_inputs_removed/bits_per_frame", None, ".3f"),
+    "main_x": ("eval/main_x_acc", "eval/repeat_baseline/main_x_acc", ".4f"),
+    "main_y": ("eval/main_y_acc", "eval/repeat_baseline/main_y_acc", ".4f"),
+    "main_x_change": ("eval/main_x_acc_change", None, ".3f"),
+    "heads_acc": ("eval/heads_acc_at_least_baseline", None, ".1f"),
+    "heads_nll": ("eval/heads_nll_below_baseline", None, ".1f"),
+    "heads_nll_far": ("eval/far/heads_nll_below_baseline", None, ".1f"),
+    "train_fps": ("train/frames_per_s", None, ",.0f"),
+    "bot_p50_ms": ("deploy/bot_frame_p50_ms", None, ".3f"),
+    "model_p50_ms": ("deploy/model_p50_ms", None, ".3f"),
+    "arm_s": ("seconds", None, ".0f"),
+}
+DEFAULT = "bits,main_x,main_y,main_x_change,heads_acc,train_fps,bot_p50_ms,model_p50_ms,arm_s"
+
+
+def cell(values: pd.Series, fmt: str) -> str:
+    values = values.dropna()
+    if values.empty:
+        return ""
+    if len(values) == 1 or fmt.endswith("0f"):
+        return format(values.mean(), fmt)
+    return f"{values.mean():{fmt}} ± {values.std():{fmt}}"
+
+
+def without_common_items(values: pd.Series) -> pd.Series:
+    """List-valued parameters (``sets``) shown without the items every arm shares."""
+    try:
+        lists = values.map(ast.literal_eval)
+    except (ValueError, SyntaxError):
+        return values
+    if not all(isinstance(v, list) for v in lists):
+        return values
+    common = set.intersection(*(set(map(str, v)) for v in lists)) if len(lists) else set()
+    return lists.map(lambda v: ", ".join(str(x) for x in v if str(x) not in common))
+
+
+def table(results: pd.DataFrame, by: list[str], columns: list[str]) -> str:
+    ok = results[results.status == "ok"].copy()
+    for name in by:
+        ok[f"param/{name}"] = without_common_items(ok[f"param/{name}"].astype(str))
+    header = [*by, "seeds"]
+    for name in columns:
+        header.append(name)
+        if COLUMNS[name][1]:
+            header.append(f"{name} RL")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key, group in ok.groupby([f"param/{b}" for b in by], sort=False, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        row = [str(k) for k in key] + [str(len(group))]
+        for name in columns:
+            metric, baseline, fmt = COLUMNS[name]
+            row.append(cell(group[metric], fmt) if metric in group else "")
+            if baseline:
+                row.append(cell(group[baseline].iloc[:1], fmt) if baseline in group else "")
+        lines.append("| " + " | ".join(row) + " |")
+    failed = len(results) - len(ok)
+    return "\n".join(lines) + (f"\n\n{failed} arm(s) failed and are left out." if failed else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", help="a sweep's results.csv")
+    parser.add_argument("--by", help="parameters to group by, comma-separated (default: those that vary, not seed)")
+    parser.add_argument("--columns", default=DEFAULT, help=f"of {', '.join(COLUMNS)}")
+    args = parser.parse_args(argv)
+    try:
+        results = pd.read_csv(args.results)
+    except (OSError, pd.errors.ParserError) as err:
+        print(f"error: cannot read {args.results}: {err}", file=sys.stderr)
+        return 2
+    columns = args.columns.split(",")
+    unknown = [c for c in columns if c not in COLUMNS]
+    if unknown:
+        print(f"error: unknown columns {unknown}; choose from {', '.join(COLUMNS)}", file=sys.stderr)
+        return 2
+    params = [c.removeprefix("param/") for c in results.columns if c.startswith("param/")]
+    by = args.by.split(",") if args.by else [p for p in params if p != "seed" and results[f"param/{p}"].nunique() > 1]
+    missing = [b for b in by if b not in params]
+    if missing:
+        print(f"error: no parameter {missing} in {args.results}; it has {', '.join(params)}", file=sys.stderr)
+        return 2
+    print(table(results, by, columns))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
