@@ -87,3 +87,13 @@ def test_on_rollback_frames_libmelee_shows_the_first_copy():
     wrong, _ = mismatches(read_replay(path), play_through_libmelee(path))
     assert wrong, "this replay has rollbacks that changed inputs"
     assert set(wrong) <= resimulated
+
+
+def test_player_fields_come_in_block_order():
+    """_block reads player_fields' values in dict order: it must be PLAYER_FIELDS'."""
+    from workbench.replay.live import player_fields
+    from workbench.types import PLAYER_FIELDS
+
+    state = next(s for s in play_through_libmelee(bundled("games/Walnut356-falcon_throws.slp")) if s.frame >= 0)
+    for player in state.players.values():
+        assert list(player_fields(player, True)) == list(PLAYER_FIELDS)

@@ -66,11 +66,18 @@ def _button_enums() -> tuple[tuple[object, int], ...]:
     return tuple((getattr(melee.enums.Button, name), int(bit)) for bit, name in BUTTON_NAMES.items())
 
 
+@lru_cache(maxsize=1)
+def _bits_by_id() -> dict[int, int]:
+    """Our bit per libmelee button enum member, keyed by the member's ``id``: members are
+    singletons, and an int key skips ``Enum.__hash__`` (a Python call) on every frame."""
+    return {id(button): bit for button, bit in _button_enums()}
+
+
 def _button_bits(button_dict: dict) -> int:
-    bits = 0
-    for button, bit in _button_enums():
-        if button_dict.get(button, False):
-            bits |= bit
+    bits, table = 0, _bits_by_id()
+    for button, pressed in button_dict.items():
+        if pressed:
+            bits |= table.get(id(button), 0)
     return bits
 
 
@@ -139,8 +146,8 @@ class LiveFrame:
 def _block(state, leader: bool) -> np.ndarray:
     if state is None:
         return np.array([_DEFAULTS], dtype=np.float32)
-    values = player_fields(state, leader)
-    return np.array([[*(values[name] for name in PLAYER_FIELDS), 1.0]], dtype=np.float32)
+    values = player_fields(state, leader)  # built in PLAYER_FIELDS order (a test checks)
+    return np.array([[*values.values(), 1.0]], dtype=np.float32)
 
 
 def gamestate_blocks(gamestate, ports: list[int]) -> LiveFrame:
