@@ -13,35 +13,44 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+from dataclasses import dataclass
 
 import pandas as pd
 
-# column name -> (metric, repeat-last metric or None, format)
+
+@dataclass(frozen=True)
+class Column:
+    metric: str
+    baseline: str | None = None  # repeat-last's metric, shown beside it (one value: the same games)
+    fmt: str = ".3f"
+    spread: bool = True  # mean ± std over seeds; False: the mean alone (counts, speeds, times)
+
+
 COLUMNS = {
-    "bits": ("eval/bits_per_frame", "eval/repeat_baseline/bits_per_frame", ".3f"),
-    "bits_far": ("eval/far/bits_per_frame", None, ".3f"),
-    "delay_gap": ("eval/delay_gap", None, ".3f"),
-    "state_removed": ("eval/state_removed/bits_per_frame", None, ".3f"),
-    "own_inputs_removed": ("eval/own_inputs_removed/bits_per_frame", None, ".3f"),
-    "main_x": ("eval/main_x_acc", "eval/repeat_baseline/main_x_acc", ".4f"),
-    "main_y": ("eval/main_y_acc", "eval/repeat_baseline/main_y_acc", ".4f"),
-    "main_x_change": ("eval/main_x_acc_change", None, ".3f"),
-    "heads_acc": ("eval/heads_acc_at_least_baseline", None, ".1f"),
-    "heads_nll": ("eval/heads_nll_below_baseline", None, ".1f"),
-    "heads_nll_far": ("eval/far/heads_nll_below_baseline", None, ".1f"),
-    "train_fps": ("train/frames_per_s", None, ",.0f"),
-    "bot_p50_ms": ("deploy/bot_frame_p50_ms", None, ".3f"),
-    "model_p50_ms": ("deploy/model_p50_ms", None, ".3f"),
-    "arm_s": ("seconds", None, ".0f"),
+    "bits": Column("eval/bits_per_frame", "eval/repeat_baseline/bits_per_frame"),
+    "bits_far": Column("eval/far/bits_per_frame"),
+    "delay_gap": Column("eval/delay_gap"),
+    "state_removed": Column("eval/state_removed/bits_per_frame"),
+    "own_inputs_removed": Column("eval/own_inputs_removed/bits_per_frame"),
+    "main_x": Column("eval/main_x_acc", "eval/repeat_baseline/main_x_acc", ".4f"),
+    "main_y": Column("eval/main_y_acc", "eval/repeat_baseline/main_y_acc", ".4f"),
+    "main_x_change": Column("eval/main_x_acc_change"),
+    "heads_acc": Column("eval/heads_acc_at_least_baseline", fmt=".1f"),
+    "heads_nll": Column("eval/heads_nll_below_baseline", fmt=".1f"),
+    "heads_nll_far": Column("eval/far/heads_nll_below_baseline", fmt=".1f"),
+    "train_fps": Column("train/frames_per_s", fmt=",.0f", spread=False),
+    "bot_p50_ms": Column("deploy/bot_frame_p50_ms"),
+    "model_p50_ms": Column("deploy/model_p50_ms"),
+    "arm_s": Column("seconds", fmt=".0f", spread=False),
 }
 DEFAULT = "bits,main_x,main_y,main_x_change,heads_acc,train_fps,bot_p50_ms,model_p50_ms,arm_s"
 
 
-def cell(values: pd.Series, fmt: str) -> str:
+def cell(values: pd.Series, fmt: str, spread: bool = True) -> str:
     values = values.dropna()
     if values.empty:
         return ""
-    if len(values) == 1 or fmt.endswith("0f"):
+    if len(values) == 1 or not spread:
         return format(values.mean(), fmt)
     return f"{values.mean():{fmt}} ± {values.std():{fmt}}"
 
@@ -65,17 +74,17 @@ def table(results: pd.DataFrame, by: list[str], columns: list[str]) -> str:
     header = [*by, "seeds"]
     for name in columns:
         header.append(name)
-        if COLUMNS[name][1]:
+        if COLUMNS[name].baseline:
             header.append(f"{name} RL")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for key, group in ok.groupby([f"param/{b}" for b in by], sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         row = [str(k) for k in key] + [str(len(group))]
         for name in columns:
-            metric, baseline, fmt = COLUMNS[name]
-            row.append(cell(group[metric], fmt) if metric in group else "")
-            if baseline:
-                row.append(cell(group[baseline].iloc[:1], fmt) if baseline in group else "")
+            column = COLUMNS[name]
+            row.append(cell(group[column.metric], column.fmt, column.spread) if column.metric in group else "")
+            if column.baseline:
+                row.append(cell(group[column.baseline].iloc[:1], column.fmt) if column.baseline in group else "")
         lines.append("| " + " | ".join(row) + " |")
     failed = len(results) - len(ok)
     return "\n".join(lines) + (f"\n\n{failed} arm(s) failed and are left out." if failed else "")
@@ -89,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         results = pd.read_csv(args.results)
-    except (OSError, pd.errors.ParserError) as err:
+    except (OSError, ValueError) as err:  # pandas: ParserError, EmptyDataError
         print(f"error: cannot read {args.results}: {err}", file=sys.stderr)
         return 2
     columns = args.columns.split(",")

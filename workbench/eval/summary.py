@@ -8,6 +8,10 @@ from workbench.eval.diagnostics import ABLATIONS
 TABLE_HEADS = ("main_x", "main_y")  # heads whose accuracy and NLL get their own columns
 
 
+def _nll_below_baseline(heads: dict[str, dict]) -> int:
+    return sum(m["nll"] < m["baseline_nll"] for m in heads.values())
+
+
 def arm_metrics(report: dict, delay: int = 0, far_delay: int | None = None) -> dict[str, float]:
     """Scalars of ``report`` (:func:`workbench.eval.evaluate`) at ``delay``, each beside
     repeat-last's (``eval/repeat_baseline/...``): bits per frame, per-head accuracy and NLL
@@ -28,7 +32,7 @@ def arm_metrics(report: dict, delay: int = 0, far_delay: int | None = None) -> d
         "eval/main_x_acc_change": heads["main_x"]["acc_change"],
         "eval/heads": len(heads),
         "eval/heads_acc_at_least_baseline": sum(m["acc"] >= m["baseline_acc"] for m in heads.values()),
-        "eval/heads_nll_below_baseline": sum(m["nll"] < m["baseline_nll"] for m in heads.values()),
+        "eval/heads_nll_below_baseline": _nll_below_baseline(heads),
         "eval/ms_per_frame": report["ms_per_frame"],
     }
     for name in TABLE_HEADS:
@@ -46,6 +50,6 @@ def arm_metrics(report: dict, delay: int = 0, far_delay: int | None = None) -> d
     if far_delay is not None and far_delay != delay and str(far_delay) in delays:
         far = delays[str(far_delay)]
         out["eval/far/bits_per_frame"] = far["bits_per_frame"]
-        out["eval/far/heads_nll_below_baseline"] = sum(m["nll"] < m["baseline_nll"] for m in far["heads"].values())
+        out["eval/far/heads_nll_below_baseline"] = _nll_below_baseline(far["heads"])
         out["eval/delay_gap"] = (far["bits_per_frame"] - block["bits_per_frame"]) / far["bits_per_frame"]
     return {key: float(value) for key, value in out.items()}

@@ -59,18 +59,13 @@ def _enum_value(value) -> int:
 
 
 @lru_cache(maxsize=1)
-def _button_enums() -> tuple[tuple[object, int], ...]:
-    """(libmelee button enum, our bit) pairs, looked up once (not per frame)."""
+def _bits_by_id() -> dict[int, int]:
+    """Our bit per libmelee button enum member, looked up once (not per frame) and keyed
+    by the member's ``id``: members are singletons, and an int key skips
+    ``Enum.__hash__`` (a Python call) for every button of every frame."""
     import melee
 
-    return tuple((getattr(melee.enums.Button, name), int(bit)) for bit, name in BUTTON_NAMES.items())
-
-
-@lru_cache(maxsize=1)
-def _bits_by_id() -> dict[int, int]:
-    """Our bit per libmelee button enum member, keyed by the member's ``id``: members are
-    singletons, and an int key skips ``Enum.__hash__`` (a Python call) on every frame."""
-    return {id(button): bit for button, bit in _button_enums()}
+    return {id(getattr(melee.enums.Button, name)): int(bit) for bit, name in BUTTON_NAMES.items()}
 
 
 def _button_bits(button_dict: dict) -> int:

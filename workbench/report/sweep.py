@@ -242,8 +242,9 @@ def ran_to_the_end(path: Path) -> bool:
 @contextmanager
 def kernel_env(metrics_file: Path, num_cpus: float | None = None) -> Iterator[None]:
     """Set :func:`kernel_environment` for the kernels started inside, then restore."""
-    saved = {name: os.environ.get(name) for name in (METRICS_ENV, "PYTHONPATH", *THREAD_VARIABLES)}
-    os.environ.update(kernel_environment(str(metrics_file), num_cpus))
+    env = kernel_environment(str(metrics_file), num_cpus)
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
     try:
         yield
     finally:
