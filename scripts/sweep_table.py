@@ -5,7 +5,9 @@ setting, seeds folded into mean ± std, repeat-last beside the model.
         [--by backbone,window,sets] [--columns bits,main_x,...]
 
 Rows group by the parameters that vary between arms other than ``seed`` (or ``--by``);
-columns are named in :data:`COLUMNS`. Failed arms are left out and counted.
+columns are named in :data:`COLUMNS`, or per character scored as ``bits@falco``,
+``main_x@falco``, ``frames@falco`` (see :func:`column`). Failed arms are left out and
+counted.
 """
 
 from __future__ import annotations
@@ -46,6 +48,25 @@ COLUMNS = {
 DEFAULT = "bits,main_x,main_y,main_x_change,heads_acc,train_fps,bot_p50_ms,model_p50_ms,arm_s"
 
 
+PER_CHARACTER = ("bits", "main_x", "frames")  # NAME@character columns
+
+
+def column(name: str) -> Column | None:
+    """A named column, or ``bits@<character>`` / ``main_x@<character>`` /
+    ``frames@<character>`` (the character as ``arm_metrics`` keys it: lower case,
+    ``_`` for spaces, e.g. ``bits@captain_falcon``); None when unknown."""
+    if name in COLUMNS:
+        return COLUMNS[name]
+    metric, _, character = name.partition("@")
+    if not character or metric not in PER_CHARACTER:
+        return None
+    if metric == "frames":
+        return Column(f"eval/character/{character}/frames", fmt=",.0f", spread=False)
+    field = "bits_per_frame" if metric == "bits" else "main_x_acc"
+    fmt = ".3f" if metric == "bits" else ".4f"
+    return Column(f"eval/character/{character}/{field}", f"eval/repeat_baseline/character/{character}/{field}", fmt)
+
+
 def cell(values: pd.Series, fmt: str, spread: bool = True) -> str:
     values = values.dropna()
     if values.empty:
@@ -74,17 +95,17 @@ def table(results: pd.DataFrame, by: list[str], columns: list[str]) -> str:
     header = [*by, "seeds"]
     for name in columns:
         header.append(name)
-        if COLUMNS[name].baseline:
+        if column(name).baseline:
             header.append(f"{name} RL")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for key, group in ok.groupby([f"param/{b}" for b in by], sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         row = [str(k) for k in key] + [str(len(group))]
         for name in columns:
-            column = COLUMNS[name]
-            row.append(cell(group[column.metric], column.fmt, column.spread) if column.metric in group else "")
-            if column.baseline:
-                row.append(cell(group[column.baseline].iloc[:1], column.fmt) if column.baseline in group else "")
+            col = column(name)
+            row.append(cell(group[col.metric], col.fmt, col.spread) if col.metric in group else "")
+            if col.baseline:
+                row.append(cell(group[col.baseline].iloc[:1], col.fmt) if col.baseline in group else "")
         lines.append("| " + " | ".join(row) + " |")
     failed = len(results) - len(ok)
     return "\n".join(lines) + (f"\n\n{failed} arm(s) failed and are left out." if failed else "")
@@ -102,9 +123,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot read {args.results}: {err}", file=sys.stderr)
         return 2
     columns = args.columns.split(",")
-    unknown = [c for c in columns if c not in COLUMNS]
+    unknown = [c for c in columns if column(c) is None]
     if unknown:
-        print(f"error: unknown columns {unknown}; choose from {', '.join(COLUMNS)}", file=sys.stderr)
+        print(
+            f"error: unknown columns {unknown}; choose from {', '.join(COLUMNS)} "
+            f"or {'/'.join(PER_CHARACTER)}@CHARACTER",
+            file=sys.stderr,
+        )
         return 2
     params = [c.removeprefix("param/") for c in results.columns if c.startswith("param/")]
     by = args.by.split(",") if args.by else [p for p in params if p != "seed" and results[f"param/{p}"].nunique() > 1]

@@ -601,6 +601,13 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     )
     _quality_flags(p)
     p.add_argument(
+        "--characters",
+        type=_csv_list,
+        default=[],
+        metavar="NAMES",
+        help="score only the players on these characters, e.g. falco or fox,marth",
+    )
+    p.add_argument(
         "--target-return",
         type=_targets,
         metavar="R[,R...]",
@@ -628,6 +635,7 @@ def run_eval(args: argparse.Namespace) -> int:
         quality_threshold=args.quality_threshold,
         exclude_flags=args.exclude_flags,
         ablation_delays=args.ablation_delays,
+        characters=args.characters,
     )
     print(format_eval(report))
     if args.target_return:

@@ -184,6 +184,12 @@ def character_name(external_id: int) -> str:
     return EXTERNAL_CHARACTER_NAMES.get(int(external_id), f"Unknown({external_id})")
 
 
+def character_keys(names: list[str] | tuple) -> set[str] | None:
+    """User-typed character names -> the lower-case names segments are selected by
+    (aliases resolved, a typo a one-line error); None for no names (no filter)."""
+    return {character_name(character_id(n)).lower() for n in names} or None
+
+
 def internal_character_name(internal_id: int) -> str:
     """Name of an internal character id (as found in post-frame data)."""
     if internal_id == Character.NANA:

@@ -44,6 +44,7 @@ from workbench.replay import FrameStore
 from workbench.replay.quality import check_filters
 from workbench.train.checkpoint import load_policy, run_dir_of
 from workbench.train.data import quality_games, stored_games
+from workbench.types import character_keys
 
 CHUNK = 512
 
@@ -147,14 +148,22 @@ def eval_games(cache_games: set[str], run_dir: Path | None, split: str) -> tuple
 
 
 def scored_segments(
-    cfg, folder: Path, frame_store: FrameStore, wanted: set[str], split: str, cache: str | None = None
+    cfg,
+    folder: Path,
+    frame_store: FrameStore,
+    wanted: set[str],
+    split: str,
+    cache: str | None = None,
+    characters: list[str] | tuple = (),
 ) -> tuple[EmbeddingCache, list[Segment], str]:
     """The embedding cache of ``frame_store`` and the original-variant segments of the
     ``wanted`` games to score for the checkpoint in ``folder`` (see :func:`eval_games`),
-    and which split that was; an empty list when none is left."""
+    and which split that was; an empty list when none is left. ``characters``: only
+    the segments of players on these characters (any spelling :func:`character_id`
+    takes), e.g. to score a multi-character model and a specialist on the same frames."""
     emb = build_cache(frame_store, cache or cfg.cache, cfg.embed, perspectives=cfg.train.perspectives)
     games, split_used = eval_games(wanted, run_dir_of(folder), split)
-    return emb, emb.select(md5s=games, variants={0}), split_used
+    return emb, emb.select(md5s=games, variants={0}, characters=character_keys(characters)), split_used
 
 
 def held_out(checkpoint: str | Path) -> tuple[Policy, object, EmbeddingCache, list[Segment]]:
@@ -182,6 +191,7 @@ def evaluate(
     quality_threshold: float = 0.0,
     exclude_flags: list[str] | tuple = (),
     ablation_delays: tuple[int, ...] | None = None,
+    characters: list[str] | tuple = (),
 ) -> dict:
     """Score ``checkpoint`` (see the module docstring); ``progress`` shows a bar over
     (delay, game) pairs; games below ``quality_threshold`` or carrying one of
@@ -210,8 +220,13 @@ def evaluate(
             f"{','.join(exclude_flags) or '-'})"
         )
     wanted = kept
-    emb, segments, split_used = scored_segments(cfg, folder, frame_store, wanted, split, cache)
+    emb, segments, split_used = scored_segments(cfg, folder, frame_store, wanted, split, cache, characters)
     if not segments:
+        if characters:
+            raise WorkbenchError(
+                f"no held-out player on {', '.join(characters)} among the games given "
+                "(drop --characters, or pass --split all to score training games too)"
+            )
         raise WorkbenchError(
             "no held-out game to evaluate: the replays given are all training "
             "games of this run (pass --split all to score them anyway)"
@@ -223,6 +238,7 @@ def evaluate(
         "split": split_used,
         "quality_threshold": quality_threshold,
         "exclude_flags": list(exclude_flags),
+        "characters": sorted({s.character for s in segments}) if characters else [],
         "average_last": average_last,
         "delays": {},
         "delay_curve": [],

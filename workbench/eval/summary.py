@@ -3,7 +3,7 @@ compares (``workbench sweep`` aggregates these names over seeds)."""
 
 from __future__ import annotations
 
-from workbench.eval.diagnostics import ABLATIONS
+from workbench.eval.diagnostics import ABLATIONS, BITS
 
 TABLE_HEADS = ("main_x", "main_y")  # heads whose accuracy and NLL get their own columns
 
@@ -18,7 +18,10 @@ def arm_metrics(report: dict, delay: int = 0, far_delay: int | None = None) -> d
     of :data:`TABLE_HEADS`, main_x accuracy on change frames, the mean NLL over heads, how
     many heads reach repeat-last's accuracy and beat its NLL, the input ablations scored at
     ``delay``; at ``far_delay`` (when scored) its bits per frame and the relative gap
-    ``(far - near) / far``, which a model that reacts to the state makes large."""
+    ``(far - near) / far``, which a model that reacts to the state makes large; per
+    character scored (``eval/character/<name>/...``, name lower case with ``_`` for
+    spaces) its frames, bits per frame and main_x accuracy, so a specialist and a
+    multi-character model compare on the same players."""
     delays = report["delays"]
     if str(delay) not in delays:
         raise KeyError(f"the report has no delay {delay}; it scored {sorted(delays, key=int)}")
@@ -47,6 +50,14 @@ def arm_metrics(report: dict, delay: int = 0, far_delay: int | None = None) -> d
         ablated = block.get("ablations", {}).get(name)
         if ablated is not None:
             out[f"eval/{name}/bits_per_frame"] = ablated["bits_per_frame"]
+    for character, block_c in block.get("per_character", {}).items():
+        key = character.lower().replace(" ", "_")
+        heads_c = {k: v for k, v in block_c.items() if isinstance(v, dict)}
+        out[f"eval/character/{key}/frames"] = block_c["frames"]
+        for prefix, field in (("eval", "nll"), ("eval/repeat_baseline", "baseline_nll")):
+            out[f"{prefix}/character/{key}/bits_per_frame"] = sum(m[field] for m in heads_c.values()) * BITS
+        out[f"eval/character/{key}/main_x_acc"] = heads_c["main_x"]["acc"]
+        out[f"eval/repeat_baseline/character/{key}/main_x_acc"] = heads_c["main_x"]["baseline_acc"]
     if far_delay is not None and far_delay != delay and str(far_delay) in delays:
         far = delays[str(far_delay)]
         out["eval/far/bits_per_frame"] = far["bits_per_frame"]

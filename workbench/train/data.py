@@ -24,6 +24,7 @@ from workbench.errors import ConfigError, WorkbenchError, WorkbenchWarning
 from workbench.replay import FrameStore, ingest
 from workbench.replay.quality import passes
 from workbench.train.config import ExperimentConfig
+from workbench.types import character_keys
 
 
 @dataclass
@@ -86,7 +87,7 @@ def prepare_data(cfg: ExperimentConfig, progress: bool = False, split: Split | N
         split = split_games(sorted(wanted), cfg.train.val_fraction, cfg.train.split_seed)
     t = cfg.train
     filters = dict(
-        characters={c.lower() for c in t.characters} or None,
+        characters=character_keys(t.characters),
         stages={s.lower() for s in t.stages} or None,
         names={n.lower() for n in t.names} or None,
     )
