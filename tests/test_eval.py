@@ -139,6 +139,29 @@ def test_quality_filters_leave_games_out(run):
         evaluate(run, delays=(0,), split="all", quality_threshold=1.0)
 
 
+def test_characters_filter_scores_only_those_players(run, capsys):
+    """The specialist question's eval: only the players on the characters asked for, the
+    numbers equal to that character's rows of the unfiltered report."""
+    from workbench.cli import main
+    from workbench.errors import ConfigError, WorkbenchError
+
+    every = evaluate(run, delays=(0,), split="all", ablation_delays=())
+    per = every["delays"]["0"]["per_character"]
+    name = max(per, key=lambda c: per[c]["frames"])  # the most played character of these games
+    only = evaluate(run, delays=(0,), split="all", ablation_delays=(), characters=[name.lower()])
+    block = only["delays"]["0"]
+    assert only["characters"] == [name] and set(block["per_character"]) == {name}
+    assert block["frames"] == per[name]["frames"] < every["delays"]["0"]["frames"]
+    assert block["heads"]["main_x"]["acc"] == pytest.approx(per[name]["main_x"]["acc"])
+    with pytest.raises(ConfigError, match="unknown character 'flaco'"):
+        evaluate(run, delays=(0,), split="all", characters=["flaco"])
+    absent = next(c for c in ("Pichu", "Roy", "Mewtwo", "Kirby") if c not in per)
+    with pytest.raises(WorkbenchError, match=f"no held-out player on {absent.lower()}"):
+        evaluate(run, delays=(0,), split="all", characters=[absent.lower()])
+    assert main(["eval", "--checkpoint", str(run), "--split", "all", "--characters", "flaco"]) == 2
+    assert "unknown character 'flaco'" in capsys.readouterr().err
+
+
 def test_averaged_checkpoint_is_a_checkpoint(run, tmp_path, capsys):
     """``workbench average RUN --last 3 --out DIR`` writes a folder that eval scores on the
     run's held-out games exactly as ``--average-last 3`` does, and that export turns into
