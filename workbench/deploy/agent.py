@@ -131,9 +131,8 @@ class Agent:
         stage = LIBMELEE_TO_STAGE.get(int(getattr(gamestate.stage, "value", gamestate.stage)), 0)
         floats, ids = self.step_fn.floats, self.step_fn.ids  # (1, F), (1, K): bound inputs
         # every column is rewritten each frame, so a skipped frame leaves nothing behind
-        self.embedder.embed_live(live, 0, stage, ports, self.name_ids, floats, ids)
-        if not np.isfinite(floats).all():
-            return "nan_state"
+        if not self.embedder.embed_live(live, 0, stage, ports, self.name_ids, floats, ids):
+            return "nan_state"  # a non-finite feature
         return None
 
     @property

@@ -16,13 +16,23 @@ compiles the same layout once into
 and writes straight into the arrays the ONNX session is bound to. Any feature it does
 not know runs through the reference. ``tests/test_embed_live.py`` checks it equals
 :func:`embed_state` on every frame of real replays played through libmelee.
+
+The bot's route, :meth:`LiveEmbedder.embed_live`, runs that same plan as one compiled
+kernel (:func:`embed_frame`, numba; plain Python with ``WORKBENCH_EMBED_JIT=0`` or
+without numba): the flat row's assembly, the take, every op, the puts, the spatial and
+per-game features and the finiteness check in one call instead of ~20 numpy calls of a
+microsecond each. :meth:`LiveEmbedder.embed` keeps the numpy form, and the test checks
+both against the reference.
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from workbench.embed.game import opponent_of
+from workbench.jit import compile_kernel
 from workbench.embed.state import (
     GAME_TIMER_FRAMES,
     POS,
@@ -38,6 +48,85 @@ SPATIAL = ("dx", "dy", "distance", "timer")
 # constant for (stage, name ids) on live frames (a live frame's return-to-go is the
 # config's target, or 0: it has no future to sum)
 PER_GAME = ("stage", "self_name", "opp_name", RETURN_FEATURE)
+OP_CODES = {"scale": 0, "trunc": 1, "flag": 2, "own": 3, "opp": 4, "cap": 5, "item_id": 6}  # -1: read as is
+JIT = os.environ.get("WORKBENCH_EMBED_JIT", "1") != "0"
+POS32 = np.float32(POS)
+
+
+def _embed_frame(
+    p_self, p_opp, n_self, n_opp, items, flat, source, code, scale, high, present,
+    own_port, opp_port, frame, timer_scale, float_from, float_to, id_from, id_to, xy, spatial,
+    game_fcols, game_fvals, game_icols, game_ivals, buf, floats, ids,
+):  # fmt: skip
+    """One live frame through a :class:`LiveEmbedder`'s plan (see the module docstring),
+    written into ``floats`` (1, F) and ``ids`` (1, K); True when every float is finite.
+    Element by element the same float32 arithmetic as :meth:`LiveEmbedder.embed`."""
+    width = p_self.shape[1]
+    for j in range(width):  # the flat row: self, opponent, their Nanas (zero while absent), items
+        flat[j] = p_self[0, j]
+        flat[width + j] = p_opp[0, j]
+        flat[2 * width + j] = n_self[0, j] * n_self[0, width - 1]
+        flat[3 * width + j] = n_opp[0, j] * n_opp[0, width - 1]
+    for j in range(items.shape[1]):
+        flat[4 * width + j] = items[0, j]
+    for i in range(source.shape[0]):
+        buf[i] = flat[source[i]]
+    for i in range(source.shape[0]):  # the item ops read "present" columns, which no op changes
+        c, v = code[i], buf[i]
+        if c < 0:
+            continue
+        if c == 0:
+            v = v * scale[i]
+        elif c == 1:
+            v = np.trunc(v)
+            if v < 0:  # np.clip(v, 0, high), NaN kept
+                v = np.float32(0.0)
+            if v > high[i]:
+                v = high[i]
+            v = v * scale[i]
+        elif c == 2:
+            v = np.float32(1.0) if v != 0 else np.float32(0.0)
+        elif c == 3:
+            v = np.float32(1.0) if v == own_port else np.float32(0.0)
+        elif c == 4:
+            v = np.float32(1.0) if v == opp_port else np.float32(0.0)
+        elif c == 5:
+            if v > high[i]:  # np.minimum, NaN kept
+                v = high[i]
+        else:  # item_id: 0 for an empty slot (or a negative type), else min(type, high) + 1
+            keep = np.float32(1.0) if (buf[present[i]] != 0 and v >= 0) else np.float32(0.0)
+            if v > high[i]:
+                v = high[i]
+            v = (v + np.float32(1.0)) * keep
+        buf[i] = v
+    for k in range(float_to.shape[0]):
+        floats[0, float_to[k]] = buf[float_from[k]]
+    for k in range(id_to.shape[0]):
+        ids[0, id_to[k]] = np.int32(buf[id_from[k]])
+    dx = (buf[xy + 2] - buf[xy]) * POS32
+    dy = (buf[xy + 3] - buf[xy + 1]) * POS32
+    if spatial[0] >= 0:
+        floats[0, spatial[0]] = dx
+    if spatial[1] >= 0:
+        floats[0, spatial[1]] = dy
+    if spatial[2] >= 0:
+        floats[0, spatial[2]] = np.hypot(dx, dy)
+    if spatial[3] >= 0:
+        floats[0, spatial[3]] = max(frame, 0) * timer_scale
+    for k in range(game_fcols.shape[0]):
+        floats[0, game_fcols[k]] = game_fvals[k]
+    for k in range(game_icols.shape[0]):
+        ids[0, game_icols[k]] = game_ivals[k]
+    for k in range(floats.shape[1]):
+        if not np.isfinite(floats[0, k]):
+            return False
+    return True
+
+
+embed_frame = compile_kernel(_embed_frame, JIT)
+
+
+_NO_GAME = (np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64), np.zeros(0, np.int32))
 
 
 class LiveEmbedder:
@@ -79,6 +168,18 @@ class LiveEmbedder:
         self.id_from = np.concatenate([np.arange(s, s + len(c)) for s, c in id_dest] or [np.zeros(0, int)])
         self.id_to = np.concatenate([c for _, c in id_dest] or [np.zeros(0, int)]).astype(np.int64)
         self.others = others  # features without a fast path: the reference computes them
+        # the same plan element by element, for the compiled kernel of embed_live
+        n = len(self.source)
+        self.code = np.full(n, -1, np.int8)
+        self.scale, self.high = np.ones(n, np.float32), np.zeros(n, np.float32)
+        self.present = np.zeros(n, np.int64)
+        for op, part, scale, high, present, _ in self.ops:
+            self.code[part] = OP_CODES[op]
+            self.scale[part] = scale if scale is not None else 1.0
+            self.high[part] = high if high is not None else 0.0
+            if present is not None:
+                self.present[part] = np.arange(present.start, present.stop)
+        self.spatial_columns = np.array([self.spatial.get(name, -1) for name in SPATIAL], np.int64)
         self.per_game = [(f, c) for f, c in layout.generic if f.name in PER_GAME]
         self._game_cache: dict[tuple, tuple] = {}
         self._flat = self._ctx = None
@@ -124,25 +225,32 @@ class LiveEmbedder:
         name_ids: tuple[int, int],
         floats_row: np.ndarray,
         ids_row: np.ndarray,
-    ) -> None:
+    ) -> bool:
         """:meth:`embed` of ``live_context(live, perspective, stage, ports, name_ids)``
-        (a :class:`~workbench.replay.live.LiveFrame`), with the flat row assembled in a
-        buffer kept between frames instead of a new concatenation."""
+        (a :class:`~workbench.replay.live.LiveFrame`) in one call of the compiled
+        :func:`embed_frame`, the flat row assembled in a buffer kept between frames.
+        Returns False when a float feature is not finite (the bot skips that frame)."""
         opp = opponent_of(len(live.players), perspective)
         width = live.players[perspective].shape[1]
         if self._flat is None or self._flat.shape[1] != 4 * width + live.item_block.shape[1]:
             self._flat = np.empty((1, 4 * width + live.item_block.shape[1]), np.float32)
             self._ctx = StateContext({}, {}, np.zeros(1, np.int64), 0, 0, 1, (0, 0), flat=self._flat)
-        flat, ctx = self._flat, self._ctx
-        flat[:, :width] = live.players[perspective]
-        flat[:, width : 2 * width] = live.players[opp]
-        for k, nana in ((2, live.nanas[perspective]), (3, live.nanas[opp])):  # zero while absent
-            np.multiply(nana, nana[:, -1:], out=flat[:, k * width : (k + 1) * width])
-        flat[:, 4 * width :] = live.item_block
+        ctx = self._ctx
         ctx.frames[0] = live.frame
         ctx.stage, ctx.self_index, ctx.opp_index = stage, perspective, opp
         ctx.ports, ctx.name_ids = ports, name_ids
-        self.embed(ctx, floats_row, ids_row)
+        f_cols, f_values, i_cols, i_values = self._per_game(ctx) if self.per_game else _NO_GAME
+        finite = embed_frame(
+            live.players[perspective], live.players[opp], live.nanas[perspective], live.nanas[opp],
+            live.item_block, self._flat[0], self.source, self.code, self.scale, self.high, self.present,
+            float(ports[0]), float(ports[1]), int(live.frame), 1.0 / GAME_TIMER_FRAMES,
+            self.float_from, self.float_to, self.id_from, self.id_to, self.xy.start, self.spatial_columns,
+            f_cols, f_values, i_cols, i_values, self.buffer, floats_row, ids_row,
+        )  # fmt: skip
+        if self.others:  # rare configs: the reference for what has no fast path
+            self._reference_others(ctx, floats_row, ids_row)
+            finite = bool(np.isfinite(floats_row).all())
+        return bool(finite)
 
     def embed(self, ctx: StateContext, floats_row: np.ndarray, ids_row: np.ndarray) -> None:
         """Write the frame's features into ``floats_row`` (1, F) and ``ids_row`` (1, K)."""
@@ -190,10 +298,15 @@ class LiveEmbedder:
             floats[f_cols] = f_values
             ids[i_cols] = i_values
         if self.others:  # rare configs: the reference for what has no fast path
-            ref_floats, ref_ids = embed_state(ctx, self.layout)
-            for feature, id_column in self.others:
-                if id_column is not None:
-                    ids[id_column] = ref_ids[0, id_column]
-                else:
-                    cols = self.layout.slices[feature.name]
-                    floats[cols] = ref_floats[0, cols]
+            self._reference_others(ctx, floats_row, ids_row)
+
+    def _reference_others(self, ctx: StateContext, floats_row: np.ndarray, ids_row: np.ndarray) -> None:
+        """The features without a fast path, from the reference."""
+        ref_floats, ref_ids = embed_state(ctx, self.layout)
+        floats, ids = floats_row.reshape(-1), ids_row.reshape(-1)
+        for feature, id_column in self.others:
+            if id_column is not None:
+                ids[id_column] = ref_ids[0, id_column]
+            else:
+                cols = self.layout.slices[feature.name]
+                floats[cols] = ref_floats[0, cols]

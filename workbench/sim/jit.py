@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import os
 
-try:  # numba is a core dependency; the fallback keeps the simulator importable without it
-    import numba
+from workbench.jit import compile_kernel, numba
+
+if numba is not None:
     from numba.extending import register_jitable as _register_jitable
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    numba = None
 
 JIT_ENABLED = numba is not None and os.environ.get("WORKBENCH_SIM_JIT", "1") != "0"
 
@@ -26,13 +25,5 @@ def jitable(fn):
 
 def kernel(fn):
     """The compiled kernel (``cache=True``: compiled once per machine, then loaded), or
-    ``fn`` itself when numba is unavailable or disabled."""
-    if not JIT_ENABLED:
-        return fn
-    # _nrt=False: the kernels allocate nothing, so numba's reference counting of the array
-    # arguments every helper receives is pure overhead (measured 30x on a helper call:
-    # 160 -> 5 ns per game); numba's private flag, hence the fallback
-    try:
-        return numba.njit(cache=True, nogil=True, _nrt=False)(fn)
-    except (TypeError, KeyError):  # pragma: no cover - a numba without the flag
-        return numba.njit(cache=True, nogil=True)(fn)
+    ``fn`` itself when numba is unavailable or disabled (:func:`workbench.jit.compile_kernel`)."""
+    return compile_kernel(fn, JIT_ENABLED)
