@@ -62,7 +62,9 @@ def test_fused_step_equals_reference(config, temperature, games):
     policy, game = random_policy(CONFIGS[config], copy_prior=config != "no_copy_prior", **options), games[config]
     assert (policy.copy_prior is None) == (config == "no_copy_prior")
     fused, reference = StepGraph(policy, temperature), StepGraph(policy, temperature, fused=False)
+    bot = StepGraph(policy, temperature, probs=False)  # the choices-only graph of --no-probs
     assert fused.output_names == reference.output_names
+    assert bot.output_names == [n for n in fused.output_names if not n.startswith("probs_")]
     state = list(policy.initial_state(1).values())
     rng = torch.Generator().manual_seed(3)
     sampled_differs, inputs = 0, FusedInputs(policy)
@@ -79,6 +81,11 @@ def test_fused_step_equals_reference(config, temperature, games):
             torch.testing.assert_close(got[1], want[1], rtol=0, atol=0)  # decoded controller
             for a, b in zip(got[2:], want[2:]):  # probs, states
                 torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+            chosen = bot(floats, ids, ctrl, uniform, *state)
+            assert torch.equal(chosen[0], got[0]), f"frame {i}: the bot graph chooses otherwise"
+            torch.testing.assert_close(chosen[1], got[1], rtol=0, atol=0)
+            for a, b in zip(chosen[2:], got[len(got) - len(state) :]):  # states: the same backbone
+                torch.testing.assert_close(a, b, rtol=0, atol=0)
             greedy = policy.head.sample(
                 policy.backbone.step(policy.inputs(floats, ids, ctrl), dict(zip(fused.state_keys, state)))[0],
                 temperature,
@@ -101,4 +108,7 @@ def test_fused_graph_has_fewer_nodes(tmp_path):
     fused = len(export_graph(policy, tmp_path / "fused.onnx").graph.node)
     reference = len(export_graph(policy, tmp_path / "ref.onnx", fused=False).graph.node)
     assert fused < reference - 40, (fused, reference)
+    bot = export_graph(policy, tmp_path / "bot.onnx", probs=False)
+    assert len(bot.graph.node) < fused - 10, (len(bot.graph.node), fused)
+    assert not any(o.name.startswith("probs_") for o in bot.graph.output)
     assert onnx.load(str(tmp_path / "fused.onnx")).graph.output[0].name == "targets"

@@ -42,12 +42,13 @@ def import_onnx():
     return require("onnx", "onnx onnxscript onnxruntime")
 
 
-def export_graph(policy: Policy, out: str | Path, temperature: float = 1.0, fused: bool = True):
+def export_graph(policy: Policy, out: str | Path, temperature: float = 1.0, fused: bool = True, probs: bool = True):
     """Export one frame of ``policy.step`` to ``out`` (fp32) and return the checked
     ``onnx.ModelProto``. ``fused=False`` exports the reference modules node for node
-    (what ``benchmarks/deploy.py`` compares the fused graph against)."""
+    (what ``benchmarks/deploy.py`` compares the fused graph against); ``probs=False``
+    leaves out the distributions (a bot graph, fewer nodes; see :class:`StepGraph`)."""
     onnx = import_onnx()
-    graph = StepGraph(policy, temperature, fused)
+    graph = StepGraph(policy, temperature, fused, probs)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with quiet_exporter(), torch.no_grad():
@@ -131,9 +132,10 @@ def build_sidecar(
     temperature: float = 1.0,
     checkpoint: str | Path | None = None,
     checkpoint_hash: str | None = None,
+    probs: bool = True,
 ) -> Sidecar:
     """The sidecar of an exported step (see :mod:`workbench.deploy.sidecar`)."""
-    graph = StepGraph(policy, temperature)
+    graph = StepGraph(policy, temperature, probs=probs)
     info = check_graph(model, graph.input_names, graph.output_names)
     inputs = tensor_descriptions(model.graph.input)
     states = [dict(t, name=t["name"][len(STATE_IN) :]) for t in inputs if t["name"].startswith(STATE_IN)]
@@ -169,6 +171,7 @@ def export_variants(
     calibration_frames: int = 600,
     fused: bool = True,
     progress: bool = False,
+    probs: bool = True,
 ) -> dict[str, Sidecar]:
     """Export ``policy`` once in fp32 and write each mode of ``paths`` (quantization mode ->
     .onnx path) from that one graph, each with its sidecar. Returns the sidecars by mode.
@@ -176,7 +179,8 @@ def export_variants(
     ``calibration``: replay paths; static INT8 calibrates on rollouts of them, and
     ``warm_start_frames`` > 0 saves the mean state after that many frames of their
     openings (rolled out in fp32) as every variant's start state. ``fused=False``: the
-    reference graph (see :func:`export_graph`). Each sidecar records its own graph's
+    reference graph (see :func:`export_graph`); ``probs=False``: a bot graph without the
+    distributions (static calibration and warm starts need only the states). Each sidecar records its own graph's
     node count (a quantized graph has more nodes than the fp32 one it came from). ``progress``: a bar over
     the stages (trace, calibration games, warm start, each variant).
     """
@@ -193,8 +197,8 @@ def export_variants(
     with tempfile.TemporaryDirectory(prefix="workbench-export-") as tmp, bar:
         fp32 = Path(tmp) / "model.onnx"
         bar.set_postfix_str("trace the step to ONNX")
-        model = export_graph(policy, fp32, temperature, fused)
-        base = build_sidecar(policy, model, fp32, temperature, checkpoint, checkpoint_hash)
+        model = export_graph(policy, fp32, temperature, fused, probs)
+        base = build_sidecar(policy, model, fp32, temperature, checkpoint, checkpoint_hash, probs)
         base.save(sidecar_path(fp32))
         bar.update()
         games = []

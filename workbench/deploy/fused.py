@@ -24,6 +24,15 @@ classes, greedy and sampled), arranged so the graph has:
 - **the copy prior** (``CopyPrior``, uniform sticks): every component's previous class
   from one affine map and a round of the controller columns, its logits one gather from
   a block-diagonal table (k-means sticks keep the reference module).
+
+A bot needs only the controller it presses, not the distributions: with ``probs=False``
+(``workbench export --no-probs``) the head leaves out the per-component softmax and
+folds, per frame, every categorical component's output bias, copy-prior logits and
+Gumbel noise into one vector (one ``Add`` and one ``Sub`` for all components), which is
+each component's ``Gemm`` bias: per component ``LayerNormalization``, ``Gemm``, ``Gelu``,
+``Gemm``, ``ArgMax`` and the feedback lookup. The same sum in another order, so the
+same choices (``tests/test_deploy_fused.py``: identical to the full head's on real
+frames, greedy and sampled).
 """
 
 from __future__ import annotations
@@ -97,6 +106,11 @@ class FusedHead(nn.Module):
             out = mlp.net[3]
             self.register_buffer(f"out_w{k}", out.weight.detach() / float(temperature))
             self.register_buffer(f"out_b{k}", out.bias.detach() / float(temperature))
+            # the bot head's form: (H, C) for Gemm without a transpose
+            self.register_buffer(f"out_wt{k}", (out.weight.detach() / float(temperature)).t().contiguous())
+        self.register_buffer(
+            "cat_bias", torch.cat([getattr(self, f"out_b{k}") for k in range(1, len(head.mlps))])[None]
+        )  # (1, sum C)
         self.button_feedback = head.feedback[0]  # Linear(8, H, bias=False)
         self.class_feedback = nn.ModuleList(head.feedback[1:])  # Embedding(classes, H)
         self.widths = [c.classes for c in self.components[1:]]
@@ -131,12 +145,18 @@ class FusedHead(nn.Module):
     def copy_prior(self, controller: Tensor) -> list[Tensor]:
         """controller (1, 13) at bucket centres -> the copy prior's logits per component
         (already divided by the temperature)."""
+        buttons, classes = self.copy_prior_flat(controller)
+        return [buttons, *torch.split(classes, self.widths, dim=-1)]
+
+    def copy_prior_flat(self, controller: Tensor) -> tuple[Tensor, Tensor]:
+        """The copy prior's logits: buttons (1, 8) and every categorical component's side
+        by side (1, sum C)."""
         pressed = (controller[:, 5:13] > 0.5).to(controller.dtype)  # (1, 8)
         buttons = self.prior_buttons * (2 * pressed - 1)
         values = (controller[:, 0:5] + self.prior_add) * self.prior_half * self.prior_scale
         classes = torch.minimum(torch.round(values).clamp(min=0.0), self.prior_high)  # (1, 5)
         rows = F.embedding(classes.long() + self.prior_offsets, self.prior_table)  # (1, 5, sum C)
-        return [buttons, *torch.split(rows.sum(dim=1), self.widths, dim=-1)]
+        return buttons, rows.sum(dim=1)
 
     def _decoder_table(self, spec) -> None:
         """Every controller column's bucket values in one flat table: column j reads
@@ -161,9 +181,35 @@ class FusedHead(nn.Module):
         self.register_buffer("decode_offsets", offsets[None].to(torch.int64))  # (1, 13)
 
     def _logits(self, k: int, r: Tensor, prior: list[Tensor] | None = None) -> Tensor:
-        z = F.gelu(self.hidden[k](self.norms[k](r)), approximate=self.approximate)  # (1, Hh)
-        z = F.linear(z, getattr(self, f"out_w{k}"), getattr(self, f"out_b{k}"))  # (1, C)
+        z = F.linear(self._hidden(k, r), getattr(self, f"out_w{k}"), getattr(self, f"out_b{k}"))  # (1, C)
         return z if prior is None else z + prior[k]
+
+    def _hidden(self, k: int, r: Tensor) -> Tensor:
+        return F.gelu(self.hidden[k](self.norms[k](r)), approximate=self.approximate)  # (1, Hh)
+
+    def bot(self, h: Tensor, uniform: Tensor, controller: Tensor) -> tuple[Tensor, Tensor]:
+        """The choices alone (see the module docstring): h (1, H), uniform (1, noise),
+        controller (1, 13) -> targets (1, heads), next controller (1, 13)."""
+        u = uniform.clamp(CLAMP, 1.0 - CLAMP)  # (1, noise)
+        gumbel = torch.log(-torch.log(u[:, self.buttons :]))  # (1, noise - 8)
+        button_prior, class_prior = self.copy_prior_flat(controller)
+        shifts = torch.split(self.cat_bias + class_prior - gumbel, self.widths, dim=-1)  # bias + prior - noise
+        on = torch.sigmoid(torch.addmm(self.out_b0 + button_prior, self._hidden(0, h), self.out_wt0))  # (1, 8)
+        pressed = (u[:, : self.buttons] < on).long()  # (1, 8)
+        r = h + self.button_feedback(pressed.to(h.dtype))  # (1, H)
+        picks = [pressed]
+        last = len(self.widths) - 1
+        for k, shift in enumerate(shifts):
+            z = torch.addmm(shift, self._hidden(k + 1, r), getattr(self, f"out_wt{k + 1}"))  # (1, C)
+            pick = z.argmax(-1)  # (1,)
+            picks.append(pick[:, None])
+            if k < last:
+                r = r + self.class_feedback[k](pick)  # (1, H)
+        return self._decode(torch.cat(picks, dim=-1))
+
+    def _decode(self, targets: Tensor) -> tuple[Tensor, Tensor]:
+        index = targets.index_select(1, self.decode_heads) + self.decode_offsets  # (1, 13)
+        return targets, torch.gather(self.decode_values, 1, index)
 
     def forward(
         self, h: Tensor, uniform: Tensor, prior: dict[str, Tensor] | None = None, controller: Tensor | None = None
@@ -193,6 +239,5 @@ class FusedHead(nn.Module):
             picks.append(pick[:, None])
             if k < last:
                 r = r + self.class_feedback[k](pick)  # (1, H)
-        targets = torch.cat(picks, dim=-1)  # (1, heads)
-        index = targets.index_select(1, self.decode_heads) + self.decode_offsets  # (1, 13)
-        return targets, torch.gather(self.decode_values, 1, index), probs
+        targets, next_controller = self._decode(torch.cat(picks, dim=-1))  # (1, heads), (1, 13)
+        return targets, next_controller, probs

@@ -17,6 +17,9 @@ Outputs:
 
     targets (1, heads) int64, next_controller (1, 13) float32,
     probs_<component> (1, classes) float32 ..., state_out_<key> ...
+
+A bot graph (``probs=False``, ``workbench export --no-probs``) has no ``probs_*``
+outputs, and the fused head's choices-only form (:meth:`FusedHead.bot`): fewer nodes.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ STATE_IN, STATE_OUT = "state_in_", "state_out_"
 class StepGraph(nn.Module):
     """``Policy.step`` with positional tensors in and out, as the ONNX exporter sees it."""
 
-    def __init__(self, policy: Policy, temperature: float = 1.0, fused: bool = True):
+    def __init__(self, policy: Policy, temperature: float = 1.0, fused: bool = True, probs: bool = True):
         super().__init__()
+        self.probs = probs
         self.policy = policy.eval()
         self.temperature = float(temperature)
         # fused: the few-node inputs and head of workbench.deploy.fused (same numbers);
@@ -57,7 +61,7 @@ class StepGraph(nn.Module):
         return [
             "targets",
             "next_controller",
-            *(f"probs_{c}" for c in self.components),
+            *(f"probs_{c}" for c in self.components if self.probs),
             *(STATE_OUT + k for k in self.state_keys),
         ]
 
@@ -70,9 +74,12 @@ class StepGraph(nn.Module):
         if self.fused:
             x = self.fused_inputs(floats, ids, controller)  # (1, D)
             h, new_state = policy.backbone.step(x, dict(zip(self.state_keys, states)))  # (1, H)
+            states_out = tuple(new_state[k] for k in self.state_keys)
+            if not self.probs and self.fused_head.fused_prior:
+                return (*self.fused_head.bot(h, uniform, controller), *states_out)
             prior = None if self.fused_head.fused_prior else policy.prior(controller, h.dtype)
             targets, next_controller, probs = self.fused_head(h, uniform, prior, controller)
-            return (targets, next_controller, *probs, *(new_state[k] for k in self.state_keys))
+            return (targets, next_controller, *(probs if self.probs else ()), *states_out)
         x = policy.inputs(floats, ids, controller)  # (1, D)
         h, new_state = policy.backbone.step(x, dict(zip(self.state_keys, states)))  # (1, H)
         targets, logits = policy.head.sample(
@@ -81,6 +88,7 @@ class StepGraph(nn.Module):
         probs = [
             torch.sigmoid(logits[c]) if binary else torch.softmax(logits[c], dim=-1)
             for c, binary in zip(self.components, self.binary)
+            if self.probs
         ]
         return (targets, policy.decoder(targets), *probs, *(new_state[k] for k in self.state_keys))
 
