@@ -63,6 +63,7 @@ BACKBONES = (
     "dt",
 )
 PRODUCTION = (256, 2)
+COLUMNS = (*MODES, *(f"bot-{m}" for m in MODES))  # the latency table's ONNX variants
 
 
 def stats(ns: np.ndarray) -> dict:
@@ -117,13 +118,22 @@ def torch_window_latency(policy, game, frames: int, window: int = 60) -> dict:
     return stats(times[min(10, frames // 10) :])
 
 
-def export_all(policy, folder: Path, calibration: list[Path], reference: bool = False) -> dict[str, Path]:
+def export_all(
+    policy, folder: Path, calibration: list[Path], reference: bool = False, bots: bool = False
+) -> dict[str, Path]:
     """Every quantization mode of ``policy`` in ``folder``, from one fp32 export; with
-    ``reference``, also the unfused fp32 graph as ``reference``."""
+    ``bots``, each also as a bot graph (``bot-<mode>``: ``workbench export --no-probs``);
+    with ``reference``, also the unfused fp32 graph as ``reference``."""
     from workbench.deploy import export_variants
 
     paths = {mode: folder / f"{mode}.onnx" for mode in MODES}
     export_variants(policy, paths, calibration=[str(p) for p in calibration], calibration_frames=300)
+    if bots:
+        bot_paths = {mode: folder / f"bot-{mode}.onnx" for mode in MODES}
+        export_variants(
+            policy, bot_paths, calibration=[str(p) for p in calibration], calibration_frames=300, probs=False
+        )
+        paths |= {f"bot-{mode}": path for mode, path in bot_paths.items()}
     if reference:
         export_variants(policy, {"none": folder / "reference.onnx"}, fused=False)
         paths = {"reference": folder / "reference.onnx", **paths}
@@ -205,7 +215,7 @@ def latency_block(name: str, hidden: int, layers: int, args, states, game, work:
     policy = build_policy(name, hidden, layers)
     folder = work / f"{name}-{hidden}x{layers}"
     folder.mkdir(parents=True, exist_ok=True)
-    variants = export_all(policy, folder, [REPLAY], reference=True)
+    variants = export_all(policy, folder, [REPLAY], reference=True, bots=True)
     block = {
         "backbone": name,
         "hidden": hidden,
@@ -295,8 +305,8 @@ def accuracy_block(name: str, args, work: Path) -> dict:
 
 def print_before_after(blocks: list[dict], embed: dict | None) -> None:
     print(
-        "\nbefore (reference graph) -> after (fused graph), fp32; nodes ONNX/onnxruntime; "
-        "p50/p99 ms wall, p50/p99 ms thread CPU; model part p50"
+        "\nbefore (reference graph) -> after (fused graph) -> bot graph (fused, --no-probs), fp32; "
+        "nodes ONNX/onnxruntime; p50/p99 ms wall, p50/p99 ms thread CPU; model part p50"
     )
     for b in blocks:
         before, after = b["reference"], b["onnx"]["none"]
@@ -308,7 +318,8 @@ def print_before_after(blocks: list[dict], embed: dict | None) -> None:
                 f"model {r['breakdown']['model']['p50_ms']:.3f}"
             )
 
-        print(f"{b['backbone']:10s} {b['hidden']:>4d}x{b['layers']}  {cell(before)}  ->  {cell(after)}")
+        bot = f"  ->  {cell(b['onnx']['bot-none'])}" if "bot-none" in b["onnx"] else ""
+        print(f"{b['backbone']:10s} {b['hidden']:>4d}x{b['layers']}  {cell(before)}  ->  {cell(after)}{bot}")
     if embed:
         print(
             f"live-frame embedding p50/p99 ms: reference {embed['reference']['p50_ms']:.4f}/"
@@ -330,13 +341,16 @@ def print_before_after(blocks: list[dict], embed: dict | None) -> None:
 def print_latency(blocks: list[dict]) -> None:
     head = (
         f"{'backbone':10s} {'size':>6s} {'params':>7s} | "
-        + " | ".join(f"{m:>17s}" for m in MODES)
+        + " | ".join(f"{m:>17s}" for m in COLUMNS)
         + f" | {'torch step':>17s} | {'torch T=60':>17s} | fastest (model x torch step)"
     )
     print("per-frame p50/p99 ms; ONNX columns include embedding and decoding")
     print(head)
     for b in blocks:
-        cells = [f"{b['onnx'][m]['p50_ms']:7.3f}/{b['onnx'][m]['p99_ms']:8.3f}" for m in MODES]
+        cells = [
+            f"{b['onnx'][m]['p50_ms']:7.3f}/{b['onnx'][m]['p99_ms']:8.3f}" if m in b["onnx"] else f"{'':17s}"
+            for m in COLUMNS
+        ]
         torch_cells = [f"{b[k]['p50_ms']:7.3f}/{b[k]['p99_ms']:8.3f}" for k in ("torch_step", "torch_window")]
         print(
             f"{b['backbone']:10s} {b['hidden']:>4d}x{b['layers']} {b['parameters'] / 1e6:6.2f}M | "

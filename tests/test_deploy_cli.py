@@ -84,6 +84,27 @@ def test_export_int8_with_calibration_and_warm_start(run, tmp_path):
     assert warm_start_path(out).exists() and sidecar.warm_start == warm_start_path(out).name
 
 
+def test_export_no_probs_plays_like_the_full_graph(run, exported, tmp_path):
+    """--no-probs: a bot graph without the distributions and with fewer nodes, whose
+    agent presses the same controller as the full graph's on every frame of a real game,
+    greedy and sampled with the same seed."""
+    from workbench.deploy.agent import Agent
+    from workbench.deploy.latency import DEFAULT_REPLAY, replay_states
+
+    out = tmp_path / "bot.onnx"
+    result = workbench("export", "--checkpoint", run, "--out", out, "--no-probs")
+    assert result.returncode == 0, result.stderr
+    bot, full = Sidecar.load(sidecar_path(out)), Sidecar.load(sidecar_path(exported))
+    assert [o["name"] for o in bot.outputs] == [o["name"] for o in full.outputs if not o["name"].startswith("probs_")]
+    assert bot.graph["nodes"] < full.graph["nodes"]
+    states = [s for s in replay_states(DEFAULT_REPLAY) if s.frame >= 0][:400]
+    for sample in (False, True):
+        agents = [Agent(path, port=sorted(states[0].players)[0], sample=sample, seed=5) for path in (exported, out)]
+        for state in states:
+            assert agents[0].step(state) == agents[1].step(state), f"frame {state.frame}"
+        assert agents[1].frames_played == len(states) and not agents[1].warnings
+
+
 def test_bench_latency_reports_percentiles_and_breakdown(exported, tmp_path):
     out = tmp_path / "latency.json"
     result = workbench("bench-latency", "--model", exported, "--frames", 500, "--json", out)
