@@ -150,10 +150,32 @@ def test_zero_size_event_is_repaired_for_peppi_and_reads_like_the_fallback():
     assert drop_zero_size_events(bundled("games/Walnut356-game.slp").read_bytes()) is None
 
 
-def test_fod_platforms_reads_through_the_fallback():
-    table = read_replay(shared("games/slippijs-FodPlatforms.slp"))
-    assert table.parser == "py-slippi" and len(table) == 10584
-    assert "hitlag" not in table.meta.missing_fields  # the fallback decodes 3.8+ fields
+def test_short_pre_frames_and_early_stage_events_are_repaired_for_peppi():
+    """A 3.17 file with 3.15-sized pre-frame events and FoD platform events (which
+    peppi-py reads only from 3.18): peppi-py stops at it; padded and dropped, peppi
+    reads the rest equal field by field to what py-slippi reads from the original."""
+    from workbench.replay.repair import PRE_FRAME, STAGE_EVENTS, peppi_repairs, rewrite_events
+
+    path = shared("games/slippijs-FodPlatforms.slp")
+    data = path.read_bytes()
+    with pytest.raises(Exception):
+        read_peppi(str(path))
+    drop, pad = peppi_repairs(data, read_header(data).version)
+    assert drop == {0x3F, 0x40, 0x41} == STAGE_EVENTS and pad == {PRE_FRAME: 2}
+    fixed, changed = rewrite_events(data, drop, pad)
+    assert changed == 589 + 21226  # FoD platform events dropped, pre-frames padded
+    table = read_replay(path)
+    assert table.parser == "peppi-repaired" and len(table) == 10584
+    assert "hitlag" not in table.meta.missing_fields
+    fallback = read_pyslippi(str(path), read_header(data), data)
+    assert table.meta.to_dict() == fallback.meta.to_dict()
+    np.testing.assert_array_equal(table.frames, fallback.frames)
+    assert table.columns.keys() == fallback.columns.keys()
+    for key in table.columns:
+        np.testing.assert_array_equal(table.columns[key], fallback.columns[key], err_msg=key)
+    # a file without these flaws is left alone
+    clean = bundled("games/Walnut356-game.slp").read_bytes()
+    assert rewrite_events(clean, *peppi_repairs(clean, read_header(clean).version)) is None
 
 
 def test_rollback_keeps_the_finalized_copy():

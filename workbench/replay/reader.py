@@ -18,7 +18,7 @@ from workbench.replay.errors import (
 from workbench.replay.files import MAX_REPLAY_BYTES, read_replay_bytes, utf8_path
 from workbench.replay.header import HeaderError, RawHeader, game_mode, read_header
 from workbench.replay.peppi_reader import read_peppi
-from workbench.replay.repair import drop_zero_size_events, realign_followers
+from workbench.replay.repair import peppi_repairs, realign_followers, rewrite_events
 from workbench.replay.slippi_reader import read_pyslippi
 from workbench.replay.table import GameTable
 from workbench.replay.validate import check_bounds, check_frames, check_header
@@ -115,9 +115,9 @@ def _describe(err: BaseException) -> str:
 
 
 def _peppi_repaired(data: bytes, header: RawHeader) -> GameTable | None:
-    """peppi-py on the file with its zero-size events dropped (see
-    :mod:`workbench.replay.repair`), or None when that repair does not apply or fails."""
-    repaired = drop_zero_size_events(data)
+    """peppi-py on the file with the flaws it stops at repaired (see
+    :mod:`workbench.replay.repair`), or None when no repair applies or it fails."""
+    repaired = rewrite_events(data, *peppi_repairs(data, header.version))
     if repaired is None:
         return None
     fixed, dropped = repaired

@@ -5,13 +5,21 @@ Nana's rows: in pre-3.0 files peppi-py misplaces Ice Climbers' follower once her
 stop mid-game; :func:`realign_followers` moves her rows to the frames her events carry
 (one walk of the event stream in Python, ~10 ms per game), equal to py-slippi's read.
 
-The flaw handled: an event code declared in the payload-sizes table with a size of 0
-(e.g. a recorder's unknown ``0xff`` event). peppi-py stops at it ("zero-size event
-payload"); py-slippi skips it. :func:`drop_zero_size_events` rewrites the raw element
-without those codes (the table entry and every occurrence, each just the code byte) and
-with its length field updated; every other byte is kept, so the parse of the rest is
-peppi's own. ``tests/test_replay_reader.py`` checks the repaired parse equals py-slippi's
-frame for frame on the shared corpus file that has this flaw.
+The flaws handled (:func:`peppi_repairs` picks them, :func:`rewrite_events` applies
+them: every other byte is kept, so the parse of the rest is peppi's own), each a flaw
+peppi-py stops at and py-slippi reads past:
+
+- an event code declared in the payload-sizes table with a size of 0 (e.g. a recorder's
+  unknown ``0xff`` event): peppi-py stops at it ("zero-size event payload"); dropped.
+- a 3.17 file whose pre-frame events have 3.15's size (64 bytes, without 3.17's raw
+  C-stick x/y): peppi-py reads 3.17's layout past each event's end ("failed to fill whole
+  buffer"); padded with the two bytes as 0 (no stored column reads them).
+- stage events (FoD platforms, Whispy, Stadium transformations) in a file older than
+  3.18, the version peppi-py reads them from (a panic before); dropped (the store keeps
+  no stage state).
+
+``tests/test_replay_reader.py`` checks each repaired parse equals py-slippi's frame for
+frame on the shared corpus files that have these flaws.
 """
 
 from __future__ import annotations
@@ -48,38 +56,76 @@ def zero_size_codes(data: bytes) -> list[int]:
     return [] if table is None else sorted(code for code, size in table[2].items() if size == 0)
 
 
-def drop_zero_size_events(data: bytes) -> tuple[bytes, int] | None:
-    """The file without its zero-size events and the number of occurrences dropped, or
-    None when there are none or the event stream does not walk cleanly (then the file
-    is left to the fallback parser)."""
+def rewrite_events(data: bytes, drop: set[int], pad: dict[int, int] | None = None) -> tuple[bytes, int] | None:
+    """The file with every event of a code in ``drop`` removed (its payload-table entry
+    and each occurrence) and every event of a code in ``pad`` given that many zero bytes
+    more (its declared size grown to match), the raw element's length field updated, and
+    how many events were dropped or padded; None when there is nothing to do or the
+    event stream does not walk cleanly (then the file is left to the fallback parser).
+    Every other byte is kept, so the parse of the rest is peppi's own."""
+    pad = {code: n for code, n in (pad or {}).items() if n > 0}
     table = _payload_table(data)
-    if table is None:
+    if table is None or not (drop or pad):
         return None
     start, length, sizes, entries = table
-    drop = {code for code, size in sizes.items() if size == 0}
-    if not drop:
-        return None
     end = start + length if length else len(data)
-    keep = [(code, size) for code, size in entries if code not in drop]
+    keep = [
+        (code, struct.pack(">H", sizes[code] + pad.get(code, 0)) if code in pad else size)
+        for code, size in entries
+        if code not in drop
+    ]
     parts = [bytes([PAYLOAD_SIZES, 1 + 3 * len(keep)]) + b"".join(bytes([c]) + s for c, s in keep)]
-    position, dropped, run = start + 2 + 3 * len(entries), 0, None
-    run = position
+    position = run = start + 2 + 3 * len(entries)
+    changed = 0
     while position < end:
         code = data[position]
         if code not in sizes:
-            return None  # an undeclared code: not a flaw this repair understands
+            return None  # an undeclared code: not a flaw these repairs understand
+        following = position + 1 + sizes[code]
         if code in drop:
             parts.append(data[run:position])
-            dropped += 1
-            run = position + 1
-        position += 1 + sizes[code]
-    if position != end:
+            changed += 1
+            run = following
+        elif code in pad:
+            parts.append(data[run:following])
+            parts.append(bytes(pad[code]))
+            changed += 1
+            run = following
+        position = following
+    if position != end or not changed:
         return None
     parts.append(data[run:end])
     body = b"".join(parts)
     at = start - 12
     fixed_length = len(body) if length else 0
-    return data[: at + 8] + struct.pack(">I", fixed_length) + body + data[end:], dropped
+    return data[: at + 8] + struct.pack(">I", fixed_length) + body + data[end:], changed
+
+
+def drop_zero_size_events(data: bytes) -> tuple[bytes, int] | None:
+    """The file without its zero-size events and the number of occurrences dropped, or
+    None when there are none or the event stream does not walk cleanly."""
+    return rewrite_events(data, set(zero_size_codes(data)))
+
+
+PRE_FRAME = 0x37
+PRE_FRAME_3_15, PRE_FRAME_3_17 = 64, 66  # payload sizes: ... raw analog y (3.15), raw C-stick x, y (3.17)
+STAGE_EVENTS = frozenset({0x3F, 0x40, 0x41})  # FoD platforms, Whispy, Stadium transformation
+
+
+def peppi_repairs(data: bytes, version: tuple[int, int, int]) -> tuple[set[int], dict[int, int]]:
+    """Which codes to drop and which to pad (code -> bytes) so that peppi-py reads a file
+    it would stop at, each a flaw py-slippi reads past (see the module docstring)."""
+    table = _payload_table(data)
+    if table is None:
+        return set(), {}
+    sizes = table[2]
+    drop = {code for code, size in sizes.items() if size == 0}
+    if version < (3, 18, 0):  # peppi reads stage events from 3.18 on and fails on earlier ones
+        drop |= STAGE_EVENTS & set(sizes)
+    pad = {}
+    if version >= (3, 17, 0) and sizes.get(PRE_FRAME) == PRE_FRAME_3_15:
+        pad[PRE_FRAME] = PRE_FRAME_3_17 - PRE_FRAME_3_15  # the raw C-stick bytes, unrecorded: 0
+    return drop, pad
 
 
 POST_FRAME = 0x38
