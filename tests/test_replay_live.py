@@ -90,10 +90,15 @@ def test_on_rollback_frames_libmelee_shows_the_first_copy():
 
 
 def test_player_fields_come_in_block_order():
-    """_block reads player_fields' values in dict order: it must be PLAYER_FIELDS'."""
-    from workbench.replay.live import player_fields
+    """player_fields names player_values in PLAYER_FIELDS order, and a player block holds
+    the same values (its sticks converted at once in float32, as one by one)."""
+    from workbench.replay.live import PLAYER_COLUMNS, _block, player_fields, player_values
     from workbench.types import PLAYER_FIELDS
 
     state = next(s for s in play_through_libmelee(bundled("games/Walnut356-falcon_throws.slp")) if s.frame >= 0)
     for player in state.players.values():
-        assert list(player_fields(player, True)) == list(PLAYER_FIELDS)
+        fields = player_fields(player, True)
+        assert list(fields) == list(PLAYER_FIELDS) and len(player_values(player)) == len(PLAYER_FIELDS)
+        block = _block(player, True)
+        assert block.dtype == np.float32 and block.shape == (1, len(PLAYER_COLUMNS))
+        np.testing.assert_array_equal(block[0, :-1], np.array(list(fields.values()), np.float32))

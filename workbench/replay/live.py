@@ -76,43 +76,57 @@ def _button_bits(button_dict: dict) -> int:
     return bits
 
 
-def player_fields(state, leader: bool = True) -> dict[str, float]:
-    """A libmelee ``PlayerState`` as the store's per-player fields (store units)."""
+STICKS = 4  # the first PLAYER_FIELDS: stick_x, stick_y, cstick_x, cstick_y
+
+
+def player_values(state, leader: bool = True) -> list:
+    """A libmelee ``PlayerState``'s fields as a list in :data:`PLAYER_FIELDS` order, in the
+    store's units except the first :data:`STICKS` values (the sticks), which stay in
+    libmelee's [0, 1]: the caller converts them (:func:`player_fields` one by one,
+    :func:`gamestate_blocks` all at once in float32)."""
     ctrl = state.controller_state
     character = _enum_value(state.character)
     action = _enum_value(state.action)
     action_frame = float(state.action_frame)
     if leader and action in zero_indexed_actions().get(character, ()):
         action_frame -= 1.0  # libmelee added 1 to these
-    return {
-        "stick_x": stick_from_libmelee(np.float32(ctrl.main_stick[0])),
-        "stick_y": stick_from_libmelee(np.float32(ctrl.main_stick[1])),
-        "cstick_x": stick_from_libmelee(np.float32(ctrl.c_stick[0])),
-        "cstick_y": stick_from_libmelee(np.float32(ctrl.c_stick[1])),
-        "trigger": float(ctrl.l_shoulder),
-        "buttons": _button_bits(ctrl.button),
-        "character": character,
-        "action": action,
-        "action_frame": action_frame,
-        "x": float(state.position.x),
-        "y": float(state.position.y),
-        "facing": 1 if state.facing else -1,
-        "percent": float(state.percent),
-        "shield": float(state.shield_strength),
-        "stocks": int(state.stock),
-        "hitlag": float(state.hitlag_left),
-        "hitstun": float(state.hitstun_frames_left),
-        "jumps_left": int(state.jumps_left),
-        "on_ground": bool(state.on_ground),
-        "hurtbox": 1 if state.invulnerable else 0,
-        "speed_air_x_self": float(state.speed_air_x_self),
-        "speed_y_self": float(state.speed_y_self),
-        "speed_x_attack": float(state.speed_x_attack),
-        "speed_y_attack": float(state.speed_y_attack),
-        "speed_ground_x_self": float(state.speed_ground_x_self),
-        "last_hit_by": 6,
-        "l_cancel": 0,
-    }
+    main, c, position = ctrl.main_stick, ctrl.c_stick, state.position
+    return [
+        main[0],
+        main[1],
+        c[0],
+        c[1],
+        float(ctrl.l_shoulder),
+        _button_bits(ctrl.button),
+        character,
+        action,
+        action_frame,
+        float(position.x),
+        float(position.y),
+        1 if state.facing else -1,
+        float(state.percent),
+        float(state.shield_strength),
+        int(state.stock),
+        float(state.hitlag_left),
+        float(state.hitstun_frames_left),
+        int(state.jumps_left),
+        bool(state.on_ground),
+        1 if state.invulnerable else 0,
+        float(state.speed_air_x_self),
+        float(state.speed_y_self),
+        float(state.speed_x_attack),
+        float(state.speed_y_attack),
+        float(state.speed_ground_x_self),
+        6,  # last_hit_by: libmelee does not say
+        0,  # l_cancel
+    ]
+
+
+def player_fields(state, leader: bool = True) -> dict[str, float]:
+    """A libmelee ``PlayerState`` as the store's per-player fields (store units)."""
+    values = player_values(state, leader)
+    values[:STICKS] = [stick_from_libmelee(np.float32(v)) for v in values[:STICKS]]
+    return dict(zip(PLAYER_FIELDS, values))
 
 
 PLAYER_COLUMNS = (*PLAYER_FIELDS, "present")  # the order of a player block
@@ -141,8 +155,11 @@ class LiveFrame:
 def _block(state, leader: bool) -> np.ndarray:
     if state is None:
         return np.array([_DEFAULTS], dtype=np.float32)
-    values = player_fields(state, leader)  # built in PLAYER_FIELDS order (a test checks)
-    return np.array([[*values.values(), 1.0]], dtype=np.float32)
+    block = np.array([[*player_values(state, leader), 1.0]], dtype=np.float32)
+    sticks = block[0, :STICKS]  # float32, as stick_from_libmelee on np.float32 values
+    sticks -= 0.5
+    sticks *= 2.0
+    return block
 
 
 def gamestate_blocks(gamestate, ports: list[int]) -> LiveFrame:
