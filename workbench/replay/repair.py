@@ -28,6 +28,8 @@ import struct
 
 import numpy as np
 
+from workbench.jit import compile_kernel
+
 RAW_MARKER = b"raw[$U#l"
 PAYLOAD_SIZES = 0x35
 
@@ -56,6 +58,57 @@ def zero_size_codes(data: bytes) -> list[int]:
     return [] if table is None else sorted(code for code, size in table[2].items() if size == 0)
 
 
+def _walk(data: np.ndarray, first: int, end: int, sizes: np.ndarray, offsets: np.ndarray, status: np.ndarray) -> int:
+    """Offsets of the events from ``first`` to ``end`` in ``data`` (uint8) into
+    ``offsets``, each event's size read from ``sizes`` (256 entries, -1 for a code the
+    payload table does not declare); returns their count. ``status``: [where the walk
+    stopped, 1 if at an undeclared code else 0]."""
+    position, count = first, 0
+    status[1] = 0
+    while position < end:
+        size = sizes[data[position]]
+        if size < 0:
+            status[1] = 1
+            break
+        offsets[count] = position
+        count += 1
+        position += 1 + size
+    status[0] = position
+    return count
+
+
+walk = compile_kernel(_walk)
+
+
+def event_offsets(data: bytes, table=None, exact: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
+    """Every event of the raw element after the payload table: (offsets, codes), by one
+    compiled walk of the stream (a Python loop over a game's ~60,000 events took 25-70
+    ms). None when the file does not start the usual way, the stream holds a code its
+    table does not declare, or (``exact``) the events do not end exactly at the
+    element's end; with ``exact=False`` a last event cut short is left out."""
+    table = _payload_table(data) if table is None else table
+    if table is None:
+        return None
+    start, length, sizes, entries = table
+    raw = np.frombuffer(data, np.uint8)
+    end = start + length if length else len(raw)
+    if end > len(raw) and exact:
+        return None
+    end = min(end, len(raw))
+    lookup = np.full(256, -1, np.int64)
+    for code, size in sizes.items():
+        lookup[code] = size
+    first = start + 2 + 3 * len(entries)
+    offsets, status = np.empty(max(end - first, 1), np.int64), np.zeros(2, np.int64)
+    count = walk(raw, first, end, lookup, offsets, status)
+    if status[1] or (exact and status[0] != end):
+        return None
+    offsets = offsets[:count]
+    if status[0] > end:  # the last event runs past the data
+        offsets = offsets[:-1]
+    return offsets, raw[offsets]
+
+
 def rewrite_events(data: bytes, drop: set[int], pad: dict[int, int] | None = None) -> tuple[bytes, int] | None:
     """The file with every event of a code in ``drop`` removed (its payload-table entry
     and each occurrence) and every event of a code in ``pad`` given that many zero bytes
@@ -67,35 +120,34 @@ def rewrite_events(data: bytes, drop: set[int], pad: dict[int, int] | None = Non
     table = _payload_table(data)
     if table is None or not (drop or pad):
         return None
+    walked = event_offsets(data, table)
+    if walked is None:
+        return None  # an undeclared code: not a flaw these repairs understand
     start, length, sizes, entries = table
     end = start + length if length else len(data)
+    offsets, codes = walked
     keep = [
         (code, struct.pack(">H", sizes[code] + pad.get(code, 0)) if code in pad else size)
         for code, size in entries
         if code not in drop
     ]
-    parts = [bytes([PAYLOAD_SIZES, 1 + 3 * len(keep)]) + b"".join(bytes([c]) + s for c, s in keep)]
-    position = run = start + 2 + 3 * len(entries)
-    changed = 0
-    while position < end:
-        code = data[position]
-        if code not in sizes:
-            return None  # an undeclared code: not a flaw these repairs understand
-        following = position + 1 + sizes[code]
-        if code in drop:
-            parts.append(data[run:position])
-            changed += 1
-            run = following
-        elif code in pad:
-            parts.append(data[run:following])
-            parts.append(bytes(pad[code]))
-            changed += 1
-            run = following
-        position = following
-    if position != end or not changed:
+    table_bytes = bytes([PAYLOAD_SIZES, 1 + 3 * len(keep)]) + b"".join(bytes([c]) + s for c, s in keep)
+    first = start + 2 + 3 * len(entries)
+    dropped = np.isin(codes, list(drop))
+    padded = np.isin(codes, list(pad))
+    if not (dropped.any() or padded.any()):
         return None
-    parts.append(data[run:end])
-    body = b"".join(parts)
+    stream = np.frombuffer(data, np.uint8)[first:end]
+    kept = np.ones(len(stream), bool)
+    for position, code in zip((offsets[dropped] - first).tolist(), codes[dropped].tolist()):
+        kept[position : position + 1 + sizes[code]] = False
+    # each padded event's zeros go right after it: one insert for all of them
+    after = [(offsets[padded & (codes == code)] - first + 1 + sizes[code], n) for code, n in pad.items()]
+    at_rows = np.concatenate([np.repeat(rows, n) for rows, n in after]) if after else np.zeros(0, np.int64)
+    stream = np.insert(stream, at_rows, 0)
+    kept = np.insert(kept, at_rows, True)
+    body = table_bytes + stream[kept].tobytes()
+    changed = int(dropped.sum() + padded.sum())
     at = start - 12
     fixed_length = len(body) if length else 0
     return data[: at + 8] + struct.pack(">I", fixed_length) + body + data[end:], changed
@@ -135,22 +187,19 @@ def follower_frames(data: bytes) -> dict[int, np.ndarray] | None:
     """Frame numbers of every follower (Nana) post-frame event, by port (0-based), from
     one walk of the event stream; None when the stream does not walk cleanly."""
     table = _payload_table(data)
-    if table is None:
+    events = None if table is None else event_offsets(data, table, exact=False)
+    if events is None:
         return None
-    start, length, sizes, entries = table
-    end = start + length if length else len(data)
-    position = start + 2 + 3 * len(entries)
-    found: dict[int, list[int]] = {}
-    post_size = sizes.get(POST_FRAME, 0)
-    while position < end:
-        code = data[position]
-        size = sizes.get(code)
-        if size is None:
-            return None
-        if code == POST_FRAME and post_size >= 6 and data[position + 6]:
-            found.setdefault(data[position + 5], []).append(struct.unpack(">i", data[position + 1 : position + 5])[0])
-        position += 1 + size
-    return {port: np.asarray(frames, np.int64) for port, frames in found.items()}
+    offsets, codes = events
+    if table[2].get(POST_FRAME, 0) < 6:
+        return {}
+    raw = np.frombuffer(data, np.uint8)
+    post = offsets[codes == POST_FRAME]
+    post = post[raw[post + 6] != 0]  # follower posts: frame id (4, big-endian), port, is_follower
+    b = [raw[post + k].astype(np.int64) for k in range(1, 5)]
+    frames = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]).astype(np.uint32).view(np.int32).astype(np.int64)
+    ports = raw[post + 5]
+    return {int(port): frames[ports == port] for port in np.unique(ports).tolist()}
 
 
 def realign_followers(table, data: bytes) -> bool:
