@@ -308,3 +308,27 @@ def test_every_shared_file_reads_or_has_a_reason():
             read_replay(path)
         except ReplayError as err:
             assert err.reason and "bad/" in path.as_posix(), f"{path}: {err}"
+
+
+def test_compiled_event_walk_equals_its_python_reference():
+    """repair.walk (numba) and the plain function it compiles find the same events, and
+    every event's offset plus its declared size is the next one's."""
+    from workbench.replay.repair import _payload_table, _walk, event_offsets, walk
+
+    data = shared("games/slippijs-FodPlatforms.slp").read_bytes()
+    offsets, codes = event_offsets(data)
+    start, length, sizes, entries = _payload_table(data)
+    lookup = np.full(256, -1, np.int64)
+    for code, size in sizes.items():
+        lookup[code] = size
+    raw = np.frombuffer(data, np.uint8)
+    first, end = start + 2 + 3 * len(entries), start + length
+    for kernel in (walk, _walk):
+        out, status = np.empty(end - first, np.int64), np.zeros(2, np.int64)
+        count = kernel(raw, first, end, lookup, out, status)
+        np.testing.assert_array_equal(out[:count], offsets)
+        assert status.tolist() == [end, 0]
+    np.testing.assert_array_equal(offsets[1:], offsets[:-1] + 1 + lookup[codes[:-1]])
+    assert len(offsets) == 67416 and codes[0] == 0x36  # game start first
+    cut = data[: offsets[-1] + 2]  # the last event cut short
+    assert event_offsets(cut) is None and len(event_offsets(cut, exact=False)[0]) == len(offsets) - 1
