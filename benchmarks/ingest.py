@@ -9,7 +9,10 @@ whole store back into numpy arrays (one thread per core; ``d1``: one thread). Fr
 step read. Each step is timed ``--repeats`` times and the fastest run is kept (the
 machine is shared; the minimum is the least disturbed measurement).
 
-Also: (c) with ``--workers 2`` (scaling; near-linear needs two free cores), and the
+Also: (c) with ``--workers 2`` (scaling; near-linear needs two free cores) and how many
+cores each keeps busy (CPU seconds of the process and its workers over wall seconds: one
+worker already overlaps hashing and Parquet writing with parsing in threads, so on a
+machine of C cores two workers can gain at most C / (cores one worker keeps busy)), and the
 Parquet codec measured on the games themselves (encode and decode CPU time per game and
 the bytes on disk for each candidate; the store's ``COMPRESSION``/``COMPRESSION_LEVEL``
 is the one chosen from this table).
@@ -122,6 +125,21 @@ def bench_ingest(files: list[Path], root: Path, workers: int = 1) -> tuple[int, 
     return frames, result
 
 
+def cores_busy(fn) -> float:
+    """CPU seconds (this process and its finished worker processes) over wall seconds of
+    one call of ``fn``."""
+    import resource
+    import time
+
+    def cpu() -> float:
+        own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
+
+    start, used = time.perf_counter(), cpu()
+    fn()
+    return (cpu() - used) / (time.perf_counter() - start)
+
+
 def bench_load(root: Path, threads: int) -> int:
     from workbench.replay import FrameStore
 
@@ -153,6 +171,7 @@ def main() -> None:
     rows["c_workbench_ingest"] = (t, frames)
     t, (frames, _) = best_of(lambda: bench_ingest(files, store_root, workers=2), args.repeats)
     rows["c2_ingest_2_workers"] = (t, frames)
+    busy = {workers: cores_busy(lambda: bench_ingest(files, store_root, workers)) for workers in (1, 2)}
     # Same measurement restricted to the files ingest reads with peppi-py (the rest go
     # through py-slippi at ~1/80 of peppi's speed): the overhead of the workbench itself.
     peppi_files = [Path(r["path"]) for r in result.rows if r.get("parser") == "peppi"]
@@ -186,7 +205,13 @@ def main() -> None:
         f"on the {len(peppi_files)} files read by peppi-py  (target >= 0.5)"
     )
     print(f"(d)/(a) = {ratios['d_over_a']:.2f}, one thread {ratios['d1_over_a']:.2f}  (target >= 2)")
-    print(f"--workers 2 / --workers 1 = {ratios['c2_over_c']:.2f}  (near-linear: ~2 with two free cores)")
+    cores = os.cpu_count() or 1
+    bound = min(2.0, cores / busy[1])
+    print(
+        f"--workers 2 / --workers 1 = {ratios['c2_over_c']:.2f}  (one worker keeps {busy[1]:.2f} cores busy, "
+        f"two keep {busy[2]:.2f}; on {cores} cores two workers can gain at most {bound:.2f}x: "
+        f"{ratios['c2_over_c'] / bound:.0%} of that)"
+    )
     codecs = bench_codecs(files)
     from workbench.replay.store import COMPRESSION, COMPRESSION_LEVEL
 
@@ -208,6 +233,7 @@ def main() -> None:
         "machine": machine(),
         "steps": {k: {"seconds": t, "frames": f, "frames_per_s": rate[k]} for k, (t, f) in rows.items()},
         "ratios": ratios,
+        "cores_busy": {"1_worker": busy[1], "2_workers": busy[2], "cpu_count": os.cpu_count()},
         "codecs": codecs,
         "loadavg_end": list(os.getloadavg()),
         "ingest_summary": result.summary,

@@ -114,10 +114,11 @@ def _describe(err: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _peppi_repaired(data: bytes, header: RawHeader) -> GameTable | None:
+def _peppi_repaired(data: bytes, header: RawHeader, repairs=None) -> GameTable | None:
     """peppi-py on the file with the flaws it stops at repaired (see
-    :mod:`workbench.replay.repair`), or None when no repair applies or it fails."""
-    repaired = rewrite_events(data, *peppi_repairs(data, header.version))
+    :mod:`workbench.replay.repair`; ``repairs``: :func:`peppi_repairs`' answer when the
+    caller has it), or None when no repair applies or it fails."""
+    repaired = rewrite_events(data, *(repairs or peppi_repairs(data, header.version)))
     if repaired is None:
         return None
     fixed, dropped = repaired
@@ -138,6 +139,12 @@ def _peppi_repaired(data: bytes, header: RawHeader) -> GameTable | None:
 
 def _parse(path: str, header: RawHeader, parser: str, data: bytes) -> GameTable:
     failures = []
+    if parser == "auto":
+        # a flaw the payload table already shows: repair first, not after a failed parse
+        repairs = peppi_repairs(data, header.version)
+        if any(repairs) and (table := _peppi_repaired(data, header, repairs)) is not None:
+            if not _peppi_may_misalign(table):
+                return table
     if parser in ("auto", "peppi"):
         try:
             with utf8_path(path) as readable, _quiet_stderr():
