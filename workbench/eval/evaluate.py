@@ -7,7 +7,7 @@ frame has its full history. Heads are teacher-forced on the true earlier compone
 
 ``eval.json`` schema (stable; documented in the README)::
 
-    {"checkpoint", "replays": [...], "games": [...], "split", "frames",
+    {"checkpoint", "replays": [...], "games": [...], "split", "characters": [...], "frames",
      "delays": {"0": {"heads": {"main_x": {"acc", "nll", "acc_change", "baseline_acc",
                                            "baseline_nll", ...}, ...},
                       "buttons": {"A": {"acc", "true_rate", "pred_rate", ...}, ...},
