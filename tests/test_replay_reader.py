@@ -125,6 +125,16 @@ def test_every_bundled_replay_reads(name):
         assert set(np.unique(p["facing"])) <= {-1, 1}
 
 
+def assert_reads_like_the_fallback(table, path, data: bytes) -> None:
+    """``table`` (peppi's read of a repaired copy) equals py-slippi's read of the original."""
+    fallback = read_pyslippi(str(path), read_header(data), data)
+    assert table.meta.to_dict() == fallback.meta.to_dict()
+    np.testing.assert_array_equal(table.frames, fallback.frames)
+    assert table.columns.keys() == fallback.columns.keys()
+    for key in table.columns:
+        np.testing.assert_array_equal(table.columns[key], fallback.columns[key], err_msg=key)
+
+
 def test_zero_size_event_is_repaired_for_peppi_and_reads_like_the_fallback():
     """peppi-py refuses a file whose payload table declares an event of size 0; the
     byte-level repair drops those events and peppi reads the rest, equal field by field
@@ -140,12 +150,7 @@ def test_zero_size_event_is_repaired_for_peppi_and_reads_like_the_fallback():
     assert dropped == 1 and len(fixed) == len(data) - 4 and zero_size_codes(fixed) == []
     table = read_replay(path)
     assert table.parser == "peppi-repaired" and len(table) == 5209
-    fallback = read_pyslippi(str(path), read_header(data), data)
-    assert table.meta.to_dict() == fallback.meta.to_dict()
-    np.testing.assert_array_equal(table.frames, fallback.frames)
-    assert table.columns.keys() == fallback.columns.keys()
-    for key in table.columns:
-        np.testing.assert_array_equal(table.columns[key], fallback.columns[key], err_msg=key)
+    assert_reads_like_the_fallback(table, path, data)
     assert drop_zero_size_events(fixed) is None  # nothing left to repair
     assert drop_zero_size_events(bundled("games/Walnut356-game.slp").read_bytes()) is None
 
@@ -167,12 +172,7 @@ def test_short_pre_frames_and_early_stage_events_are_repaired_for_peppi():
     table = read_replay(path)
     assert table.parser == "peppi-repaired" and len(table) == 10584
     assert "hitlag" not in table.meta.missing_fields
-    fallback = read_pyslippi(str(path), read_header(data), data)
-    assert table.meta.to_dict() == fallback.meta.to_dict()
-    np.testing.assert_array_equal(table.frames, fallback.frames)
-    assert table.columns.keys() == fallback.columns.keys()
-    for key in table.columns:
-        np.testing.assert_array_equal(table.columns[key], fallback.columns[key], err_msg=key)
+    assert_reads_like_the_fallback(table, path, data)
     # a file without these flaws is left alone
     clean = bundled("games/Walnut356-game.slp").read_bytes()
     assert rewrite_events(clean, *peppi_repairs(clean, read_header(clean).version)) is None
