@@ -103,6 +103,14 @@ def test_export_no_probs_plays_like_the_full_graph(run, exported, tmp_path):
         for state in states:
             assert agents[0].step(state) == agents[1].step(state), f"frame {state.frame}"
         assert agents[1].frames_played == len(states) and not agents[1].warnings
+    from workbench.deploy.errors import DeployError
+    from workbench.deploy.rollout import compare, load_games, rollout_onnx
+
+    game = load_games([DEFAULT_REPLAY], OnnxPolicy(out).sidecar.embed(), (0,))[0]
+    full_run, bot_run = rollout_onnx(exported, game, 200), rollout_onnx(out, game, 200)
+    assert (full_run.targets == bot_run.targets).all() and bot_run.probs == {}
+    with pytest.raises(DeployError, match="no probabilities for .* --no-probs"):
+        compare(full_run, bot_run)
 
 
 def test_bench_latency_reports_percentiles_and_breakdown(exported, tmp_path):

@@ -132,6 +132,12 @@ def compare(reference: Rollout, other: Rollout) -> dict:
     ``|p - p_ref| / max(p_ref, 1e-3)``; ``max_abs_error``; ``mean_kl`` (nats, per frame and
     component); ``target_agreement`` (fraction of frames x heads with the same choice).
     """
+    missing = sorted(set(reference.probs) - set(other.probs))
+    if missing:
+        raise DeployError(
+            f"no probabilities for {', '.join(missing)} to compare: a bot graph (exported with "
+            "--no-probs) has only the choices; compare the full export instead"
+        )
     rel, abs_err, kls = 0.0, 0.0, []
     for name, ref in reference.probs.items():
         got = other.probs[name].astype(np.float64)
