@@ -106,8 +106,6 @@ class FusedHead(nn.Module):
             out = mlp.net[3]
             self.register_buffer(f"out_w{k}", out.weight.detach() / float(temperature))
             self.register_buffer(f"out_b{k}", out.bias.detach() / float(temperature))
-            # the bot head's form: (H, C) for Gemm without a transpose
-            self.register_buffer(f"out_wt{k}", (out.weight.detach() / float(temperature)).t().contiguous())
         self.register_buffer(
             "cat_bias", torch.cat([getattr(self, f"out_b{k}") for k in range(1, len(head.mlps))])[None]
         )  # (1, sum C)
@@ -194,13 +192,13 @@ class FusedHead(nn.Module):
         gumbel = torch.log(-torch.log(u[:, self.buttons :]))  # (1, noise - 8)
         button_prior, class_prior = self.copy_prior_flat(controller)
         shifts = torch.split(self.cat_bias + class_prior - gumbel, self.widths, dim=-1)  # bias + prior - noise
-        on = torch.sigmoid(torch.addmm(self.out_b0 + button_prior, self._hidden(0, h), self.out_wt0))  # (1, 8)
+        on = torch.sigmoid(torch.addmm(self.out_b0 + button_prior, self._hidden(0, h), self.out_w0.t()))  # (1, 8)
         pressed = (u[:, : self.buttons] < on).long()  # (1, 8)
         r = h + self.button_feedback(pressed.to(h.dtype))  # (1, H)
         picks = [pressed]
         last = len(self.widths) - 1
         for k, shift in enumerate(shifts):
-            z = torch.addmm(shift, self._hidden(k + 1, r), getattr(self, f"out_wt{k + 1}"))  # (1, C)
+            z = torch.addmm(shift, self._hidden(k + 1, r), getattr(self, f"out_w{k + 1}").t())  # (1, C)
             pick = z.argmax(-1)  # (1,)
             picks.append(pick[:, None])
             if k < last:

@@ -6,23 +6,22 @@ fancy index per op group, the op, a fancy assignment, the stage one-hot, the spa
 features one by one) is a numpy call of a microsecond or more. :class:`LiveEmbedder`
 compiles the same layout once into
 
-- one ``take`` of every sourced column of the flat row (floats and ids together),
-- each op applied in place to its contiguous slice of that buffer (``out=``),
-- one ``put`` of the results into the caller's float row and one into its id row,
+- a gather of every sourced column of the flat row (floats and ids together),
+- each column's op (scale, trunc, flag, own/opp port, cap, item id) as a code per
+  element,
+- a scatter of the results into the caller's float row and its id row,
 - the features of the whole game (the stage, the players' names) looked up from a
   cache keyed by (stage, name ids), and the spatial features from four of the read
   values;
 
-and writes straight into the arrays the ONNX session is bound to. Any feature it does
-not know runs through the reference. ``tests/test_embed_live.py`` checks it equals
-:func:`embed_state` on every frame of real replays played through libmelee.
-
-The bot's route, :meth:`LiveEmbedder.embed_live`, runs that same plan as one compiled
-kernel (:func:`embed_frame`, numba; plain Python with ``WORKBENCH_EMBED_JIT=0`` or
-without numba): the flat row's assembly, the take, every op, the puts, the spatial and
-per-game features and the finiteness check in one call instead of ~20 numpy calls of a
-microsecond each. :meth:`LiveEmbedder.embed` keeps the numpy form, and the test checks
-both against the reference.
+run as one compiled kernel (:func:`embed_flat`, numba; plain Python with
+``WORKBENCH_EMBED_JIT=0`` or without numba) that also checks the floats are finite: one
+call instead of ~20 numpy calls of a microsecond each. It writes straight into the
+arrays the ONNX session is bound to. Any feature it does not know runs through the
+reference. ``tests/test_embed_live.py`` checks it equals :func:`embed_state` on every
+frame of real replays played through libmelee, through :meth:`LiveEmbedder.embed` (a
+``live_context``) and the bot's :meth:`LiveEmbedder.embed_live` (libmelee's blocks, the
+flat row assembled by the compiled :func:`assemble`).
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ import os
 import numpy as np
 
 from workbench.embed.game import opponent_of
-from workbench.jit import compile_kernel
 from workbench.embed.state import (
     GAME_TIMER_FRAMES,
     POS,
@@ -43,6 +41,7 @@ from workbench.embed.state import (
     StateLayout,
     embed_state,
 )
+from workbench.jit import compile_kernel
 
 SPATIAL = ("dx", "dy", "distance", "timer")
 # constant for (stage, name ids) on live frames (a live frame's return-to-go is the
@@ -53,22 +52,14 @@ JIT = os.environ.get("WORKBENCH_EMBED_JIT", "1") != "0"
 POS32 = np.float32(POS)
 
 
-def _embed_frame(
-    p_self, p_opp, n_self, n_opp, items, flat, source, code, scale, high, present,
-    own_port, opp_port, frame, timer_scale, float_from, float_to, id_from, id_to, xy, spatial,
-    game_fcols, game_fvals, game_icols, game_ivals, buf, floats, ids,
+def _embed_flat(
+    flat, source, code, scale, high, present, own_port, opp_port, frame, timer_scale,
+    float_from, float_to, id_from, id_to, xy, spatial, game_fcols, game_fvals, game_icols, game_ivals,
+    buf, floats, ids,
 ):  # fmt: skip
-    """One live frame through a :class:`LiveEmbedder`'s plan (see the module docstring),
-    written into ``floats`` (1, F) and ``ids`` (1, K); True when every float is finite.
-    Element by element the same float32 arithmetic as :meth:`LiveEmbedder.embed`."""
-    width = p_self.shape[1]
-    for j in range(width):  # the flat row: self, opponent, their Nanas (zero while absent), items
-        flat[j] = p_self[0, j]
-        flat[width + j] = p_opp[0, j]
-        flat[2 * width + j] = n_self[0, j] * n_self[0, width - 1]
-        flat[3 * width + j] = n_opp[0, j] * n_opp[0, width - 1]
-    for j in range(items.shape[1]):
-        flat[4 * width + j] = items[0, j]
+    """One frame's flat row (1-D float32) through a :class:`LiveEmbedder`'s plan (see the
+    module docstring), written into ``floats`` (1, F) and ``ids`` (1, K); True when every
+    float is finite. Element by element the float32 arithmetic of :func:`embed_state`."""
     for i in range(source.shape[0]):
         buf[i] = flat[source[i]]
     for i in range(source.shape[0]):  # the item ops read "present" columns, which no op changes
@@ -123,7 +114,23 @@ def _embed_frame(
     return True
 
 
-embed_frame = compile_kernel(_embed_frame, JIT)
+embed_flat = compile_kernel(_embed_flat, JIT)
+
+
+def _assemble(p_self, p_opp, n_self, n_opp, items, flat) -> None:
+    """A live frame's flat row (1-D float32): self, opponent, their Nanas (zero while
+    absent), the items."""
+    width = p_self.shape[1]
+    for j in range(width):
+        flat[j] = p_self[0, j]
+        flat[width + j] = p_opp[0, j]
+        flat[2 * width + j] = n_self[0, j] * n_self[0, width - 1]
+        flat[3 * width + j] = n_opp[0, j] * n_opp[0, width - 1]
+    for j in range(items.shape[1]):
+        flat[4 * width + j] = items[0, j]
+
+
+assemble = compile_kernel(_assemble, JIT)
 
 
 _NO_GAME = (np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64), np.zeros(0, np.int32))
@@ -137,7 +144,7 @@ class LiveEmbedder:
     def __init__(self, layout: StateLayout):
         self.layout = layout
         groups = [(g, False) for g in layout.float_groups] + [(g, True) for g in layout.id_plan]
-        sources, self.ops, start = [], [], 0
+        sources, ops, start = [], [], 0
         float_dest, id_dest = [], []
         for group, is_id in groups:
             width = len(group.flat)
@@ -147,7 +154,7 @@ class LiveEmbedder:
                 sources += [group.flat, group.flat_present]
             else:
                 sources.append(group.flat)
-            self.ops.append((group.op, slice(start, start + width), group.scale, group.high, present, is_id))
+            ops.append((group.op, slice(start, start + width), group.scale, group.high, present))
             (id_dest if is_id else float_dest).append((start, group.columns))
             start += width * (2 if present is not None else 1)
         self.spatial = {}
@@ -159,7 +166,7 @@ class LiveEmbedder:
                 others.append((feature, id_column))
         # x, y of both players for the spatial features, read with everything else
         xy = [FLAT_OFFSETS[who] + PLAYER_BLOCK.index(axis) for who in ("self", "opp") for axis in ("x", "y")]
-        self.xy = slice(start, start + 4)
+        self.xy = start  # buffer index of the four
         sources.append(np.array(xy, np.int64))
         self.source = np.concatenate(sources).astype(np.int64)
         self.buffer = np.empty(len(self.source), np.float32)
@@ -168,15 +175,14 @@ class LiveEmbedder:
         self.id_from = np.concatenate([np.arange(s, s + len(c)) for s, c in id_dest] or [np.zeros(0, int)])
         self.id_to = np.concatenate([c for _, c in id_dest] or [np.zeros(0, int)]).astype(np.int64)
         self.others = others  # features without a fast path: the reference computes them
-        # the same plan element by element, for the compiled kernel of embed_live
+        # the ops element by element, for the compiled plan (embed_flat)
         n = len(self.source)
         self.code = np.full(n, -1, np.int8)
         self.scale, self.high = np.ones(n, np.float32), np.zeros(n, np.float32)
         self.present = np.zeros(n, np.int64)
-        for op, part, scale, high, present, _ in self.ops:
+        for op, part, scale, high, present in ops:
             self.code[part] = OP_CODES[op]
-            self.scale[part] = scale if scale is not None else 1.0
-            self.high[part] = high if high is not None else 0.0
+            self.scale[part], self.high[part] = scale, high
             if present is not None:
                 self.present[part] = np.arange(present.start, present.stop)
         self.spatial_columns = np.array([self.spatial.get(name, -1) for name in SPATIAL], np.int64)
@@ -227,9 +233,9 @@ class LiveEmbedder:
         ids_row: np.ndarray,
     ) -> bool:
         """:meth:`embed` of ``live_context(live, perspective, stage, ports, name_ids)``
-        (a :class:`~workbench.replay.live.LiveFrame`) in one call of the compiled
-        :func:`embed_frame`, the flat row assembled in a buffer kept between frames.
-        Returns False when a float feature is not finite (the bot skips that frame)."""
+        (a :class:`~workbench.replay.live.LiveFrame`), the flat row assembled by the
+        compiled :func:`assemble` in a buffer kept between frames. Returns False when a
+        float feature is not finite (the bot skips that frame)."""
         opp = opponent_of(len(live.players), perspective)
         width = live.players[perspective].shape[1]
         if self._flat is None or self._flat.shape[1] != 4 * width + live.item_block.shape[1]:
@@ -239,66 +245,24 @@ class LiveEmbedder:
         ctx.frames[0] = live.frame
         ctx.stage, ctx.self_index, ctx.opp_index = stage, perspective, opp
         ctx.ports, ctx.name_ids = ports, name_ids
+        live_blocks = (live.players[perspective], live.players[opp], live.nanas[perspective], live.nanas[opp])
+        assemble(*live_blocks, live.item_block, self._flat[0])
+        return self.embed(ctx, floats_row, ids_row)
+
+    def embed(self, ctx: StateContext, floats_row: np.ndarray, ids_row: np.ndarray) -> bool:
+        """Write the frame's features into ``floats_row`` (1, F) and ``ids_row`` (1, K) by
+        the compiled plan (:func:`embed_flat`); False when a float feature is not finite."""
         f_cols, f_values, i_cols, i_values = self._per_game(ctx) if self.per_game else _NO_GAME
-        finite = embed_frame(
-            live.players[perspective], live.players[opp], live.nanas[perspective], live.nanas[opp],
-            live.item_block, self._flat[0], self.source, self.code, self.scale, self.high, self.present,
-            float(ports[0]), float(ports[1]), int(live.frame), 1.0 / GAME_TIMER_FRAMES,
-            self.float_from, self.float_to, self.id_from, self.id_to, self.xy.start, self.spatial_columns,
+        finite = embed_flat(
+            ctx.flat[0], self.source, self.code, self.scale, self.high, self.present,
+            float(ctx.ports[0]), float(ctx.ports[1]), int(ctx.frames[0]), 1.0 / GAME_TIMER_FRAMES,
+            self.float_from, self.float_to, self.id_from, self.id_to, self.xy, self.spatial_columns,
             f_cols, f_values, i_cols, i_values, self.buffer, floats_row, ids_row,
         )  # fmt: skip
         if self.others:  # rare configs: the reference for what has no fast path
             self._reference_others(ctx, floats_row, ids_row)
             finite = bool(np.isfinite(floats_row).all())
         return bool(finite)
-
-    def embed(self, ctx: StateContext, floats_row: np.ndarray, ids_row: np.ndarray) -> None:
-        """Write the frame's features into ``floats_row`` (1, F) and ``ids_row`` (1, K)."""
-        buf = self.buffer
-        np.take(ctx.flat[0], self.source, out=buf)
-        for op, part, scale, high, present, is_id in self.ops:
-            v = buf[part]
-            if op == "scale":
-                np.multiply(v, scale, out=v)
-            elif op == "trunc":
-                np.trunc(v, out=v)
-                np.clip(v, 0.0, high, out=v)
-                np.multiply(v, scale, out=v)
-            elif op == "flag":
-                np.not_equal(v, 0, out=v)
-            elif op == "own":
-                np.equal(v, ctx.ports[0], out=v)
-            elif op == "opp":
-                np.equal(v, ctx.ports[1], out=v)
-            elif op == "cap":
-                np.minimum(v, high, out=v)
-            elif op == "item_id":  # 0 for an empty slot (or a negative type), else min + 1
-                keep = (buf[present] != 0) & (v >= 0)
-                np.minimum(v, high, out=v)
-                v += 1
-                v *= keep
-            else:
-                raise ValueError(f"unknown feature op {op!r}")
-        floats, ids = floats_row.reshape(-1), ids_row.reshape(-1)
-        floats[self.float_to] = buf[self.float_from]
-        ids[self.id_to] = buf[self.id_from]
-        if self.spatial:
-            sx, sy, ox, oy = buf[self.xy]
-            dx, dy = (ox - sx) * POS, (oy - sy) * POS  # float32, as the reference
-            values = {
-                "dx": dx,
-                "dy": dy,
-                "distance": np.hypot(dx, dy),
-                "timer": max(int(ctx.frames[0]), 0) * (1 / GAME_TIMER_FRAMES),
-            }
-            for name, column in self.spatial.items():
-                floats[column] = values[name]
-        if self.per_game:
-            f_cols, f_values, i_cols, i_values = self._per_game(ctx)
-            floats[f_cols] = f_values
-            ids[i_cols] = i_values
-        if self.others:  # rare configs: the reference for what has no fast path
-            self._reference_others(ctx, floats_row, ids_row)
 
     def _reference_others(self, ctx: StateContext, floats_row: np.ndarray, ids_row: np.ndarray) -> None:
         """The features without a fast path, from the reference."""

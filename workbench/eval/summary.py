@@ -3,7 +3,7 @@ compares (``workbench sweep`` aggregates these names over seeds)."""
 
 from __future__ import annotations
 
-from workbench.eval.diagnostics import ABLATIONS, BITS
+from workbench.eval.diagnostics import ABLATIONS, BITS, baseline_bits
 
 TABLE_HEADS = ("main_x", "main_y")  # heads whose accuracy and NLL get their own columns
 
@@ -54,8 +54,8 @@ def arm_metrics(report: dict, delay: int = 0, far_delay: int | None = None) -> d
         key = character.lower().replace(" ", "_")
         heads_c = {k: v for k, v in block_c.items() if isinstance(v, dict)}
         out[f"eval/character/{key}/frames"] = block_c["frames"]
-        for prefix, field in (("eval", "nll"), ("eval/repeat_baseline", "baseline_nll")):
-            out[f"{prefix}/character/{key}/bits_per_frame"] = sum(m[field] for m in heads_c.values()) * BITS
+        out[f"eval/character/{key}/bits_per_frame"] = sum(m["nll"] for m in heads_c.values()) * BITS
+        out[f"eval/repeat_baseline/character/{key}/bits_per_frame"] = baseline_bits(heads_c)
         out[f"eval/character/{key}/main_x_acc"] = heads_c["main_x"]["acc"]
         out[f"eval/repeat_baseline/character/{key}/main_x_acc"] = heads_c["main_x"]["baseline_acc"]
     if far_delay is not None and far_delay != delay and str(far_delay) in delays:

@@ -156,9 +156,7 @@ def _block(state, leader: bool) -> np.ndarray:
     if state is None:
         return np.array([_DEFAULTS], dtype=np.float32)
     block = np.array([[*player_values(state, leader), 1.0]], dtype=np.float32)
-    sticks = block[0, :STICKS]  # float32, as stick_from_libmelee on np.float32 values
-    sticks -= 0.5
-    sticks *= 2.0
+    block[0, :STICKS] = stick_from_libmelee(block[0, :STICKS])  # in float32, as on np.float32 values
     return block
 
 

@@ -114,11 +114,11 @@ def _describe(err: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _peppi_repaired(data: bytes, header: RawHeader, repairs=None) -> GameTable | None:
-    """peppi-py on the file with the flaws it stops at repaired (see
-    :mod:`workbench.replay.repair`; ``repairs``: :func:`peppi_repairs`' answer when the
-    caller has it), or None when no repair applies or it fails."""
-    repaired = rewrite_events(data, *(repairs or peppi_repairs(data, header.version)))
+def _peppi_repaired(data: bytes, header: RawHeader, repairs: tuple[set[int], dict[int, int]]) -> GameTable | None:
+    """peppi-py on the file with ``repairs`` (:func:`peppi_repairs`' codes to drop and to
+    pad) applied (see :mod:`workbench.replay.repair`), or None when nothing changes or
+    peppi-py still fails."""
+    repaired = rewrite_events(data, *repairs)
     if repaired is None:
         return None
     fixed, dropped = repaired
@@ -139,13 +139,13 @@ def _peppi_repaired(data: bytes, header: RawHeader, repairs=None) -> GameTable |
 
 def _parse(path: str, header: RawHeader, parser: str, data: bytes) -> GameTable:
     failures = []
-    if parser == "auto":
-        # a flaw the payload table already shows: repair first, not after a failed parse
+    if parser in ("auto", "peppi"):
+        # a flaw peppi stops at that the payload table shows has a byte-level repair,
+        # cheaper than the fallback: tried first, not after a failed parse
         repairs = peppi_repairs(data, header.version)
         if any(repairs) and (table := _peppi_repaired(data, header, repairs)) is not None:
             if not _peppi_may_misalign(table):
                 return table
-    if parser in ("auto", "peppi"):
         try:
             with utf8_path(path) as readable, _quiet_stderr():
                 table = read_peppi(readable, header)
@@ -158,9 +158,6 @@ def _parse(path: str, header: RawHeader, parser: str, data: bytes) -> GameTable:
             if isinstance(err, _FATAL):
                 raise
             failures.append(f"peppi-py: {_describe(err)}")
-            # one flaw peppi stops at has a byte-level repair: cheaper than the fallback
-            if (table := _peppi_repaired(data, header)) is not None and not _peppi_may_misalign(table):
-                return table
             if parser == "peppi":
                 raise CorruptReplayError(path, failures[0]) from None
     try:

@@ -99,7 +99,8 @@ def event_offsets(data: bytes, table=None, exact: bool = True) -> tuple[np.ndarr
     for code, size in sizes.items():
         lookup[code] = size
     first = start + 2 + 3 * len(entries)
-    offsets, status = np.empty(max(end - first, 1), np.int64), np.zeros(2, np.int64)
+    most = (end - first) // (1 + min(sizes.values(), default=0)) + 1  # every event at the smallest size
+    offsets, status = np.empty(most, np.int64), np.zeros(2, np.int64)
     count = walk(raw, first, end, lookup, offsets, status)
     if status[1] or (exact and status[0] != end):
         return None
@@ -196,8 +197,7 @@ def follower_frames(data: bytes) -> dict[int, np.ndarray] | None:
     raw = np.frombuffer(data, np.uint8)
     post = offsets[codes == POST_FRAME]
     post = post[raw[post + 6] != 0]  # follower posts: frame id (4, big-endian), port, is_follower
-    b = [raw[post + k].astype(np.int64) for k in range(1, 5)]
-    frames = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]).astype(np.uint32).view(np.int32).astype(np.int64)
+    frames = raw[post[:, None] + np.arange(1, 5)].copy().view(">i4")[:, 0].astype(np.int64)
     ports = raw[post + 5]
     return {int(port): frames[ports == port] for port in np.unique(ports).tolist()}
 
