@@ -197,6 +197,14 @@ def test_controller_decoding_to_libmelee_units():
     assert (state.main_x, state.main_y, state.c_x, state.c_y) == (0.0, 1.0, 0.5, 0.75)
     assert state.trigger == 0.75 and state.is_valid()
     assert [b for b in TRAINED_BUTTONS if state.buttons[b]] == [Button.A, Button.D_UP]
+    # out of range clips to range; a NaN stays NaN (is_valid says so); buttons are bools
+    wild = np.array([-3, 2, np.nan, -0.25, -0.5, 0.5, 0.51, np.nan, 2, -1, 0, 0, 0], dtype=np.float32)
+    state = controller_state(wild)
+    assert (state.main_x, state.main_y, state.c_y, state.trigger) == (0.0, 1.0, 0.375, 0.0)
+    assert np.isnan(state.c_x) and not state.is_valid()
+    assert [b for b in TRAINED_BUTTONS if state.buttons[b]] == [TRAINED_BUTTONS[1], TRAINED_BUTTONS[3]]
+    assert all(type(v) is bool for v in state.buttons.values())
+    assert controller_state(list(values)) == controller_state(values)  # any sequence
 
 
 class FakePad:
