@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from common import RESULTS, ROOT, machine, write_json
 from workbench.deploy.quantize import MODES
@@ -184,9 +185,11 @@ def embed_routes(states, frames: int) -> dict:
     return {k: stats(v) for k, v in times.items()}
 
 
-def step_over_floor(policy) -> dict:
+def step_over_floor(policy, work: Path) -> dict:
     """The backbone's streaming step alone in onnxruntime beside that runtime's
-    weight-streaming floor (both timed best-of-7 over 200 calls, one thread)."""
+    weight-streaming floor (both timed best-of-7 over 200 calls, one thread); for the GRU
+    and LSTM also the step as onnxruntime's own recurrent operator
+    (:func:`native_over_floor`)."""
     from backbones import best_time, onnx_calls
 
     backbone = policy.backbone.eval()
@@ -199,12 +202,150 @@ def step_over_floor(policy) -> dict:
         device = torch.device("cpu")
         step_s, floor_s = best_time(step, 200, 7, device), best_time(floor, 200, 7, device)
     matrices = sum(1 for p in backbone.parameters() if p.dim() >= 2)
+    native = native_over_floor(backbone, frame, floor_s, work) if backbone.config.name in NATIVE_GATES else {}
     return {
         "step_ms": step_s * 1e3,
         "floor_ms": floor_s * 1e3,
         "step_over_floor": step_s / floor_s,
         "weight_matrices": matrices,
         "within_1_5x": step_s / floor_s <= 1.5,
+        **native,
+    }
+
+
+# onnxruntime's own recurrent kernels want their gates in ONNX's order; PyTorch's rows are
+# (r, z, n) for the GRU and (i, f, g, o) for the LSTM (ONNX: z, r, h and i, o, f, c).
+NATIVE_GATES = {"gru": (1, 0, 2), "lstm": (0, 3, 1, 2)}
+
+
+def native_recurrent_step(backbone, path: Path):
+    """The GRU/LSTM backbone's step as onnxruntime's own fused ``GRU``/``LSTM`` operator,
+    one node per layer (the runtime's best recurrent kernel: the least node dispatch a
+    recurrent step can have there). Returns (session, feed builder, state keys)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from workbench.deploy.runtime import import_ort, session_options
+
+    kind = backbone.config.name
+    hidden, layers = backbone.config.hidden_size, backbone.config.num_layers
+    order = NATIVE_GATES[kind]
+
+    def gates(tensor):  # (G*H, ...) PyTorch order -> ONNX order, with a direction axis
+        blocks = tensor.detach().numpy().reshape(len(order), hidden, *tensor.shape[1:])
+        return blocks[list(order)].reshape(1, len(order) * hidden, *tensor.shape[1:])
+
+    keys = list(backbone.initial_state(1))
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, backbone.input_dim])]
+    outputs, nodes, init = [], [], []
+    x = "x"
+    for layer in range(layers):
+        w_ih, w_hh, b_ih, b_hh = backbone._layer_weights(layer)
+        init += [
+            numpy_helper.from_array(gates(w_ih), f"W{layer}"),
+            numpy_helper.from_array(gates(w_hh), f"R{layer}"),
+            numpy_helper.from_array(np.concatenate([gates(b_ih), gates(b_hh)], axis=1), f"B{layer}"),
+        ]
+        carried = [f"h_{layer}"] + ([f"c_{layer}"] if kind == "lstm" else [])
+        for key in carried:
+            inputs.append(helper.make_tensor_value_info(key, TensorProto.FLOAT, [1, 1, hidden]))
+            outputs.append(helper.make_tensor_value_info(f"{key}_out", TensorProto.FLOAT, [1, 1, hidden]))
+        extra = {"linear_before_reset": 1} if kind == "gru" else {}
+        nodes.append(
+            helper.make_node(
+                kind.upper(),
+                [x, f"W{layer}", f"R{layer}", f"B{layer}", "", *carried],
+                ["", *(f"{key}_out" for key in carried)],
+                hidden_size=hidden,
+                **extra,
+            )
+        )
+        x = f"h_{layer}_out"  # (1 direction, 1 batch, H) is the next layer's (1 step, 1 batch, H)
+    graph = helper.make_graph(nodes, "native_step", inputs, outputs, init)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    session = import_ort().InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
+
+    def feed(frame: np.ndarray, state: dict) -> dict:
+        return {"x": frame.reshape(1, 1, -1), **{k: v.reshape(1, 1, -1) for k, v in state.items()}}
+
+    return session, feed, keys
+
+
+def native_over_floor(backbone, frame: Tensor, floor_s: float, work: Path) -> dict:
+    """:func:`native_recurrent_step` checked against ``backbone.step`` (max abs error over
+    20 chained frames) and timed like the decomposed step, as a multiple of the floor."""
+    from backbones import best_time
+
+    session, feed, keys = native_recurrent_step(backbone, work / "native.onnx")
+    state = {k: v.numpy() for k, v in backbone.initial_state(1).items()}
+    torch_state = backbone.initial_state(1)
+    error = 0.0
+    with torch.no_grad():
+        for k in range(20):
+            x = frame * (1 + 0.1 * k)
+            _, torch_state = backbone.step(x, torch_state)
+            values = session.run(None, feed(x.numpy(), state))
+            state = dict(zip(keys, (v.reshape(1, -1) for v in values)))
+            error = max(error, max(float(np.abs(state[k] - torch_state[k].numpy()).max()) for k in keys))
+    carried = {"feed": feed(frame.numpy(), state)}
+    x_np = frame.numpy().reshape(1, 1, -1)
+
+    def step() -> None:
+        values = session.run(None, carried["feed"])
+        carried["feed"] = {"x": x_np, **dict(zip(keys, values))}
+
+    step()
+    native_s = best_time(step, 200, 7, torch.device("cpu"))
+    return {
+        "native_step_ms": native_s * 1e3,
+        "native_over_floor": native_s / floor_s,
+        "native_max_abs_error": error,
+        "native_nodes": len(keys) // (2 if backbone.config.name == "lstm" else 1),
+    }
+
+
+def frame_matrices(policy) -> list[Tensor]:
+    """Every weight matrix a bot frame multiplies by: the policy's parameters with 2+ dims,
+    less the embedding tables (a frame gathers a few of their rows) and the value head
+    (not in the exported step)."""
+    from torch import nn
+
+    tables = {id(m.weight) for m in policy.modules() if isinstance(m, nn.Embedding)}
+    return [
+        w.detach()
+        for name, w in policy.named_parameters()
+        if w.dim() >= 2 and id(w) not in tables and not name.startswith("value.")
+    ]
+
+
+def frame_floor(policy, work: Path) -> dict:
+    """The least an fp32 bot frame's arithmetic can cost on this machine: one
+    matrix-vector product per matrix of :func:`frame_matrices` and nothing else, timed in
+    onnxruntime (``WeightStream``, one graph) and as bare numpy/MKL ``dot`` calls (the
+    hardware's streaming rate, no runtime), best-of-7 over 200 frames, one thread."""
+    from backbones import WeightStream, best_time, onnx_session
+    from torch import nn
+
+    matrices = frame_matrices(policy)
+    stream = WeightStream(nn.ParameterList(nn.Parameter(w, requires_grad=False) for w in matrices))
+    vectors = stream.example_inputs(torch.device("cpu"))
+    names = [f"v{i}" for i in range(len(vectors))]
+    session = onnx_session(stream, vectors, names, work / "frame_floor.onnx")
+    feed = {n: v.numpy() for n, v in zip(names, vectors)}
+    arrays = [w.reshape(w.shape[0], -1).numpy() for w in matrices]
+    inputs = [v.numpy()[0] for v in vectors]
+    outs = [np.empty(a.shape[0], np.float32) for a in arrays]
+
+    def bare() -> None:
+        for a, v, o in zip(arrays, inputs, outs):
+            np.dot(a, v, out=o)
+
+    cpu = torch.device("cpu")
+    return {
+        "matrices": len(matrices),
+        "megabytes": sum(a.nbytes for a in arrays) / 1e6,
+        "onnxruntime_ms": best_time(lambda: session.run(None, feed), 200, 7, cpu) * 1e3,
+        "numpy_ms": best_time(bare, 200, 7, cpu) * 1e3,
     }
 
 
@@ -235,7 +376,8 @@ def latency_block(name: str, hidden: int, layers: int, args, states, game, work:
         else:
             block["onnx"][mode] = row
     with torch_threads(1):
-        block["floor"] = step_over_floor(policy)
+        block["floor"] = step_over_floor(policy, folder)
+        block["frame_floor"] = frame_floor(policy, folder)
     with torch_threads(1):
         block["torch_step"] = torch_step_latency(policy, game, args.torch_frames)
         block["torch_window"] = torch_window_latency(policy, game, args.window_frames, args.window)
@@ -335,6 +477,13 @@ def print_before_after(blocks: list[dict], embed: dict | None) -> None:
                 f"{b['backbone']:10s} {b['hidden']:>4d}x{b['layers']}  step {f['step_ms']:.4f} ms  "
                 f"floor {f['floor_ms']:.4f} ms  {f['step_over_floor']:.2f}x"
                 f"{'' if f['within_1_5x'] else '  (over 1.5x)'}"
+                + (
+                    f"; onnxruntime's own {b['backbone'].upper()} op ({f['native_nodes']} nodes, "
+                    f"max error {f['native_max_abs_error']:.1e}) {f['native_step_ms']:.4f} ms "
+                    f"{f['native_over_floor']:.2f}x"
+                    if "native_step_ms" in f
+                    else ""
+                )
             )
 
 
@@ -382,6 +531,22 @@ def print_accuracy(accuracy: dict) -> None:
         print(f"{name:10s} " + " | ".join(cells))
 
 
+def frame_floor_row(block: dict) -> dict:
+    """The fp32 frame's floor: reading the libmelee state (the fastest variant's p50) plus
+    streaming every matrix the frame multiplies (the faster of onnxruntime and numpy)."""
+    floor = block.get("frame_floor")
+    if not floor:
+        return {}
+    read = block["onnx"][block["fastest"]]["breakdown"]["embed_row"]["p50_ms"]
+    stream = min(floor["onnxruntime_ms"], floor["numpy_ms"])
+    return {
+        "frame_floor_ms": read + stream,
+        "frame_floor_read_ms": read,
+        "frame_floor_stream_ms": stream,
+        "frame_floor_megabytes": floor["megabytes"],
+    }
+
+
 def summarise(result: dict, target_ms: float = 0.2) -> list[dict]:
     """Per backbone at production size: the fastest variant, its latency, whether it
     meets the p99 target, and its accuracy cost on held-out frames."""
@@ -405,6 +570,7 @@ def summarise(result: dict, target_ms: float = 0.2) -> list[dict]:
                 "meets_p99_target": best["p99_ms"] <= target_ms,
                 "meets_p99_target_without_embedding": best["p99_ms"] - best["breakdown"]["embed"]["p50_ms"]
                 <= target_ms,
+                **frame_floor_row(b),
                 "accuracy_change": cost.get("accuracy_change"),
                 "stick_trigger_accuracy_change": cost.get("stick_trigger_accuracy_change"),
                 "agreement_with_fp32": cost.get("agreement_with_fp32"),
@@ -430,6 +596,18 @@ def print_summary(rows: list[dict]) -> None:
             f"(model p50 {r['model_p50_ms']:.3f}, embed p50 {r['embed_p50_ms']:.3f}); "
             f"p50 <= 0.1 ms: {'yes' if r.get('meets_p50_target') else 'no'}; "
             f"p99 <= 0.2 ms: {'yes' if r['meets_p99_target'] else 'no'}; accuracy {change}"
+        )
+    floors = [r for r in rows if "frame_floor_ms" in r]
+    if floors:
+        print(
+            "\nfp32 frame floor (production size): libmelee read p50 + one matrix-vector product per "
+            "matrix the frame multiplies (faster of onnxruntime and numpy/MKL), nothing else"
+        )
+    for r in floors:
+        print(
+            f"{r['backbone']:10s} read {r['frame_floor_read_ms']:.3f} + stream {r['frame_floor_stream_ms']:.3f} ms "
+            f"({r['frame_floor_megabytes']:.2f} MB) = {r['frame_floor_ms']:.3f} ms; p50 <= 0.1 ms at fp32 "
+            f"{'possible' if r['frame_floor_ms'] <= 0.1 else 'impossible on this machine'}"
         )
 
 
