@@ -16,9 +16,11 @@ same frames. Beside them, on the same embedded frames and one thread: PyTorch ea
 ``policy.step`` and a full-window recompute (``forward`` over the last T=60 frames each
 frame), the baselines every ONNX number is a ratio against.
 
-Streaming step against its floor: each backbone's own ``step`` exported alone and run in
-onnxruntime, beside that runtime's weight-streaming floor (one matrix-vector product per
-weight matrix, ``benchmarks/backbones.py``'s ``WeightStream``): ``step / floor``.
+Streaming step against its floor: each backbone's own ``step`` exported alone as
+``workbench export`` ships it (a GRU/LSTM as onnxruntime's own recurrent op, its
+decomposed cell beside it) and run in onnxruntime, beside that runtime's weight-streaming
+floor (one matrix-vector product per weight matrix, ``benchmarks/backbones.py``'s
+``WeightStream``): ``step / floor``.
 
 Accuracy (weights trained briefly at production size): each variant streams held-out
 replay frames (clips the run never trained on); reported beside fp32: accuracy against
@@ -64,7 +66,9 @@ BACKBONES = (
     "dt",
 )
 PRODUCTION = (256, 2)
-COLUMNS = (*MODES, *(f"bot-{m}" for m in MODES))  # the latency table's ONNX variants
+# the latency table's ONNX variants; bot-cells: a GRU/LSTM bot graph with the decomposed
+# cell instead of onnxruntime's own recurrent op (the before of workbench.deploy.native)
+COLUMNS = (*MODES, *(f"bot-{m}" for m in MODES), "bot-cells")
 
 
 def stats(ns: np.ndarray) -> dict:
@@ -122,10 +126,12 @@ def torch_window_latency(policy, game, frames: int, window: int = 60) -> dict:
 def export_all(
     policy, folder: Path, calibration: list[Path], reference: bool = False, bots: bool = False
 ) -> dict[str, Path]:
-    """Every quantization mode of ``policy`` in ``folder``, from one fp32 export; with
-    ``bots``, each also as a bot graph (``bot-<mode>``: ``workbench export --no-probs``);
-    with ``reference``, also the unfused fp32 graph as ``reference``."""
+    """Every quantization mode of ``policy`` in ``folder``, as ``workbench export`` writes
+    them; with ``bots``, each also as a bot graph (``bot-<mode>``: ``workbench export
+    --no-probs``) and, for a GRU/LSTM, the fp32 bot graph with the decomposed cell
+    (``bot-cells``); with ``reference``, also the unfused fp32 graph as ``reference``."""
     from workbench.deploy import export_variants
+    from workbench.deploy.native import native_step
 
     paths = {mode: folder / f"{mode}.onnx" for mode in MODES}
     export_variants(policy, paths, calibration=[str(p) for p in calibration], calibration_frames=300)
@@ -135,6 +141,9 @@ def export_all(
             policy, bot_paths, calibration=[str(p) for p in calibration], calibration_frames=300, probs=False
         )
         paths |= {f"bot-{mode}": path for mode, path in bot_paths.items()}
+        if native_step(policy.backbone) is not None:
+            export_variants(policy, {"none": folder / "bot-cells.onnx"}, probs=False, native=False)
+            paths["bot-cells"] = folder / "bot-cells.onnx"
     if reference:
         export_variants(policy, {"none": folder / "reference.onnx"}, fused=False)
         paths = {"reference": folder / "reference.onnx", **paths}
@@ -186,121 +195,40 @@ def embed_routes(states, frames: int) -> dict:
 
 
 def step_over_floor(policy, work: Path) -> dict:
-    """The backbone's streaming step alone in onnxruntime beside that runtime's
-    weight-streaming floor (both timed best-of-7 over 200 calls, one thread); for the GRU
-    and LSTM also the step as onnxruntime's own recurrent operator
-    (:func:`native_over_floor`)."""
+    """The backbone's streaming step alone in onnxruntime, as ``workbench export`` ships
+    it, beside that runtime's weight-streaming floor (both timed best-of-7 over 200 calls,
+    one thread); for the GRU and LSTM also the decomposed cell (``cells_*``: the step
+    before it became onnxruntime's own recurrent operator)."""
     from backbones import best_time, onnx_calls
+
+    from workbench.deploy.native import native_step
 
     backbone = policy.backbone.eval()
     frame = torch.randn(1, backbone.input_dim)
     state = backbone.initial_state(1)
+    device = torch.device("cpu")
+    forms = (True, False) if native_step(backbone) is not None else (True,)
+    timed = {}
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
         window_x = torch.randn(1, 8, frame.shape[1])
-        _, step, floor = onnx_calls(backbone, window_x, frame, state, Path(tmp))
-        step(), floor()
-        device = torch.device("cpu")
-        step_s, floor_s = best_time(step, 200, 7, device), best_time(floor, 200, 7, device)
+        for native in forms:
+            folder = Path(tmp) / str(native)
+            folder.mkdir()
+            _, step, floor = onnx_calls(backbone, window_x, frame, state, folder, native=native)
+            step(), floor()
+            timed[native] = best_time(step, 200, 7, device), best_time(floor, 200, 7, device)
+    step_s, floor_s = timed[True][0], min(f for _, f in timed.values())
     matrices = sum(1 for p in backbone.parameters() if p.dim() >= 2)
-    native = native_over_floor(backbone, frame, floor_s, work) if backbone.config.name in NATIVE_GATES else {}
+    cells = {}
+    if False in timed:
+        cells = {"cells_step_ms": timed[False][0] * 1e3, "cells_over_floor": timed[False][0] / floor_s}
     return {
         "step_ms": step_s * 1e3,
         "floor_ms": floor_s * 1e3,
         "step_over_floor": step_s / floor_s,
         "weight_matrices": matrices,
         "within_1_5x": step_s / floor_s <= 1.5,
-        **native,
-    }
-
-
-# onnxruntime's own recurrent kernels want their gates in ONNX's order; PyTorch's rows are
-# (r, z, n) for the GRU and (i, f, g, o) for the LSTM (ONNX: z, r, h and i, o, f, c).
-NATIVE_GATES = {"gru": (1, 0, 2), "lstm": (0, 3, 1, 2)}
-
-
-def native_recurrent_step(backbone, path: Path):
-    """The GRU/LSTM backbone's step as onnxruntime's own fused ``GRU``/``LSTM`` operator,
-    one node per layer (the runtime's best recurrent kernel: the least node dispatch a
-    recurrent step can have there). Returns (session, feed builder, state keys)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    from workbench.deploy.runtime import import_ort, session_options
-
-    kind = backbone.config.name
-    hidden, layers = backbone.config.hidden_size, backbone.config.num_layers
-    order = NATIVE_GATES[kind]
-
-    def gates(tensor):  # (G*H, ...) PyTorch order -> ONNX order, with a direction axis
-        blocks = tensor.detach().numpy().reshape(len(order), hidden, *tensor.shape[1:])
-        return blocks[list(order)].reshape(1, len(order) * hidden, *tensor.shape[1:])
-
-    keys = list(backbone.initial_state(1))
-    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, backbone.input_dim])]
-    outputs, nodes, init = [], [], []
-    x = "x"
-    for layer in range(layers):
-        w_ih, w_hh, b_ih, b_hh = backbone._layer_weights(layer)
-        init += [
-            numpy_helper.from_array(gates(w_ih), f"W{layer}"),
-            numpy_helper.from_array(gates(w_hh), f"R{layer}"),
-            numpy_helper.from_array(np.concatenate([gates(b_ih), gates(b_hh)], axis=1), f"B{layer}"),
-        ]
-        carried = [f"h_{layer}"] + ([f"c_{layer}"] if kind == "lstm" else [])
-        for key in carried:
-            inputs.append(helper.make_tensor_value_info(key, TensorProto.FLOAT, [1, 1, hidden]))
-            outputs.append(helper.make_tensor_value_info(f"{key}_out", TensorProto.FLOAT, [1, 1, hidden]))
-        extra = {"linear_before_reset": 1} if kind == "gru" else {}
-        nodes.append(
-            helper.make_node(
-                kind.upper(),
-                [x, f"W{layer}", f"R{layer}", f"B{layer}", "", *carried],
-                ["", *(f"{key}_out" for key in carried)],
-                hidden_size=hidden,
-                **extra,
-            )
-        )
-        x = f"h_{layer}_out"  # (1 direction, 1 batch, H) is the next layer's (1 step, 1 batch, H)
-    graph = helper.make_graph(nodes, "native_step", inputs, outputs, init)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
-    session = import_ort().InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
-
-    def feed(frame: np.ndarray, state: dict) -> dict:
-        return {"x": frame.reshape(1, 1, -1), **{k: v.reshape(1, 1, -1) for k, v in state.items()}}
-
-    return session, feed, keys
-
-
-def native_over_floor(backbone, frame: Tensor, floor_s: float, work: Path) -> dict:
-    """:func:`native_recurrent_step` checked against ``backbone.step`` (max abs error over
-    20 chained frames) and timed like the decomposed step, as a multiple of the floor."""
-    from backbones import best_time
-
-    session, feed, keys = native_recurrent_step(backbone, work / "native.onnx")
-    state = {k: v.numpy() for k, v in backbone.initial_state(1).items()}
-    torch_state = backbone.initial_state(1)
-    error = 0.0
-    with torch.no_grad():
-        for k in range(20):
-            x = frame * (1 + 0.1 * k)
-            _, torch_state = backbone.step(x, torch_state)
-            values = session.run(None, feed(x.numpy(), state))
-            state = dict(zip(keys, (v.reshape(1, -1) for v in values)))
-            error = max(error, max(float(np.abs(state[k] - torch_state[k].numpy()).max()) for k in keys))
-    carried = {"feed": feed(frame.numpy(), state)}
-    x_np = frame.numpy().reshape(1, 1, -1)
-
-    def step() -> None:
-        values = session.run(None, carried["feed"])
-        carried["feed"] = {"x": x_np, **dict(zip(keys, values))}
-
-    step()
-    native_s = best_time(step, 200, 7, torch.device("cpu"))
-    return {
-        "native_step_ms": native_s * 1e3,
-        "native_over_floor": native_s / floor_s,
-        "native_max_abs_error": error,
-        "native_nodes": len(keys) // (2 if backbone.config.name == "lstm" else 1),
+        **cells,
     }
 
 
@@ -447,7 +375,8 @@ def accuracy_block(name: str, args, work: Path) -> dict:
 
 def print_before_after(blocks: list[dict], embed: dict | None) -> None:
     print(
-        "\nbefore (reference graph) -> after (fused graph) -> bot graph (fused, --no-probs), fp32; "
+        "\nbefore (reference graph) -> after (fused graph) -> bot graph (fused, --no-probs; a GRU/LSTM's "
+        "with onnxruntime's own recurrent op, its decomposed cell beside it), fp32; "
         "nodes ONNX/onnxruntime; p50/p99 ms wall, p50/p99 ms thread CPU; model part p50"
     )
     for b in blocks:
@@ -461,7 +390,8 @@ def print_before_after(blocks: list[dict], embed: dict | None) -> None:
             )
 
         bot = f"  ->  {cell(b['onnx']['bot-none'])}" if "bot-none" in b["onnx"] else ""
-        print(f"{b['backbone']:10s} {b['hidden']:>4d}x{b['layers']}  {cell(before)}  ->  {cell(after)}{bot}")
+        cells = f"  (decomposed cell: {cell(b['onnx']['bot-cells'])})" if "bot-cells" in b["onnx"] else ""
+        print(f"{b['backbone']:10s} {b['hidden']:>4d}x{b['layers']}  {cell(before)}  ->  {cell(after)}{bot}{cells}")
     if embed:
         print(
             f"live-frame embedding p50/p99 ms: reference {embed['reference']['p50_ms']:.4f}/"
@@ -478,10 +408,9 @@ def print_before_after(blocks: list[dict], embed: dict | None) -> None:
                 f"floor {f['floor_ms']:.4f} ms  {f['step_over_floor']:.2f}x"
                 f"{'' if f['within_1_5x'] else '  (over 1.5x)'}"
                 + (
-                    f"; onnxruntime's own {b['backbone'].upper()} op ({f['native_nodes']} nodes, "
-                    f"max error {f['native_max_abs_error']:.1e}) {f['native_step_ms']:.4f} ms "
-                    f"{f['native_over_floor']:.2f}x"
-                    if "native_step_ms" in f
+                    f" (onnxruntime's own {b['backbone'].upper()} op; the decomposed cell "
+                    f"{f['cells_step_ms']:.4f} ms {f['cells_over_floor']:.2f}x)"
+                    if "cells_step_ms" in f
                     else ""
                 )
             )

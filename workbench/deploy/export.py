@@ -24,6 +24,7 @@ import torch
 
 from workbench.deploy.errors import ExportError, require
 from workbench.deploy.graph import STATE_IN, StepGraph
+from workbench.deploy.native import drop_unused_outputs, native_step, translations
 from workbench.deploy.sidecar import (
     Sidecar,
     component_description,
@@ -42,13 +43,23 @@ def import_onnx():
     return require("onnx", "onnx onnxscript onnxruntime")
 
 
-def export_graph(policy: Policy, out: str | Path, temperature: float = 1.0, fused: bool = True, probs: bool = True):
+def export_graph(
+    policy: Policy,
+    out: str | Path,
+    temperature: float = 1.0,
+    fused: bool = True,
+    probs: bool = True,
+    native: bool = True,
+):
     """Export one frame of ``policy.step`` to ``out`` (fp32) and return the checked
     ``onnx.ModelProto``. ``fused=False`` exports the reference modules node for node
     (what ``benchmarks/deploy.py`` compares the fused graph against); ``probs=False``
-    leaves out the distributions (a bot graph, fewer nodes; see :class:`StepGraph`)."""
+    leaves out the distributions (a bot graph, fewer nodes; see :class:`StepGraph`);
+    ``native``: a GRU/LSTM step as one ONNX ``GRU``/``LSTM`` node per layer (fused graphs
+    only; ``native=False`` keeps the decomposed cell, which the quantizers need)."""
     onnx = import_onnx()
-    graph = StepGraph(policy, temperature, fused, probs)
+    graph = StepGraph(policy, temperature, fused, probs, native)
+    table = translations() if graph.native is not None else None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with quiet_exporter(), torch.no_grad():
@@ -62,12 +73,15 @@ def export_graph(policy: Policy, out: str | Path, temperature: float = 1.0, fuse
                 output_names=graph.output_names,
                 external_data=False,
                 verbose=False,
+                custom_translation_table=table,
             )
         except Exception as err:  # the exporter's errors are long; keep the first line
             raise ExportError(
                 f"torch.onnx.export failed for backbone {policy.config.backbone.name}: {str(err).splitlines()[0]}"
             ) from None
     model = onnx.load(str(out))
+    if drop_unused_outputs(model):
+        onnx.save(model, str(out))
     check_graph(model, graph.input_names, graph.output_names)
     return model
 
@@ -172,9 +186,12 @@ def export_variants(
     fused: bool = True,
     progress: bool = False,
     probs: bool = True,
+    native: bool = True,
 ) -> dict[str, Sidecar]:
-    """Export ``policy`` once in fp32 and write each mode of ``paths`` (quantization mode ->
-    .onnx path) from that one graph, each with its sidecar. Returns the sidecars by mode.
+    """Export ``policy`` in fp32 and write each mode of ``paths`` (quantization mode ->
+    .onnx path) from it, each with its sidecar. Returns the sidecars by mode. A GRU/LSTM
+    policy's fp32 variant has the step as ONNX's own recurrent node (``native=False``: the
+    decomposed cell), its quantized variants are made from a second, decomposed trace.
 
     ``calibration``: replay paths; static INT8 calibrates on rollouts of them, and
     ``warm_start_frames`` > 0 saves the mean state after that many frames of their
@@ -182,7 +199,7 @@ def export_variants(
     reference graph (see :func:`export_graph`); ``probs=False``: a bot graph without the
     distributions (static calibration and warm starts need only the states). Each sidecar records its own graph's
     node count (a quantized graph has more nodes than the fp32 one it came from). ``progress``: a bar over
-    the stages (trace, calibration games, warm start, each variant).
+    the stages (traces, calibration games, warm start, each variant).
     """
     from tqdm.auto import tqdm
 
@@ -191,16 +208,23 @@ def export_variants(
     modes = {q.normalise_mode(mode, calibration): Path(path) for mode, path in paths.items()}
     if warm_start_frames > 0 and not calibration:
         raise ExportError("--warm-start needs --calibration REPLAYS to roll out")
+    # fp32 gets the GRU/LSTM step as ONNX's own node; the quantizers rewrite MatMuls, so
+    # quantized variants start from the decomposed step
+    native = native and fused and "none" in modes and native_step(policy.backbone) is not None
+    decomposed = not native or any(mode != "none" for mode in modes)
     sidecars = {}
-    stages = 1 + bool(calibration) + (warm_start_frames > 0) + len(modes)
+    stages = native + decomposed + bool(calibration) + (warm_start_frames > 0) + len(modes)
     bar = tqdm(total=stages, desc="export", unit="stage", disable=not progress)
     with tempfile.TemporaryDirectory(prefix="workbench-export-") as tmp, bar:
-        fp32 = Path(tmp) / "model.onnx"
-        bar.set_postfix_str("trace the step to ONNX")
-        model = export_graph(policy, fp32, temperature, fused, probs)
-        base = build_sidecar(policy, model, fp32, temperature, checkpoint, checkpoint_hash, probs)
-        base.save(sidecar_path(fp32))
-        bar.update()
+        graphs = {}  # "native" / "decomposed" -> (path, sidecar)
+        for kind in [k for k, wanted in (("native", native), ("decomposed", decomposed)) if wanted]:
+            bar.set_postfix_str(f"trace the step to ONNX ({kind})")
+            path = Path(tmp) / f"{kind}.onnx"
+            model = export_graph(policy, path, temperature, fused, probs, native=kind == "native")
+            graphs[kind] = path, build_sidecar(policy, model, path, temperature, checkpoint, checkpoint_hash, probs)
+            graphs[kind][1].save(sidecar_path(path))
+            bar.update()
+        fp32, base = graphs["decomposed" if decomposed else "native"]
         games = []
         if calibration:
             bar.set_postfix_str("embed the calibration games")
@@ -216,10 +240,12 @@ def export_variants(
         for mode, out in modes.items():
             bar.set_postfix_str(f"write {mode}")
             out.parent.mkdir(parents=True, exist_ok=True)
-            sidecar = dataclasses.replace(base, model=out.name)
             if mode == "none":
-                shutil.copyfile(fp32, out)
+                source, written = graphs["native" if native else "decomposed"]
+                sidecar = dataclasses.replace(written, model=out.name)
+                shutil.copyfile(source, out)
             else:
+                sidecar = dataclasses.replace(base, model=out.name)
                 sidecar.quantization = q.quantize_model(fp32, out, mode, games, calibration_frames)
                 sidecar.graph = {
                     **base.graph,

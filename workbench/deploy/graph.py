@@ -20,6 +20,8 @@ Outputs:
 
 A bot graph (``probs=False``, ``workbench export --no-probs``) has no ``probs_*``
 outputs, and the fused head's choices-only form (:meth:`FusedHead.bot`): fewer nodes.
+``native=True`` (what ``workbench export`` writes in fp32) runs a GRU/LSTM backbone's step
+as ONNX's own recurrent operator (:mod:`workbench.deploy.native`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from workbench.deploy.fused import FusedHead, FusedInputs
+from workbench.deploy.native import native_step
 from workbench.models.policy import Policy
 
 FRAME_INPUTS = ("floats", "ids", "controller", "uniform")
@@ -37,7 +40,9 @@ STATE_IN, STATE_OUT = "state_in_", "state_out_"
 class StepGraph(nn.Module):
     """``Policy.step`` with positional tensors in and out, as the ONNX exporter sees it."""
 
-    def __init__(self, policy: Policy, temperature: float = 1.0, fused: bool = True, probs: bool = True):
+    def __init__(
+        self, policy: Policy, temperature: float = 1.0, fused: bool = True, probs: bool = True, native: bool = False
+    ):
         super().__init__()
         self.probs = probs
         self.policy = policy.eval()
@@ -48,6 +53,9 @@ class StepGraph(nn.Module):
         if fused:
             self.fused_inputs = FusedInputs(policy)
             self.fused_head = FusedHead(policy, temperature)
+        # native: a GRU/LSTM step as ONNX's own GRU/LSTM node (workbench.deploy.native)
+        self.native = native_step(policy.backbone) if fused and native else None
+        self.backbone_step = self.native.step if self.native is not None else policy.backbone.step
         self.state_keys = list(policy.initial_state(1))
         self.components = [c.name for c in policy.head.components]
         self.binary = [c.binary for c in policy.head.components]
@@ -73,7 +81,7 @@ class StepGraph(nn.Module):
         policy = self.policy
         if self.fused:
             x = self.fused_inputs(floats, ids, controller)  # (1, D)
-            h, new_state = policy.backbone.step(x, dict(zip(self.state_keys, states)))  # (1, H)
+            h, new_state = self.backbone_step(x, dict(zip(self.state_keys, states)))  # (1, H)
             states_out = tuple(new_state[k] for k in self.state_keys)
             if not self.probs and self.fused_head.fused_prior:
                 return (*self.fused_head.bot(h, uniform, controller), *states_out)
