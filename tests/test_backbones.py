@@ -189,6 +189,22 @@ def test_step_exports_as_a_static_graph(name):
         torch.testing.assert_close(a, b, msg=key)
 
 
+@pytest.mark.parametrize("name", ["mamba", "mamba2", "jamba", "zamba", "gla"])
+def test_the_onnx_export_forms_compute_the_eager_step(name, monkeypatch):
+    """What a step runs while exporting to ONNX (the RMS norm onnxruntime fuses, MatMul
+    outer products and SSD read-out) gives the eager step's numbers."""
+    model = make(name)
+    with torch.no_grad():
+        _, state = model(torch.randn(BATCH, SEQ_LEN, INPUT_DIM))  # a non-trivial state
+        x = torch.randn(BATCH, INPUT_DIM)
+        want_y, want = model.step(x, state)
+        monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
+        got_y, got = model.step(x, state)
+    torch.testing.assert_close(got_y, want_y, **TOLERANCE[torch.float32])
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], **TOLERANCE[torch.float32], msg=key)
+
+
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_every_parameter_gets_a_gradient(name):
     model = make(name).train()

@@ -162,6 +162,24 @@ def test_node_count_does_not_grow_with_the_window(exported, tmp_path):
     assert long.graph["nodes"] == short.graph["nodes"]
 
 
+@pytest.mark.parametrize("name", ["mamba2", "jamba"])
+def test_rms_norms_run_as_one_fused_node(name, exported, tmp_path):
+    """Every RMS norm of the exported step is one node once onnxruntime has optimised the
+    graph (F.rms_norm's own export, with its Reciprocal, stayed seven)."""
+    from workbench.deploy.runtime import import_ort, session_options
+
+    policy, path = exported(name)
+    norms = sum(
+        isinstance(m, torch.nn.RMSNorm) or type(m).__name__ == "GatedRMSNorm" for m in policy.backbone.modules()
+    )
+    options = session_options(1)
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    import_ort().InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node]
+    assert ops.count("SimplifiedLayerNormalization") == norms > 0, (norms, sorted(set(ops)))
+    assert "Reciprocal" not in ops
+
+
 def test_sampling_noise_is_an_input(exported, game):
     """uniform=0.5 is the argmax; other noise samples, the same in ONNX and PyTorch."""
     policy, path = exported("gru")

@@ -9,15 +9,34 @@ from torch import Tensor, nn
 
 from .registry import BackboneConfigError
 
-# nn.RMSNorm has a single parameter named `weight`, like mamba-ssm's RMSNorm, so
-# checkpoints with `layers.{i}.norm.weight` / `norm_f.weight` load directly.
-RMSNorm = nn.RMSNorm
+
+class RMSNorm(nn.RMSNorm):
+    """``nn.RMSNorm`` (a single parameter named ``weight``, like mamba-ssm's RMSNorm, so
+    checkpoints with ``layers.{i}.norm.weight`` / ``norm_f.weight`` load directly) that
+    exports to ONNX as one fused node (:func:`functional_rms_norm`)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return functional_rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
 
 def rms_norm(x: Tensor, norm: nn.RMSNorm) -> Tensor:
     """``norm(x)`` as a functional call, for ``step``: at batch 1 a module call's own
     overhead is a third of the norm's cost."""
-    return F.rms_norm(x, norm.normalized_shape, norm.weight, norm.eps)
+    return functional_rms_norm(x, norm.normalized_shape, norm.weight, norm.eps)
+
+
+def functional_rms_norm(x: Tensor, shape, weight: Tensor | None, eps: float | None) -> Tensor:
+    """``F.rms_norm`` over the last dim; while exporting to ONNX, written as
+    ``x / sqrt(mean(x^2) + eps) * weight``: the pattern onnxruntime fuses into one
+    ``SimplifiedLayerNormalization`` node (``F.rms_norm`` exports as seven nodes, with a
+    ``Reciprocal`` that onnxruntime's fusion does not match)."""
+    if not torch.onnx.is_in_onnx_export():
+        return F.rms_norm(x, shape, weight, eps)
+    if len(shape) != 1:
+        raise ValueError(f"an exported RMS norm normalises the last dim only, got shape {tuple(shape)}")
+    eps = torch.finfo(x.dtype).eps if eps is None else eps
+    normed = x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+    return normed if weight is None else normed * weight
 
 
 def layer_norm(x: Tensor, norm: nn.LayerNorm) -> Tensor:
@@ -48,9 +67,9 @@ class GatedRMSNorm(nn.Module):
     def forward(self, y: Tensor, z: Tensor) -> Tensor:
         gated = y * F.silu(z)  # (..., D)
         if self.group_size == gated.shape[-1]:
-            return F.rms_norm(gated, (gated.shape[-1],), self.weight, self.eps)
+            return functional_rms_norm(gated, (gated.shape[-1],), self.weight, self.eps)
         grouped = gated.unflatten(-1, (-1, self.group_size))  # (..., G, D/G)
-        normed = F.rms_norm(grouped, (self.group_size,), None, self.eps)
+        normed = functional_rms_norm(grouped, (self.group_size,), None, self.eps)
         return normed.flatten(-2) * self.weight  # (..., D)
 
 
