@@ -13,7 +13,10 @@ For every registered backbone at three sizes (hidden 128 / 2 layers, hidden 256 
   of ``forward`` and of ``step``), ``onnx`` (both exported, run by onnxruntime);
 * the weight-streaming floor, in each runtime: one matrix-vector product per weight matrix
   and nothing else, the least a batch-1 step costs there without changing the model's
-  arithmetic; ``window / floor`` is the highest window/step ratio that runtime could reach.
+  arithmetic; ``window / floor`` is the highest window/step ratio that runtime could reach;
+  ``step / floor`` is the step as a multiple of it (goal: 1.5x in onnxruntime). In
+  onnxruntime also the floor with one elementwise pass over the carried state added
+  (``+state``): a step cannot do less than read and rewrite its state once.
 
 On CUDA with mamba-ssm installed it also times mamba-ssm's kernels against the pure
 PyTorch scan at T=256. Prints a table and writes JSON.
@@ -190,6 +193,33 @@ class WeightStream(nn.Module):
         return tuple(F.linear(v, w) for v, w in zip(vectors, self.matrices))
 
 
+class WeightsAndState(nn.Module):
+    """:class:`WeightStream` plus one elementwise pass over every state tensor (each read
+    once and written once, as a step that carries it must at least do): the floor of a
+    step whose state is large beside its weights (Mamba-2's is 128 KB per layer at 256x2)."""
+
+    def __init__(self, model: Backbone) -> None:
+        super().__init__()
+        self.stream = WeightStream(model)
+
+    def forward(self, *args: Tensor) -> tuple[Tensor, ...]:
+        count = len(self.stream.matrices)
+        vectors, states = args[:count], args[count:]
+        passes = tuple(torch.logical_not(s) if s.dtype == torch.bool else torch.neg(s) for s in states)
+        return (*self.stream(*vectors), *passes)
+
+
+def state_floor_call(model: Backbone, state: dict, workdir: Path) -> Callable[[], object]:
+    """The :class:`WeightsAndState` graph in onnxruntime, as a zero-argument callable."""
+    graph = WeightsAndState(model)
+    vectors = graph.stream.example_inputs(torch.device("cpu"))
+    names = [f"v{i}" for i in range(len(vectors))] + [f"s_{key}" for key in state]
+    args = (*vectors, *(v.cpu() for v in state.values()))
+    session = onnx_session(graph, args, names, workdir / "weights_state.onnx")
+    feed = {name: a.numpy() for name, a in zip(names, args)}
+    return lambda: session.run(None, feed)
+
+
 def onnx_session(module: nn.Module, args: tuple[Tensor, ...], input_names: list[str], path: Path):
     """Export ``module`` at ``args`` to ``path`` and open it in onnxruntime, one thread
     (with the translations of the native recurrent step's custom ops)."""
@@ -277,16 +307,19 @@ def latencies(
         for _ in range(settings.window):  # a realistic, filled state
             _, state = model.step(frame, state)
         window, step, floor = runtime_calls(runtime, model, window_x, frame, state, workdir)
+        state_floor = state_floor_call(model, state, workdir) if runtime == "onnx" else None
         window(), step(), floor()  # compile / warm up outside the timed repetitions
         window_iters = 3 if settings.quick else 10
         step_iters = 50 if settings.quick else 200
-        window_s, step_s, floor_s, window_cpu, step_cpu = [], [], [], [], []
+        window_s, step_s, floor_s, window_cpu, step_cpu, state_s = [], [], [], [], [], []
         for _ in range(settings.latency_reps):
             window_s.append(best_time(window, window_iters, 1, device))
             window_cpu.append(cpu_time(window, window_iters))
             step_s.append(best_time(step, step_iters, 1, device))
             step_cpu.append(cpu_time(step, step_iters))
             floor_s.append(best_time(floor, step_iters, 1, device))
+            if state_floor is not None:
+                state_s.append(best_time(state_floor, step_iters, 1, device))
     result = {
         "runtime": runtime,
         "window_ms": min(window_s) * 1e3,
@@ -296,6 +329,9 @@ def latencies(
         "window_over_floor": min(window_s) / min(floor_s),
         "step_over_floor": min(step_s) / min(floor_s),
     }
+    if state_s:  # onnxruntime: the floor with one pass over the state added
+        result["weights_state_floor_ms"] = min(state_s) * 1e3
+        result["step_over_weights_state_floor"] = min(step_s) / min(state_s)
     if device.type == "cpu":  # CPU time of this thread: what the work costs when not preempted
         result.update(
             {
@@ -392,11 +428,12 @@ def _version(package: str) -> str | None:
 def print_table(rows: list[dict]) -> None:
     """One line per backbone, size and runtime. ``floor``: the weight-streaming floor;
     ``win/floor``: the highest win/step any runtime could reach on this machine;
-    ``step/floor``: the step as a multiple of that floor (goal: at most 1.5x)."""
+    ``step/floor``: the step as a multiple of that floor (goal: at most 1.5x);
+    ``+state``: the floor with one pass over the state added, and the step over it."""
     header = (
         f"{'backbone':<10} {'size':<10} {'runtime':<8} {'params':>10} {'train fr/s':>11} "
         f"{'window ms':>10} {'step ms':>8} {'win/step':>9} {'(cpu time)':>10} "
-        f"{'floor ms':>9} {'win/floor':>9} {'step/floor':>10}"
+        f"{'floor ms':>9} {'win/floor':>9} {'step/floor':>10} {'+state ms':>9} {'step/it':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -406,7 +443,9 @@ def print_table(rows: list[dict]) -> None:
             f"{r['backbone']:<10} {r['size']:<10} {r['runtime']:<8} {r['params']:>10,} "
             f"{r['train_frames_per_s']:>11,.0f} {r['window_ms']:>10.2f} {r['step_ms']:>8.3f} "
             f"{r['window_over_step']:>8.1f}x {r.get('window_over_step_cpu', float('nan')):>9.1f}x "
-            f"{r['weights_floor_ms']:>9.3f} {r['window_over_floor']:>8.1f}x {r['step_over_floor']:>9.2f}x{flag}"
+            f"{r['weights_floor_ms']:>9.3f} {r['window_over_floor']:>8.1f}x {r['step_over_floor']:>9.2f}x "
+            f"{r.get('weights_state_floor_ms', float('nan')):>9.3f} "
+            f"{r.get('step_over_weights_state_floor', float('nan')):>7.2f}x{flag}"
             + ("  >1.5x floor" if r["step_over_floor"] > STEP_FLOOR_GOAL else "")
         )
 
