@@ -29,6 +29,19 @@ def best_of(fn: Callable[[], T], repeats: int = 1) -> tuple[float, T]:
     return best, result
 
 
+def interleaved_best(fns: dict[str, Callable[[], T]], repeats: int = 1) -> dict[str, tuple[float, T]]:
+    """:func:`best_of` for several steps taking turns (a, b, a, b, ...): a slow stretch
+    of a shared machine falls on all of them alike, so their ratios hold. Returns, per
+    key, the fastest wall time in seconds and the last result."""
+    best = {key: (float("inf"), None) for key in fns}
+    for _ in range(repeats):
+        for key, fn in fns.items():
+            start = time.perf_counter()
+            result = fn()
+            best[key] = (min(best[key][0], time.perf_counter() - start), result)
+    return best
+
+
 def machine(**extra) -> dict:
     """The machine a result was measured on, plus any ``extra`` fields."""
     return {

@@ -1,13 +1,14 @@
 """Ingest throughput on a replay corpus, all measured in one run, as ratios to peppi-py.
 
-    python benchmarks/ingest.py [--replays ../shared/replays/games] [--repeats 3]
+    python benchmarks/ingest.py [--replays ../shared/replays/games] [--repeats 5]
 
 (a) peppi-py's parse (``peppi_py.read_slippi``), (b) py-slippi's parse with every frame's
 pre/post data decoded, (c) ``workbench ingest`` end to end into a fresh store in one
 process (hash, parse, validate, quality flags, Parquet write, manifest), (d) loading the
 whole store back into numpy arrays (one thread per core; ``d1``: one thread). Frames are the finalized frames of the files each
-step read. Each step is timed ``--repeats`` times and the fastest run is kept (the
-machine is shared; the minimum is the least disturbed measurement).
+step read. Each step is timed ``--repeats`` times, (a) and (c) taking turns, and the
+fastest run is kept (the machine is shared; the minimum is the least disturbed
+measurement, and taking turns puts a slow stretch on both sides of a ratio).
 
 Also: (c) with ``--workers 2`` (scaling; near-linear needs two free cores) and how many
 cores each keeps busy (CPU seconds of the process and its workers over wall seconds: one
@@ -27,7 +28,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common import DEFAULT_REPLAYS, RESULTS, best_of, machine, write_json
+from common import DEFAULT_REPLAYS, RESULTS, best_of, interleaved_best, machine, write_json
 
 
 def bench_peppi(files: list[Path]) -> int:
@@ -152,7 +153,7 @@ def bench_load(root: Path, threads: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--replays", default=str(DEFAULT_REPLAYS))
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=str(RESULTS / "ingest.json"))
     parser.add_argument("--skip-pyslippi", action="store_true", help="(b) takes ~30x longer")
     args = parser.parse_args()
@@ -162,22 +163,32 @@ def main() -> None:
     files = find_replays([args.replays])
     store_root = Path(tempfile.mkdtemp(prefix="bench-store-"))
     rows = {}
-    t, frames = best_of(lambda: bench_peppi(files), args.repeats)
-    rows["a_peppi_parse"] = (t, frames)
+    # (a), (c) and (c2) take turns, so the host's slow stretches fall on all three alike
+    timed = interleaved_best(
+        {
+            "a_peppi_parse": lambda: bench_peppi(files),
+            "c_workbench_ingest": lambda: bench_ingest(files, store_root),
+            "c2_ingest_2_workers": lambda: bench_ingest(files, store_root, workers=2),
+        },
+        args.repeats,
+    )
+    rows["a_peppi_parse"] = timed["a_peppi_parse"]
     if not args.skip_pyslippi:
         t, frames = best_of(lambda: bench_pyslippi(files), 1)
         rows["b_pyslippi_parse"] = (t, frames)
-    t, (frames, result) = best_of(lambda: bench_ingest(files, store_root), args.repeats)
+    t, (frames, result) = timed["c_workbench_ingest"]
     rows["c_workbench_ingest"] = (t, frames)
-    t, (frames, _) = best_of(lambda: bench_ingest(files, store_root, workers=2), args.repeats)
+    t, (frames, _) = timed["c2_ingest_2_workers"]
     rows["c2_ingest_2_workers"] = (t, frames)
     busy = {workers: cores_busy(lambda: bench_ingest(files, store_root, workers)) for workers in (1, 2)}
     # Same measurement restricted to the files ingest reads with peppi-py (the rest go
     # through py-slippi at ~1/80 of peppi's speed): the overhead of the workbench itself.
     peppi_files = [Path(r["path"]) for r in result.rows if r.get("parser") == "peppi"]
-    t, frames = best_of(lambda: bench_peppi(peppi_files), args.repeats)
-    rows["a_peppi_parse_same_files"] = (t, frames)
-    t, (frames, _) = best_of(lambda: bench_ingest(peppi_files, store_root), args.repeats)
+    same = interleaved_best(
+        {"a": lambda: bench_peppi(peppi_files), "c": lambda: bench_ingest(peppi_files, store_root)}, args.repeats
+    )
+    rows["a_peppi_parse_same_files"] = same["a"]
+    t, (frames, _) = same["c"]
     rows["c_ingest_peppi_files"] = (t, frames)
     bench_ingest(files, store_root)  # (d) loads the whole corpus
     threads = os.cpu_count() or 1
