@@ -175,9 +175,13 @@ class WindowGraph(nn.Module):
 class WeightStream(nn.Module):
     """One matrix-vector product per weight matrix of ``model`` (every parameter with 2+
     dims, as (out, in)) and nothing else: streaming each weight once, the least a batch-1
-    step can cost without changing the model's arithmetic. Timed in each runtime."""
+    step can cost without changing the model's arithmetic. Timed in each runtime.
 
-    def __init__(self, model: Backbone) -> None:
+    Arguments past the vectors are state tensors, each given one elementwise pass (read
+    once, written once, as a step that carries it must at least do): the floor of a step
+    whose state is large beside its weights (Mamba-2's is 128 KB per layer at 256x2)."""
+
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.weights = nn.ParameterList(
             nn.Parameter(p.detach().reshape(p.shape[0], -1), requires_grad=False)
@@ -189,85 +193,59 @@ class WeightStream(nn.Module):
     def example_inputs(self, device: torch.device) -> tuple[Tensor, ...]:
         return tuple(torch.randn(1, w.shape[1], device=device) for w in self.matrices)
 
-    def forward(self, *vectors: Tensor) -> tuple[Tensor, ...]:
-        return tuple(F.linear(v, w) for v, w in zip(vectors, self.matrices))
-
-
-class WeightsAndState(nn.Module):
-    """:class:`WeightStream` plus one elementwise pass over every state tensor (each read
-    once and written once, as a step that carries it must at least do): the floor of a
-    step whose state is large beside its weights (Mamba-2's is 128 KB per layer at 256x2)."""
-
-    def __init__(self, model: Backbone) -> None:
-        super().__init__()
-        self.stream = WeightStream(model)
-
     def forward(self, *args: Tensor) -> tuple[Tensor, ...]:
-        count = len(self.stream.matrices)
-        vectors, states = args[:count], args[count:]
+        vectors, states = args[: len(self.matrices)], args[len(self.matrices) :]
         passes = tuple(torch.logical_not(s) if s.dtype == torch.bool else torch.neg(s) for s in states)
-        return (*self.stream(*vectors), *passes)
+        return (*(F.linear(v, w) for v, w in zip(vectors, self.matrices)), *passes)
 
 
-def state_floor_call(model: Backbone, state: dict, workdir: Path) -> Callable[[], object]:
-    """The :class:`WeightsAndState` graph in onnxruntime, as a zero-argument callable."""
-    graph = WeightsAndState(model)
-    vectors = graph.stream.example_inputs(torch.device("cpu"))
-    names = [f"v{i}" for i in range(len(vectors))] + [f"s_{key}" for key in state]
-    args = (*vectors, *(v.cpu() for v in state.values()))
-    session = onnx_session(graph, args, names, workdir / "weights_state.onnx")
+def onnx_session(module: nn.Module, args: tuple[Tensor, ...], input_names: list[str], path: Path):
+    """Export ``module`` at ``args`` to ``path`` as ``workbench export`` does
+    (:func:`~workbench.deploy.export.export_module`) and open it in onnxruntime, one thread."""
+    from workbench.deploy.export import export_module
+    from workbench.deploy.runtime import import_ort, session_options
+
+    export_module(module, args, path, input_names)
+    return import_ort().InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
+
+
+def onnx_floor_call(model: nn.Module, workdir: Path, state: dict | None = None) -> Callable[[], object]:
+    """``model``'s :class:`WeightStream` in onnxruntime as a zero-argument callable; with
+    ``state``, one pass over each of its tensors as well (the ``+state`` floor)."""
+    stream = WeightStream(model)
+    states = [v.cpu() for v in (state or {}).values()]
+    args = (*stream.example_inputs(torch.device("cpu")), *states)
+    names = [f"v{i}" for i in range(len(args) - len(states))] + [f"s{i}" for i in range(len(states))]
+    session = onnx_session(stream, args, names, workdir / f"floor{len(states)}.onnx")
     feed = {name: a.numpy() for name, a in zip(names, args)}
     return lambda: session.run(None, feed)
 
 
-def onnx_session(module: nn.Module, args: tuple[Tensor, ...], input_names: list[str], path: Path):
-    """Export ``module`` at ``args`` to ``path`` and open it in onnxruntime, one thread
-    (with the translations of the native recurrent step's custom ops)."""
-    from workbench.deploy.export import quiet_exporter
-    import onnx
-
-    from workbench.deploy.native import drop_unused_outputs, translations
-    from workbench.deploy.runtime import import_ort, session_options
-
-    with quiet_exporter(), torch.no_grad():
-        torch.onnx.export(
-            module,
-            args,
-            str(path),
-            dynamo=True,
-            input_names=input_names,
-            external_data=False,
-            verbose=False,
-            custom_translation_table=translations(),
-        )
-    model = onnx.load(str(path))
-    if drop_unused_outputs(model):
-        onnx.save(model, str(path))
-    return import_ort().InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
-
-
-def onnx_calls(model: Backbone, window_x: Tensor, frame: Tensor, state: dict, workdir: Path, native: bool = True):
-    """Export window, step and the weight stream to ONNX, open each in onnxruntime, and
-    return (window, step, floor) callables; ``step`` feeds its state outputs back in. The
-    step is the one ``workbench export`` ships (``native=False``: a GRU/LSTM's decomposed
-    cell)."""
+def onnx_step_call(model: Backbone, frame: Tensor, state: dict, workdir: Path, native: bool = True):
+    """The backbone's step in onnxruntime as a zero-argument callable that feeds its state
+    outputs back in: the step ``workbench export`` ships (``native=False``: a GRU/LSTM's
+    decomposed cell)."""
     keys = list(state)
-    window_session = onnx_session(WindowGraph(model), (window_x,), ["x"], workdir / "window.onnx")
-    step_graph = StepGraph(model, keys, native)
-    step_session = onnx_session(step_graph, (frame, *state.values()), ["x", *keys], workdir / "step.onnx")
-    stream = WeightStream(model)
-    vectors = stream.example_inputs(frame.device)
-    names = [f"v{i}" for i in range(len(vectors))]
-    floor_session = onnx_session(stream, vectors, names, workdir / "floor.onnx")
-    window_feed, frame_np = {"x": window_x.cpu().numpy()}, frame.cpu().numpy()
-    floor_feed = {name: v.cpu().numpy() for name, v in zip(names, vectors)}
+    session = onnx_session(
+        StepGraph(model, keys, native), (frame, *state.values()), ["x", *keys], workdir / "step.onnx"
+    )
+    frame_np = frame.cpu().numpy()
     carried = {"feed": {"x": frame_np, **{k: v.cpu().numpy() for k, v in state.items()}}}
 
     def step() -> None:
-        outputs = step_session.run(None, carried["feed"])
+        outputs = session.run(None, carried["feed"])
         carried["feed"] = {"x": frame_np, **dict(zip(keys, outputs[1:]))}
 
-    return (lambda: window_session.run(None, window_feed)), step, (lambda: floor_session.run(None, floor_feed))
+    return step
+
+
+def onnx_calls(model: Backbone, window_x: Tensor, frame: Tensor, state: dict, workdir: Path):
+    """Export window, step and the weight stream to ONNX, open each in onnxruntime, and
+    return (window, step, floor) callables (see :func:`onnx_step_call`)."""
+    window_session = onnx_session(WindowGraph(model), (window_x,), ["x"], workdir / "window.onnx")
+    window_feed = {"x": window_x.cpu().numpy()}
+    step = onnx_step_call(model, frame, state, workdir)
+    return (lambda: window_session.run(None, window_feed)), step, onnx_floor_call(model, workdir)
 
 
 def runtime_calls(runtime: str, model: Backbone, window_x: Tensor, frame: Tensor, state: dict, workdir: Path):
@@ -307,7 +285,7 @@ def latencies(
         for _ in range(settings.window):  # a realistic, filled state
             _, state = model.step(frame, state)
         window, step, floor = runtime_calls(runtime, model, window_x, frame, state, workdir)
-        state_floor = state_floor_call(model, state, workdir) if runtime == "onnx" else None
+        state_floor = onnx_floor_call(model, workdir, state) if runtime == "onnx" else None
         window(), step(), floor()  # compile / warm up outside the timed repetitions
         window_iters = 3 if settings.quick else 10
         step_iters = 50 if settings.quick else 200

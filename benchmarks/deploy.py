@@ -199,7 +199,7 @@ def step_over_floor(policy, work: Path) -> dict:
     it, beside that runtime's weight-streaming floor (both timed best-of-7 over 200 calls,
     one thread); for the GRU and LSTM also the decomposed cell (``cells_*``: the step
     before it became onnxruntime's own recurrent operator)."""
-    from backbones import best_time, onnx_calls
+    from backbones import best_time, onnx_floor_call, onnx_step_call
 
     from workbench.deploy.native import native_step
 
@@ -208,20 +208,22 @@ def step_over_floor(policy, work: Path) -> dict:
     state = backbone.initial_state(1)
     device = torch.device("cpu")
     forms = (True, False) if native_step(backbone) is not None else (True,)
-    timed = {}
-    with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
-        window_x = torch.randn(1, 8, frame.shape[1])
-        for native in forms:
-            folder = Path(tmp) / str(native)
-            folder.mkdir()
-            _, step, floor = onnx_calls(backbone, window_x, frame, state, folder, native=native)
-            step(), floor()
-            timed[native] = best_time(step, 200, 7, device), best_time(floor, 200, 7, device)
-    step_s, floor_s = timed[True][0], min(f for _, f in timed.values())
+    with torch.no_grad():
+        floor = onnx_floor_call(backbone, work)
+        steps = {}
+        for native in forms:  # each form in its own folder: both write step.onnx
+            folder = work / ("step-native" if native else "step-cells")
+            folder.mkdir(exist_ok=True)
+            steps[native] = onnx_step_call(backbone, frame, state, folder, native)
+        for call in (floor, *steps.values()):  # warm up outside the timed repetitions
+            call()
+        timed = {native: best_time(step, 200, 7, device) for native, step in steps.items()}
+        floor_s = best_time(floor, 200, 7, device)
+    step_s = timed[True]
     matrices = sum(1 for p in backbone.parameters() if p.dim() >= 2)
     cells = {}
     if False in timed:
-        cells = {"cells_step_ms": timed[False][0] * 1e3, "cells_over_floor": timed[False][0] / floor_s}
+        cells = {"cells_step_ms": timed[False] * 1e3, "cells_over_floor": timed[False] / floor_s}
     return {
         "step_ms": step_s * 1e3,
         "floor_ms": floor_s * 1e3,
@@ -251,17 +253,15 @@ def frame_floor(policy, work: Path) -> dict:
     matrix-vector product per matrix of :func:`frame_matrices` and nothing else, timed in
     onnxruntime (``WeightStream``, one graph) and as bare numpy/MKL ``dot`` calls (the
     hardware's streaming rate, no runtime), best-of-7 over 200 frames, one thread."""
-    from backbones import WeightStream, best_time, onnx_session
+    from backbones import best_time, onnx_floor_call
     from torch import nn
 
     matrices = frame_matrices(policy)
-    stream = WeightStream(nn.ParameterList(nn.Parameter(w, requires_grad=False) for w in matrices))
-    vectors = stream.example_inputs(torch.device("cpu"))
-    names = [f"v{i}" for i in range(len(vectors))]
-    session = onnx_session(stream, vectors, names, work / "frame_floor.onnx")
-    feed = {n: v.numpy() for n, v in zip(names, vectors)}
+    folder = work / "frame-floor"  # apart from step_over_floor's floor0.onnx
+    folder.mkdir(exist_ok=True)
+    onnxruntime = onnx_floor_call(nn.ParameterList(nn.Parameter(w, requires_grad=False) for w in matrices), folder)
     arrays = [w.reshape(w.shape[0], -1).numpy() for w in matrices]
-    inputs = [v.numpy()[0] for v in vectors]
+    inputs = [np.random.default_rng(0).standard_normal(a.shape[1]).astype(np.float32) for a in arrays]
     outs = [np.empty(a.shape[0], np.float32) for a in arrays]
 
     def bare() -> None:
@@ -272,7 +272,7 @@ def frame_floor(policy, work: Path) -> dict:
     return {
         "matrices": len(matrices),
         "megabytes": sum(a.nbytes for a in arrays) / 1e6,
-        "onnxruntime_ms": best_time(lambda: session.run(None, feed), 200, 7, cpu) * 1e3,
+        "onnxruntime_ms": best_time(onnxruntime, 200, 7, cpu) * 1e3,
         "numpy_ms": best_time(bare, 200, 7, cpu) * 1e3,
     }
 

@@ -22,6 +22,7 @@ from workbench.models.backbones import (
     config_from_dict,
 )
 from workbench.models.backbones import mamba as mamba_module
+from workbench.models.backbones.layers import ExportForms, onnx_export_forms
 from workbench.models.backbones.mamba import MambaBackbone, MambaMixer
 from workbench.models.backbones.mamba2 import Mamba2Mixer
 from workbench.models.backbones.dplr_ops import dplr_chunked, dplr_sequential, fla_available, unit_lower_inverse
@@ -190,7 +191,7 @@ def test_step_exports_as_a_static_graph(name):
 
 
 @pytest.mark.parametrize("name", ["mamba", "mamba2", "jamba", "zamba", "gla"])
-def test_the_onnx_export_forms_compute_the_eager_step(name, monkeypatch):
+def test_the_onnx_export_forms_compute_the_eager_step(name):
     """What a step runs while exporting to ONNX (the RMS norm onnxruntime fuses, MatMul
     outer products and SSD read-out) gives the eager step's numbers."""
     model = make(name)
@@ -198,8 +199,10 @@ def test_the_onnx_export_forms_compute_the_eager_step(name, monkeypatch):
         _, state = model(torch.randn(BATCH, SEQ_LEN, INPUT_DIM))  # a non-trivial state
         x = torch.randn(BATCH, INPUT_DIM)
         want_y, want = model.step(x, state)
-        monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
-        got_y, got = model.step(x, state)
+        with onnx_export_forms():
+            assert ExportForms.onnx
+            got_y, got = model.step(x, state)
+        assert not ExportForms.onnx
     torch.testing.assert_close(got_y, want_y, **TOLERANCE[torch.float32])
     for key in want:
         torch.testing.assert_close(got[key], want[key], **TOLERANCE[torch.float32], msg=key)

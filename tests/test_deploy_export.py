@@ -13,6 +13,7 @@ from workbench.deploy.rollout import compare, load_games, rollout_onnx, rollout_
 from workbench.embed import EmbedConfig
 from workbench.models import Policy
 from workbench.models.backbones import BACKBONES
+from workbench.models.backbones.layers import GatedRMSNorm
 from workbench.models.policy import PolicyConfig
 
 onnx = pytest.importorskip("onnx")
@@ -169,9 +170,7 @@ def test_rms_norms_run_as_one_fused_node(name, exported, tmp_path):
     from workbench.deploy.runtime import import_ort, session_options
 
     policy, path = exported(name)
-    norms = sum(
-        isinstance(m, torch.nn.RMSNorm) or type(m).__name__ == "GatedRMSNorm" for m in policy.backbone.modules()
-    )
+    norms = sum(isinstance(m, (torch.nn.RMSNorm, GatedRMSNorm)) for m in policy.backbone.modules())
     options = session_options(1)
     options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
     import_ort().InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

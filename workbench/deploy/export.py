@@ -33,6 +33,7 @@ from workbench.deploy.sidecar import (
     tensor_descriptions,
     warm_start_path,
 )
+from workbench.models.backbones.layers import onnx_export_forms
 from workbench.models.policy import Policy
 
 # ops that would mean the step iterates over something (time, the window) inside the graph
@@ -57,32 +58,48 @@ def export_graph(
     leaves out the distributions (a bot graph, fewer nodes; see :class:`StepGraph`);
     ``native``: a GRU/LSTM step as one ONNX ``GRU``/``LSTM`` node per layer (fused graphs
     only; ``native=False`` keeps the decomposed cell, which the quantizers need)."""
-    onnx = import_onnx()
+    import_onnx()  # a missing package is an install hint, not an export failure
     graph = StepGraph(policy, temperature, fused, probs, native)
-    table = translations() if graph.native is not None else None
+    try:
+        model = export_module(graph, graph.example_inputs(), out, graph.input_names, graph.output_names)
+    except Exception as err:  # the exporter's errors are long; keep the first line
+        raise ExportError(
+            f"torch.onnx.export failed for backbone {policy.config.backbone.name}: {str(err).splitlines()[0]}"
+        ) from None
+    check_graph(model, graph.input_names, graph.output_names)
+    return model
+
+
+def export_module(
+    module: torch.nn.Module,
+    args: tuple[torch.Tensor, ...],
+    out: str | Path,
+    input_names: list[str],
+    output_names: list[str] | None = None,
+):
+    """``torch.onnx.export(dynamo=True)`` of ``module`` at ``args`` to ``out``, the one way
+    the project exports: quietly, without autograd, steps in their onnxruntime forms
+    (:func:`~workbench.models.backbones.layers.onnx_export_forms`), the native GRU/LSTM
+    custom ops translated (:mod:`workbench.deploy.native`) and their unread outputs left
+    out. Returns the written ``onnx.ModelProto``."""
+    onnx = import_onnx()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with quiet_exporter(), torch.no_grad():
-        try:
-            torch.onnx.export(
-                graph,
-                graph.example_inputs(),
-                str(out),
-                dynamo=True,
-                input_names=graph.input_names,
-                output_names=graph.output_names,
-                external_data=False,
-                verbose=False,
-                custom_translation_table=table,
-            )
-        except Exception as err:  # the exporter's errors are long; keep the first line
-            raise ExportError(
-                f"torch.onnx.export failed for backbone {policy.config.backbone.name}: {str(err).splitlines()[0]}"
-            ) from None
+    with quiet_exporter(), torch.no_grad(), onnx_export_forms():
+        torch.onnx.export(
+            module,
+            args,
+            str(out),
+            dynamo=True,
+            input_names=input_names,
+            output_names=output_names,
+            external_data=False,
+            verbose=False,
+            custom_translation_table=translations(),
+        )
     model = onnx.load(str(out))
     if drop_unused_outputs(model):
         onnx.save(model, str(out))
-    check_graph(model, graph.input_names, graph.output_names)
     return model
 
 

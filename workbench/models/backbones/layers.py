@@ -3,11 +3,34 @@ the causal depthwise convolution (with its streaming state) used by the Mamba mi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .registry import BackboneConfigError
+
+
+class ExportForms:
+    """Whether steps take the forms written for onnxruntime (a fused RMS norm, MatMul
+    outer products): set by :func:`onnx_export_forms` around the project's ONNX export
+    (``workbench.deploy.export.export_module``). A class attribute, not
+    ``torch.onnx.is_in_onnx_export()``: that costs 1.6 us per call, several times per
+    eager step."""
+
+    onnx = False
+
+
+@contextmanager
+def onnx_export_forms() -> Iterator[None]:
+    """Within the block, steps trace in their onnxruntime forms (see :class:`ExportForms`)."""
+    before, ExportForms.onnx = ExportForms.onnx, True
+    try:
+        yield
+    finally:
+        ExportForms.onnx = before
 
 
 class RMSNorm(nn.RMSNorm):
@@ -26,11 +49,11 @@ def rms_norm(x: Tensor, norm: nn.RMSNorm) -> Tensor:
 
 
 def functional_rms_norm(x: Tensor, shape, weight: Tensor | None, eps: float | None) -> Tensor:
-    """``F.rms_norm`` over the last dim; while exporting to ONNX, written as
+    """``F.rms_norm`` over the last dim; in :func:`onnx_export_forms`, written as
     ``x / sqrt(mean(x^2) + eps) * weight``: the pattern onnxruntime fuses into one
     ``SimplifiedLayerNormalization`` node (``F.rms_norm`` exports as seven nodes, with a
     ``Reciprocal`` that onnxruntime's fusion does not match)."""
-    if not torch.onnx.is_in_onnx_export():
+    if not ExportForms.onnx:
         return F.rms_norm(x, shape, weight, eps)
     if len(shape) != 1:
         raise ValueError(f"an exported RMS norm normalises the last dim only, got shape {tuple(shape)}")
