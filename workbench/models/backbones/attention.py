@@ -112,20 +112,27 @@ class SlidingWindowAttention(nn.Module):
         # Tables per (device, dtype), computed in float64 like forward's so both agree.
         self._slot_tables: dict[tuple, tuple[Tensor, Tensor]] = {}
 
-    def slot_cos_sin(self, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-        """RoPE tables for the W cache slots, each (W, head_dim), for ``step``:
-        cos, and sin with the first half negated so that rotate_half(k) * sin equals
-        roll(k, head_dim/2) * signed_sin (one op instead of three). Both are
-        pre-multiplied by the 1/sqrt(head_dim) score scale."""
-        key = (device, dtype)
+    def slot_cos_sin(self, device: torch.device, dtype: torch.dtype, tokens: int = 0) -> tuple[Tensor, Tensor]:
+        """RoPE tables for ``step``, each (slots, head_dim): cos, and sin with the first
+        half negated so that rotate_half(k) * sin equals roll(k, head_dim/2) * signed_sin
+        (one op instead of three). ``tokens=0``: the W cache slots, slot j at relative
+        position j-(W-1), pre-multiplied by the 1/sqrt(head_dim) score scale; ``tokens=T``
+        (a T-token step): the W+T keys of cache and new tokens, key j at j-(W+T-1), scaled
+        likewise, then the T queries' tables, query i at i-(T-1), unscaled."""
+        key = (device, dtype, tokens)
         if key not in self._slot_tables:
-            positions = torch.arange(self.window, device=device) - (self.window - 1)
-            cos, sin = rope_cos_sin(positions, self.head_dim, self.rope_base, torch.float64)
-            half = self.head_dim // 2
-            signed_sin = torch.cat([-sin[:, :half], sin[:, half:]], dim=-1)
-            scale = self.head_dim**-0.5
-            self._slot_tables[key] = ((cos * scale).to(dtype), (signed_sin * scale).to(dtype))
+            keys = self.window + tokens
+            tables = self._signed_rope(torch.arange(keys, device=device) - (keys - 1), self.head_dim**-0.5)
+            if tokens:
+                tables += self._signed_rope(torch.arange(tokens, device=device) - (tokens - 1), 1.0)
+            self._slot_tables[key] = tuple(t.to(dtype) for t in tables)
         return self._slot_tables[key]
+
+    def _signed_rope(self, positions: Tensor, scale: float) -> tuple[Tensor, Tensor]:
+        """(cos, signed sin) at ``positions`` in float64, times ``scale`` (see ``slot_cos_sin``)."""
+        cos, sin = rope_cos_sin(positions, self.head_dim, self.rope_base, torch.float64)
+        half = self.head_dim // 2
+        return cos * scale, torch.cat([-sin[:, :half], sin[:, half:]], dim=-1) * scale
 
     def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """x (B, T, H) -> q, k, v each (B, heads, T, hd). Self-attention: all from x."""
@@ -188,9 +195,12 @@ class SlidingWindowAttention(nn.Module):
     def step(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, mask_bias: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """x (B, H); caches (B, heads, W, hd); mask_bias (B, 1, 1, W), 0 for valid slots
         and -inf for empty ones, *after* adding this frame (see ``step_mask_bias``).
+        With x (B, T, H), T new tokens at once: see :meth:`step_tokens`.
 
         Returns out (B, H) and the shifted caches (oldest slot dropped, this frame last).
         """
+        if x.dim() == 3:
+            return self.step_tokens(x, k_cache, v_cache, mask_bias)
         batch, dim = x.shape[0], self.num_heads * self.head_dim
         q, k, v = self.project_step(x)  # each (B, h, 1, hd)
         k_cache = torch.cat([k_cache[:, :, 1:], k], dim=2)  # (B, h, W, hd)
@@ -201,6 +211,25 @@ class SlidingWindowAttention(nn.Module):
         probs = torch.softmax(q @ k_rot.transpose(-1, -2) + mask_bias, dim=-1)  # (B, h, 1, W)
         out = (probs @ v_cache).reshape(batch, dim)  # (B, H)
         return linear(out, self.out_proj), k_cache, v_cache
+
+    def step_tokens(
+        self, x: Tensor, k_cache: Tensor, v_cache: Tensor, mask_bias: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """T new tokens through the cache at once (``forward`` over them, in fewer ops):
+        x (B, T, H); caches (B, heads, W, hd); mask_bias (B, 1, T, W+T) over the W cached
+        keys then the T new ones (see ``tokens_mask_bias``). Each weight is read once for
+        the T tokens. Returns out (B, T, H) and the caches' last W keys and values."""
+        batch, tokens, _ = x.shape
+        dim = self.num_heads * self.head_dim
+        q, k, v = self.project(x)  # each (B, h, T, hd)
+        keys, values = torch.cat([k_cache, k], dim=2), torch.cat([v_cache, v], dim=2)  # (B, h, W+T, hd)
+        k_cos, k_sin, q_cos, q_sin = self.slot_cos_sin(x.device, x.dtype, tokens)
+        shift = self.head_dim // 2
+        k_rot = torch.addcmul(keys * k_cos, keys.roll(shift, dims=-1), k_sin)  # scaled by 1/sqrt(hd)
+        q_rot = torch.addcmul(q * q_cos, q.roll(shift, dims=-1), q_sin)
+        probs = torch.softmax(q_rot @ k_rot.transpose(-1, -2) + mask_bias, dim=-1)  # (B, h, T, W+T)
+        out = (probs @ values).transpose(1, 2).reshape(batch, tokens, dim)  # (B, T, H)
+        return linear(out, self.out_proj), keys[:, :, tokens:], values[:, :, tokens:]
 
 
 class OpponentCrossAttention(SlidingWindowAttention):
@@ -240,6 +269,17 @@ def step_mask_bias(valid: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     valid = torch.cat([valid[:, 1:], torch.ones_like(valid[:, :1])], dim=1)
     bias = torch.zeros(valid.shape, dtype=dtype, device=valid.device).masked_fill(~valid, -torch.inf)
     return valid, bias[:, None, None, :]
+
+
+def tokens_mask_bias(valid: Tensor, tokens: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """For a T-token step (``SlidingWindowAttention.step_tokens``): the W slots' validity
+    after the T new tokens, and the additive bias (B, 1, T, W+T) over cache and new keys:
+    query i sees key j when i < j <= W+i (its window, causal) and j holds a frame."""
+    batch, window = valid.shape
+    keys = torch.cat([valid, valid.new_ones(batch, tokens)], dim=1)  # (B, W+T)
+    seen = window_mask(tokens, window, window, valid.device)  # (T, W+T): i < j <= W+i
+    bias = torch.zeros((batch, 1, tokens, window + tokens), dtype=dtype, device=valid.device)
+    return keys[:, tokens:], bias.masked_fill(~(seen & keys[:, None, None, :]), -torch.inf)
 
 
 class TransformerBlock(nn.Module):

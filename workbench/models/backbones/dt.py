@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .attention import AttentionOptions, TransformerBlock, check_heads, next_valid
-from .layers import linear
+from .attention import AttentionOptions, TransformerBlock, check_heads, next_valid, tokens_mask_bias
+from .layers import layer_norm, linear
 from .registry import Backbone, BackboneConfig, InputColumns, State, register
 
 
@@ -116,7 +116,14 @@ class DecisionTransformer(Backbone):
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """x (B, D) -> y (B, H): the frame's tokens go through each cached layer together
-        (``forward`` over one frame), so a layer's weights are read once per frame, not
-        once per token (``benchmarks/backbones.py`` times the step against that floor)."""
-        y, new_state = self.forward(x.unsqueeze(1), state)
-        return y[:, 0], new_state
+        (``SlidingWindowAttention.step_tokens``: ``forward`` over one frame in fewer ops),
+        so a layer's weights are read once per frame, not once per token
+        (``benchmarks/backbones.py`` times the step against that floor)."""
+        h = self.embed_tokens(x)  # (B, tokens, H)
+        valid, mask_bias = tokens_mask_bias(state["valid"], self.tokens, x.dtype)
+        new_state = {"valid": valid}
+        for i, layer in enumerate(self.layers):
+            h, new_state[f"k_cache_{i}"], new_state[f"v_cache_{i}"] = layer.step(
+                h, state[f"k_cache_{i}"], state[f"v_cache_{i}"], mask_bias
+            )
+        return layer_norm(h[:, -1], self.norm_f), new_state
