@@ -450,7 +450,8 @@ def test_opponent_cross_attention_reads_the_opponent_through_keys_only():
         assert model.get_parameter(name).grad.abs().sum() > 0, name
     model.eval()
     with torch.no_grad():
-        cross = lambda inputs: model.cross(model._sides(inputs), None, None)[0]  # noqa: E731
+        rope = model.cross.rope_tables(torch.zeros(BATCH, dtype=torch.long), SEQ_LEN, x.dtype)
+        cross = lambda inputs: model.cross(model._sides(inputs), None, None, rope)[0]  # noqa: E731
         base = cross(x)
         moved = x.clone()
         moved[:, 2, 3:] += 1.0  # the opponent at frame 2
@@ -630,6 +631,25 @@ def test_attention_weights_are_exposed_over_window_offsets(name):
         # Offset index w = W-1 is the frame itself; frame t has only t frames before it.
         for t in range(WINDOW - 1):
             assert torch.all(w[:, :, t, : WINDOW - 1 - t] == 0)
+
+
+@pytest.mark.parametrize("name", ["attention", "dt", "jamba", "zamba"])
+def test_attention_depends_only_on_offsets_even_hours_in(name):
+    """RoPE turns queries and keys by their absolute position (the ``position`` state),
+    so only offsets matter: the same frames from a fresh state and from a fresh state ten
+    days of frames in (52 million) give the same features, streamed and in one call, in
+    float32. Also checks that the angles keep their precision that far in."""
+    model = make(name)
+    x = torch.randn(BATCH, SEQ_LEN, INPUT_DIM)
+    late = model.initial_state(BATCH)
+    late["position"] = late["position"] + 52_000_000
+    with torch.no_grad():
+        y, state = model(x, model.initial_state(BATCH))
+        y_late, state_late = model(x, late)
+        y_stream, _ = unroll(model, x, late)
+    assert torch.equal(state_late["position"], state["position"] + 52_000_000)
+    torch.testing.assert_close(y_late, y, **TOLERANCE[torch.float32])
+    torch.testing.assert_close(y_stream, y, **TOLERANCE[torch.float32])
 
 
 # ---------------------------------------------------------------- registry and configs

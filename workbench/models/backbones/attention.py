@@ -3,14 +3,16 @@
 Each frame attends to itself and the ``window - 1`` frames before it (per layer; the
 stack's receptive field is ``num_layers * (window - 1) + 1`` frames).
 
-Positions: rotary embeddings (RoPE) on *relative* positions. Only offsets matter to
-RoPE, so the streaming cache holds un-rotated keys and ``step`` rotates slot j by its
-fixed age (W-1-j) with a precomputed table: no absolute position counter, no precision
-loss after hours of frames, and the state shapes never change.
+Positions: rotary embeddings (RoPE). Queries and keys are turned by their absolute
+position, so a score depends only on the offset between query and key; the cache holds
+keys already turned, so a streaming step turns its one new query and key and no cached
+key. The angles come from the integer ``position`` counter in float64, exact for any
+game length (cast to the model's dtype after), and the state shapes never change.
 
 State keys: ``k_cache_{i}``, ``v_cache_{i}`` (B, heads, W, head_dim) per layer, the
-keys/values of the last W frames (oldest first), and ``valid`` (B, W) bool, which of
-those slots hold a real frame (False until W frames have been seen). With
+keys (turned) and values of the last W frames (oldest first); ``valid`` (B, W) bool,
+which of those slots hold a real frame (False until W frames have been seen);
+``position`` (B,) int64, the frames seen so far (the next frame's position). With
 ``opponent_attention`` also ``opp_k_cache``, ``opp_v_cache``: the opponent's keys and
 values for the cross-attention (queries: the player's own features) before the stack.
 
@@ -68,18 +70,11 @@ class AttentionConfig(AttentionOptions, BackboneConfig):
         check_heads(self.hidden_size, self.num_heads)
 
 
-def rotate_half(x: Tensor) -> Tensor:
-    """(..., 2k) -> (..., 2k): (x1, x2) -> (-x2, x1), the 90-degree turn used by RoPE."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat([-x2, x1], dim=-1)
-
-
-def rope_cos_sin(positions: Tensor, head_dim: int, base: float, dtype: torch.dtype):
-    """positions (S,) -> cos, sin each (S, head_dim), computed in float64 then cast."""
-    inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64, device=positions.device) / head_dim)
-    angles = positions.to(torch.float64)[:, None] * inv_freq  # (S, head_dim/2)
-    angles = torch.cat([angles, angles], dim=-1)  # (S, head_dim)
-    return angles.cos().to(dtype), angles.sin().to(dtype)
+def rotate(x: Tensor, cos: Tensor, signed_sin: Tensor) -> Tensor:
+    """RoPE: x (..., hd) turned by the angles whose tables ``rope_tables`` gives. The
+    pairs are (x[i], x[i + hd/2]); ``signed_sin`` has its first half negated, so the
+    90-degree turn (x1, x2) -> (-x2, x1) is a roll: one op instead of three."""
+    return torch.addcmul(x * cos, x.roll(x.shape[-1] // 2, dims=-1), signed_sin)
 
 
 def window_mask(num_queries: int, num_prefix: int, window: int, device) -> Tensor:
@@ -100,7 +95,13 @@ def last_slots(x: Tensor, window: int, dim: int) -> Tensor:
 
 
 class SlidingWindowAttention(nn.Module):
-    """Multi-head causal attention over the last ``window`` frames with relative RoPE."""
+    """Multi-head causal attention over the last ``window`` frames with RoPE.
+
+    Queries and keys are turned by their absolute position (``rope_tables``, from the
+    state's ``position`` counter), so the scores depend only on the offset between them,
+    and the cache holds keys already turned: a streaming step turns only its new query
+    and key instead of every cached key. The angles are computed in float64 from the
+    integer position, exact for any game length."""
 
     def __init__(self, dim: int, num_heads: int, window: int, dropout: float = 0.0, rope_base: float = 10000.0) -> None:
         super().__init__()
@@ -108,78 +109,80 @@ class SlidingWindowAttention(nn.Module):
         self.rope_base, self.dropout = rope_base, dropout
         self.qkv_proj = nn.Linear(dim, 3 * dim)
         self.out_proj = nn.Linear(dim, dim)
-        # step(): cache slot j holds the frame W-1-j back, at relative position j-(W-1).
-        # Tables per (device, dtype), computed in float64 like forward's so both agree.
-        self._slot_tables: dict[tuple, tuple[Tensor, Tensor]] = {}
+        # float64 constants per device for rope_tables (not buffers: .to(dtype) would cast them)
+        self._rope_constants: dict[torch.device, tuple[Tensor, Tensor, Tensor]] = {}
 
-    def slot_cos_sin(self, device: torch.device, dtype: torch.dtype, tokens: int = 0) -> tuple[Tensor, Tensor]:
-        """RoPE tables for ``step``, each (slots, head_dim): cos, and sin with the first
-        half negated so that rotate_half(k) * sin equals roll(k, head_dim/2) * signed_sin
-        (one op instead of three). ``tokens=0``: the W cache slots, slot j at relative
-        position j-(W-1), pre-multiplied by the 1/sqrt(head_dim) score scale; ``tokens=T``
-        (a T-token step): the W+T keys of cache and new tokens, key j at j-(W+T-1), scaled
-        likewise, then the T queries' tables, query i at i-(T-1), unscaled."""
-        key = (device, dtype, tokens)
-        if key not in self._slot_tables:
-            keys = self.window + tokens
-            tables = self._signed_rope(torch.arange(keys, device=device) - (keys - 1), self.head_dim**-0.5)
-            if tokens:
-                tables += self._signed_rope(torch.arange(tokens, device=device) - (tokens - 1), 1.0)
-            self._slot_tables[key] = tuple(t.to(dtype) for t in tables)
-        return self._slot_tables[key]
+    def rope_tables(self, position: Tensor, tokens: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """RoPE tables for ``tokens`` new tokens at ``position`` (B,) int64 onwards: cos and
+        signed sin (see ``rotate``), each (B, 2 * heads, T, hd) in ``dtype``; the first
+        ``heads`` rows turn the queries and carry the 1/sqrt(hd) score scale, the rest turn
+        the keys. Computed once per call and shared by every attention layer of the
+        backbone."""
+        device = position.device
+        if device not in self._rope_constants:
+            half = self.head_dim // 2
+            inv_freq = self.rope_base ** (-torch.arange(0, self.head_dim, 2, dtype=torch.float64) / self.head_dim)
+            sign = torch.cat([-torch.ones(half, dtype=torch.float64), torch.ones(half, dtype=torch.float64)])
+            scale = torch.tensor([self.head_dim**-0.5, 1.0], dtype=torch.float64).repeat_interleave(self.num_heads)
+            scale = scale.view(2 * self.num_heads, 1, 1)
+            self._rope_constants[device] = (
+                torch.cat([inv_freq, inv_freq]).to(device),
+                scale.to(device),
+                (scale * sign).to(device),
+            )
+        frequencies, cos_scale, sin_scale = self._rope_constants[device]
+        positions = position[:, None] + torch.arange(tokens, device=device)  # (B, T)
+        angles = positions.to(torch.float64).view(-1, 1, tokens, 1) * frequencies  # (B, 1, T, hd)
+        return angles.cos().to(dtype) * cos_scale.to(dtype), angles.sin().to(dtype) * sin_scale.to(dtype)
 
-    def _signed_rope(self, positions: Tensor, scale: float) -> tuple[Tensor, Tensor]:
-        """(cos, signed sin) at ``positions`` in float64, times ``scale`` (see ``slot_cos_sin``)."""
-        cos, sin = rope_cos_sin(positions, self.head_dim, self.rope_base, torch.float64)
-        half = self.head_dim // 2
-        return cos * scale, torch.cat([-sin[:, :half], sin[:, half:]], dim=-1) * scale
-
-    def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """x (B, T, H) -> q, k, v each (B, heads, T, hd). Self-attention: all from x."""
+    def project(self, x: Tensor, rope: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, T, H) -> q (turned and scaled), k (turned), v, each (B, heads, T, hd).
+        Self-attention: all from x, q and k turned together."""
         batch, seq_len, _ = x.shape
-        qkv = self.qkv_proj(x).view(batch, seq_len, 3, self.num_heads, self.head_dim)
-        return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        qkv = linear(x, self.qkv_proj).view(batch, seq_len, 3 * self.num_heads, self.head_dim)
+        return self._turn(qkv.transpose(1, 2), rope)  # (B, 3 * heads, T, hd)
 
-    def project_step(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """x (B, H) -> q, k, v each (B, heads, 1, hd)."""
-        return linear(x, self.qkv_proj).view(x.shape[0], 3, self.num_heads, 1, self.head_dim).unbind(1)
+    def project_step(self, x: Tensor, rope: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, H) -> q, k, v each (B, heads, 1, hd), as ``project`` (no transpose)."""
+        return self._turn(linear(x, self.qkv_proj).view(x.shape[0], 3 * self.num_heads, 1, self.head_dim), rope)
 
-    def _rope(self, x: Tensor, start: int) -> Tensor:
-        """x (B, heads, S, hd) at positions start..start+S-1 -> rotated x."""
-        positions = torch.arange(start, start + x.shape[2], device=x.device)
-        cos, sin = rope_cos_sin(positions, self.head_dim, self.rope_base, x.dtype)
-        return x * cos + rotate_half(x) * sin
+    def _turn(self, qkv: Tensor, rope: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """qkv (B, 3 * heads, T, hd) -> q, k (turned together, one rotation), v."""
+        heads = self.num_heads
+        qk, v = qkv.split([2 * heads, heads], dim=1)
+        q, k = rotate(qk, *rope).split(heads, dim=1)
+        return q, k, v
 
     def forward(
         self,
         x: Tensor,
         cache: tuple[Tensor, Tensor] | None,
         valid: Tensor | None,
+        rope: tuple[Tensor, Tensor],
         return_weights: bool = False,
     ) -> tuple[Tensor, tuple[Tensor, Tensor], Tensor | None]:
-        """x (B, T, H); cache (k, v) each (B, heads, W, hd) or None; valid (B, W) or None.
+        """x (B, T, H); cache (k, v) each (B, heads, W, hd) or None; valid (B, W) or None;
+        rope: ``rope_tables`` for the T frames.
 
         Returns out (B, T, H), the new cache, and weights (B, heads, T, W) if asked.
         """
         batch, seq_len, _ = x.shape
         dim = self.num_heads * self.head_dim
-        q, k, v = self.project(x)  # each (B, h, T, hd)
+        q, k, v = self.project(x, rope)  # each (B, h, T, hd); q carries the score scale
         num_prefix = 0 if cache is None else cache[0].shape[2]
         mask = window_mask(seq_len, num_prefix, self.window, x.device)  # (T, P+T)
         if cache is not None:  # keys/values of the previous W frames come first
             k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)  # (B, h, P+T, hd)
             key_valid = torch.cat([valid, valid.new_ones(batch, seq_len)], dim=1)  # (B, P+T)
             mask = mask & key_valid[:, None, None, :]  # (B, 1, T, P+T)
-        q_rot, k_rot = self._rope(q, num_prefix), self._rope(k, 0)
         dropout = self.dropout if self.training else 0.0
         weights = None
         if return_weights:
-            scores = (q_rot @ k_rot.transpose(-1, -2)) * self.head_dim**-0.5  # (B, h, T, P+T)
-            probs = torch.softmax(scores.masked_fill(~mask, -torch.inf), dim=-1)
+            probs = torch.softmax((q @ k.transpose(-1, -2)).masked_fill(~mask, -torch.inf), dim=-1)  # (B, h, T, P+T)
             out = F.dropout(probs, dropout, self.training) @ v  # (B, h, T, hd)
             weights = self._to_window(probs, num_prefix)
         else:
-            out = F.scaled_dot_product_attention(q_rot, k_rot, v, attn_mask=mask, dropout_p=dropout)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, scale=1.0)
         out = self.out_proj(out.transpose(1, 2).reshape(batch, seq_len, dim))  # (B, T, H)
         new_cache = (last_slots(k, self.window, 2), last_slots(v, self.window, 2))
         return out, new_cache, weights
@@ -192,43 +195,23 @@ class SlidingWindowAttention(nn.Module):
         index = num_prefix + torch.arange(seq_len, device=probs.device)[:, None] + offsets  # (T, W)
         return padded.gather(-1, index.expand(*probs.shape[:2], seq_len, window))
 
-    def step(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, mask_bias: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """x (B, H); caches (B, heads, W, hd); mask_bias (B, 1, 1, W), 0 for valid slots
-        and -inf for empty ones, *after* adding this frame (see ``step_mask_bias``).
-        With x (B, T, H), T new tokens at once: see :meth:`step_tokens`.
-
-        Returns out (B, H) and the shifted caches (oldest slot dropped, this frame last).
-        """
-        if x.dim() == 3:
-            return self.step_tokens(x, k_cache, v_cache, mask_bias)
-        batch, dim = x.shape[0], self.num_heads * self.head_dim
-        q, k, v = self.project_step(x)  # each (B, h, 1, hd)
-        k_cache = torch.cat([k_cache[:, :, 1:], k], dim=2)  # (B, h, W, hd)
-        v_cache = torch.cat([v_cache[:, :, 1:], v], dim=2)
-        cos, signed_sin = self.slot_cos_sin(x.device, x.dtype)  # scaled by 1/sqrt(hd)
-        # RoPE relative to the query, which sits at position 0 (so q is not rotated).
-        k_rot = torch.addcmul(k_cache * cos, k_cache.roll(self.head_dim // 2, dims=-1), signed_sin)
-        probs = torch.softmax(q @ k_rot.transpose(-1, -2) + mask_bias, dim=-1)  # (B, h, 1, W)
-        out = (probs @ v_cache).reshape(batch, dim)  # (B, H)
-        return linear(out, self.out_proj), k_cache, v_cache
-
-    def step_tokens(
-        self, x: Tensor, k_cache: Tensor, v_cache: Tensor, mask_bias: Tensor
+    def step(
+        self, x: Tensor, k_cache: Tensor, v_cache: Tensor, mask_bias: Tensor, rope: tuple[Tensor, Tensor]
     ) -> tuple[Tensor, Tensor, Tensor]:
         """T new tokens through the cache at once (``forward`` over them, in fewer ops):
-        x (B, T, H); caches (B, heads, W, hd); mask_bias (B, 1, T, W+T) over the W cached
-        keys then the T new ones (see ``tokens_mask_bias``). Each weight is read once for
-        the T tokens. Returns out (B, T, H) and the caches' last W keys and values."""
-        batch, tokens, _ = x.shape
-        dim = self.num_heads * self.head_dim
-        q, k, v = self.project(x)  # each (B, h, T, hd)
+        x (B, T, H), or (B, H) for one; caches (B, heads, W, hd); mask_bias (B, 1, T, W+T)
+        over the W cached keys then the T new ones (``tokens_mask_bias``); rope: the
+        ``rope_tables`` of the T tokens. Each weight is read once for the T tokens, and
+        only the new query and key are turned. Returns out (B, T, H) (or (B, H)) and the
+        caches' last W keys and values."""
+        batch, dim = x.shape[0], self.num_heads * self.head_dim
+        single = x.dim() == 2  # one token: 2-D all through (Gemm nodes, no transposes)
+        q, k, v = self.project_step(x, rope) if single else self.project(x, rope)  # each (B, h, T, hd)
+        tokens = q.shape[2]
         keys, values = torch.cat([k_cache, k], dim=2), torch.cat([v_cache, v], dim=2)  # (B, h, W+T, hd)
-        k_cos, k_sin, q_cos, q_sin = self.slot_cos_sin(x.device, x.dtype, tokens)
-        shift = self.head_dim // 2
-        k_rot = torch.addcmul(keys * k_cos, keys.roll(shift, dims=-1), k_sin)  # scaled by 1/sqrt(hd)
-        q_rot = torch.addcmul(q * q_cos, q.roll(shift, dims=-1), q_sin)
-        probs = torch.softmax(q_rot @ k_rot.transpose(-1, -2) + mask_bias, dim=-1)  # (B, h, T, W+T)
-        out = (probs @ values).transpose(1, 2).reshape(batch, tokens, dim)  # (B, T, H)
+        probs = torch.softmax(q @ keys.transpose(-1, -2) + mask_bias, dim=-1)  # (B, h, T, W+T)
+        out = probs @ values  # (B, h, T, hd)
+        out = out.reshape(batch, dim) if single else out.transpose(1, 2).reshape(batch, tokens, dim)
         return linear(out, self.out_proj), keys[:, :, tokens:], values[:, :, tokens:]
 
 
@@ -246,35 +229,60 @@ class OpponentCrossAttention(SlidingWindowAttention):
         self.q_proj = nn.Linear(dim, dim)
         self.kv_proj = nn.Linear(dim, 2 * dim)
 
-    def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """x (B, T, 2H) = [own, opponent] -> q (own), k, v (opponent), each (B, h, T, hd)."""
+    def project(self, x: Tensor, rope: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, T, 2H) = [own, opponent] -> q (own; turned and scaled), k (turned), v
+        (opponent), each (B, h, T, hd)."""
         batch, seq_len, _ = x.shape
         own, opponent = x.chunk(2, dim=-1)
-        q = self.q_proj(own).view(batch, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
-        kv = self.kv_proj(opponent).view(batch, seq_len, 2, self.num_heads, self.head_dim)
+        q = linear(own, self.q_proj).view(batch, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
+        kv = linear(opponent, self.kv_proj).view(batch, seq_len, 2, self.num_heads, self.head_dim)
         k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)
-        return q, k, v
+        return self._turn_apart(q, k, v, rope)
 
-    def project_step(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def project_step(self, x: Tensor, rope: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """x (B, 2H) -> q, k, v each (B, h, 1, hd)."""
         own, opponent = x.chunk(2, dim=-1)
         q = linear(own, self.q_proj).view(x.shape[0], self.num_heads, 1, self.head_dim)
         k, v = linear(opponent, self.kv_proj).view(x.shape[0], 2, self.num_heads, 1, self.head_dim).unbind(1)
-        return q, k, v
+        return self._turn_apart(q, k, v, rope)
+
+    def _turn_apart(self, q: Tensor, k: Tensor, v: Tensor, rope: tuple[Tensor, Tensor]):
+        """q and k (B, h, T, hd), from different inputs, turned one at a time."""
+        (q_cos, k_cos), (q_sin, k_sin) = (table.split(self.num_heads, dim=1) for table in rope)
+        return rotate(q, q_cos, q_sin), rotate(k, k_cos, k_sin), v
 
 
-def step_mask_bias(valid: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """Shift ``valid`` (B, W) by one new frame; return it and the additive attention
-    bias (B, 1, 1, W) shared by every attention layer of a step."""
-    valid = torch.cat([valid[:, 1:], torch.ones_like(valid[:, :1])], dim=1)
-    bias = torch.zeros(valid.shape, dtype=dtype, device=valid.device).masked_fill(~valid, -torch.inf)
-    return valid, bias[:, None, None, :]
+def initial_position(batch_size: int, device) -> Tensor:
+    """The ``position`` state of a fresh game: (B,) int64 zeros."""
+    return torch.zeros(batch_size, dtype=torch.long, device=device)
+
+
+def window_state(batch_size: int, window: int, device) -> State:
+    """The state every sliding-window backbone starts from besides its caches: ``valid``
+    (B, W) all False and ``position`` (B,) zeros."""
+    return {
+        "valid": torch.zeros(batch_size, window, dtype=torch.bool, device=device),
+        "position": initial_position(batch_size, device),
+    }
+
+
+def rope_for(
+    attn: SlidingWindowAttention, state: State | None, batch_size: int, tokens: int, dtype: torch.dtype, device
+) -> tuple[tuple[Tensor, Tensor], Tensor]:
+    """The ``rope_tables`` of the next ``tokens`` tokens (shared by every attention layer
+    of the call) and the ``position`` state after them. Without a state every row starts
+    at 0, so one row of tables serves the whole batch (training's case)."""
+    if state is None:
+        start = initial_position(1, device)
+        return attn.rope_tables(start, tokens, dtype), torch.full((batch_size,), tokens, device=device)
+    return attn.rope_tables(state["position"], tokens, dtype), state["position"] + tokens
 
 
 def tokens_mask_bias(valid: Tensor, tokens: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """For a T-token step (``SlidingWindowAttention.step_tokens``): the W slots' validity
+    """For a T-token step (``SlidingWindowAttention.step``): the W slots' validity
     after the T new tokens, and the additive bias (B, 1, T, W+T) over cache and new keys:
-    query i sees key j when i < j <= W+i (its window, causal) and j holds a frame."""
+    query i sees key j when i < j <= W+i (its window, causal) and j holds a frame. The
+    bias is shared by every attention layer of the step."""
     batch, window = valid.shape
     keys = torch.cat([valid, valid.new_ones(batch, tokens)], dim=1)  # (B, W+T)
     seen = window_mask(tokens, window, window, valid.device)  # (T, W+T): i < j <= W+i
@@ -301,16 +309,16 @@ class TransformerBlock(nn.Module):
         self.mlp = FeedForward(dim, mlp_ratio, dropout)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, h: Tensor, cache, valid, return_weights: bool = False):
+    def forward(self, h: Tensor, cache, valid, rope, return_weights: bool = False):
         """h (B, T, H) -> h, new cache (k, v), weights or None (see the attention)."""
-        out, cache, weights = self.attn(self.norm1(h), cache, valid, return_weights)
+        out, cache, weights = self.attn(self.norm1(h), cache, valid, rope, return_weights)
         h = h + self.dropout(out)
         return h + self.mlp(self.norm2(h)), cache, weights
 
-    def step(self, h: Tensor, k_cache: Tensor, v_cache: Tensor, mask_bias: Tensor):
-        """h (B, H) -> h, k_cache, v_cache. Inference: no dropout; functional calls
-        (no submodule __call__) because batch-1 cost is per-op overhead."""
-        out, k_cache, v_cache = self.attn.step(layer_norm(h, self.norm1), k_cache, v_cache, mask_bias)
+    def step(self, h: Tensor, k_cache: Tensor, v_cache: Tensor, mask_bias: Tensor, rope):
+        """h (B, H) or (B, T, H) -> h, k_cache, v_cache. Inference: no dropout; functional
+        calls (no submodule __call__) because batch-1 cost is per-op overhead."""
+        out, k_cache, v_cache = self.attn.step(layer_norm(h, self.norm1), k_cache, v_cache, mask_bias, rope)
         h = h + out
         hidden = F.gelu(linear(layer_norm(h, self.norm2), self.mlp.fc_in))
         return h + linear(hidden, self.mlp.fc_out), k_cache, v_cache
@@ -364,7 +372,7 @@ class AttentionBackbone(Backbone):
 
     def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
         device, dtype = self._device_dtype(device, dtype)
-        state = {"valid": torch.zeros(batch_size, self.config.window, dtype=torch.bool, device=device)}
+        state = window_state(batch_size, self.config.window, device)
         for i, layer in enumerate(self.layers):
             state[f"k_cache_{i}"], state[f"v_cache_{i}"] = layer.zero_cache(batch_size, device, dtype)
         if self.cross is not None:
@@ -380,16 +388,19 @@ class AttentionBackbone(Backbone):
         """x (B, T, D) -> (y (B, T, H), state) or, with ``return_attention``,
         (y, state, [per-layer weights (B, heads, T, W)])."""
         valid = None if state is None else state["valid"]
+        rope, position = rope_for(self.layers[0].attn, state, x.shape[0], x.shape[1], x.dtype, x.device)
         h = self.input_proj(x)  # (B, T, H)
-        new_state, all_weights = {}, []
+        new_state, all_weights = {"position": position}, []
         if self.cross is not None:  # the player's features attend to the opponent's
             cache = None if state is None else (state["opp_k_cache"], state["opp_v_cache"])
-            out, (new_state["opp_k_cache"], new_state["opp_v_cache"]), _ = self.cross(self._sides(x), cache, valid)
+            out, (new_state["opp_k_cache"], new_state["opp_v_cache"]), _ = self.cross(
+                self._sides(x), cache, valid, rope
+            )
             h = h + out
         for i, layer in enumerate(self.layers):
             cache = None if state is None else (state[f"k_cache_{i}"], state[f"v_cache_{i}"])
             h, (new_state[f"k_cache_{i}"], new_state[f"v_cache_{i}"]), weights = layer(
-                h, cache, valid, return_attention
+                h, cache, valid, rope, return_attention
             )
             all_weights.append(weights)
         new_state["valid"] = next_valid(valid, x.shape[0], x.shape[1], self.config.window, x.device)
@@ -398,16 +409,17 @@ class AttentionBackbone(Backbone):
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """x (B, D) -> y (B, H), new state."""
-        valid, mask_bias = step_mask_bias(state["valid"], x.dtype)
+        valid, mask_bias = tokens_mask_bias(state["valid"], 1, x.dtype)
+        rope, position = rope_for(self.layers[0].attn, state, x.shape[0], 1, x.dtype, x.device)
         h = linear(x, self.input_proj)  # (B, H)
-        new_state = {"valid": valid}
+        new_state = {"valid": valid, "position": position}
         if self.cross is not None:
             out, new_state["opp_k_cache"], new_state["opp_v_cache"] = self.cross.step(
-                self._sides(x), state["opp_k_cache"], state["opp_v_cache"], mask_bias
+                self._sides(x), state["opp_k_cache"], state["opp_v_cache"], mask_bias, rope
             )
             h = h + out
         for i, layer in enumerate(self.layers):
             h, new_state[f"k_cache_{i}"], new_state[f"v_cache_{i}"] = layer.step(
-                h, state[f"k_cache_{i}"], state[f"v_cache_{i}"], mask_bias
+                h, state[f"k_cache_{i}"], state[f"v_cache_{i}"], mask_bias, rope
             )
         return layer_norm(h, self.norm_f), new_state

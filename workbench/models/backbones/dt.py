@@ -21,7 +21,7 @@ At inference the return is whatever ``embed.returns.target`` says (``--target-re
 ``step`` streams: one frame's ``tokens`` tokens through each cached layer together.
 
 State keys: ``k_cache_{i}``, ``v_cache_{i}`` (B, heads, window * tokens, head_dim) per
-layer and ``valid`` (B, window * tokens).
+layer, ``valid`` (B, window * tokens) and ``position`` (B,), the tokens seen so far.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .attention import AttentionOptions, TransformerBlock, check_heads, next_valid, tokens_mask_bias
+from .attention import AttentionOptions, TransformerBlock, check_heads
+from .attention import next_valid, rope_for, tokens_mask_bias, window_state
 from .layers import layer_norm, linear
 from .registry import Backbone, BackboneConfig, InputColumns, State, register
 
@@ -96,7 +97,7 @@ class DecisionTransformer(Backbone):
 
     def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
         device, dtype = self._device_dtype(device, dtype)
-        state = {"valid": torch.zeros(batch_size, self.window_tokens, dtype=torch.bool, device=device)}
+        state = window_state(batch_size, self.window_tokens, device)
         for i, layer in enumerate(self.layers):
             state[f"k_cache_{i}"], state[f"v_cache_{i}"] = layer.zero_cache(batch_size, device, dtype)
         return state
@@ -106,24 +107,26 @@ class DecisionTransformer(Backbone):
         batch, frames, _ = x.shape
         h = self.embed_tokens(x).flatten(1, 2)  # (B, T * tokens, H), frame-major
         valid = None if state is None else state["valid"]
-        new_state = {}
+        rope, position = rope_for(self.layers[0].attn, state, batch, h.shape[1], x.dtype, x.device)
+        new_state = {"position": position}
         for i, layer in enumerate(self.layers):
             cache = None if state is None else (state[f"k_cache_{i}"], state[f"v_cache_{i}"])
-            h, (new_state[f"k_cache_{i}"], new_state[f"v_cache_{i}"]), _ = layer(h, cache, valid)
+            h, (new_state[f"k_cache_{i}"], new_state[f"v_cache_{i}"]), _ = layer(h, cache, valid, rope)
         new_state["valid"] = next_valid(valid, batch, h.shape[1], self.window_tokens, x.device)
         y = h.unflatten(1, (frames, self.tokens))[:, :, -1]  # (B, T, H): the state tokens
         return self.norm_f(y), new_state
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """x (B, D) -> y (B, H): the frame's tokens go through each cached layer together
-        (``SlidingWindowAttention.step_tokens``: ``forward`` over one frame in fewer ops),
+        (``SlidingWindowAttention.step``: ``forward`` over one frame in fewer ops),
         so a layer's weights are read once per frame, not once per token
         (``benchmarks/backbones.py`` times the step against that floor)."""
         h = self.embed_tokens(x)  # (B, tokens, H)
         valid, mask_bias = tokens_mask_bias(state["valid"], self.tokens, x.dtype)
-        new_state = {"valid": valid}
+        rope, position = rope_for(self.layers[0].attn, state, x.shape[0], self.tokens, x.dtype, x.device)
+        new_state = {"valid": valid, "position": position}
         for i, layer in enumerate(self.layers):
             h, new_state[f"k_cache_{i}"], new_state[f"v_cache_{i}"] = layer.step(
-                h, state[f"k_cache_{i}"], state[f"v_cache_{i}"], mask_bias
+                h, state[f"k_cache_{i}"], state[f"v_cache_{i}"], mask_bias, rope
             )
         return layer_norm(h[:, -1], self.norm_f), new_state

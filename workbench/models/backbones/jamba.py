@@ -6,18 +6,18 @@ otherwise: ``attention_every=3`` gives mamba, mamba, attention, mamba, mamba, at
 The default 2 alternates them, so the 2-layer production size has one of each.
 
 State keys: ``conv_{i}``, ``ssm_{i}`` for Mamba layers, ``k_cache_{i}``, ``v_cache_{i}`` for
-attention layers (i is the layer index), and ``valid`` (B, W) shared by the attention
-layers. ``forward(..., return_attention=True)`` adds per-attention-layer weights.
+attention layers (i is the layer index), ``valid`` (B, W) and ``position`` (B,) shared by the
+attention layers. ``forward(..., return_attention=True)`` adds per-attention-layer weights.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor, nn
 
-from .attention import AttentionOptions, TransformerBlock, check_heads, next_valid, step_mask_bias
+from .attention import AttentionOptions, TransformerBlock, check_heads
+from .attention import next_valid, rope_for, tokens_mask_bias, window_state
 from .layers import RMSNorm, linear, rms_norm
 from .mamba import MambaOptions, build_mamba_block
 from .registry import Backbone, BackboneConfig, BackboneConfigError, State, register
@@ -68,10 +68,11 @@ class JambaBackbone(Backbone):
             (True, (f"k_cache_{i}", f"v_cache_{i}")) if config.is_attention(i) else (False, (f"conv_{i}", f"ssm_{i}"))
             for i in range(config.num_layers)
         ]
+        self._first_attention = next(i for i in range(config.num_layers) if config.is_attention(i))
 
     def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
         device, dtype = self._device_dtype(device, dtype)
-        state = {"valid": torch.zeros(batch_size, self.config.window, dtype=torch.bool, device=device)}
+        state = window_state(batch_size, self.config.window, device)
         for (attention, keys), layer in zip(self._plan, self.layers):
             zeros = layer.zero_cache if attention else layer.mixer.zero_state
             state[keys[0]], state[keys[1]] = zeros(batch_size, device, dtype)
@@ -84,12 +85,14 @@ class JambaBackbone(Backbone):
         if state is None:
             state = self.initial_state(x.shape[0], x.device, x.dtype)
         valid = None if fresh else state["valid"]
+        attn = self.layers[self._first_attention].attn
+        rope, position = rope_for(attn, None if fresh else state, x.shape[0], x.shape[1], x.dtype, x.device)
         h = self.input_proj(x)  # (B, T, H)
-        new_state, all_weights = {}, []
+        new_state, all_weights = {"position": position}, []
         for (attention, (key_a, key_b)), layer in zip(self._plan, self.layers):
             if attention:
                 cache = None if fresh else (state[key_a], state[key_b])
-                h, (new_state[key_a], new_state[key_b]), weights = layer(h, cache, valid, return_attention)
+                h, (new_state[key_a], new_state[key_b]), weights = layer(h, cache, valid, rope, return_attention)
                 all_weights.append(weights)
             else:
                 h, new_state[key_a], new_state[key_b] = layer(h, state[key_a], state[key_b], fresh)
@@ -99,12 +102,13 @@ class JambaBackbone(Backbone):
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """x (B, D) -> y (B, H), new state."""
-        valid, mask_bias = step_mask_bias(state["valid"], x.dtype)
+        valid, mask_bias = tokens_mask_bias(state["valid"], 1, x.dtype)
+        rope, position = rope_for(self.layers[self._first_attention].attn, state, x.shape[0], 1, x.dtype, x.device)
         h = linear(x, self.input_proj)  # (B, H)
-        new_state = {"valid": valid}
+        new_state = {"valid": valid, "position": position}
         for (attention, (key_a, key_b)), layer in zip(self._plan, self.layers):
             if attention:
-                h, new_state[key_a], new_state[key_b] = layer.step(h, state[key_a], state[key_b], mask_bias)
+                h, new_state[key_a], new_state[key_b] = layer.step(h, state[key_a], state[key_b], mask_bias, rope)
             else:
                 h, new_state[key_a], new_state[key_b] = layer.step(h, state[key_a], state[key_b])
         return rms_norm(h, self.norm_f), new_state

@@ -13,7 +13,7 @@ The block's weights are shared; each application j keeps its own key/value cache
 it sees different inputs.
 
 State keys: ``conv_{i}``, ``ssm_{i}`` per Mamba layer i; ``k_cache_{j}``, ``v_cache_{j}``
-(B, heads, W, 2H/heads) per shared-block application j; ``valid`` (B, W).
+(B, heads, W, 2H/heads) per shared-block application j; ``valid`` (B, W); ``position`` (B,).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attention import AttentionOptions, TransformerBlock, check_heads, next_valid, step_mask_bias
+from .attention import AttentionOptions, TransformerBlock, check_heads
+from .attention import next_valid, rope_for, tokens_mask_bias, window_state
 from .layers import RMSNorm, linear, rms_norm
 from .mamba import MambaOptions, build_mamba_block
 from .registry import Backbone, BackboneConfig, BackboneConfigError, State, register
@@ -79,7 +80,7 @@ class ZambaBackbone(Backbone):
 
     def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
         device, dtype = self._device_dtype(device, dtype)
-        state = {"valid": torch.zeros(batch_size, self.config.window, dtype=torch.bool, device=device)}
+        state = window_state(batch_size, self.config.window, device)
         for ((conv_key, ssm_key), _), layer in zip(self._plan, self.layers):
             state[conv_key], state[ssm_key] = layer.mixer.zero_state(batch_size, device, dtype)
         for j in range(len(self.shared_proj)):
@@ -93,15 +94,17 @@ class ZambaBackbone(Backbone):
         if state is None:
             state = self.initial_state(x.shape[0], x.device, x.dtype)
         valid = None if fresh else state["valid"]
+        attn = self.shared_block.attn
+        rope, position = rope_for(attn, None if fresh else state, x.shape[0], x.shape[1], x.dtype, x.device)
         emb = h = self.input_proj(x)  # (B, T, H)
-        new_state, all_weights = {}, []
+        new_state, all_weights = {"position": position}, []
         for ((conv_key, ssm_key), app), layer in zip(self._plan, self.layers):
             h, new_state[conv_key], new_state[ssm_key] = layer(h, state[conv_key], state[ssm_key], fresh)
             if app is not None:
                 cache = None if fresh else (state[f"k_cache_{app}"], state[f"v_cache_{app}"])
                 z = torch.cat([h, emb], dim=-1)  # (B, T, 2H)
                 z, (new_state[f"k_cache_{app}"], new_state[f"v_cache_{app}"]), weights = self.shared_block(
-                    z, cache, valid, return_attention
+                    z, cache, valid, rope, return_attention
                 )
                 h = h + self.shared_proj[app](z)
                 all_weights.append(weights)
@@ -111,15 +114,16 @@ class ZambaBackbone(Backbone):
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """x (B, D) -> y (B, H), new state."""
-        valid, mask_bias = step_mask_bias(state["valid"], x.dtype)
+        valid, mask_bias = tokens_mask_bias(state["valid"], 1, x.dtype)
+        rope, position = rope_for(self.shared_block.attn, state, x.shape[0], 1, x.dtype, x.device)
         emb = h = linear(x, self.input_proj)  # (B, H)
-        new_state = {"valid": valid}
+        new_state = {"valid": valid, "position": position}
         for ((conv_key, ssm_key), app), layer in zip(self._plan, self.layers):
             h, new_state[conv_key], new_state[ssm_key] = layer.step(h, state[conv_key], state[ssm_key])
             if app is not None:
                 k_key, v_key = f"k_cache_{app}", f"v_cache_{app}"
                 z, new_state[k_key], new_state[v_key] = self.shared_block.step(
-                    torch.cat([h, emb], dim=-1), state[k_key], state[v_key], mask_bias
+                    torch.cat([h, emb], dim=-1), state[k_key], state[v_key], mask_bias, rope
                 )  # z: (B, 2H)
                 h = h + F.linear(z, self.shared_proj[app].weight)
         return rms_norm(h, self.norm_f), new_state
