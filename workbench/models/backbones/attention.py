@@ -109,8 +109,9 @@ class SlidingWindowAttention(nn.Module):
         self.rope_base, self.dropout = rope_base, dropout
         self.qkv_proj = nn.Linear(dim, 3 * dim)
         self.out_proj = nn.Linear(dim, dim)
-        # float64 constants per device for rope_tables (not buffers: .to(dtype) would cast them)
-        self._rope_constants: dict[torch.device, tuple[Tensor, Tensor, Tensor]] = {}
+        # rope_tables' constants per (device, dtype): float64 frequencies (not a buffer:
+        # .to(dtype) would cast it), the scales in dtype
+        self._rope_constants: dict[tuple, tuple[Tensor, Tensor, Tensor]] = {}
 
     def rope_tables(self, position: Tensor, tokens: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         """RoPE tables for ``tokens`` new tokens at ``position`` (B,) int64 onwards: cos and
@@ -119,21 +120,21 @@ class SlidingWindowAttention(nn.Module):
         the keys. Computed once per call and shared by every attention layer of the
         backbone."""
         device = position.device
-        if device not in self._rope_constants:
+        if (device, dtype) not in self._rope_constants:
             half = self.head_dim // 2
             inv_freq = self.rope_base ** (-torch.arange(0, self.head_dim, 2, dtype=torch.float64) / self.head_dim)
             sign = torch.cat([-torch.ones(half, dtype=torch.float64), torch.ones(half, dtype=torch.float64)])
             scale = torch.tensor([self.head_dim**-0.5, 1.0], dtype=torch.float64).repeat_interleave(self.num_heads)
             scale = scale.view(2 * self.num_heads, 1, 1)
-            self._rope_constants[device] = (
+            self._rope_constants[device, dtype] = (
                 torch.cat([inv_freq, inv_freq]).to(device),
-                scale.to(device),
-                (scale * sign).to(device),
+                scale.to(device, dtype),
+                (scale * sign).to(device, dtype),
             )
-        frequencies, cos_scale, sin_scale = self._rope_constants[device]
+        frequencies, cos_scale, sin_scale = self._rope_constants[device, dtype]
         positions = position[:, None] + torch.arange(tokens, device=device)  # (B, T)
         angles = positions.to(torch.float64).view(-1, 1, tokens, 1) * frequencies  # (B, 1, T, hd)
-        return angles.cos().to(dtype) * cos_scale.to(dtype), angles.sin().to(dtype) * sin_scale.to(dtype)
+        return angles.cos().to(dtype) * cos_scale, angles.sin().to(dtype) * sin_scale
 
     def project(self, x: Tensor, rope: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """x (B, T, H) -> q (turned and scaled), k (turned), v, each (B, heads, T, hd).
@@ -278,6 +279,17 @@ def rope_for(
     return attn.rope_tables(state["position"], tokens, dtype), state["position"] + tokens
 
 
+def window_step(
+    attn: SlidingWindowAttention, state: State, tokens: int, dtype: torch.dtype
+) -> tuple[Tensor, tuple[Tensor, Tensor], State]:
+    """What every attention layer of a ``tokens``-token step shares: the mask bias
+    (``tokens_mask_bias``), the RoPE tables (``rope_for``), and the new state's ``valid``
+    and ``position``."""
+    valid, mask_bias = tokens_mask_bias(state["valid"], tokens, dtype)
+    rope, position = rope_for(attn, state, valid.shape[0], tokens, dtype, valid.device)
+    return mask_bias, rope, {"valid": valid, "position": position}
+
+
 def tokens_mask_bias(valid: Tensor, tokens: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """For a T-token step (``SlidingWindowAttention.step``): the W slots' validity
     after the T new tokens, and the additive bias (B, 1, T, W+T) over cache and new keys:
@@ -409,10 +421,8 @@ class AttentionBackbone(Backbone):
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """x (B, D) -> y (B, H), new state."""
-        valid, mask_bias = tokens_mask_bias(state["valid"], 1, x.dtype)
-        rope, position = rope_for(self.layers[0].attn, state, x.shape[0], 1, x.dtype, x.device)
+        mask_bias, rope, new_state = window_step(self.layers[0].attn, state, 1, x.dtype)
         h = linear(x, self.input_proj)  # (B, H)
-        new_state = {"valid": valid, "position": position}
         if self.cross is not None:
             out, new_state["opp_k_cache"], new_state["opp_v_cache"] = self.cross.step(
                 self._sides(x), state["opp_k_cache"], state["opp_v_cache"], mask_bias, rope

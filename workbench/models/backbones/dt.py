@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from .attention import AttentionOptions, TransformerBlock, check_heads
-from .attention import next_valid, rope_for, tokens_mask_bias, window_state
+from .attention import next_valid, rope_for, window_state, window_step
 from .layers import layer_norm, linear
 from .registry import Backbone, BackboneConfig, InputColumns, State, register
 
@@ -122,9 +122,7 @@ class DecisionTransformer(Backbone):
         so a layer's weights are read once per frame, not once per token
         (``benchmarks/backbones.py`` times the step against that floor)."""
         h = self.embed_tokens(x)  # (B, tokens, H)
-        valid, mask_bias = tokens_mask_bias(state["valid"], self.tokens, x.dtype)
-        rope, position = rope_for(self.layers[0].attn, state, x.shape[0], self.tokens, x.dtype, x.device)
-        new_state = {"valid": valid, "position": position}
+        mask_bias, rope, new_state = window_step(self.layers[0].attn, state, self.tokens, x.dtype)
         for i, layer in enumerate(self.layers):
             h, new_state[f"k_cache_{i}"], new_state[f"v_cache_{i}"] = layer.step(
                 h, state[f"k_cache_{i}"], state[f"v_cache_{i}"], mask_bias, rope

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from .attention import AttentionOptions, TransformerBlock, check_heads
-from .attention import next_valid, rope_for, tokens_mask_bias, window_state
+from .attention import next_valid, rope_for, window_state, window_step
 from .layers import RMSNorm, linear, rms_norm
 from .mamba import MambaOptions, build_mamba_block
 from .registry import Backbone, BackboneConfig, BackboneConfigError, State, register
@@ -102,10 +102,8 @@ class JambaBackbone(Backbone):
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """x (B, D) -> y (B, H), new state."""
-        valid, mask_bias = tokens_mask_bias(state["valid"], 1, x.dtype)
-        rope, position = rope_for(self.layers[self._first_attention].attn, state, x.shape[0], 1, x.dtype, x.device)
+        mask_bias, rope, new_state = window_step(self.layers[self._first_attention].attn, state, 1, x.dtype)
         h = linear(x, self.input_proj)  # (B, H)
-        new_state = {"valid": valid, "position": position}
         for (attention, (key_a, key_b)), layer in zip(self._plan, self.layers):
             if attention:
                 h, new_state[key_a], new_state[key_b] = layer.step(h, state[key_a], state[key_b], mask_bias, rope)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import AttentionOptions, TransformerBlock, check_heads
-from .attention import next_valid, rope_for, tokens_mask_bias, window_state
+from .attention import next_valid, rope_for, window_state, window_step
 from .layers import RMSNorm, linear, rms_norm
 from .mamba import MambaOptions, build_mamba_block
 from .registry import Backbone, BackboneConfig, BackboneConfigError, State, register
@@ -114,10 +114,8 @@ class ZambaBackbone(Backbone):
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """x (B, D) -> y (B, H), new state."""
-        valid, mask_bias = tokens_mask_bias(state["valid"], 1, x.dtype)
-        rope, position = rope_for(self.shared_block.attn, state, x.shape[0], 1, x.dtype, x.device)
+        mask_bias, rope, new_state = window_step(self.shared_block.attn, state, 1, x.dtype)
         emb = h = linear(x, self.input_proj)  # (B, H)
-        new_state = {"valid": valid, "position": position}
         for ((conv_key, ssm_key), app), layer in zip(self._plan, self.layers):
             h, new_state[conv_key], new_state[ssm_key] = layer.step(h, state[conv_key], state[ssm_key])
             if app is not None:
